@@ -1,0 +1,84 @@
+/*
+ * Attaching the session cache and the ticket key ring to an OpenSSL 3 SSL_CTX.
+ *
+ *     struct tlsr_ssl_opts opts;
+ *     tlsr_ssl_opts_init(&opts);
+ *     opts.cache = cache;      // from tlsr_cache_new(), or NULL for no server-side cache
+ *     opts.keyring = ring;     // from tlsr_keyring_new(), or NULL for no stateless tickets
+ *     if (tlsr_ssl_attach(ctx, &opts) != TLSR_OK) { fprintf(stderr, "%s\n", tlsr_last_error()); }
+ *
+ * After attach, OpenSSL's internal per-process cache is off and every worker sees every session
+ * through the shared cache; tickets are sealed with the ring's current key. The cache and the
+ * ring are borrowed: they must outlive the SSL_CTX. Attach every SSL_CTX a connection may be
+ * switched to (SNI): a connection whose SSL_CTX is not attached resumes nothing.
+ */
+#ifndef TLSRESUME_SSL_H
+#define TLSRESUME_SSL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include <tlsresume/cache.h>
+#include <tlsresume/error.h>
+#include <tlsresume/tickets.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How TLS 1.3 resumes. */
+enum tlsr_tls13_tickets {
+    /* Tickets carry the sealed session (needs a key ring); no server state. */
+    TLSR_TLS13_STATELESS = 0,
+    /* Tickets are cache keys (needs a cache); each is used once. This also turns TLS 1.2 tickets
+     * off (OpenSSL's SSL_OP_NO_TICKET covers both), leaving TLS 1.2 session IDs. */
+    TLSR_TLS13_STATEFUL = 1,
+};
+
+/* Options of tlsr_ssl_attach(). Initialise with tlsr_ssl_opts_init(), then change fields. */
+struct tlsr_ssl_opts {
+    struct tlsr_cache *cache;     /* borrowed; NULL: no session-ID or stateful-ticket cache */
+    struct tlsr_keyring *keyring; /* borrowed; NULL: no stateless tickets */
+    uint32_t session_timeout_s;   /* cache lifetime of a session; default 3600, max 7 days */
+    enum tlsr_tls13_tickets tls13_tickets; /* default TLSR_TLS13_STATELESS */
+    unsigned num_tickets;         /* TLS 1.3 tickets per full handshake; default 2, max 16 */
+    /* Session ID context: sessions resume only under the same one. When sid_ctx_len is 0 the
+     * library derives it from the SSL_CTX's certificate and verify mode, so load the certificate
+     * first. Borrowed (copied by attach). */
+    const uint8_t *sid_ctx;
+    size_t sid_ctx_len; /* 0 to 32 */
+};
+
+/* Fills *opts with the defaults. */
+void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts);
+
+/*
+ * Installs the session callbacks, the ticket key callback and the options on ctx. Call once per
+ * SSL_CTX, before it serves. Errors: TLSR_E_INVALID (inconsistent options, e.g. stateful
+ * tickets without a cache, or no certificate to derive the session ID context from),
+ * TLSR_E_NOMEM, TLSR_E_CRYPTO.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts);
+
+/* How a finished handshake was made. */
+enum tlsr_resumption {
+    TLSR_RESUMED_NONE = 0,   /* full handshake */
+    TLSR_RESUMED_ID = 1,     /* TLS 1.2 session ID */
+    TLSR_RESUMED_TICKET = 2, /* TLS 1.2 session ticket */
+    TLSR_RESUMED_PSK = 3,    /* TLS 1.3 PSK (ticket) */
+};
+
+/* Tells how the handshake of ssl (finished, server side, attached SSL_CTX) resumed. */
+enum tlsr_resumption tlsr_ssl_resumption(const SSL *ssl);
+
+/* Returns "full", "id", "ticket" or "psk". */
+const char *tlsr_resumption_name(enum tlsr_resumption kind);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

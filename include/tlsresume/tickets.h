@@ -1,0 +1,121 @@
+/*
+ * The session-ticket key ring (RFC 5077 ticket keys that rotate themselves).
+ *
+ * A ring holds the keys that encrypt and decrypt session tickets for every worker process of a
+ * server: create it in the parent before fork(). Keys live only in locked memory excluded from
+ * core dumps; nothing writes them to disk; a retired key is wiped.
+ *
+ * Schedule. Time is cut into rotation periods of rotate_s seconds aligned on the Unix epoch
+ * (so that hosts with synchronised clocks agree). The key of period g encrypts new tickets
+ * during [g * rotate_s, (g + 1) * rotate_s); it is created one period earlier, when it already
+ * decrypts (a host whose clock runs ahead may issue with it); after its period it stays
+ * decrypt-only for lifetime_s more seconds, until no ticket it made can still be valid, and is
+ * then wiped. A ticket under a decrypt-only key resumes and is renewed under the current key.
+ * Rotation happens lazily on the first ticket operation of a new period, with no restart and
+ * no timer; tlsr_keyring_rotate() forces one.
+ *
+ * Process and thread safety: a process-shared robust mutex guards the ring.
+ */
+#ifndef TLSRESUME_TICKETS_H
+#define TLSRESUME_TICKETS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tlsresume/clock.h>
+#include <tlsresume/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TLSR_TICKET_NAME_LEN 16
+#define TLSR_TICKET_AES_LEN 32
+#define TLSR_TICKET_HMAC_LEN 32
+/* Longest ticket lifetime (RFC 8446 §4.6.1: seven days). */
+#define TLSR_TICKET_MAX_LIFETIME_S (7u * 24 * 3600)
+#define TLSR_TICKET_MIN_ROTATE_S 10u
+/* Most keys a ring holds at once: lifetime_s / rotate_s + 3 must not exceed it. */
+#define TLSR_KEYRING_MAX_KEYS 256u
+
+struct tlsr_keyring;
+
+/* The material of one ticket key. Callers of a key source write into library-owned locked
+ * memory; they must not keep copies. */
+struct tlsr_ticket_key {
+    uint8_t name[TLSR_TICKET_NAME_LEN];
+    uint8_t aes_key[TLSR_TICKET_AES_LEN];
+    uint8_t hmac_key[TLSR_TICKET_HMAC_LEN];
+};
+
+/*
+ * Where new keys come from. make_key fills *out with the key of rotation period `generation`;
+ * it runs under the ring lock in whichever process rotates, and must not block for long.
+ * The default source draws every byte from RAND_bytes. A fleet source (later: Redis) returns
+ * the same key for the same generation on every host. A failure keeps the current key and is
+ * retried on the next ticket operation.
+ */
+struct tlsr_key_source {
+    tlsr_status (*make_key)(void *arg, uint64_t generation, struct tlsr_ticket_key *out);
+    void *arg;
+};
+
+/* A snapshot of the ring's counters. */
+struct tlsr_keyring_stats {
+    uint64_t keys_held;        /* live keys now, the next one included */
+    uint64_t current_generation;
+    uint64_t current_key_age_s; /* seconds since the current key started encrypting */
+    uint64_t rotations;        /* times a new key became the encrypting key */
+    uint64_t keys_wiped;       /* keys retired and wiped */
+    uint64_t issued;           /* tickets encrypted */
+    uint64_t decrypted;        /* tickets that decrypted and resumed */
+    uint64_t renewed;          /* of those, renewed under a newer key */
+    uint64_t rejected_unknown_key; /* key name not in the ring: full handshake */
+    uint64_t rejected_bad_mac; /* known key, but the MAC or padding did not verify */
+    uint64_t rejected_expired; /* decrypted, but older than the ticket lifetime */
+    uint64_t source_errors;    /* the key source failed; the current key stayed */
+};
+
+/*
+ * Creates a ring in shared, locked, non-dumpable memory with the given rotation period
+ * (TLSR_TICKET_MIN_ROTATE_S or more) and ticket lifetime (1 s to TLSR_TICKET_MAX_LIFETIME_S),
+ * and makes its first two keys from the default source. Call before fork().
+ * Errors: TLSR_E_INVALID (a value out of range, or too many keys needed), TLSR_E_NOMEM (no
+ * locked memory: see RLIMIT_MEMLOCK), TLSR_E_CRYPTO (no randomness).
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_new(uint32_t rotate_s, uint32_t lifetime_s,
+                                             struct tlsr_keyring **out);
+
+/* Unmaps this process's view; in the creating process, wipes every key first. Accepts NULL. */
+void tlsr_keyring_free(struct tlsr_keyring *ring);
+
+/* Sets this handle's clock (default tlsr_clock_wall). Set it before the ring is used. */
+void tlsr_keyring_set_clock(struct tlsr_keyring *ring, tlsr_clock_fn clock, void *arg);
+
+/*
+ * Replaces the key source (the struct is copied) and rebuilds the ring from it: existing keys
+ * are wiped. Call before fork() and before serving. Errors: as tlsr_keyring_new.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_set_source(struct tlsr_keyring *ring,
+                                                    const struct tlsr_key_source *source);
+
+/*
+ * Rotates now: the next key starts encrypting, the current one becomes decrypt-only for
+ * lifetime_s, and a new next key is made. Tickets already issued keep resuming. Safe from any
+ * process; not async-signal-safe (call it from the main loop after a signal).
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring);
+
+/* Fills *out (applying any rotation or retirement that is due first). */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring,
+                                                   struct tlsr_keyring_stats *out);
+
+/* Copies the name of the key that encrypts now into name_out. */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_current_name(struct tlsr_keyring *ring,
+                                                       uint8_t name_out[TLSR_TICKET_NAME_LEN]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,13 @@
+/* The whole public API of libtlsresume. */
+#ifndef TLSRESUME_TLSRESUME_H
+#define TLSRESUME_TLSRESUME_H
+
+#include <tlsresume/cache.h>
+#include <tlsresume/clock.h>
+#include <tlsresume/error.h>
+#include <tlsresume/ssl.h>
+#include <tlsresume/tickets.h>
+
+#define TLSR_VERSION "0.1.0"
+
+#endif

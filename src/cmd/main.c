@@ -1,0 +1,62 @@
+/*
+ * The tlsresume program: one binary, subcommands like git. Each subcommand lives in its own
+ * file (serve.c, check.c, ...) as it lands; this file only dispatches.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/opensslv.h>
+
+#include <tlsresume/tlsresume.h>
+
+struct command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+};
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("tlsresume %s (built with %s)\n", TLSR_VERSION, OPENSSL_VERSION_TEXT);
+    return 0;
+}
+
+static const struct command commands[] = {
+    {"version", "print the version", cmd_version},
+};
+
+/* Subcommands that are planned but not built yet; named so that nobody mistakes them for bugs. */
+static const char *const planned[] = {"serve", "check", "bench", "keys"};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tlsresume <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\nnot yet available: serve, check, bench, keys (see README.md)\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
+        if (strcmp(argv[1], planned[i]) == 0) {
+            fprintf(stderr, "error tlsresume: '%s' is not built yet in this version\n", argv[1]);
+            return 2;
+        }
+    }
+    fprintf(stderr, "error tlsresume: unknown command '%s' (try 'tlsresume help')\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,140 @@
+/*
+ * Bounded readers and writers (see tlsr_buf.h). The invariant of a reader is p <= end; of a
+ * writer, used <= cap. Every check is in subtraction form so no length can overflow a pointer.
+ */
+#include "tlsr_buf.h"
+
+#include <string.h>
+
+#include "../err/tlsr_err.h"
+
+void tlsr_rd_init(struct tlsr_rd *rd, const uint8_t *data, size_t len)
+{
+    rd->p = data;
+    rd->end = data + len;
+}
+
+size_t tlsr_rd_left(const struct tlsr_rd *rd)
+{
+    return (size_t)(rd->end - rd->p);
+}
+
+static tlsr_status rd_uint(struct tlsr_rd *rd, size_t n, uint64_t *out)
+{
+    if (n > tlsr_rd_left(rd)) {
+        return tlsr__err_set(TLSR_E_FORMAT, "truncated input: need %zu bytes, %zu left", n,
+                             tlsr_rd_left(rd));
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        v = (v << 8) | rd->p[i];
+    }
+    rd->p += n;
+    *out = v;
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_rd_u8(struct tlsr_rd *rd, uint8_t *out)
+{
+    uint64_t v = 0;
+    TRY(rd_uint(rd, 1, &v));
+    *out = (uint8_t)v;
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_rd_u16(struct tlsr_rd *rd, uint16_t *out)
+{
+    uint64_t v = 0;
+    TRY(rd_uint(rd, 2, &v));
+    *out = (uint16_t)v;
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_rd_u32(struct tlsr_rd *rd, uint32_t *out)
+{
+    uint64_t v = 0;
+    TRY(rd_uint(rd, 4, &v));
+    *out = (uint32_t)v;
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_rd_u64(struct tlsr_rd *rd, uint64_t *out)
+{
+    return rd_uint(rd, 8, out);
+}
+
+tlsr_status tlsr_rd_bytes(struct tlsr_rd *rd, size_t n, const uint8_t **out)
+{
+    if (n > tlsr_rd_left(rd)) {
+        return tlsr__err_set(TLSR_E_FORMAT, "truncated input: need %zu bytes, %zu left", n,
+                             tlsr_rd_left(rd));
+    }
+    *out = rd->p;
+    rd->p += n;
+    return TLSR_OK;
+}
+
+void tlsr_rd_rest(struct tlsr_rd *rd, const uint8_t **out, size_t *len)
+{
+    *out = rd->p;
+    *len = tlsr_rd_left(rd);
+    rd->p = rd->end;
+}
+
+void tlsr_wr_init(struct tlsr_wr *wr, uint8_t *buf, size_t cap)
+{
+    wr->base = buf;
+    wr->used = 0;
+    wr->cap = cap;
+}
+
+tlsr_status tlsr_wr_reserve(struct tlsr_wr *wr, size_t n, uint8_t **out)
+{
+    if (n > wr->cap - wr->used) {
+        return tlsr__err_set(TLSR_E_TOOBIG, "output full: need %zu bytes, %zu free", n,
+                             wr->cap - wr->used);
+    }
+    *out = wr->base + wr->used;
+    wr->used += n;
+    return TLSR_OK;
+}
+
+static tlsr_status wr_uint(struct tlsr_wr *wr, size_t n, uint64_t v)
+{
+    uint8_t *p;
+    TRY(tlsr_wr_reserve(wr, n, &p));
+    for (size_t i = 0; i < n; i++) {
+        p[n - 1 - i] = (uint8_t)(v >> (8 * i));
+    }
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_wr_u8(struct tlsr_wr *wr, uint8_t v)
+{
+    return wr_uint(wr, 1, v);
+}
+
+tlsr_status tlsr_wr_u16(struct tlsr_wr *wr, uint16_t v)
+{
+    return wr_uint(wr, 2, v);
+}
+
+tlsr_status tlsr_wr_u32(struct tlsr_wr *wr, uint32_t v)
+{
+    return wr_uint(wr, 4, v);
+}
+
+tlsr_status tlsr_wr_u64(struct tlsr_wr *wr, uint64_t v)
+{
+    return wr_uint(wr, 8, v);
+}
+
+tlsr_status tlsr_wr_bytes(struct tlsr_wr *wr, const uint8_t *data, size_t n)
+{
+    uint8_t *p;
+    TRY(tlsr_wr_reserve(wr, n, &p));
+    if (n > 0) {
+        memcpy(p, data, n);
+    }
+    return TLSR_OK;
+}

@@ -1,0 +1,120 @@
+/*
+ * Memory. Owns the allocation wrapper (with its failure-injection counter) and the locked,
+ * non-dumpable mappings that hold session secrets and ticket keys.
+ *
+ * Threat: key material or master secrets reaching disk through swap or a core dump, or
+ * lingering in freed memory. Defence: mlock + MADV_DONTDUMP, refused outright if either fails
+ * (fail closed), and OPENSSL_cleanse over the whole mapping before it is returned.
+ */
+#include "tlsr_mem.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "../err/tlsr_err.h"
+
+static unsigned long alloc_count;
+static unsigned long alloc_fail_at;
+
+unsigned long tlsr__mem_fail_at(unsigned long nth)
+{
+    unsigned long made = __atomic_exchange_n(&alloc_count, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&alloc_fail_at, nth, __ATOMIC_SEQ_CST);
+    return made;
+}
+
+/* True when the failure-injection hook says this allocation must fail. */
+static bool should_fail(void)
+{
+    unsigned long n = __atomic_add_fetch(&alloc_count, 1, __ATOMIC_SEQ_CST);
+    unsigned long at = __atomic_load_n(&alloc_fail_at, __ATOMIC_SEQ_CST);
+    return at != 0 && n == at;
+}
+
+void *tlsr__malloc(size_t size)
+{
+    if (should_fail()) {
+        return NULL;
+    }
+    return malloc(size);
+}
+
+void *tlsr__calloc(size_t count, size_t size)
+{
+    if (should_fail()) {
+        return NULL;
+    }
+    return calloc(count, size);
+}
+
+void tlsr__free(void *p)
+{
+    free(p);
+}
+
+static size_t page_round(size_t size)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (size > SIZE_MAX - (page - 1)) {
+        return 0;
+    }
+    return (size + page - 1) / page * page;
+}
+
+tlsr_status tlsr__secmem_map(size_t size, bool is_shared, void **out, size_t *out_size)
+{
+    size_t len = page_round(size);
+    ENSURE(size > 0 && len > 0, TLSR_E_INVALID, "secure memory: bad size %zu", size);
+    if (should_fail()) {
+        return tlsr__err_set(TLSR_E_NOMEM, "secure memory: allocation of %zu bytes failed "
+                                           "(injected)",
+                             len);
+    }
+    int flags = MAP_ANONYMOUS | (is_shared ? MAP_SHARED : MAP_PRIVATE);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED) {
+        return tlsr__err_sys(TLSR_E_NOMEM, errno, "secure memory: mmap of %zu bytes", len);
+    }
+    if (madvise(p, len, MADV_DONTDUMP) != 0) {
+        int e = errno;
+        munmap(p, len);
+        return tlsr__err_sys(TLSR_E_NOMEM, e, "secure memory: madvise(MADV_DONTDUMP)");
+    }
+    if (mlock(p, len) != 0) {
+        int e = errno;
+        struct rlimit rl = {0, 0};
+        getrlimit(RLIMIT_MEMLOCK, &rl);
+        munmap(p, len);
+        return tlsr__err_sys(TLSR_E_NOMEM, e,
+                             "secure memory: cannot lock %zu KiB in RAM (RLIMIT_MEMLOCK is %llu "
+                             "KiB; raise it with 'ulimit -l' or LimitMEMLOCK=, or use less)",
+                             len / 1024, (unsigned long long)(rl.rlim_cur / 1024));
+    }
+    *out = p;
+    *out_size = len;
+    return TLSR_OK;
+}
+
+void tlsr__secmem_unmap(void *p, size_t size)
+{
+    if (p == NULL) {
+        return;
+    }
+    OPENSSL_cleanse(p, size);
+    tlsr__secmem_detach(p, size);
+}
+
+void tlsr__secmem_detach(void *p, size_t size)
+{
+    if (p == NULL) {
+        return;
+    }
+    munlock(p, size);
+    munmap(p, size);
+}

@@ -1,0 +1,38 @@
+/*
+ * Memory: the allocator wrapper every module uses, and locked secret memory. Shared by every
+ * module (listed in docs/DESIGN.md).
+ *
+ * tlsr__malloc/tlsr__calloc/tlsr__free wrap the C allocator so that tests can make the Nth
+ * allocation fail (tlsr__mem_fail_at) and prove every error path releases what it took.
+ *
+ * tlsr__secmem_map returns zeroed, page-aligned memory that is mlock'ed (never swapped) and
+ * marked MADV_DONTDUMP (left out of core dumps). If either call fails the allocation fails:
+ * secrets never live in memory that could reach disk. is_shared maps it MAP_SHARED so children
+ * forked afterwards see the same bytes. tlsr__secmem_unmap wipes, unlocks and unmaps.
+ */
+#ifndef TLSR_MEM_H
+#define TLSR_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <tlsresume/error.h>
+
+void *tlsr__malloc(size_t size);
+void *tlsr__calloc(size_t count, size_t size);
+void tlsr__free(void *p);
+
+/* *out_size receives the mapped size (size rounded up to whole pages). */
+TLSR_MUST_CHECK tlsr_status tlsr__secmem_map(size_t size, bool is_shared, void **out,
+                                             size_t *out_size);
+/* Wipes the whole mapping, then unlocks and unmaps it. Accepts NULL. */
+void tlsr__secmem_unmap(void *p, size_t size);
+/* Unlocks and unmaps without wiping (a child process leaving memory its siblings still use). */
+void tlsr__secmem_detach(void *p, size_t size);
+
+/* Test hook: fail the nth allocation from now on (1 = the next one); 0 turns it off. Counts
+ * tlsr__malloc, tlsr__calloc and tlsr__secmem_map calls. Returns the number of allocations
+ * made since the previous call. */
+unsigned long tlsr__mem_fail_at(unsigned long nth);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * Attaching the cache and the key ring to an SSL_CTX (tlsresume/ssl.h).
+ *
+ * Owns the ex_data slots: one on SSL_CTX holding the binding (freed with the SSL_CTX), one on
+ * SSL holding per-connection flags as an integer (nothing to free).
+ *
+ * Session ID context. OpenSSL decides whether to resume before the SNI callback runs, so a
+ * session made under one certificate could resume under another virtual host (nginx's
+ * CVE-2025-23419). Every cache entry is keyed by the SSL_CTX's session ID context, and the
+ * default context is a hash of the certificate and the verify mode: sessions never cross
+ * certificates or client-certificate policies. OpenSSL checks the context of a ticket's
+ * session too.
+ */
+#include "ssl_int.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "../err/tlsr_err.h"
+#include "../mem/tlsr_mem.h"
+#include "../tickets/keyring_glue.h"
+
+#define MAX_TICKETS 16u
+#define MAX_TIMEOUT_S (7u * 24 * 3600)
+
+static int ctx_index = -1;
+static int conn_index = -1;
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+static void binding_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    tlsr__free(ptr);
+}
+
+static void make_indexes(void)
+{
+    ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, binding_free);
+    conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+struct binding *tlsr__ssl_binding(const SSL_CTX *ctx)
+{
+    if (ctx == NULL || ctx_index < 0) {
+        return NULL;
+    }
+    return SSL_CTX_get_ex_data(ctx, ctx_index);
+}
+
+unsigned tlsr__ssl_conn_flags(const SSL *ssl)
+{
+    if (conn_index < 0) {
+        return 0;
+    }
+    return (unsigned)(uintptr_t)SSL_get_ex_data(ssl, conn_index);
+}
+
+void tlsr__ssl_conn_set_flags(SSL *ssl, unsigned flags)
+{
+    /* A failure (no memory to grow the ex_data array) only loses a counter's detail. */
+    (void)SSL_set_ex_data(ssl, conn_index, (void *)(uintptr_t)flags);
+}
+
+void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->session_timeout_s = 3600;
+    opts->tls13_tickets = TLSR_TLS13_STATELESS;
+    opts->num_tickets = 2;
+}
+
+static tlsr_status check_opts(const struct tlsr_ssl_opts *o)
+{
+    ENSURE(o->session_timeout_s >= 1 && o->session_timeout_s <= MAX_TIMEOUT_S, TLSR_E_INVALID,
+           "session timeout %u s is outside 1 s to 7 days", o->session_timeout_s);
+    ENSURE(o->num_tickets <= MAX_TICKETS, TLSR_E_INVALID, "%u tickets per handshake (max %u)",
+           o->num_tickets, MAX_TICKETS);
+    ENSURE(o->sid_ctx_len <= SSL_MAX_SID_CTX_LENGTH && (o->sid_ctx != NULL || o->sid_ctx_len == 0),
+           TLSR_E_INVALID, "session ID context of %zu bytes (max %d)", o->sid_ctx_len,
+           SSL_MAX_SID_CTX_LENGTH);
+    if (o->tls13_tickets == TLSR_TLS13_STATEFUL) {
+        ENSURE(o->cache != NULL, TLSR_E_INVALID, "stateful TLS 1.3 tickets need a session cache");
+        ENSURE(o->keyring == NULL, TLSR_E_INVALID,
+               "stateful TLS 1.3 tickets turn TLS 1.2 tickets off too: pass no key ring");
+    } else {
+        ENSURE(o->tls13_tickets == TLSR_TLS13_STATELESS, TLSR_E_INVALID,
+               "unknown TLS 1.3 ticket mode %d", (int)o->tls13_tickets);
+    }
+    return TLSR_OK;
+}
+
+/* SHA-256("tlsresume sid_ctx v1" | SHA-256(certificate) | verify mode). */
+static tlsr_status derive_sid_ctx(SSL_CTX *ctx, uint8_t out[SSL_MAX_SID_CTX_LENGTH])
+{
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    ENSURE(cert != NULL, TLSR_E_INVALID,
+           "no certificate loaded: load it before tlsr_ssl_attach(), or pass sid_ctx");
+    uint8_t in[20 + 32 + 4] = "tlsresume sid_ctx v1";
+    unsigned int fp_len = 0;
+    ERR_clear_error();
+    if (X509_digest(cert, EVP_sha256(), in + 20, &fp_len) != 1 || fp_len != 32) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot hash the certificate");
+    }
+    uint32_t mode = (uint32_t)SSL_CTX_get_verify_mode(ctx);
+    for (int i = 0; i < 4; i++) {
+        in[52 + i] = (uint8_t)(mode >> (24 - 8 * i));
+    }
+    unsigned int md_len = 0;
+    if (EVP_Digest(in, sizeof(in), out, &md_len, EVP_sha256(), NULL) != 1 ||
+        md_len != SSL_MAX_SID_CTX_LENGTH) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot derive the session ID context");
+    }
+    return TLSR_OK;
+}
+
+/* Applies the options to ctx once the binding is in place. */
+static tlsr_status configure(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct binding *b)
+{
+    ERR_clear_error();
+    if (SSL_CTX_set_session_id_context(ctx, b->sid_ctx, (unsigned int)b->sid_ctx_len) != 1) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot set the session ID context");
+    }
+    if (o->cache != NULL) {
+        tlsr__ssl_install_cache(ctx);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    }
+    uint32_t timeout = o->session_timeout_s;
+    if (o->keyring != NULL) {
+        SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+        tlsr__ssl_install_tickets(ctx, b);
+        uint32_t lifetime = tlsr__keyring_lifetime_s(o->keyring);
+        timeout = lifetime > timeout ? lifetime : timeout;
+    } else {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
+    bool can_resume_13 = o->keyring != NULL || o->tls13_tickets == TLSR_TLS13_STATEFUL;
+    if (SSL_CTX_set_num_tickets(ctx, can_resume_13 ? o->num_tickets : 0) != 1) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot set the number of tickets");
+    }
+    /* The lifetime hint of tickets; OpenSSL caps TLS 1.3 ticket lifetimes at 7 days. */
+    SSL_CTX_set_timeout(ctx, (long)timeout);
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts)
+{
+    ENSURE(ctx != NULL && opts != NULL, TLSR_E_INVALID, "attach: NULL argument");
+    TRY(check_opts(opts));
+    ENSURE(pthread_once(&index_once, make_indexes) == 0 && ctx_index >= 0 && conn_index >= 0,
+           TLSR_E_NOMEM, "attach: no OpenSSL ex_data index");
+    ENSURE(tlsr__ssl_binding(ctx) == NULL, TLSR_E_INVALID, "attach: SSL_CTX already attached");
+    uint8_t sid_ctx[SSL_MAX_SID_CTX_LENGTH];
+    size_t sid_ctx_len = opts->sid_ctx_len;
+    if (sid_ctx_len > 0) {
+        memcpy(sid_ctx, opts->sid_ctx, sid_ctx_len);
+    } else {
+        TRY(derive_sid_ctx(ctx, sid_ctx));
+        sid_ctx_len = sizeof(sid_ctx);
+    }
+    struct binding *b = tlsr__calloc(1, sizeof(*b));
+    ENSURE(b != NULL, TLSR_E_NOMEM, "attach: out of memory");
+    b->cache = opts->cache;
+    b->keyring = opts->keyring;
+    b->session_timeout_s = opts->session_timeout_s;
+    memcpy(b->sid_ctx, sid_ctx, sid_ctx_len);
+    b->sid_ctx_len = sid_ctx_len;
+    ERR_clear_error();
+    if (SSL_CTX_set_ex_data(ctx, ctx_index, b) != 1) {
+        tlsr__free(b);
+        return tlsr__err_ssl(TLSR_E_NOMEM, "attach: cannot store the binding");
+    }
+    /* From here the SSL_CTX owns b and frees it; a failure leaves ctx unusable for resumption,
+     * and the caller is told. */
+    return configure(ctx, opts, b);
+}
+
+enum tlsr_resumption tlsr_ssl_resumption(const SSL *ssl)
+{
+    if (!SSL_session_reused(ssl)) {
+        return TLSR_RESUMED_NONE;
+    }
+    if (SSL_version(ssl) == TLS1_3_VERSION) {
+        return TLSR_RESUMED_PSK;
+    }
+    return (tlsr__ssl_conn_flags(ssl) & CONN_TICKET_RESUMED) != 0 ? TLSR_RESUMED_TICKET
+                                                                  : TLSR_RESUMED_ID;
+}
+
+const char *tlsr_resumption_name(enum tlsr_resumption kind)
+{
+    switch (kind) {
+    case TLSR_RESUMED_ID:
+        return "id";
+    case TLSR_RESUMED_TICKET:
+        return "ticket";
+    case TLSR_RESUMED_PSK:
+        return "psk";
+    case TLSR_RESUMED_NONE:
+    default:
+        return "full";
+    }
+}

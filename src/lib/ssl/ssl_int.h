@@ -1,0 +1,34 @@
+/* Private to the ssl module: the per-SSL_CTX binding and the per-connection flags. */
+#ifndef TLSR_SSL_INT_H
+#define TLSR_SSL_INT_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include <tlsresume/ssl.h>
+
+/* What tlsr_ssl_attach() hangs on an SSL_CTX (ex_data; freed with the SSL_CTX). */
+struct binding {
+    struct tlsr_cache *cache;     /* borrowed */
+    struct tlsr_keyring *keyring; /* borrowed */
+    uint32_t session_timeout_s;
+    uint8_t sid_ctx[SSL_MAX_SID_CTX_LENGTH];
+    size_t sid_ctx_len;
+};
+
+/* Per-connection flags, kept in the SSL's ex_data as an integer. */
+#define CONN_KEY_UNKNOWN 0x1u     /* the ticket named no key of the ring */
+#define CONN_KEY_FOUND 0x2u       /* the ticket named a key of the ring */
+#define CONN_TICKET_RESUMED 0x4u  /* a ticket decrypted and is being used */
+
+/* The binding of ctx, or NULL when tlsr_ssl_attach() was not called on it. */
+struct binding *tlsr__ssl_binding(const SSL_CTX *ctx);
+unsigned tlsr__ssl_conn_flags(const SSL *ssl);
+void tlsr__ssl_conn_set_flags(SSL *ssl, unsigned flags);
+
+/* Installs the session cache callbacks (sess_cb.c) and the ticket callbacks (ticket_cb.c). */
+void tlsr__ssl_install_cache(SSL_CTX *ctx);
+void tlsr__ssl_install_tickets(SSL_CTX *ctx, struct binding *b);
+
+#endif

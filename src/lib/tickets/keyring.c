@@ -1,0 +1,396 @@
+/*
+ * Ticket key ring: the shared array of keys and the rotation schedule (described in
+ * tlsresume/tickets.h).
+ *
+ * Layout: one MAP_SHARED mapping, mlock'ed and MADV_DONTDUMP, holding struct kr_shared and
+ * `capacity` 128-byte key slots. A key's role is derived from its times, never stored:
+ * current = the live key with enc_from <= now < enc_until; next = a live key whose enc_from is
+ * later; the rest are decrypt-only until dec_until. There is no pointer to corrupt, so after a
+ * process dies holding the lock the next taker only wipes half-written (KEY_FREE) slots and
+ * re-applies the schedule.
+ *
+ * Windows chain: a new next key starts encrypting when the current one stops. If the chain
+ * lapses (no ticket operation for over a period), a new chain starts at the period of now,
+ * aligned on the epoch. A key's dec_until is enc_until + lifetime_s: after that no ticket it
+ * sealed can be valid, so it is wiped.
+ *
+ * Threat: ticket keys reaching disk (they live only here and in OpenSSL's per-call cipher
+ * contexts, which OpenSSL wipes), keys outliving their tickets (wiped on schedule; early if
+ * the ring is full, counted), and a broken key source (the current key keeps encrypting and
+ * the failure is counted).
+ */
+#include "keyring_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "../err/tlsr_err.h"
+#include "../mem/tlsr_mem.h"
+
+#define NO_GENERATION UINT64_MAX
+
+static tlsr_status default_make_key(void *arg, uint64_t generation, struct tlsr_ticket_key *out)
+{
+    (void)arg;
+    (void)generation;
+    if (RAND_bytes((unsigned char *)out, (int)sizeof(*out)) != 1) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: RAND_bytes failed");
+    }
+    return TLSR_OK;
+}
+
+static void count(struct kr_shared *sh, enum kr_counter which)
+{
+    __atomic_add_fetch(&sh->counters[which], 1, __ATOMIC_RELAXED);
+}
+
+void tlsr__keyring_count(struct tlsr_keyring *ring, enum tlsr__kr_counter which)
+{
+    count(ring->sh, (enum kr_counter)which);
+}
+
+static void key_wipe(struct kr_shared *sh, struct kr_key *k)
+{
+    OPENSSL_cleanse(k, sizeof(*k));
+    count(sh, KR_WIPED);
+}
+
+struct kr_key *tlsr__kr_current(struct kr_shared *sh, uint64_t now)
+{
+    struct kr_key *best = NULL;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *k = &sh->keys[i];
+        if (k->state == KEY_LIVE && k->enc_from <= now && now < k->enc_until &&
+            (best == NULL || k->enc_from > best->enc_from)) {
+            best = k;
+        }
+    }
+    return best;
+}
+
+/* The live key that starts encrypting after `after`, earliest first, or NULL. */
+static struct kr_key *find_next(struct kr_shared *sh, uint64_t after)
+{
+    struct kr_key *best = NULL;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *k = &sh->keys[i];
+        if (k->state == KEY_LIVE && k->enc_from >= after &&
+            (best == NULL || k->enc_from < best->enc_from)) {
+            best = k;
+        }
+    }
+    return best;
+}
+
+/* A free slot; when none is free, the decrypt-only key closest to retirement is wiped early. */
+static struct kr_key *free_slot(struct kr_shared *sh, uint64_t now)
+{
+    struct kr_key *victim = NULL;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *k = &sh->keys[i];
+        if (k->state == KEY_FREE) {
+            return k;
+        }
+        if (k->enc_until <= now && (victim == NULL || k->dec_until < victim->dec_until)) {
+            victim = k;
+        }
+    }
+    if (victim != NULL) {
+        key_wipe(sh, victim);
+    }
+    return victim;
+}
+
+static tlsr_status make_key(struct tlsr_keyring *ring, uint64_t now, uint64_t generation,
+                            uint64_t enc_from)
+{
+    struct kr_shared *sh = ring->sh;
+    struct kr_key *k = free_slot(sh, now);
+    ENSURE(k != NULL, TLSR_E_TOOBIG, "ticket keys: ring full");
+    tlsr_status rc = ring->source.make_key(ring->source.arg, generation, &k->k);
+    if (rc != TLSR_OK) {
+        OPENSSL_cleanse(k, sizeof(*k));
+        count(sh, KR_SOURCE_ERRORS);
+        return rc;
+    }
+    k->generation = generation;
+    k->enc_from = enc_from;
+    k->enc_until = enc_from + sh->rotate_s;
+    k->dec_until = k->enc_until + sh->lifetime_s;
+    __atomic_store_n(&k->state, KEY_LIVE, __ATOMIC_RELEASE);
+    return TLSR_OK;
+}
+
+/* The live key with the latest window, or NULL. */
+static struct kr_key *find_last(struct kr_shared *sh)
+{
+    struct kr_key *best = NULL;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *k = &sh->keys[i];
+        if (k->state == KEY_LIVE && (best == NULL || k->enc_from > best->enc_from)) {
+            best = k;
+        }
+    }
+    return best;
+}
+
+tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now)
+{
+    struct kr_shared *sh = ring->sh;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *k = &sh->keys[i];
+        if (k->state == KEY_LIVE && k->dec_until <= now) {
+            key_wipe(sh, k);
+        }
+    }
+    struct kr_key *cur = tlsr__kr_current(sh, now);
+    if (cur == NULL) {
+        /* The chain lapsed (or this is the first key): start a new one at now's period. */
+        struct kr_key *last = find_last(sh);
+        uint64_t gen = now / sh->rotate_s;
+        if (last != NULL && gen <= last->generation) {
+            gen = last->generation + 1;
+        }
+        TRY(make_key(ring, now, gen, now / sh->rotate_s * sh->rotate_s));
+        cur = tlsr__kr_current(sh, now);
+        ENSURE(cur != NULL, TLSR_E_CRYPTO, "ticket keys: no current key after rotation");
+    }
+    if (cur->generation != sh->current_generation) {
+        if (sh->current_generation != NO_GENERATION) {
+            count(sh, KR_ROTATIONS);
+        }
+        sh->current_generation = cur->generation;
+    }
+    if (find_next(sh, cur->enc_until) == NULL) {
+        TRY(make_key(ring, now, cur->generation + 1, cur->enc_until));
+    }
+    return TLSR_OK;
+}
+
+tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring)
+{
+    struct kr_shared *sh = ring->sh;
+    int r = pthread_mutex_lock(&sh->lock);
+    if (r == EOWNERDEAD) {
+        /* Only a slot still being written can be inconsistent; wipe those. */
+        for (uint32_t i = 0; i < sh->capacity; i++) {
+            if (sh->keys[i].state != KEY_LIVE) {
+                OPENSSL_cleanse(&sh->keys[i], sizeof(sh->keys[i]));
+            }
+        }
+        r = pthread_mutex_consistent(&sh->lock);
+    }
+    if (r != 0) {
+        return tlsr__err_sys(TLSR_E_SYSTEM, r, "ticket keys: ring lock");
+    }
+    return TLSR_OK;
+}
+
+void tlsr__kr_unlock(struct tlsr_keyring *ring)
+{
+    pthread_mutex_unlock(&ring->sh->lock);
+}
+
+static tlsr_status lock_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t attr;
+    int r = pthread_mutexattr_init(&attr);
+    if (r == 0) {
+        r = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+        if (r == 0) {
+            r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+        }
+        if (r == 0) {
+            r = pthread_mutex_init(m, &attr);
+        }
+        pthread_mutexattr_destroy(&attr);
+    }
+    if (r != 0) {
+        return tlsr__err_sys(TLSR_E_SYSTEM, r, "ticket keys: cannot make a robust lock");
+    }
+    return TLSR_OK;
+}
+
+static tlsr_status check_schedule(uint32_t rotate_s, uint32_t lifetime_s, uint32_t *capacity)
+{
+    ENSURE(rotate_s >= TLSR_TICKET_MIN_ROTATE_S && rotate_s <= TLSR_TICKET_MAX_LIFETIME_S,
+           TLSR_E_INVALID, "ticket keys: rotation period %u s is outside %u s to 7 days",
+           rotate_s, TLSR_TICKET_MIN_ROTATE_S);
+    ENSURE(lifetime_s >= 1 && lifetime_s <= TLSR_TICKET_MAX_LIFETIME_S, TLSR_E_INVALID,
+           "ticket keys: ticket lifetime %u s is outside 1 s to 7 days", lifetime_s);
+    uint64_t need = (uint64_t)(lifetime_s + rotate_s - 1) / rotate_s + 3;
+    ENSURE(need <= TLSR_KEYRING_MAX_KEYS, TLSR_E_INVALID,
+           "ticket keys: a %u s lifetime with a %u s rotation needs %llu keys (max %u); "
+           "rotate less often",
+           lifetime_s, rotate_s, (unsigned long long)need, TLSR_KEYRING_MAX_KEYS);
+    *capacity = (uint32_t)need;
+    return TLSR_OK;
+}
+
+/* Wipes every key and builds the first two from the source. */
+static tlsr_status rebuild(struct tlsr_keyring *ring)
+{
+    TRY(tlsr__kr_lock(ring));
+    struct kr_shared *sh = ring->sh;
+    OPENSSL_cleanse(sh->keys, (size_t)sh->capacity * sizeof(sh->keys[0]));
+    sh->current_generation = NO_GENERATION;
+    tlsr_status rc = tlsr__kr_maintain(ring, ring->clock(ring->clock_arg));
+    tlsr__kr_unlock(ring);
+    return rc;
+}
+
+tlsr_status tlsr_keyring_new(uint32_t rotate_s, uint32_t lifetime_s, struct tlsr_keyring **out)
+{
+    ENSURE(out != NULL, TLSR_E_INVALID, "ticket keys: out is NULL");
+    *out = NULL;
+    uint32_t capacity = 0;
+    TRY(check_schedule(rotate_s, lifetime_s, &capacity));
+    tlsr_status rc;
+    struct tlsr_keyring *ring = tlsr__calloc(1, sizeof(*ring));
+    ENSURE(ring != NULL, TLSR_E_NOMEM, "ticket keys: out of memory");
+    ring->creator = getpid();
+    ring->clock = tlsr_clock_wall;
+    ring->source.make_key = default_make_key;
+    ring->aes_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    if (ring->aes_cbc == NULL) {
+        rc = tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: AES-256-CBC unavailable");
+        goto out;
+    }
+    void *mem;
+    size_t bytes = sizeof(struct kr_shared) + (size_t)capacity * sizeof(struct kr_key);
+    rc = tlsr__secmem_map(bytes, true, &mem, &ring->map_size);
+    if (rc != TLSR_OK) {
+        goto out;
+    }
+    ring->sh = mem;
+    ring->sh->magic = KR_MAGIC;
+    ring->sh->capacity = capacity;
+    ring->sh->rotate_s = rotate_s;
+    ring->sh->lifetime_s = lifetime_s;
+    rc = lock_init(&ring->sh->lock);
+    if (rc == TLSR_OK) {
+        rc = rebuild(ring);
+    }
+out:
+    if (rc != TLSR_OK) {
+        tlsr_keyring_free(ring);
+        return rc;
+    }
+    *out = ring;
+    return TLSR_OK;
+}
+
+void tlsr_keyring_free(struct tlsr_keyring *ring)
+{
+    if (ring == NULL) {
+        return;
+    }
+    if (ring->sh != NULL) {
+        if (getpid() == ring->creator) {
+            tlsr__secmem_unmap(ring->sh, ring->map_size);
+        } else {
+            tlsr__secmem_detach(ring->sh, ring->map_size);
+        }
+    }
+    EVP_CIPHER_free(ring->aes_cbc);
+    tlsr__free(ring);
+}
+
+void tlsr_keyring_set_clock(struct tlsr_keyring *ring, tlsr_clock_fn clock, void *arg)
+{
+    ring->clock = clock != NULL ? clock : tlsr_clock_wall;
+    ring->clock_arg = arg;
+}
+
+tlsr_status tlsr_keyring_set_source(struct tlsr_keyring *ring,
+                                    const struct tlsr_key_source *source)
+{
+    ENSURE(ring != NULL && source != NULL && source->make_key != NULL, TLSR_E_INVALID,
+           "ticket keys: key source without make_key");
+    ring->source = *source;
+    return rebuild(ring);
+}
+
+tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring)
+{
+    ENSURE(ring != NULL, TLSR_E_INVALID, "ticket keys: ring is NULL");
+    TRY(tlsr__kr_lock(ring));
+    struct kr_shared *sh = ring->sh;
+    uint64_t now = ring->clock(ring->clock_arg);
+    tlsr_status rc = tlsr__kr_maintain(ring, now);
+    if (rc == TLSR_OK) {
+        struct kr_key *cur = tlsr__kr_current(sh, now);
+        struct kr_key *next = find_next(sh, cur->enc_until);
+        cur->enc_until = now;
+        cur->dec_until = now + sh->lifetime_s;
+        next->enc_from = now;
+        next->enc_until = now + sh->rotate_s;
+        next->dec_until = next->enc_until + sh->lifetime_s;
+        rc = tlsr__kr_maintain(ring, now);
+    }
+    tlsr__kr_unlock(ring);
+    return rc;
+}
+
+tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyring_stats *out)
+{
+    ENSURE(ring != NULL && out != NULL, TLSR_E_INVALID, "ticket keys: stats: NULL argument");
+    memset(out, 0, sizeof(*out));
+    TRY(tlsr__kr_lock(ring));
+    struct kr_shared *sh = ring->sh;
+    uint64_t now = ring->clock(ring->clock_arg);
+    /* A failing key source shows in source_errors; the snapshot is still worth having. */
+    (void)tlsr__kr_maintain(ring, now);
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        out->keys_held += sh->keys[i].state == KEY_LIVE;
+    }
+    struct kr_key *cur = tlsr__kr_current(sh, now);
+    if (cur != NULL) {
+        out->current_generation = cur->generation;
+        out->current_key_age_s = now - cur->enc_from;
+    }
+    tlsr__kr_unlock(ring);
+    uint64_t *c = sh->counters;
+    out->rotations = __atomic_load_n(&c[KR_ROTATIONS], __ATOMIC_RELAXED);
+    out->keys_wiped = __atomic_load_n(&c[KR_WIPED], __ATOMIC_RELAXED);
+    out->issued = __atomic_load_n(&c[KR_ISSUED], __ATOMIC_RELAXED);
+    out->decrypted = __atomic_load_n(&c[KR_DECRYPTED], __ATOMIC_RELAXED);
+    out->renewed = __atomic_load_n(&c[KR_RENEWED], __ATOMIC_RELAXED);
+    out->rejected_unknown_key = __atomic_load_n(&c[KR_UNKNOWN], __ATOMIC_RELAXED);
+    out->rejected_bad_mac = __atomic_load_n(&c[KR_BAD_MAC], __ATOMIC_RELAXED);
+    out->rejected_expired = __atomic_load_n(&c[KR_EXPIRED], __ATOMIC_RELAXED);
+    out->source_errors = __atomic_load_n(&c[KR_SOURCE_ERRORS], __ATOMIC_RELAXED);
+    return TLSR_OK;
+}
+
+uint32_t tlsr__keyring_lifetime_s(const struct tlsr_keyring *ring)
+{
+    return ring->sh->lifetime_s;
+}
+
+uint64_t tlsr__keyring_now(const struct tlsr_keyring *ring)
+{
+    return ring->clock(ring->clock_arg);
+}
+
+tlsr_status tlsr_keyring_current_name(struct tlsr_keyring *ring,
+                                      uint8_t name_out[TLSR_TICKET_NAME_LEN])
+{
+    ENSURE(ring != NULL && name_out != NULL, TLSR_E_INVALID, "ticket keys: NULL argument");
+    TRY(tlsr__kr_lock(ring));
+    uint64_t now = ring->clock(ring->clock_arg);
+    (void)tlsr__kr_maintain(ring, now);
+    struct kr_key *cur = tlsr__kr_current(ring->sh, now);
+    tlsr_status rc = TLSR_OK;
+    if (cur != NULL) {
+        memcpy(name_out, cur->k.name, TLSR_TICKET_NAME_LEN);
+    } else {
+        rc = tlsr__err_set(TLSR_E_NOTFOUND, "ticket keys: no current key");
+    }
+    tlsr__kr_unlock(ring);
+    return rc;
+}

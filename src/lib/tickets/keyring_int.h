@@ -1,0 +1,75 @@
+/* Private to the tickets module: the shared layout of the key ring (see keyring.c). */
+#ifndef TLSR_KEYRING_INT_H
+#define TLSR_KEYRING_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/evp.h>
+
+#include <tlsresume/tickets.h>
+
+#include "keyring_glue.h"
+
+#define KR_MAGIC 0x544b5952u /* "TKYR" */
+
+enum kr_state { KEY_FREE = 0, KEY_LIVE = 1 };
+
+enum kr_counter {
+    KR_DECRYPTED = TLSR__KR_DECRYPTED,
+    KR_RENEWED = TLSR__KR_RENEWED,
+    KR_BAD_MAC = TLSR__KR_BAD_MAC,
+    KR_EXPIRED = TLSR__KR_EXPIRED,
+    KR_ISSUED = TLSR__KR_NCOUNTERS_GLUE,
+    KR_UNKNOWN,
+    KR_ROTATIONS,
+    KR_WIPED,
+    KR_SOURCE_ERRORS,
+    KR_NCOUNTERS
+};
+
+/* One key. A key is written while its state is KEY_FREE and published by setting KEY_LIVE. */
+struct kr_key {
+    uint8_t state;
+    uint8_t reserved[7];
+    uint64_t generation;
+    uint64_t enc_from;  /* encrypts from this second ... */
+    uint64_t enc_until; /* ... until this one (exclusive) */
+    uint64_t dec_until; /* decrypts until this one (exclusive), then is wiped */
+    struct tlsr_ticket_key k;
+    uint8_t pad[8];
+};
+_Static_assert(sizeof(struct kr_key) == 128, "key slot layout");
+
+struct kr_shared {
+    pthread_mutex_t lock; /* process-shared, robust */
+    uint32_t magic;
+    uint32_t capacity;
+    uint32_t rotate_s;
+    uint32_t lifetime_s;
+    uint64_t current_generation; /* to count rotations */
+    uint64_t counters[KR_NCOUNTERS]; /* atomic */
+    struct kr_key keys[];
+};
+
+struct tlsr_keyring {
+    struct kr_shared *sh;
+    size_t map_size;
+    pid_t creator;
+    tlsr_clock_fn clock;
+    void *clock_arg;
+    struct tlsr_key_source source;
+    EVP_CIPHER *aes_cbc;
+};
+
+/* Applies the schedule at time now: wipes expired keys, makes sure a current and a next key
+ * exist. Called with the lock held. */
+tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now);
+/* The live key encrypting at now, or NULL. */
+struct kr_key *tlsr__kr_current(struct kr_shared *sh, uint64_t now);
+tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring);
+void tlsr__kr_unlock(struct tlsr_keyring *ring);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * The cipher side of the ticket key ring: sets up OpenSSL's cipher and MAC contexts for the
+ * RFC 5077 ticket layout (key_name[16] | IV[16] | AES-256-CBC(session) | HMAC-SHA256), which
+ * OpenSSL 3.0 then applies. Only a CBC cipher works here (OpenSSL computes the ticket length
+ * from the block size), hence AES-256-CBC with encrypt-then-MAC.
+ *
+ * Key material is read under the ring lock and handed straight to OpenSSL, which copies it into
+ * the contexts and wipes them when the handshake frees them; no other copy is made.
+ */
+#include "keyring_int.h"
+
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include "../err/tlsr_err.h"
+
+static tlsr_status setup(struct tlsr_keyring *ring, const struct kr_key *k, const uint8_t *iv,
+                         int is_enc, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx)
+{
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->k.hmac_key,
+                                                  sizeof(k->k.hmac_key));
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    ERR_clear_error();
+    if (EVP_CipherInit_ex(cctx, ring->aes_cbc, NULL, k->k.aes_key, iv, is_enc) != 1) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: cipher setup failed");
+    }
+    if (EVP_MAC_CTX_set_params(hctx, params) != 1) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: MAC setup failed");
+    }
+    return TLSR_OK;
+}
+
+tlsr_status tlsr__keyring_seal_setup(struct tlsr_keyring *ring, uint8_t name[TLSR_TICKET_NAME_LEN],
+                                     uint8_t iv[16], EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx)
+{
+    if (RAND_bytes(iv, 16) != 1) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: no randomness for the IV");
+    }
+    TRY(tlsr__kr_lock(ring));
+    uint64_t now = ring->clock(ring->clock_arg);
+    tlsr_status rc = tlsr__kr_maintain(ring, now);
+    struct kr_key *k = tlsr__kr_current(ring->sh, now);
+    if (k == NULL) {
+        /* The source failed and no key covers now: issue no ticket rather than a weak one. */
+        rc = tlsr__err_set(TLSR_E_NOTFOUND, "ticket keys: no current key");
+        goto out;
+    }
+    memcpy(name, k->k.name, TLSR_TICKET_NAME_LEN);
+    rc = setup(ring, k, iv, 1, cctx, hctx);
+    if (rc == TLSR_OK) {
+        __atomic_add_fetch(&ring->sh->counters[KR_ISSUED], 1, __ATOMIC_RELAXED);
+    }
+out:
+    tlsr__kr_unlock(ring);
+    return rc;
+}
+
+tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
+                                     const uint8_t name[TLSR_TICKET_NAME_LEN], const uint8_t iv[16],
+                                     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
+                                     enum tlsr__key_match *match)
+{
+    *match = TLSR__KEY_UNKNOWN;
+    TRY(tlsr__kr_lock(ring));
+    struct kr_shared *sh = ring->sh;
+    uint64_t now = ring->clock(ring->clock_arg);
+    /* A maintenance failure (key source down) must not stop decryption with the keys held. */
+    (void)tlsr__kr_maintain(ring, now);
+    struct kr_key *found = NULL;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *k = &sh->keys[i];
+        /* Compare every name, in constant time, without stopping at the first match. */
+        int is_same = CRYPTO_memcmp(k->k.name, name, TLSR_TICKET_NAME_LEN) == 0;
+        if (is_same && k->state == KEY_LIVE) {
+            found = k;
+        }
+    }
+    tlsr_status rc = TLSR_OK;
+    if (found == NULL) {
+        __atomic_add_fetch(&sh->counters[KR_UNKNOWN], 1, __ATOMIC_RELAXED);
+        goto out;
+    }
+    rc = setup(ring, found, iv, 0, cctx, hctx);
+    if (rc == TLSR_OK) {
+        /* Keys still encrypting or about to: resume as is. Older ones: renew the ticket. */
+        *match = found->enc_until > now ? TLSR__KEY_CURRENT : TLSR__KEY_OLD;
+    }
+out:
+    tlsr__kr_unlock(ring);
+    return rc;
+}

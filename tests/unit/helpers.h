@@ -1,0 +1,41 @@
+/* Shared helpers of the unit tests: a test clock, certificates, and in-memory handshakes. */
+#ifndef TLSR_TEST_HELPERS_H
+#define TLSR_TEST_HELPERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include <tlsresume/tlsresume.h>
+
+/* A clock the test moves by hand. */
+struct th_clock {
+    uint64_t now;
+};
+uint64_t th_clock_fn(void *arg);
+
+/* A server SSL_CTX for TLS versions [min, max] with a fresh self-signed certificate for cn. */
+SSL_CTX *th_server_ctx(int min_version, int max_version, const char *cn);
+/* A client SSL_CTX for TLS versions [min, max] that verifies nothing (tests only). */
+SSL_CTX *th_client_ctx(int min_version, int max_version);
+
+struct th_result {
+    bool is_ok;                /* the handshake completed on both sides */
+    bool is_reused;            /* the client says the session was reused */
+    enum tlsr_resumption kind; /* the server says how */
+    SSL_SESSION *session;      /* the client's newest session (tickets read); caller frees */
+    SSL_SESSION *server_session; /* the server's session; caller frees */
+    int version;
+};
+
+/* Runs one handshake over a memory BIO pair, offering `offer` (may be NULL), exchanges one
+ * byte each way so TLS 1.3 tickets arrive, and shuts both sides down cleanly. */
+struct th_result th_handshake(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer);
+
+void th_result_free(struct th_result *r);
+
+/* Reads /proc/self/smaps and tells whether the mapping that contains p has VmFlags lo and dd. */
+bool th_is_locked_nodump(const void *p);
+
+#endif

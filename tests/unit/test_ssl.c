@@ -1,0 +1,463 @@
+/*
+ * Unit tests of the OpenSSL glue (src/lib/ssl): real OpenSSL handshakes over memory BIOs
+ * through the shared cache and the key ring, and the session codec on real sessions.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <openssl/ssl.h>
+
+#include <tlsresume/tlsresume.h>
+
+#include "../../src/lib/cache/cache_int.h"
+#include "../../src/lib/ssl/sess_codec.h"
+#include "helpers.h"
+
+struct fixture {
+    struct th_clock clk;
+    struct tlsr_cache *cache;
+    struct tlsr_keyring *ring;
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.clk.now = (uint64_t)time(NULL);
+    if (tlsr_cache_new(1024 * 1024, &f.cache) != TLSR_OK ||
+        tlsr_keyring_new(3600, 12 * 3600, &f.ring) != TLSR_OK) {
+        return -1;
+    }
+    tlsr_keyring_set_clock(f.ring, th_clock_fn, &f.clk);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    tlsr_cache_free(f->cache);
+    tlsr_keyring_free(f->ring);
+    return 0;
+}
+
+/* A server for one TLS version with the given cache and ring attached. */
+static SSL_CTX *server(int version, struct tlsr_cache *cache, struct tlsr_keyring *ring,
+                       enum tlsr_tls13_tickets mode)
+{
+    SSL_CTX *ctx = th_server_ctx(version, version, "localhost");
+    assert_non_null(ctx);
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.cache = cache;
+    o.keyring = ring;
+    o.tls13_tickets = mode;
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_OK);
+    return ctx;
+}
+
+static struct tlsr_cache_stats cache_stats(struct tlsr_cache *c)
+{
+    struct tlsr_cache_stats st;
+    assert_int_equal(tlsr_cache_get_stats(c, &st), TLSR_OK);
+    return st;
+}
+
+static struct tlsr_keyring_stats ring_stats(struct tlsr_keyring *r)
+{
+    struct tlsr_keyring_stats st;
+    assert_int_equal(tlsr_keyring_get_stats(r, &st), TLSR_OK);
+    return st;
+}
+
+/* A full handshake, then one offering its session; returns the second result. */
+static struct th_result resume(SSL_CTX *s, SSL_CTX *c, struct th_result *first)
+{
+    *first = th_handshake(s, c, NULL);
+    assert_true(first->is_ok);
+    assert_false(first->is_reused);
+    assert_int_equal(first->kind, TLSR_RESUMED_NONE);
+    struct th_result second = th_handshake(s, c, first->session);
+    assert_true(second.is_ok);
+    return second;
+}
+
+static void test_tls12_session_id(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *s = server(TLS1_2_VERSION, f->cache, NULL, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    struct tlsr_cache_stats before = cache_stats(f->cache);
+    struct th_result first;
+    struct th_result second = resume(s, c, &first);
+    assert_true(second.is_reused);
+    assert_int_equal(second.kind, TLSR_RESUMED_ID);
+    struct tlsr_cache_stats after = cache_stats(f->cache);
+    assert_int_equal(after.inserts - before.inserts, 1);
+    assert_int_equal(after.hits - before.hits, 1);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+static void test_tls12_ticket(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *s = server(TLS1_2_VERSION, NULL, f->ring, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    struct tlsr_keyring_stats before = ring_stats(f->ring);
+    struct th_result first;
+    struct th_result second = resume(s, c, &first);
+    assert_true(second.is_reused);
+    assert_int_equal(second.kind, TLSR_RESUMED_TICKET);
+    struct tlsr_keyring_stats after = ring_stats(f->ring);
+    assert_int_equal(after.decrypted - before.decrypted, 1);
+    assert_true(after.issued > before.issued);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+static void test_tls13_stateless_stores_nothing(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *s = server(TLS1_3_VERSION, f->cache, f->ring, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION);
+    struct tlsr_cache_stats before = cache_stats(f->cache);
+    struct th_result first;
+    struct th_result second = resume(s, c, &first);
+    assert_true(second.is_reused);
+    assert_int_equal(second.kind, TLSR_RESUMED_PSK);
+    assert_int_equal(cache_stats(f->cache).inserts, before.inserts);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+static void test_tls13_stateful_ticket_is_single_use(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *s = server(TLS1_3_VERSION, f->cache, NULL, TLSR_TLS13_STATEFUL);
+    SSL_CTX *c = th_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION);
+    struct tlsr_cache_stats before = cache_stats(f->cache);
+    struct th_result first;
+    struct th_result second = resume(s, c, &first);
+    assert_true(second.is_reused);
+    assert_int_equal(second.kind, TLSR_RESUMED_PSK);
+    /* Replaying the same ticket fails: it was taken. */
+    struct th_result replay = th_handshake(s, c, first.session);
+    assert_true(replay.is_ok);
+    assert_false(replay.is_reused);
+    /* The ticket issued on resumption works once. */
+    struct th_result third = th_handshake(s, c, second.session);
+    assert_true(third.is_reused);
+    struct tlsr_cache_stats after = cache_stats(f->cache);
+    assert_int_equal(after.taken - before.taken, 2);
+    th_result_free(&first);
+    th_result_free(&second);
+    th_result_free(&replay);
+    th_result_free(&third);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+/* The first 16 bytes of the client's ticket: the key name. */
+static void ticket_name(SSL_SESSION *sess, uint8_t name[16])
+{
+    const unsigned char *tick = NULL;
+    size_t len = 0;
+    SSL_SESSION_get0_ticket(sess, &tick, &len);
+    assert_true(len > 16);
+    memcpy(name, tick, 16);
+}
+
+static void old_key_renews(struct fixture *f, int version, enum tlsr_resumption kind)
+{
+    SSL_CTX *s = server(version, NULL, f->ring, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(version, version);
+    struct th_result first = th_handshake(s, c, NULL);
+    uint8_t old_name[16];
+    ticket_name(first.session, old_name);
+    struct tlsr_keyring_stats before = ring_stats(f->ring);
+    f->clk.now += 3600;
+    struct th_result second = th_handshake(s, c, first.session);
+    assert_true(second.is_reused);
+    assert_int_equal(second.kind, kind);
+    uint8_t new_name[16];
+    uint8_t current[16];
+    ticket_name(second.session, new_name);
+    assert_int_equal(tlsr_keyring_current_name(f->ring, current), TLSR_OK);
+    assert_memory_not_equal(new_name, old_name, 16);
+    assert_memory_equal(new_name, current, 16);
+    struct tlsr_keyring_stats after = ring_stats(f->ring);
+    assert_int_equal(after.renewed - before.renewed, 1);
+    assert_int_equal(after.rotations - before.rotations, 1);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+static void test_old_key_resumes_and_renews_tls12(void **state)
+{
+    old_key_renews(*state, TLS1_2_VERSION, TLSR_RESUMED_TICKET);
+}
+
+static void test_old_key_resumes_and_renews_tls13(void **state)
+{
+    old_key_renews(*state, TLS1_3_VERSION, TLSR_RESUMED_PSK);
+}
+
+static void test_unknown_key_is_a_full_handshake(void **state)
+{
+    struct fixture *f = *state;
+    struct tlsr_keyring *other = NULL;
+    assert_int_equal(tlsr_keyring_new(3600, 3600, &other), TLSR_OK);
+    SSL_CTX *s1 = server(TLS1_2_VERSION, NULL, f->ring, TLSR_TLS13_STATELESS);
+    SSL_CTX *s2 = server(TLS1_2_VERSION, NULL, other, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    struct th_result first = th_handshake(s1, c, NULL);
+    struct th_result second = th_handshake(s2, c, first.session);
+    assert_true(second.is_ok);
+    assert_false(second.is_reused);
+    assert_int_equal(ring_stats(other).rejected_unknown_key, 1);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s1);
+    SSL_CTX_free(s2);
+    SSL_CTX_free(c);
+    tlsr_keyring_free(other);
+}
+
+/* Flips one byte of the ticket inside a client session (through its DER). */
+static SSL_SESSION *tamper(SSL_SESSION *sess, size_t offset)
+{
+    const unsigned char *tick = NULL;
+    size_t tick_len = 0;
+    SSL_SESSION_get0_ticket(sess, &tick, &tick_len);
+    unsigned char der[4096];
+    unsigned char *p = der;
+    int len = i2d_SSL_SESSION(sess, &p);
+    assert_true(len > 0 && (size_t)len <= sizeof(der));
+    unsigned char *at = memmem(der, (size_t)len, tick, tick_len);
+    assert_non_null(at);
+    at[offset] ^= 0x01;
+    const unsigned char *q = der;
+    SSL_SESSION *out = d2i_SSL_SESSION(NULL, &q, len);
+    assert_non_null(out);
+    return out;
+}
+
+static void test_tampered_ticket_is_rejected(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *s = server(TLS1_2_VERSION, NULL, f->ring, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    struct th_result first = th_handshake(s, c, NULL);
+    struct tlsr_keyring_stats before = ring_stats(f->ring);
+    SSL_SESSION *bad = tamper(first.session, 40);
+    struct th_result second = th_handshake(s, c, bad);
+    assert_true(second.is_ok);
+    assert_false(second.is_reused);
+    struct tlsr_keyring_stats after = ring_stats(f->ring);
+    assert_int_equal(after.rejected_bad_mac - before.rejected_bad_mac, 1);
+    assert_int_equal(after.decrypted, before.decrypted);
+    SSL_SESSION_free(bad);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+static void test_expired_ticket_is_rejected(void **state)
+{
+    struct fixture *f = *state;
+    struct tlsr_keyring *ring = NULL;
+    assert_int_equal(tlsr_keyring_new(10, 60, &ring), TLSR_OK);
+    struct th_clock clk = {(uint64_t)time(NULL)};
+    tlsr_keyring_set_clock(ring, th_clock_fn, &clk);
+    (void)f;
+    SSL_CTX *s = server(TLS1_3_VERSION, NULL, ring, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION);
+    struct th_result first = th_handshake(s, c, NULL);
+    clk.now += 61;
+    struct th_result second = th_handshake(s, c, first.session);
+    assert_true(second.is_ok);
+    assert_false(second.is_reused);
+    assert_int_equal(ring_stats(ring).rejected_expired, 1);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+    tlsr_keyring_free(ring);
+}
+
+static void test_sessions_do_not_cross_certificates(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *a = server(TLS1_2_VERSION, f->cache, NULL, TLSR_TLS13_STATELESS);
+    SSL_CTX *b = server(TLS1_2_VERSION, f->cache, NULL, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    struct th_result first = th_handshake(a, c, NULL);
+    struct th_result other = th_handshake(b, c, first.session);
+    assert_true(other.is_ok);
+    assert_false(other.is_reused);
+    struct th_result same = th_handshake(a, c, first.session);
+    assert_true(same.is_reused);
+    th_result_free(&first);
+    th_result_free(&other);
+    th_result_free(&same);
+    SSL_CTX_free(a);
+    SSL_CTX_free(b);
+    SSL_CTX_free(c);
+}
+
+static void test_corrupt_cache_entry_is_a_counted_miss(void **state)
+{
+    (void)state;
+    struct tlsr_cache *cache = NULL;
+    assert_int_equal(tlsr_cache_new(TLSR_CACHE_MIN_BYTES, &cache), TLSR_OK);
+    SSL_CTX *s = server(TLS1_2_VERSION, cache, NULL, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    struct th_result first = th_handshake(s, c, NULL);
+    struct shard *sh = shard_at(cache, 0);
+    int corrupted = 0;
+    for (uint32_t i = 1; i <= sh->nslots; i++) {
+        struct slot *slot = shard_slot(sh, i);
+        if (slot->kind == SLOT_HEAD) {
+            slot->data[20] ^= 0xff;
+            corrupted++;
+        }
+    }
+    assert_int_equal(corrupted, 1);
+    struct th_result second = th_handshake(s, c, first.session);
+    assert_true(second.is_ok);
+    assert_false(second.is_reused);
+    assert_int_equal(cache_stats(cache).corrupt, 1);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+    tlsr_cache_free(cache);
+}
+
+static void test_attach_refuses_bad_options(void **state)
+{
+    struct fixture *f = *state;
+    struct tlsr_ssl_opts o;
+    SSL_CTX *bare = SSL_CTX_new(TLS_server_method());
+    tlsr_ssl_opts_init(&o);
+    o.cache = f->cache;
+    assert_int_equal(tlsr_ssl_attach(bare, &o), TLSR_E_INVALID);
+    assert_non_null(strstr(tlsr_last_error(), "no certificate"));
+    SSL_CTX *ctx = th_server_ctx(TLS1_2_VERSION, TLS1_3_VERSION, "localhost");
+    o.tls13_tickets = TLSR_TLS13_STATEFUL;
+    o.cache = NULL;
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_E_INVALID);
+    o.cache = f->cache;
+    o.keyring = f->ring;
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_E_INVALID);
+    tlsr_ssl_opts_init(&o);
+    o.session_timeout_s = 0;
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_E_INVALID);
+    o.session_timeout_s = 8 * 86400;
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_E_INVALID);
+    tlsr_ssl_opts_init(&o);
+    o.num_tickets = 17;
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_E_INVALID);
+    tlsr_ssl_opts_init(&o);
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_OK);
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_E_INVALID);
+    assert_non_null(strstr(tlsr_last_error(), "already attached"));
+    SSL_CTX_free(bare);
+    SSL_CTX_free(ctx);
+}
+
+static void codec_roundtrip(int version, size_t max_len)
+{
+    SSL_CTX *s = th_server_ctx(version, version, "localhost");
+    SSL_CTX_set_options(s, SSL_OP_NO_TICKET);
+    static const uint8_t sid_ctx[32] = {1, 2, 3};
+    SSL_CTX_set_session_id_context(s, sid_ctx, sizeof(sid_ctx));
+    SSL_CTX *c = th_client_ctx(version, version);
+    struct th_result r = th_handshake(s, c, NULL);
+    assert_true(r.is_ok);
+    uint8_t buf[1024];
+    size_t len = 0;
+    assert_int_equal(tlsr__sess_encode(r.server_session, buf, sizeof(buf), &len), TLSR_OK);
+    /* The density of the cache rests on this: one session, one 96-byte slot. */
+    assert_true(len <= max_len);
+    unsigned int id_len = 0;
+    const unsigned char *id = SSL_SESSION_get_id(r.server_session, &id_len);
+    SSL_SESSION *back = NULL;
+    assert_int_equal(tlsr__sess_decode(buf, len, id, id_len, sid_ctx, 32, &back), TLSR_OK);
+    unsigned char mk1[64];
+    unsigned char mk2[64];
+    size_t n1 = SSL_SESSION_get_master_key(r.server_session, mk1, sizeof(mk1));
+    size_t n2 = SSL_SESSION_get_master_key(back, mk2, sizeof(mk2));
+    assert_int_equal(n1, n2);
+    assert_memory_equal(mk1, mk2, n1);
+    assert_int_equal(SSL_SESSION_get_time(back), SSL_SESSION_get_time(r.server_session));
+    assert_int_equal(SSL_SESSION_get_timeout(back), SSL_SESSION_get_timeout(r.server_session));
+    unsigned int back_ctx_len = 0;
+    SSL_SESSION_get0_id_context(back, &back_ctx_len);
+    assert_int_equal(back_ctx_len, 32);
+    SSL_SESSION_free(back);
+    /* Every truncation, a trailing byte and a foreign format are refused. */
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(tlsr__sess_decode(buf, cut, id, id_len, sid_ctx, 32, &back),
+                         TLSR_E_FORMAT);
+    }
+    buf[len] = 0;
+    assert_int_equal(tlsr__sess_decode(buf, len + 1, id, id_len, sid_ctx, 32, &back),
+                     TLSR_E_FORMAT);
+    buf[0] = 2;
+    assert_int_equal(tlsr__sess_decode(buf, len, id, id_len, sid_ctx, 32, &back),
+                     TLSR_E_FORMAT);
+    assert_non_null(strstr(tlsr_last_error(), "unknown format"));
+    th_result_free(&r);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+static void test_codec_tls12_fits_one_slot(void **state)
+{
+    (void)state;
+    codec_roundtrip(TLS1_2_VERSION, 96);
+}
+
+static void test_codec_tls13_fits_one_slot(void **state)
+{
+    (void)state;
+    codec_roundtrip(TLS1_3_VERSION, 96);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tls12_session_id),
+        cmocka_unit_test(test_tls12_ticket),
+        cmocka_unit_test(test_tls13_stateless_stores_nothing),
+        cmocka_unit_test(test_tls13_stateful_ticket_is_single_use),
+        cmocka_unit_test(test_old_key_resumes_and_renews_tls12),
+        cmocka_unit_test(test_old_key_resumes_and_renews_tls13),
+        cmocka_unit_test(test_unknown_key_is_a_full_handshake),
+        cmocka_unit_test(test_tampered_ticket_is_rejected),
+        cmocka_unit_test(test_expired_ticket_is_rejected),
+        cmocka_unit_test(test_sessions_do_not_cross_certificates),
+        cmocka_unit_test(test_corrupt_cache_entry_is_a_counted_miss),
+        cmocka_unit_test(test_attach_refuses_bad_options),
+        cmocka_unit_test(test_codec_tls12_fits_one_slot),
+        cmocka_unit_test(test_codec_tls13_fits_one_slot),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,256 @@
+/* Unit tests of the ticket key ring (src/lib/tickets), driven by a test clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+
+#include <tlsresume/tickets.h>
+
+#include "../../src/lib/tickets/keyring_int.h"
+#include "helpers.h"
+
+#define HOUR 3600u
+#define T0 ((uint64_t)1000 * HOUR + 100)
+
+static struct tlsr_keyring *new_ring(struct th_clock *clk, uint32_t rotate_s, uint32_t life_s)
+{
+    struct tlsr_keyring *ring = NULL;
+    assert_int_equal(tlsr_keyring_new(rotate_s, life_s, &ring), TLSR_OK);
+    tlsr_keyring_set_clock(ring, th_clock_fn, clk);
+    /* Rebuild under the test clock. */
+    struct tlsr_key_source src = {ring->source.make_key, NULL};
+    assert_int_equal(tlsr_keyring_set_source(ring, &src), TLSR_OK);
+    return ring;
+}
+
+static struct tlsr_keyring_stats stats(struct tlsr_keyring *ring)
+{
+    struct tlsr_keyring_stats st;
+    assert_int_equal(tlsr_keyring_get_stats(ring, &st), TLSR_OK);
+    return st;
+}
+
+/* Seals a message under the current key, then opens it by name; returns the match. */
+static enum tlsr__key_match seal_open(struct tlsr_keyring *ring, const uint8_t *name_in,
+                                      uint8_t name_out[16])
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *h1 = EVP_MAC_CTX_new(mac);
+    EVP_MAC_CTX *h2 = EVP_MAC_CTX_new(mac);
+    EVP_CIPHER_CTX *c1 = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *c2 = EVP_CIPHER_CTX_new();
+    uint8_t iv[16];
+    enum tlsr__key_match match = TLSR__KEY_UNKNOWN;
+    if (name_in == NULL) {
+        assert_int_equal(tlsr__keyring_seal_setup(ring, name_out, iv, c1, h1), TLSR_OK);
+        const uint8_t msg[32] = "a session that must come back..";
+        uint8_t ct[64];
+        uint8_t pt[64];
+        int n1 = 0;
+        int n2 = 0;
+        int n3 = 0;
+        int n4 = 0;
+        assert_int_equal(EVP_EncryptUpdate(c1, ct, &n1, msg, sizeof(msg)), 1);
+        assert_int_equal(EVP_EncryptFinal_ex(c1, ct + n1, &n2), 1);
+        assert_int_equal(tlsr__keyring_open_setup(ring, name_out, iv, c2, h2, &match), TLSR_OK);
+        assert_int_equal(EVP_DecryptUpdate(c2, pt, &n3, ct, n1 + n2), 1);
+        assert_int_equal(EVP_DecryptFinal_ex(c2, pt + n3, &n4), 1);
+        assert_int_equal(n3 + n4, sizeof(msg));
+        assert_memory_equal(pt, msg, sizeof(msg));
+    } else {
+        memset(iv, 0, sizeof(iv));
+        assert_int_equal(tlsr__keyring_open_setup(ring, name_in, iv, c2, h2, &match), TLSR_OK);
+    }
+    EVP_CIPHER_CTX_free(c1);
+    EVP_CIPHER_CTX_free(c2);
+    EVP_MAC_CTX_free(h1);
+    EVP_MAC_CTX_free(h2);
+    EVP_MAC_free(mac);
+    return match;
+}
+
+static void test_schedule_rotates_and_retires(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 12 * HOUR);
+    struct tlsr_keyring_stats st = stats(ring);
+    assert_int_equal(st.keys_held, 2);
+    assert_int_equal(st.current_generation, 1000);
+    assert_int_equal(st.current_key_age_s, 100);
+    assert_int_equal(st.rotations, 0);
+    uint8_t first[16];
+    assert_int_equal(tlsr_keyring_current_name(ring, first), TLSR_OK);
+
+    clk.now += HOUR;
+    st = stats(ring);
+    assert_int_equal(st.current_generation, 1001);
+    assert_int_equal(st.rotations, 1);
+    assert_int_equal(st.keys_held, 3);
+    uint8_t name[16];
+    assert_int_equal(tlsr_keyring_current_name(ring, name), TLSR_OK);
+    assert_memory_not_equal(name, first, 16);
+    /* The first key is decrypt-only now: resume and renew. */
+    assert_int_equal(seal_open(ring, first, NULL), TLSR__KEY_OLD);
+
+    /* Used every period, the ring holds lifetime / period + 2 keys, never more. */
+    for (int i = 0; i < 30; i++) {
+        clk.now += HOUR;
+        st = stats(ring);
+        assert_true(st.keys_held <= 12 + 2);
+    }
+    assert_int_equal(st.keys_held, 12 + 2);
+    assert_int_equal(st.rotations, 31);
+    assert_int_equal(seal_open(ring, first, NULL), TLSR__KEY_UNKNOWN);
+    assert_true(st.keys_wiped >= 17);
+    tlsr_keyring_free(ring);
+}
+
+static void test_lapsed_chain_restarts_aligned(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 2 * HOUR);
+    clk.now += 100 * HOUR;
+    struct tlsr_keyring_stats st = stats(ring);
+    assert_int_equal(st.keys_held, 2);
+    assert_int_equal(st.current_generation, 1100);
+    assert_int_equal(st.current_key_age_s, 100);
+    assert_int_equal(st.keys_wiped, 2);
+    tlsr_keyring_free(ring);
+}
+
+static void test_rotate_now_keeps_old_tickets(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 12 * HOUR);
+    uint8_t before[16];
+    assert_int_equal(seal_open(ring, NULL, before), TLSR__KEY_CURRENT);
+    /* The next key already decrypts before it encrypts. */
+    struct kr_key *cur = tlsr__kr_current(ring->sh, clk.now);
+    struct kr_key *next = NULL;
+    for (uint32_t i = 0; i < ring->sh->capacity; i++) {
+        if (ring->sh->keys[i].state == KEY_LIVE && &ring->sh->keys[i] != cur) {
+            next = &ring->sh->keys[i];
+        }
+    }
+    assert_non_null(next);
+    uint8_t next_name[16];
+    memcpy(next_name, next->k.name, 16);
+    assert_int_equal(seal_open(ring, next_name, NULL), TLSR__KEY_CURRENT);
+
+    assert_int_equal(tlsr_keyring_rotate(ring), TLSR_OK);
+    uint8_t after[16];
+    assert_int_equal(tlsr_keyring_current_name(ring, after), TLSR_OK);
+    assert_memory_equal(after, next_name, 16);
+    assert_int_equal(seal_open(ring, before, NULL), TLSR__KEY_OLD);
+    struct tlsr_keyring_stats st = stats(ring);
+    assert_int_equal(st.rotations, 1);
+    assert_int_equal(st.keys_held, 3);
+    assert_int_equal(st.issued, 1);
+    assert_true(st.rejected_unknown_key == 0);
+    tlsr_keyring_free(ring);
+}
+
+static void test_retired_key_is_wiped(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, HOUR);
+    uint8_t name[16];
+    assert_int_equal(tlsr_keyring_current_name(ring, name), TLSR_OK);
+    assert_true(th_is_locked_nodump(ring->sh));
+    clk.now += 3 * HOUR;
+    (void)stats(ring);
+    for (uint32_t i = 0; i < ring->sh->capacity; i++) {
+        struct kr_key *k = &ring->sh->keys[i];
+        assert_memory_not_equal(k->k.name, name, 16);
+        if (k->state != KEY_LIVE) {
+            const uint8_t *bytes = (const uint8_t *)k;
+            for (size_t j = 0; j < sizeof(*k); j++) {
+                assert_int_equal(bytes[j], 0);
+            }
+        }
+    }
+    assert_int_equal(seal_open(ring, name, NULL), TLSR__KEY_UNKNOWN);
+    assert_int_equal(stats(ring).rejected_unknown_key, 1);
+    tlsr_keyring_free(ring);
+}
+
+static int source_calls;
+static int source_fail_after;
+
+static tlsr_status flaky_source(void *arg, uint64_t generation, struct tlsr_ticket_key *out)
+{
+    (void)arg;
+    if (++source_calls > source_fail_after) {
+        return TLSR_E_SYSTEM;
+    }
+    memset(out, (int)(generation & 0xff), sizeof(*out));
+    return TLSR_OK;
+}
+
+static void test_failing_source_keeps_keys_held(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 12 * HOUR);
+    source_calls = 0;
+    source_fail_after = 2;
+    struct tlsr_key_source src = {flaky_source, NULL};
+    assert_int_equal(tlsr_keyring_set_source(ring, &src), TLSR_OK);
+    uint8_t first[16];
+    assert_int_equal(seal_open(ring, NULL, first), TLSR__KEY_CURRENT);
+    assert_int_equal(first[0], 1000 & 0xff);
+    /* The next key takes over; making the one after it fails, counted. */
+    clk.now += HOUR;
+    uint8_t second[16];
+    assert_int_equal(seal_open(ring, NULL, second), TLSR__KEY_CURRENT);
+    assert_int_equal(second[0], 1001 & 0xff);
+    assert_true(stats(ring).source_errors >= 1);
+    /* No key covers the next period: no new tickets, but old ones still open. */
+    clk.now += HOUR;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *h = EVP_MAC_CTX_new(mac);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    uint8_t name[16];
+    uint8_t iv[16];
+    assert_int_equal(tlsr__keyring_seal_setup(ring, name, iv, c, h), TLSR_E_NOTFOUND);
+    EVP_CIPHER_CTX_free(c);
+    EVP_MAC_CTX_free(h);
+    EVP_MAC_free(mac);
+    assert_int_equal(seal_open(ring, first, NULL), TLSR__KEY_OLD);
+    assert_int_equal(seal_open(ring, second, NULL), TLSR__KEY_OLD);
+    tlsr_keyring_free(ring);
+}
+
+static void test_bad_schedules_are_refused(void **state)
+{
+    (void)state;
+    struct tlsr_keyring *ring = NULL;
+    assert_int_equal(tlsr_keyring_new(5, 3600, &ring), TLSR_E_INVALID);
+    assert_int_equal(tlsr_keyring_new(3600, 0, &ring), TLSR_E_INVALID);
+    assert_int_equal(tlsr_keyring_new(3600, 8 * 86400, &ring), TLSR_E_INVALID);
+    assert_int_equal(tlsr_keyring_new(60, 7 * 86400, &ring), TLSR_E_INVALID);
+    assert_non_null(strstr(tlsr_last_error(), "rotate less often"));
+    assert_null(ring);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schedule_rotates_and_retires),
+        cmocka_unit_test(test_lapsed_chain_restarts_aligned),
+        cmocka_unit_test(test_rotate_now_keeps_old_tickets),
+        cmocka_unit_test(test_retired_key_is_wiped),
+        cmocka_unit_test(test_failing_source_keeps_keys_held),
+        cmocka_unit_test(test_bad_schedules_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
