@@ -55,14 +55,14 @@ struct tlsr_cache_stats {
     uint64_t hits;
     uint64_t misses;
     uint64_t inserts;
-    uint64_t replaced;    /* inserts that replaced an entry with the same key */
-    uint64_t removals;    /* explicit removes that found an entry */
-    uint64_t taken;       /* single-use entries removed by their first lookup */
-    uint64_t evictions;   /* live entries dropped to make room */
-    uint64_t expirations; /* entries dropped because their lifetime ended */
-    uint64_t too_large;   /* inserts refused because the value could never fit */
+    uint64_t replaced;     /* inserts that replaced an entry with the same key */
+    uint64_t removals;     /* explicit removes that found an entry */
+    uint64_t taken;        /* single-use entries removed by their first lookup */
+    uint64_t evictions;    /* live entries dropped to make room */
+    uint64_t expirations;  /* entries dropped because their lifetime ended */
+    uint64_t too_large;    /* inserts refused because the value could never fit */
     uint64_t shard_resets; /* shards emptied after a holder died or corruption was found */
-    uint64_t corrupt;     /* entries whose bytes did not decode (counted by the caller) */
+    uint64_t corrupt;      /* entries whose bytes did not decode (counted by the caller) */
 };
 
 /*

@@ -44,12 +44,18 @@ struct tlsr_ssl_opts {
     struct tlsr_keyring *keyring; /* borrowed; NULL: no stateless tickets */
     uint32_t session_timeout_s;   /* cache lifetime of a session; default 3600, max 7 days */
     enum tlsr_tls13_tickets tls13_tickets; /* default TLSR_TLS13_STATELESS */
-    unsigned num_tickets;         /* TLS 1.3 tickets per full handshake; default 2, max 16 */
+    unsigned num_tickets; /* TLS 1.3 tickets per full handshake; default 2, max 16 */
     /* Session ID context: sessions resume only under the same one. When sid_ctx_len is 0 the
      * library derives it from the SSL_CTX's certificate and verify mode, so load the certificate
      * first. Borrowed (copied by attach). */
     const uint8_t *sid_ctx;
     size_t sid_ctx_len; /* 0 to 32 */
+    /* Default true: a peer that closes TCP without close_notify keeps its session. OpenSSL 3
+     * otherwise treats that EOF as a fatal error and removes the session from the cache, so
+     * every browser or Python client that just closes would lose resumption (TLS 1.1 and
+     * later no longer require that). Sets SSL_OP_IGNORE_UNEXPECTED_EOF: SSL_read() then
+     * reports such an EOF as a clean close (SSL_ERROR_ZERO_RETURN). */
+    bool keep_on_unexpected_eof;
 };
 
 /* Fills *opts with the defaults. */

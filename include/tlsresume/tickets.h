@@ -62,18 +62,18 @@ struct tlsr_key_source {
 
 /* A snapshot of the ring's counters. */
 struct tlsr_keyring_stats {
-    uint64_t keys_held;        /* live keys now, the next one included */
+    uint64_t keys_held; /* live keys now, the next one included */
     uint64_t current_generation;
-    uint64_t current_key_age_s; /* seconds since the current key started encrypting */
-    uint64_t rotations;        /* times a new key became the encrypting key */
-    uint64_t keys_wiped;       /* keys retired and wiped */
-    uint64_t issued;           /* tickets encrypted */
-    uint64_t decrypted;        /* tickets that decrypted and resumed */
-    uint64_t renewed;          /* of those, renewed under a newer key */
+    uint64_t current_key_age_s;    /* seconds since the current key started encrypting */
+    uint64_t rotations;            /* times a new key became the encrypting key */
+    uint64_t keys_wiped;           /* keys retired and wiped */
+    uint64_t issued;               /* tickets encrypted */
+    uint64_t decrypted;            /* tickets that decrypted and resumed */
+    uint64_t renewed;              /* of those, renewed under a newer key */
     uint64_t rejected_unknown_key; /* key name not in the ring: full handshake */
-    uint64_t rejected_bad_mac; /* known key, but the MAC or padding did not verify */
-    uint64_t rejected_expired; /* decrypted, but older than the ticket lifetime */
-    uint64_t source_errors;    /* the key source failed; the current key stayed */
+    uint64_t rejected_bad_mac;     /* known key, but the MAC or padding did not verify */
+    uint64_t rejected_expired;     /* decrypted, but older than the ticket lifetime */
+    uint64_t source_errors;        /* the key source failed; the current key stayed */
 };
 
 /*
@@ -112,7 +112,7 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring,
 
 /* Copies the name of the key that encrypts now into name_out. */
 TLSR_MUST_CHECK tlsr_status tlsr_keyring_current_name(struct tlsr_keyring *ring,
-                                                       uint8_t name_out[TLSR_TICKET_NAME_LEN]);
+                                                      uint8_t name_out[TLSR_TICKET_NAME_LEN]);
 
 #ifdef __cplusplus
 }

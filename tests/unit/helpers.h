@@ -21,10 +21,10 @@ SSL_CTX *th_server_ctx(int min_version, int max_version, const char *cn);
 SSL_CTX *th_client_ctx(int min_version, int max_version);
 
 struct th_result {
-    bool is_ok;                /* the handshake completed on both sides */
-    bool is_reused;            /* the client says the session was reused */
-    enum tlsr_resumption kind; /* the server says how */
-    SSL_SESSION *session;      /* the client's newest session (tickets read); caller frees */
+    bool is_ok;                  /* the handshake completed on both sides */
+    bool is_reused;              /* the client says the session was reused */
+    enum tlsr_resumption kind;   /* the server says how */
+    SSL_SESSION *session;        /* the client's newest session (tickets read); caller frees */
     SSL_SESSION *server_session; /* the server's session; caller frees */
     int version;
 };

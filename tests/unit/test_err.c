@@ -17,8 +17,7 @@
 static void test_message_is_recorded_and_truncated(void **state)
 {
     (void)state;
-    assert_int_equal(tlsr__err_set(TLSR_E_INVALID, "config.ini:%d: %s", 12, "bad"),
-                     TLSR_E_INVALID);
+    assert_int_equal(tlsr__err_set(TLSR_E_INVALID, "config.ini:%d: %s", 12, "bad"), TLSR_E_INVALID);
     assert_string_equal(tlsr_last_error(), "config.ini:12: bad");
     char longer[2000];
     memset(longer, 'x', sizeof(longer) - 1);

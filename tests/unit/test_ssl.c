@@ -421,8 +421,7 @@ static void codec_roundtrip(int version, size_t max_len)
     assert_int_equal(tlsr__sess_decode(buf, len + 1, id, id_len, sid_ctx, 32, &back),
                      TLSR_E_FORMAT);
     buf[0] = 2;
-    assert_int_equal(tlsr__sess_decode(buf, len, id, id_len, sid_ctx, 32, &back),
-                     TLSR_E_FORMAT);
+    assert_int_equal(tlsr__sess_decode(buf, len, id, id_len, sid_ctx, 32, &back), TLSR_E_FORMAT);
     assert_non_null(strstr(tlsr_last_error(), "unknown format"));
     th_result_free(&r);
     SSL_CTX_free(s);

@@ -161,9 +161,9 @@ tlsr_status tlsr_cache_new(size_t size_bytes, struct tlsr_cache **out)
 {
     ENSURE(out != NULL, TLSR_E_INVALID, "cache: out is NULL");
     *out = NULL;
-    ENSURE(size_bytes >= TLSR_CACHE_MIN_BYTES && size_bytes <= TLSR_CACHE_MAX_BYTES,
-           TLSR_E_INVALID, "cache: size %zu bytes is outside %zu to %zu", size_bytes,
-           TLSR_CACHE_MIN_BYTES, TLSR_CACHE_MAX_BYTES);
+    ENSURE(size_bytes >= TLSR_CACHE_MIN_BYTES && size_bytes <= TLSR_CACHE_MAX_BYTES, TLSR_E_INVALID,
+           "cache: size %zu bytes is outside %zu to %zu", size_bytes, TLSR_CACHE_MIN_BYTES,
+           TLSR_CACHE_MAX_BYTES);
     tlsr_status rc;
     struct tlsr_cache *c = tlsr__calloc(1, sizeof(*c));
     if (c == NULL) {

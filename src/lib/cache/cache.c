@@ -35,9 +35,8 @@ static tlsr_status check_key(const struct tlsr_cache_key *key)
     ENSURE(key->ctx_len <= TLSR_CACHE_MAX_CTX && (key->ctx != NULL || key->ctx_len == 0),
            TLSR_E_INVALID, "cache: session ID context of %zu bytes (max %d)", key->ctx_len,
            TLSR_CACHE_MAX_CTX);
-    ENSURE(key->id_len >= 1 && key->id_len <= TLSR_CACHE_MAX_ID && key->id != NULL,
-           TLSR_E_INVALID, "cache: session ID of %zu bytes (1 to %d)", key->id_len,
-           TLSR_CACHE_MAX_ID);
+    ENSURE(key->id_len >= 1 && key->id_len <= TLSR_CACHE_MAX_ID && key->id != NULL, TLSR_E_INVALID,
+           "cache: session ID of %zu bytes (1 to %d)", key->id_len, TLSR_CACHE_MAX_ID);
     return TLSR_OK;
 }
 
@@ -279,8 +278,8 @@ static bool entry_read(struct shard *sh, struct slot *head, uint8_t *out)
     }
 }
 
-tlsr_status tlsr_cache_lookup(struct tlsr_cache *c, const struct tlsr_cache_key *key,
-                              uint8_t *out, size_t out_cap, size_t *out_len)
+tlsr_status tlsr_cache_lookup(struct tlsr_cache *c, const struct tlsr_cache_key *key, uint8_t *out,
+                              size_t out_cap, size_t *out_len)
 {
     ENSURE(c != NULL && out != NULL && out_len != NULL, TLSR_E_INVALID,
            "cache: lookup: NULL argument");

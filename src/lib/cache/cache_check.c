@@ -25,14 +25,13 @@ static tlsr_status check_free_list(struct shard *sh, uint8_t *seen, unsigned i)
 {
     uint32_t n = 0;
     for (uint32_t link = sh->free_head; link != 0; link = shard_slot(sh, link)->more) {
-        ENSURE(mark(seen, sh, link), TLSR_E_FORMAT, "shard %u: free list reuses slot %u", i,
-               link);
+        ENSURE(mark(seen, sh, link), TLSR_E_FORMAT, "shard %u: free list reuses slot %u", i, link);
         ENSURE(shard_slot(sh, link)->kind == SLOT_FREE, TLSR_E_FORMAT,
                "shard %u: slot %u on the free list is in use", i, link);
         n++;
     }
-    ENSURE(n == sh->free_count, TLSR_E_FORMAT, "shard %u: free list has %u slots, count says %u",
-           i, n, sh->free_count);
+    ENSURE(n == sh->free_count, TLSR_E_FORMAT, "shard %u: free list has %u slots, count says %u", i,
+           n, sh->free_count);
     return TLSR_OK;
 }
 
@@ -41,8 +40,7 @@ static tlsr_status check_entry(struct shard *sh, uint8_t *seen, unsigned i, uint
 {
     struct slot *head = shard_slot(sh, head_link);
     uint32_t need = (head->len + SLOT_DATA - 1) / SLOT_DATA;
-    ENSURE(head->len > 0 && need >= 1, TLSR_E_FORMAT, "shard %u: empty entry at %u", i,
-           head_link);
+    ENSURE(head->len > 0 && need >= 1, TLSR_E_FORMAT, "shard %u: empty entry at %u", i, head_link);
     uint32_t n = 1;
     for (uint32_t link = head->more; link != 0; link = shard_slot(sh, link)->more) {
         ENSURE(mark(seen, sh, link), TLSR_E_FORMAT, "shard %u: slot %u owned twice", i, link);
@@ -64,11 +62,10 @@ static tlsr_status check_shard(struct shard *sh, uint8_t *seen, unsigned i)
     uint32_t used = 0;
     for (uint32_t b = 0; b < sh->nbuckets; b++) {
         for (uint32_t link = shard_buckets(sh)[b]; link != 0; link = shard_slot(sh, link)->next) {
-            ENSURE(mark(seen, sh, link), TLSR_E_FORMAT, "shard %u: head %u owned twice", i,
-                   link);
+            ENSURE(mark(seen, sh, link), TLSR_E_FORMAT, "shard %u: head %u owned twice", i, link);
             struct slot *s = shard_slot(sh, link);
-            ENSURE(s->kind == SLOT_HEAD, TLSR_E_FORMAT, "shard %u: chain %u holds a non-head",
-                   i, b);
+            ENSURE(s->kind == SLOT_HEAD, TLSR_E_FORMAT, "shard %u: chain %u holds a non-head", i,
+                   b);
             uint32_t want = ((uint32_t)s->fp[4] | (uint32_t)s->fp[5] << 8 |
                              (uint32_t)s->fp[6] << 16 | (uint32_t)s->fp[7] << 24) %
                             sh->nbuckets;

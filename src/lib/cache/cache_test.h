@@ -19,7 +19,6 @@ TLSR_MUST_CHECK tlsr_status tlsr__cache_hold_lock(struct tlsr_cache *cache,
 unsigned tlsr__cache_nshards(const struct tlsr_cache *cache);
 /* The shard a key falls in. */
 TLSR_MUST_CHECK tlsr_status tlsr__cache_shard_of(struct tlsr_cache *cache,
-                                                 const struct tlsr_cache_key *key,
-                                                 unsigned *out);
+                                                 const struct tlsr_cache_key *key, unsigned *out);
 
 #endif

@@ -51,7 +51,7 @@ void tlsr__err_clear(void)
     last_msg[0] = '\0';
 }
 
-static size_t vrecord(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static size_t vrecord(const char *fmt, va_list ap)
 {
     int n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
     if (n < 0) {

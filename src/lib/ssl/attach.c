@@ -77,6 +77,7 @@ void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts)
     opts->session_timeout_s = 3600;
     opts->tls13_tickets = TLSR_TLS13_STATELESS;
     opts->num_tickets = 2;
+    opts->keep_on_unexpected_eof = true;
 }
 
 static tlsr_status check_opts(const struct tlsr_ssl_opts *o)
@@ -134,6 +135,9 @@ static tlsr_status configure(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct
         tlsr__ssl_install_cache(ctx);
     } else {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    }
+    if (o->keep_on_unexpected_eof) {
+        SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     }
     uint32_t timeout = o->session_timeout_s;
     if (o->keyring != NULL) {

@@ -41,8 +41,8 @@ static tlsr_status strip(const SSL_SESSION *sess, SSL_SESSION **out)
     if (dup == NULL) {
         return tlsr__err_ssl(TLSR_E_CRYPTO, "session codec: SSL_SESSION_dup failed");
     }
-    int ok = SSL_SESSION_set1_id(dup, none, 0) == 1 &&
-             SSL_SESSION_set1_id_context(dup, none, 0) == 1;
+    int ok =
+        SSL_SESSION_set1_id(dup, none, 0) == 1 && SSL_SESSION_set1_id_context(dup, none, 0) == 1;
     /* Both return their argument or 0 only for a NULL session, which dup is not. */
     (void)SSL_SESSION_set_time(dup, 0);
     (void)SSL_SESSION_set_timeout(dup, 0);
@@ -66,8 +66,8 @@ tlsr_status tlsr__sess_encode(const SSL_SESSION *sess, uint8_t *out, size_t cap,
     long timeout = SSL_SESSION_get_timeout(sess);
     ENSURE(created >= 0 && (unsigned long)created <= UINT32_MAX && timeout >= 0 &&
                (unsigned long)timeout <= UINT32_MAX,
-           TLSR_E_INVALID, "session codec: session time %ld or timeout %ld out of range",
-           created, timeout);
+           TLSR_E_INVALID, "session codec: session time %ld or timeout %ld out of range", created,
+           timeout);
     ERR_clear_error();
     SSL_SESSION *dup = NULL;
     TRY(strip(sess, &dup));
@@ -97,8 +97,8 @@ out:
 }
 
 /* Puts back what strip() removed. */
-static tlsr_status restore(SSL_SESSION *s, uint32_t created, uint32_t timeout,
-                           const uint8_t *id, size_t id_len, const uint8_t *ctx, size_t ctx_len)
+static tlsr_status restore(SSL_SESSION *s, uint32_t created, uint32_t timeout, const uint8_t *id,
+                           size_t id_len, const uint8_t *ctx, size_t ctx_len)
 {
     static const unsigned char none[1] = {0};
     if (SSL_SESSION_set1_id(s, id, (unsigned int)id_len) != 1 ||
@@ -124,8 +124,7 @@ static tlsr_status check_session(const SSL_SESSION *s)
 tlsr_status tlsr__sess_decode(const uint8_t *in, size_t len, const uint8_t *id, size_t id_len,
                               const uint8_t *ctx, size_t ctx_len, SSL_SESSION **out)
 {
-    ENSURE(in != NULL && id != NULL && out != NULL, TLSR_E_INVALID,
-           "session codec: NULL argument");
+    ENSURE(in != NULL && id != NULL && out != NULL, TLSR_E_INVALID, "session codec: NULL argument");
     ENSURE(id_len <= SSL_MAX_SSL_SESSION_ID_LENGTH && ctx_len <= SSL_MAX_SID_CTX_LENGTH,
            TLSR_E_INVALID, "session codec: key of %zu/%zu bytes", id_len, ctx_len);
     struct tlsr_rd rd;

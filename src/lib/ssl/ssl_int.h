@@ -18,9 +18,9 @@ struct binding {
 };
 
 /* Per-connection flags, kept in the SSL's ex_data as an integer. */
-#define CONN_KEY_UNKNOWN 0x1u     /* the ticket named no key of the ring */
-#define CONN_KEY_FOUND 0x2u       /* the ticket named a key of the ring */
-#define CONN_TICKET_RESUMED 0x4u  /* a ticket decrypted and is being used */
+#define CONN_KEY_UNKNOWN 0x1u    /* the ticket named no key of the ring */
+#define CONN_KEY_FOUND 0x2u      /* the ticket named a key of the ring */
+#define CONN_TICKET_RESUMED 0x4u /* a ticket decrypted and is being used */
 
 /* The binding of ctx, or NULL when tlsr_ssl_attach() was not called on it. */
 struct binding *tlsr__ssl_binding(const SSL_CTX *ctx);

@@ -43,9 +43,8 @@ static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_C
     return match == TLSR__KEY_OLD ? 2 : 1;
 }
 
-static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess,
-                                          const unsigned char *keyname, size_t keyname_len,
-                                          SSL_TICKET_STATUS status, void *arg)
+static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
+                                          size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
     (void)keyname;
     (void)keyname_len;

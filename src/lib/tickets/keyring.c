@@ -218,8 +218,8 @@ static tlsr_status lock_init(pthread_mutex_t *m)
 static tlsr_status check_schedule(uint32_t rotate_s, uint32_t lifetime_s, uint32_t *capacity)
 {
     ENSURE(rotate_s >= TLSR_TICKET_MIN_ROTATE_S && rotate_s <= TLSR_TICKET_MAX_LIFETIME_S,
-           TLSR_E_INVALID, "ticket keys: rotation period %u s is outside %u s to 7 days",
-           rotate_s, TLSR_TICKET_MIN_ROTATE_S);
+           TLSR_E_INVALID, "ticket keys: rotation period %u s is outside %u s to 7 days", rotate_s,
+           TLSR_TICKET_MIN_ROTATE_S);
     ENSURE(lifetime_s >= 1 && lifetime_s <= TLSR_TICKET_MAX_LIFETIME_S, TLSR_E_INVALID,
            "ticket keys: ticket lifetime %u s is outside 1 s to 7 days", lifetime_s);
     uint64_t need = (uint64_t)(lifetime_s + rotate_s - 1) / rotate_s + 3;
@@ -306,8 +306,7 @@ void tlsr_keyring_set_clock(struct tlsr_keyring *ring, tlsr_clock_fn clock, void
     ring->clock_arg = arg;
 }
 
-tlsr_status tlsr_keyring_set_source(struct tlsr_keyring *ring,
-                                    const struct tlsr_key_source *source)
+tlsr_status tlsr_keyring_set_source(struct tlsr_keyring *ring, const struct tlsr_key_source *source)
 {
     ENSURE(ring != NULL && source != NULL && source->make_key != NULL, TLSR_E_INVALID,
            "ticket keys: key source without make_key");

@@ -49,7 +49,7 @@ struct kr_shared {
     uint32_t capacity;
     uint32_t rotate_s;
     uint32_t lifetime_s;
-    uint64_t current_generation; /* to count rotations */
+    uint64_t current_generation;     /* to count rotations */
     uint64_t counters[KR_NCOUNTERS]; /* atomic */
     struct kr_key keys[];
 };

@@ -1,0 +1,51 @@
+# The two commands: `make run` (the demo server) and `make test` (everything, under ASan+UBSan).
+# Both install missing Debian packages first (scripts/deps.sh). CMake does the real work.
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_RELEASE = cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+CMAKE_ASAN = cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLSR_SANITIZE=ON
+
+.PHONY: all build build-asan deps-build deps-test deps-run run test unit install format \
+	format-check fuzz clean
+
+all: build
+
+deps-build:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+deps-run:
+	@scripts/deps.sh run
+
+build: deps-build
+	@$(CMAKE_RELEASE) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+build-asan: deps-test
+	@$(CMAKE_ASAN) >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+# Unit tests, fuzz corpora and integration tests, all under AddressSanitizer + UBSan.
+test: build-asan
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure --timeout 300 -j $(JOBS)
+
+run: deps-run build
+	@scripts/demo.sh
+
+install: build
+	cmake --install build --prefix $(PREFIX)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+# libFuzzer builds of every target (clang); run one with e.g. build-fuzz/fuzz_cache_ops -max_total_time=60.
+fuzz:
+	CC=clang cmake -S . -B build-fuzz -DTLSR_SANITIZE=ON -DTLSR_LIBFUZZER=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_sess_decode fuzz_cache_ops
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,98 @@
+# Shared helpers of the integration tests. Each test gets its own temp dir, starts only its
+# own processes, stops them by PID, and dumps their logs when it fails.
+set -euo pipefail
+
+BUILD_DIR=${TLSR_BUILD_DIR:?TLSR_BUILD_DIR must name the build directory}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsr-it.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    local f
+    for f in "$WORK"/*.log "$WORK"/*.out; do
+        [ -f "$f" ] || continue
+        echo "---- $f" >&2
+        tail -n 40 "$f" >&2
+    done
+    exit 1
+}
+
+# A free TCP port on 127.0.0.1 (bound and released; the kernel will not hand it out again
+# at once).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+make_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || fail "openssl req"
+}
+
+# start_tserver ARGS...: starts the test server on two fresh ports (PORT_A, PORT_B).
+start_tserver() {
+    PORT_A=$(free_port)
+    PORT_B=$(free_port)
+    "$BUILD_DIR/tserver" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
+        --port-a "$PORT_A" --port-b "$PORT_B" "$@" >"$WORK/tserver.out" 2>"$WORK/tserver.log" &
+    TSERVER_PID=$!
+    PIDS+=("$TSERVER_PID")
+    local i
+    for i in $(seq 1 100); do
+        grep -q '^ready' "$WORK/tserver.out" 2>/dev/null && return 0
+        kill -0 "$TSERVER_PID" 2>/dev/null || fail "tserver exited at start"
+        sleep 0.1
+    done
+    fail "tserver did not become ready"
+}
+
+# stop_tserver: SIGTERM, wait, then the counters are in $WORK/tserver.out.
+stop_tserver() {
+    kill -TERM "$TSERVER_PID"
+    wait "$TSERVER_PID" || fail "tserver exited with an error"
+}
+
+# stat NAME: a counter the server printed when it stopped.
+stat() {
+    sed -n "s/^$1=//p" "$WORK/tserver.out"
+}
+
+# wait_log PATTERN: waits (bounded) until the server log shows PATTERN.
+wait_log() {
+    local i
+    for i in $(seq 1 100); do
+        grep -q "$1" "$WORK/tserver.log" && return 0
+        sleep 0.1
+    done
+    fail "server log never showed: $1"
+}
+
+# client PORT OUT ARGS...: one s_client connection; keeps its output in $WORK/OUT.out.
+# Stdin stays open until the server's line arrives, so TLS 1.3 tickets are read first.
+client() {
+    local port=$1 out=$2
+    shift 2
+    (
+        for _ in $(seq 1 50); do
+            grep -q 'resumed=' "$WORK/$out.out" 2>/dev/null && break
+            sleep 0.1
+        done
+    ) | timeout 20 openssl s_client -connect "127.0.0.1:$port" -servername localhost "$@" \
+        >"$WORK/$out.out" 2>&1 || true
+    grep -q 'resumed=' "$WORK/$out.out" || fail "client $out got no answer"
+}
+
+expect() {
+    local file=$1 pattern=$2
+    grep -q -- "$pattern" "$WORK/$file.out" || fail "$file: expected '$pattern'"
+}
