@@ -1,12 +1,13 @@
 # The two commands: `make run` (the demo server) and `make test` (everything, under ASan+UBSan).
 # Both install missing Debian packages first (scripts/deps.sh). CMake does the real work.
+MAKEFLAGS += --no-print-directory
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_RELEASE = cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 CMAKE_ASAN = cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLSR_SANITIZE=ON
 
 .PHONY: all build build-asan deps-build deps-test deps-run run test unit install format \
-	format-check fuzz clean
+	format-check fuzz valgrind clean
 
 all: build
 
@@ -46,6 +47,12 @@ format-check:
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DTLSR_SANITIZE=ON -DTLSR_LIBFUZZER=ON >/dev/null
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_sess_decode fuzz_cache_ops
+
+# The unit tests under valgrind's memcheck (release build; ASan covers `make test`).
+valgrind: build
+	@for t in build/test_*; do \
+		valgrind -q --error-exitcode=1 --leak-check=full $$t >/dev/null || exit 1; \
+		echo "valgrind: $$t clean"; done
 
 clean:
 	rm -rf build build-asan build-fuzz

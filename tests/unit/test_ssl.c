@@ -16,6 +16,7 @@
 #include <tlsresume/tlsresume.h>
 
 #include "../../src/lib/cache/cache_int.h"
+#include "../../src/lib/mem/tlsr_mem.h"
 #include "../../src/lib/ssl/sess_codec.h"
 #include "helpers.h"
 
@@ -382,6 +383,30 @@ static void test_attach_refuses_bad_options(void **state)
     SSL_CTX_free(ctx);
 }
 
+static void test_attach_survives_every_allocation_failure(void **state)
+{
+    struct fixture *f = *state;
+    unsigned long failures = 0;
+    for (unsigned long n = 1; n < 20; n++) {
+        SSL_CTX *ctx = th_server_ctx(TLS1_2_VERSION, TLS1_3_VERSION, "localhost");
+        struct tlsr_ssl_opts o;
+        tlsr_ssl_opts_init(&o);
+        o.cache = f->cache;
+        o.keyring = f->ring;
+        tlsr__mem_fail_at(n);
+        tlsr_status rc = tlsr_ssl_attach(ctx, &o);
+        unsigned long made = tlsr__mem_fail_at(0);
+        SSL_CTX_free(ctx);
+        if (rc == TLSR_OK) {
+            assert_true(made < n);
+            break;
+        }
+        assert_int_equal(rc, TLSR_E_NOMEM);
+        failures++;
+    }
+    assert_true(failures >= 1);
+}
+
 static void codec_roundtrip(int version, size_t max_len)
 {
     SSL_CTX *s = th_server_ctx(version, version, "localhost");
@@ -455,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_sessions_do_not_cross_certificates),
         cmocka_unit_test(test_corrupt_cache_entry_is_a_counted_miss),
         cmocka_unit_test(test_attach_refuses_bad_options),
+        cmocka_unit_test(test_attach_survives_every_allocation_failure),
         cmocka_unit_test(test_codec_tls12_fits_one_slot),
         cmocka_unit_test(test_codec_tls13_fits_one_slot),
     };

@@ -11,6 +11,7 @@
 
 #include <tlsresume/tickets.h>
 
+#include "../../src/lib/mem/tlsr_mem.h"
 #include "../../src/lib/tickets/keyring_int.h"
 #include "helpers.h"
 
@@ -242,6 +243,27 @@ static void test_bad_schedules_are_refused(void **state)
     assert_null(ring);
 }
 
+static void test_every_allocation_failure_is_clean(void **state)
+{
+    (void)state;
+    unsigned long failures = 0;
+    for (unsigned long n = 1; n < 50; n++) {
+        tlsr__mem_fail_at(n);
+        struct tlsr_keyring *ring = NULL;
+        tlsr_status rc = tlsr_keyring_new(HOUR, HOUR, &ring);
+        unsigned long made = tlsr__mem_fail_at(0);
+        if (rc == TLSR_OK) {
+            tlsr_keyring_free(ring);
+            assert_true(made < n);
+            break;
+        }
+        assert_int_equal(rc, TLSR_E_NOMEM);
+        assert_null(ring);
+        failures++;
+    }
+    assert_true(failures >= 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_retired_key_is_wiped),
         cmocka_unit_test(test_failing_source_keeps_keys_held),
         cmocka_unit_test(test_bad_schedules_are_refused),
+        cmocka_unit_test(test_every_allocation_failure_is_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

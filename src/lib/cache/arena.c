@@ -73,37 +73,18 @@ void tlsr__cache_shard_reset(struct shard *sh)
     sh->resets++;
 }
 
-static tlsr_status lock_init(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t attr;
-    int r = pthread_mutexattr_init(&attr);
-    if (r != 0) {
-        return tlsr__err_sys(TLSR_E_SYSTEM, r, "cache: pthread_mutexattr_init");
-    }
-    r = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    if (r == 0) {
-        r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    }
-    if (r == 0) {
-        r = pthread_mutex_init(m, &attr);
-    }
-    pthread_mutexattr_destroy(&attr);
-    if (r != 0) {
-        return tlsr__err_sys(TLSR_E_SYSTEM, r, "cache: cannot make a process-shared robust lock");
-    }
-    return TLSR_OK;
-}
-
 tlsr_status tlsr__cache_shard_lock(struct shard *sh)
 {
-    int r = pthread_mutex_lock(&sh->lock);
-    if (r == EOWNERDEAD) {
+    bool owner_died = false;
+    TRY(tlsr__shm_mutex_lock(&sh->lock, &owner_died, "cache"));
+    if (owner_died) {
         /* The holder died mid-operation: nothing in this shard can be trusted. */
         tlsr__cache_shard_reset(sh);
-        r = pthread_mutex_consistent(&sh->lock);
-    }
-    if (r != 0) {
-        return tlsr__err_sys(TLSR_E_SYSTEM, r, "cache: shard lock");
+        int r = pthread_mutex_consistent(&sh->lock);
+        if (r != 0) {
+            pthread_mutex_unlock(&sh->lock);
+            return tlsr__err_sys(TLSR_E_SYSTEM, r, "cache: shard lock recovery");
+        }
     }
     return TLSR_OK;
 }
@@ -151,7 +132,7 @@ static tlsr_status arena_init(struct tlsr_cache *c, size_t size)
     }
     for (uint32_t i = 0; i < nshards; i++) {
         struct shard *sh = shard_at(c, i);
-        TRY(lock_init(&sh->lock));
+        TRY(tlsr__shm_mutex_init(&sh->lock, "cache"));
         shard_init(sh, nslots);
     }
     return TLSR_OK;
@@ -198,11 +179,7 @@ void tlsr_cache_free(struct tlsr_cache *c)
         return;
     }
     if (c->arena != NULL) {
-        if (getpid() == c->creator) {
-            tlsr__secmem_unmap(c->arena, c->map_size);
-        } else {
-            tlsr__secmem_detach(c->arena, c->map_size);
-        }
+        tlsr__secmem_release(c->arena, c->map_size, c->creator);
     }
     EVP_MD_free(c->sha256);
     tlsr__free(c);

@@ -215,6 +215,26 @@ static void shard_fault(struct shard *sh)
     tlsr__cache_shard_reset(sh);
 }
 
+/* The link of the entry at loc, or 0; a corrupt chain resets the shard (and finds nothing). */
+static uint32_t find_or_reset(struct shard *sh, const struct located *loc)
+{
+    uint32_t link;
+    uint32_t prev;
+    if (!chain_find(sh, loc->bucket, loc->fp, &link, &prev)) {
+        shard_fault(sh);
+        return 0;
+    }
+    return link;
+}
+
+/* Drops the entry at link; a corrupt chain resets the shard (which drops it too). */
+static void drop_or_reset(struct shard *sh, uint32_t link)
+{
+    if (!entry_drop(sh, link)) {
+        shard_fault(sh);
+    }
+}
+
 tlsr_status tlsr_cache_insert(struct tlsr_cache *c, const struct tlsr_cache_key *key,
                               const uint8_t *value, size_t value_len, uint32_t lifetime_s,
                               unsigned flags)
@@ -236,16 +256,9 @@ tlsr_status tlsr_cache_insert(struct tlsr_cache *c, const struct tlsr_cache_key 
                            value_len, TLSR_CACHE_MAX_VALUE);
         goto out;
     }
-    uint32_t link;
-    uint32_t prev;
-    if (!chain_find(sh, loc.bucket, loc.fp, &link, &prev)) {
-        shard_fault(sh);
-        link = 0;
-    }
+    uint32_t link = find_or_reset(sh, &loc);
     if (link != 0) {
-        if (!entry_drop(sh, link)) {
-            shard_fault(sh);
-        }
+        drop_or_reset(sh, link);
         sh->replaced++;
     }
     if (!make_room(sh, (uint32_t)need, now)) {
@@ -289,17 +302,10 @@ tlsr_status tlsr_cache_lookup(struct tlsr_cache *c, const struct tlsr_cache_key 
     uint32_t now = now_s(c);
     TRY(tlsr__cache_shard_lock(sh));
     tlsr_status rc = TLSR_E_NOTFOUND;
-    uint32_t link;
-    uint32_t prev;
-    if (!chain_find(sh, loc.bucket, loc.fp, &link, &prev)) {
-        shard_fault(sh);
-        link = 0;
-    }
+    uint32_t link = find_or_reset(sh, &loc);
     struct slot *head = shard_slot(sh, link);
     if (head != NULL && head->expire_s <= now) {
-        if (!entry_drop(sh, link)) {
-            shard_fault(sh);
-        }
+        drop_or_reset(sh, link);
         sh->expirations++;
         head = NULL;
     }
@@ -323,9 +329,7 @@ tlsr_status tlsr_cache_lookup(struct tlsr_cache *c, const struct tlsr_cache_key 
     sh->hits++;
     rc = TLSR_OK;
     if ((head->bits & SLOT_BIT_SINGLE_USE) != 0) {
-        if (!entry_drop(sh, link)) {
-            shard_fault(sh);
-        }
+        drop_or_reset(sh, link);
         sh->taken++;
     }
 out:
@@ -341,16 +345,9 @@ tlsr_status tlsr_cache_remove(struct tlsr_cache *c, const struct tlsr_cache_key 
     struct shard *sh = loc.sh;
     TRY(tlsr__cache_shard_lock(sh));
     tlsr_status rc = TLSR_E_NOTFOUND;
-    uint32_t link;
-    uint32_t prev;
-    if (!chain_find(sh, loc.bucket, loc.fp, &link, &prev)) {
-        shard_fault(sh);
-        link = 0;
-    }
+    uint32_t link = find_or_reset(sh, &loc);
     if (link != 0) {
-        if (!entry_drop(sh, link)) {
-            shard_fault(sh);
-        }
+        drop_or_reset(sh, link);
         sh->removals++;
         rc = TLSR_OK;
     }

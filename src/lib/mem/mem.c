@@ -133,3 +133,43 @@ void tlsr__secmem_detach(void *p, size_t size)
     (void)MUNLOCK(p, size);
     munmap(p, size);
 }
+
+void tlsr__secmem_release(void *p, size_t size, pid_t creator)
+{
+    if (getpid() == creator) {
+        tlsr__secmem_unmap(p, size);
+    } else {
+        tlsr__secmem_detach(p, size);
+    }
+}
+
+tlsr_status tlsr__shm_mutex_init(pthread_mutex_t *m, const char *what)
+{
+    pthread_mutexattr_t attr;
+    int r = pthread_mutexattr_init(&attr);
+    if (r == 0) {
+        r = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+        if (r == 0) {
+            r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+        }
+        if (r == 0) {
+            r = pthread_mutex_init(m, &attr);
+        }
+        pthread_mutexattr_destroy(&attr);
+    }
+    if (r != 0) {
+        return tlsr__err_sys(TLSR_E_SYSTEM, r, "%s: cannot make a process-shared robust lock",
+                             what);
+    }
+    return TLSR_OK;
+}
+
+tlsr_status tlsr__shm_mutex_lock(pthread_mutex_t *m, bool *owner_died, const char *what)
+{
+    int r = pthread_mutex_lock(m);
+    *owner_died = r == EOWNERDEAD;
+    if (r != 0 && r != EOWNERDEAD) {
+        return tlsr__err_sys(TLSR_E_SYSTEM, r, "%s: lock", what);
+    }
+    return TLSR_OK;
+}

@@ -14,7 +14,9 @@
 #define TLSR_MEM_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <tlsresume/error.h>
 
@@ -29,6 +31,17 @@ TLSR_MUST_CHECK tlsr_status tlsr__secmem_map(size_t size, bool is_shared, void *
 void tlsr__secmem_unmap(void *p, size_t size);
 /* Unlocks and unmaps without wiping (a child process leaving memory its siblings still use). */
 void tlsr__secmem_detach(void *p, size_t size);
+
+/* Releases a shared mapping: the process that created it (creator) wipes it first; any other
+ * process (a forked worker) only detaches, since its siblings may still use it. */
+void tlsr__secmem_release(void *p, size_t size, pid_t creator);
+
+/* Initialises a process-shared, robust mutex in shared memory. */
+TLSR_MUST_CHECK tlsr_status tlsr__shm_mutex_init(pthread_mutex_t *m, const char *what);
+/* Locks it. When the previous holder died holding it, *owner_died is set and the caller must
+ * repair the data it guards, then call pthread_mutex_consistent() before unlocking. */
+TLSR_MUST_CHECK tlsr_status tlsr__shm_mutex_lock(pthread_mutex_t *m, bool *owner_died,
+                                                 const char *what);
 
 /* Test hook: fail the nth allocation from now on (1 = the next one); 0 turns it off. Counts
  * tlsr__malloc, tlsr__calloc and tlsr__secmem_map calls. Returns the number of allocations

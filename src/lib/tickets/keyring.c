@@ -174,18 +174,20 @@ tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now)
 tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring)
 {
     struct kr_shared *sh = ring->sh;
-    int r = pthread_mutex_lock(&sh->lock);
-    if (r == EOWNERDEAD) {
+    bool owner_died = false;
+    TRY(tlsr__shm_mutex_lock(&sh->lock, &owner_died, "ticket keys"));
+    if (owner_died) {
         /* Only a slot still being written can be inconsistent; wipe those. */
         for (uint32_t i = 0; i < sh->capacity; i++) {
             if (sh->keys[i].state != KEY_LIVE) {
                 OPENSSL_cleanse(&sh->keys[i], sizeof(sh->keys[i]));
             }
         }
-        r = pthread_mutex_consistent(&sh->lock);
-    }
-    if (r != 0) {
-        return tlsr__err_sys(TLSR_E_SYSTEM, r, "ticket keys: ring lock");
+        int r = pthread_mutex_consistent(&sh->lock);
+        if (r != 0) {
+            pthread_mutex_unlock(&sh->lock);
+            return tlsr__err_sys(TLSR_E_SYSTEM, r, "ticket keys: lock recovery");
+        }
     }
     return TLSR_OK;
 }
@@ -193,26 +195,6 @@ tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring)
 void tlsr__kr_unlock(struct tlsr_keyring *ring)
 {
     pthread_mutex_unlock(&ring->sh->lock);
-}
-
-static tlsr_status lock_init(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t attr;
-    int r = pthread_mutexattr_init(&attr);
-    if (r == 0) {
-        r = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-        if (r == 0) {
-            r = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-        }
-        if (r == 0) {
-            r = pthread_mutex_init(m, &attr);
-        }
-        pthread_mutexattr_destroy(&attr);
-    }
-    if (r != 0) {
-        return tlsr__err_sys(TLSR_E_SYSTEM, r, "ticket keys: cannot make a robust lock");
-    }
-    return TLSR_OK;
 }
 
 static tlsr_status check_schedule(uint32_t rotate_s, uint32_t lifetime_s, uint32_t *capacity)
@@ -271,7 +253,7 @@ tlsr_status tlsr_keyring_new(uint32_t rotate_s, uint32_t lifetime_s, struct tlsr
     ring->sh->capacity = capacity;
     ring->sh->rotate_s = rotate_s;
     ring->sh->lifetime_s = lifetime_s;
-    rc = lock_init(&ring->sh->lock);
+    rc = tlsr__shm_mutex_init(&ring->sh->lock, "ticket keys");
     if (rc == TLSR_OK) {
         rc = rebuild(ring);
     }
@@ -290,11 +272,7 @@ void tlsr_keyring_free(struct tlsr_keyring *ring)
         return;
     }
     if (ring->sh != NULL) {
-        if (getpid() == ring->creator) {
-            tlsr__secmem_unmap(ring->sh, ring->map_size);
-        } else {
-            tlsr__secmem_detach(ring->sh, ring->map_size);
-        }
+        tlsr__secmem_release(ring->sh, ring->map_size, ring->creator);
     }
     EVP_CIPHER_free(ring->aes_cbc);
     tlsr__free(ring);
