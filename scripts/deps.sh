@@ -4,7 +4,7 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
-build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev)
+build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev libev-dev libinih-dev)
 run_pkgs=(openssl curl)
 test_pkgs=(openssl python3 procps)
 

@@ -83,6 +83,19 @@ enum tlsr_resumption tlsr_ssl_resumption(const SSL *ssl);
 /* Returns "full", "id", "ticket" or "psk". */
 const char *tlsr_resumption_name(enum tlsr_resumption kind);
 
+/* Longest host name in a server_name extension (RFC 6066 §3), without the terminating NUL. */
+#define TLSR_SNI_MAX 255
+
+/*
+ * From a client-hello callback (SSL_CTX_set_client_hello_cb), copies the host name the client
+ * asked for, lower-cased and NUL-terminated, into out (TLSR_SNI_MAX + 1 bytes). Choosing the
+ * SSL_CTX here, before OpenSSL decides on resumption, keeps sessions of different virtual hosts
+ * apart. Errors: TLSR_E_NOTFOUND (no server_name extension; no message set), TLSR_E_FORMAT
+ * (malformed extension or a name that is not a DNS host name).
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_ssl_client_hello_servername(SSL *ssl,
+                                                             char out[TLSR_SNI_MAX + 1]);
+
 #ifdef __cplusplus
 }
 #endif

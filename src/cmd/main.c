@@ -9,6 +9,8 @@
 
 #include <tlsresume/tlsresume.h>
 
+int serve_main(int argc, char **argv);
+
 struct command {
     const char *name;
     const char *summary;
@@ -24,11 +26,12 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct command commands[] = {
+    {"serve", "terminate TLS in front of a TCP backend, resuming sessions", serve_main},
     {"version", "print the version", cmd_version},
 };
 
 /* Subcommands that are planned but not built yet; named so that nobody mistakes them for bugs. */
-static const char *const planned[] = {"serve", "check", "bench", "keys"};
+static const char *const planned[] = {"check", "bench", "keys"};
 
 static void usage(FILE *out)
 {
@@ -36,7 +39,7 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     }
-    fprintf(out, "\nnot yet available: serve, check, bench, keys (see README.md)\n");
+    fprintf(out, "\nnot yet available: check, bench, keys (see README.md)\n");
 }
 
 int main(int argc, char **argv)

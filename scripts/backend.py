@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""A tiny plain-TCP backend for `make run` and the integration tests.
+
+  backend.py --listen 127.0.0.1:8080 --mode http   answers every request with 200 and a short
+                                                   page, then closes (Connection: close)
+  backend.py --listen 127.0.0.1:8080 --mode echo   echoes bytes back until the client half-closes,
+                                                   then half-closes too
+
+With --proxy-protocol it expects a PROXY protocol v2 header first and puts the client address it
+carries in the answer (http) or prints it (echo). Prints "listening HOST:PORT" when ready.
+"""
+import argparse
+import asyncio
+import ipaddress
+import struct
+import sys
+
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+async def read_proxy_header(reader):
+    head = await reader.readexactly(16)
+    if head[:12] != SIG or head[12] != 0x21:
+        raise ValueError("bad PROXY v2 header")
+    length = struct.unpack("!H", head[14:16])[0]
+    body = await reader.readexactly(length)
+    if head[13] == 0x11:
+        src = ipaddress.ip_address(body[0:4])
+        port = struct.unpack("!H", body[8:10])[0]
+        return "%s:%d" % (src, port)
+    if head[13] == 0x21:
+        src = ipaddress.ip_address(body[0:16])
+        port = struct.unpack("!H", body[32:34])[0]
+        return "[%s]:%d" % (src, port)
+    return "unknown"
+
+
+def handler(mode, proxy_protocol):
+    async def handle(reader, writer):
+        client = "-"
+        try:
+            if proxy_protocol:
+                client = await read_proxy_header(reader)
+            if mode == "echo":
+                if proxy_protocol:
+                    print("proxy client=%s" % client, flush=True)
+                while True:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    writer.write(data)
+                    await writer.drain()
+                writer.write_eof()
+            else:
+                request = await reader.readuntil(b"\r\n\r\n")
+                line = request.split(b"\r\n", 1)[0].decode(errors="replace")
+                body = ("hello from the backend\nrequest: %s\nclient: %s\n" % (line, client)).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n" % len(body) + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+    return handle
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--listen", default="127.0.0.1:8080")
+    ap.add_argument("--mode", choices=["http", "echo"], default="http")
+    ap.add_argument("--proxy-protocol", action="store_true")
+    args = ap.parse_args()
+    host, port = args.listen.rsplit(":", 1)
+    server = await asyncio.start_server(handler(args.mode, args.proxy_protocol), host.strip("[]"),
+                                        int(port), backlog=1024)
+    addr = server.sockets[0].getsockname()
+    print("listening %s:%d" % (addr[0], addr[1]), flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -1,0 +1,559 @@
+/*
+ * `tlsresume serve`: the master process. It loads and validates the configuration, creates
+ * the shared session cache and ticket key ring (kept for the life of the process, so reloads
+ * lose neither), binds the listeners, forks the workers (serve_worker.c), and then runs a small
+ * event loop for signals, worker exits and the admin endpoint:
+ *
+ *   SIGTERM, SIGINT  workers drain (finish their connections) and the master exits after them
+ *   SIGHUP           reload: a new configuration and new certificates go to a new generation
+ *                    of workers; the old generation drains; a reload that fails keeps the old
+ *   SIGUSR1          rotate the ticket keys now
+ *
+ * A worker that dies unexpectedly is replaced and logged.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <openssl/err.h>
+
+#include <tlsresume/tlsresume.h>
+
+#include "log.h"
+#include "serve_admin.h"
+#include "serve_config.h"
+#include "serve_metrics.h"
+#include "serve_tls.h"
+#include "serve_worker.h"
+
+#define MAX_WORKERS (2 * 256)
+
+struct listener {
+    char addr[CFG_STR];
+    int fd;
+};
+
+struct worker_proc {
+    pid_t pid;
+    int slot;
+    bool is_draining;
+};
+
+struct master {
+    int argc;
+    char **argv;
+    struct serve_config *cfg;
+    struct tls_set *tls;
+    struct tlsr_cache *cache;
+    struct tlsr_keyring *ring;
+    struct listener listeners[CFG_LIST_MAX];
+    size_t n_listeners;
+    struct sockaddr_storage backend;
+    socklen_t backend_len;
+    int admin_fd;
+    struct metrics *metrics;
+    struct worker_proc workers[MAX_WORKERS];
+    size_t n_workers;
+    bool is_stopping;
+    unsigned long reloads;
+    double started;
+    struct ev_loop *loop;
+    ev_signal sig[4];
+    ev_child child;
+    ev_io admin_io;
+    ev_timer respawn; /* replaces dead workers a second later, never in a tight loop */
+    unsigned pending_respawns;
+};
+
+/* Splits "host:port" / "[v6]:port" and resolves it. */
+static bool resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len,
+                    char *err, size_t cap)
+{
+    char host[CFG_STR];
+    const char *colon = strrchr(text, ':');
+    size_t hlen = colon != NULL ? (size_t)(colon - text) : 0;
+    const char *h = text;
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (colon == NULL || hlen >= sizeof(host)) {
+        snprintf(err, cap, "%s: expected host:port", text);
+        return false;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, cap, "%s: %s", text, gai_strerror(rc));
+        return false;
+    }
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    *out_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return true;
+}
+
+static int bind_listener(const char *addr, int backlog, char *err, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    if (!resolve(addr, &ss, &len, err, cap)) {
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (ss.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0) {
+        snprintf(err, cap, "%s: %s", addr, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    return fd;
+}
+
+/* Binds the listeners of cfg, reusing the sockets of addresses already bound. */
+static bool bind_all(struct master *m, const struct serve_config *cfg, struct listener *out,
+                     char *err, size_t cap)
+{
+    for (size_t i = 0; i < cfg->listen.n; i++) {
+        snprintf(out[i].addr, CFG_STR, "%s", cfg->listen.v[i]);
+        out[i].fd = -1;
+        for (size_t j = 0; j < m->n_listeners; j++) {
+            if (strcmp(m->listeners[j].addr, cfg->listen.v[i]) == 0) {
+                out[i].fd = m->listeners[j].fd;
+            }
+        }
+        if (out[i].fd < 0) {
+            char why[512];
+            out[i].fd = bind_listener(cfg->listen.v[i], 1024, why, sizeof(why));
+            if (out[i].fd < 0) {
+                snprintf(err, cap, "listen: %s", why);
+                for (size_t k = 0; k < i; k++) {
+                    bool is_old = false;
+                    for (size_t j = 0; j < m->n_listeners; j++) {
+                        is_old = is_old || m->listeners[j].fd == out[k].fd;
+                    }
+                    if (!is_old) {
+                        close(out[k].fd);
+                    }
+                }
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void spawn_worker(struct master *m, int id)
+{
+    int slot = metrics_claim(m->metrics);
+    if (slot < 0 || m->n_workers >= MAX_WORKERS) {
+        log_msg(LOG_ERROR, "serve", "error=\"no room for another worker\"");
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_msg(LOG_ERROR, "serve", "error=\"fork: %s\"", strerror(errno));
+        metrics_retire(m->metrics, slot);
+        return;
+    }
+    if (pid == 0) {
+        /* The child leaves the master's loop and signal handling behind. */
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        /* Keep libev's default loop (signals belong to it) but drop the master's watchers. */
+        ev_loop_fork(EV_DEFAULT);
+        for (int i = 0; i < 4; i++) {
+            ev_signal_stop(EV_DEFAULT, &m->sig[i]);
+        }
+        ev_child_stop(EV_DEFAULT, &m->child);
+        ev_io_stop(EV_DEFAULT, &m->admin_io);
+        ev_timer_stop(EV_DEFAULT, &m->respawn);
+        if (m->admin_fd >= 0) {
+            close(m->admin_fd);
+        }
+        int fds[CFG_LIST_MAX];
+        for (size_t i = 0; i < m->n_listeners; i++) {
+            fds[i] = m->listeners[i].fd;
+        }
+        struct worker_args a = {
+            .cfg = m->cfg,
+            .tls = m->tls,
+            .listen_fds = fds,
+            .n_listen = m->n_listeners,
+            .backend = m->backend,
+            .backend_len = m->backend_len,
+            .metrics = &m->metrics->slots[slot],
+            .max_connections = (unsigned long)((m->cfg->max_connections + m->cfg->workers - 1) /
+                                               m->cfg->workers),
+            .id = id,
+        };
+        _exit(worker_run(&a));
+    }
+    m->workers[m->n_workers++] = (struct worker_proc){pid, slot, false};
+}
+
+static void spawn_generation(struct master *m)
+{
+    for (uint64_t i = 0; i < m->cfg->workers; i++) {
+        spawn_worker(m, (int)i);
+    }
+}
+
+static void drain_all(struct master *m)
+{
+    for (size_t i = 0; i < m->n_workers; i++) {
+        if (!m->workers[i].is_draining) {
+            m->workers[i].is_draining = true;
+            kill(m->workers[i].pid, SIGTERM);
+        }
+    }
+}
+
+static void log_summary(const struct master *m, const char *event)
+{
+    const struct serve_config *c = m->cfg;
+    char listen[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < c->listen.n && used < sizeof(listen); i++) {
+        int n = snprintf(listen + used, sizeof(listen) - used, "%s%s", i ? "," : "",
+                         c->listen.v[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    const char *tickets = m->ring == NULL ? "off" : "stateless";
+    log_msg(LOG_INFO, "serve",
+            "event=%s listen=%s backend=%s workers=%llu certificates=%zu cache_bytes=%llu "
+            "session_timeout_s=%llu tickets=%s tls13_tickets=%s ticket_rotate_s=%llu "
+            "ticket_lifetime_s=%llu admin=%s proxy_protocol=%s",
+            event, listen, c->backend, (unsigned long long)c->workers, m->tls->n,
+            (unsigned long long)c->cache_size_bytes, (unsigned long long)c->session_timeout_s,
+            tickets, c->tls13_tickets, (unsigned long long)c->ticket_rotate_s,
+            (unsigned long long)c->ticket_lifetime_s, c->admin, c->proxy_protocol ? "v2" : "off");
+}
+
+/* The ring to attach for cfg: none when stateless tickets are off. */
+static struct tlsr_keyring *ring_for(const struct master *m, const struct serve_config *cfg)
+{
+    bool is_stateless = !cfg->no_tickets && strcmp(cfg->tls13_tickets, "stateless") == 0;
+    return is_stateless ? m->ring : NULL;
+}
+
+static void reload(struct master *m)
+{
+    char err[1024];
+    struct serve_config *cfg = malloc(sizeof(*cfg));
+    struct tls_set *tls = malloc(sizeof(*tls));
+    enum cfg_action action;
+    struct listener fresh[CFG_LIST_MAX];
+    if (cfg == NULL || tls == NULL ||
+        !serve_config_load(m->argc, m->argv, cfg, &action, err, sizeof(err)) ||
+        !tls_set_build(cfg, m->cache, ring_for(m, cfg), tls, err, sizeof(err))) {
+        log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" keeping=old_config", err);
+        free(cfg);
+        free(tls);
+        return;
+    }
+    if (cfg->cache_size_bytes != m->cfg->cache_size_bytes ||
+        cfg->ticket_rotate_s != m->cfg->ticket_rotate_s ||
+        cfg->ticket_lifetime_s != m->cfg->ticket_lifetime_s) {
+        log_msg(LOG_WARN, "serve", "event=reload note=\"cache_size, ticket_rotate and "
+                                   "ticket_lifetime take effect at restart\"");
+    }
+    if (!bind_all(m, cfg, fresh, err, sizeof(err))) {
+        log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" keeping=old_config", err);
+        tls_set_free(tls);
+        free(tls);
+        free(cfg);
+        return;
+    }
+    for (size_t j = 0; j < m->n_listeners; j++) {
+        bool is_kept = false;
+        for (size_t i = 0; i < cfg->listen.n; i++) {
+            is_kept = is_kept || fresh[i].fd == m->listeners[j].fd;
+        }
+        if (!is_kept) {
+            close(m->listeners[j].fd);
+        }
+    }
+    memcpy(m->listeners, fresh, sizeof(fresh[0]) * cfg->listen.n);
+    m->n_listeners = cfg->listen.n;
+    char why[512];
+    if (!resolve(cfg->backend, &m->backend, &m->backend_len, why, sizeof(why))) {
+        log_msg(LOG_WARN, "serve", "event=reload backend=\"%s\"", why);
+    }
+    /* Cache sizes and rotation stay; the new cache_size etc. are kept for the log only. */
+    cfg->cache_size_bytes = m->cfg->cache_size_bytes;
+    cfg->ticket_rotate_s = m->cfg->ticket_rotate_s;
+    cfg->ticket_lifetime_s = m->cfg->ticket_lifetime_s;
+    drain_all(m);
+    tls_set_free(m->tls);
+    free(m->tls);
+    free(m->cfg);
+    m->cfg = cfg;
+    m->tls = tls;
+    log_set_level(cfg->log_level);
+    spawn_generation(m);
+    m->reloads++;
+    log_summary(m, "reloaded");
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct master *m = w->data;
+    if (w->signum == SIGHUP) {
+        if (!m->is_stopping) {
+            reload(m);
+        }
+        return;
+    }
+    if (w->signum == SIGUSR1) {
+        if (m->ring == NULL) {
+            log_msg(LOG_WARN, "tickets", "event=rotate note=\"no ticket keys in use\"");
+        } else if (tlsr_keyring_rotate(m->ring) != TLSR_OK) {
+            log_msg(LOG_ERROR, "tickets", "event=rotate error=\"%s\"", tlsr_last_error());
+        } else {
+            log_msg(LOG_INFO, "tickets", "event=rotated reason=signal");
+        }
+        return;
+    }
+    if (!m->is_stopping) {
+        log_msg(LOG_INFO, "serve", "event=stopping signal=%d open_workers=%zu", w->signum,
+                m->n_workers);
+    }
+    m->is_stopping = true;
+    drain_all(m);
+    if (m->n_workers == 0) {
+        ev_break(m->loop, EVBREAK_ALL);
+    }
+}
+
+static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct master *m = w->data;
+    for (size_t i = 0; i < m->n_workers; i++) {
+        if (m->workers[i].pid != w->rpid) {
+            continue;
+        }
+        struct worker_proc dead = m->workers[i];
+        m->workers[i] = m->workers[--m->n_workers];
+        metrics_retire(m->metrics, dead.slot);
+        if (!dead.is_draining && !m->is_stopping) {
+            log_msg(LOG_ERROR, "serve", "event=worker_died pid=%d status=%d action=respawn_in_1s",
+                    (int)dead.pid, w->rstatus);
+            m->pending_respawns++;
+            if (!ev_is_active(&m->respawn)) {
+                ev_timer_set(&m->respawn, 1.0, 0.0);
+                ev_timer_start(m->loop, &m->respawn);
+            }
+        }
+        break;
+    }
+    if (m->is_stopping && m->n_workers == 0) {
+        ev_break(m->loop, EVBREAK_ALL);
+    }
+}
+
+static void on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct master *m = t->data;
+    while (m->pending_respawns > 0 && !m->is_stopping) {
+        m->pending_respawns--;
+        spawn_worker(m, (int)m->n_workers);
+    }
+    m->pending_respawns = 0;
+}
+
+static void on_admin(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct master *m = io->data;
+    int fd = accept4(io->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    /* A bounded, blocking read of the request line: the endpoint is for local scrapers. */
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    char req[1024];
+    ssize_t n = recv(fd, req, sizeof(req) - 1, 0);
+    if (n > 0) {
+        req[n] = '\0';
+        char *eol = strpbrk(req, "\r\n");
+        if (eol != NULL) {
+            *eol = '\0';
+        }
+        struct admin_view v = {m->metrics, m->cache, ring_for(m, m->cfg), (unsigned)m->cfg->workers,
+                               m->started, m->reloads};
+        static char resp[40000];
+        size_t len = admin_respond(&v, req, resp, sizeof(resp));
+        size_t off = 0;
+        while (off < len) {
+            ssize_t w = send(fd, resp + off, len - off, MSG_NOSIGNAL);
+            if (w <= 0) {
+                break;
+            }
+            off += (size_t)w;
+        }
+    }
+    close(fd);
+}
+
+static bool setup_library(struct master *m, char *err, size_t cap)
+{
+    if (tlsr_cache_new((size_t)m->cfg->cache_size_bytes, &m->cache) != TLSR_OK) {
+        snprintf(err, cap, "cache_size: %s", tlsr_last_error());
+        return false;
+    }
+    if (tlsr_keyring_new((uint32_t)m->cfg->ticket_rotate_s, (uint32_t)m->cfg->ticket_lifetime_s,
+                         &m->ring) != TLSR_OK) {
+        snprintf(err, cap, "ticket_rotate/ticket_lifetime: %s", tlsr_last_error());
+        return false;
+    }
+    m->tls = calloc(1, sizeof(*m->tls));
+    if (m->tls == NULL) {
+        snprintf(err, cap, "out of memory");
+        return false;
+    }
+    if (!tls_set_build(m->cfg, m->cache, ring_for(m, m->cfg), m->tls, err, cap)) {
+        return false;
+    }
+    return resolve(m->cfg->backend, &m->backend, &m->backend_len, err, cap);
+}
+
+static bool start(struct master *m, char *err, size_t cap)
+{
+    if (!bind_all(m, m->cfg, m->listeners, err, cap)) {
+        return false;
+    }
+    m->n_listeners = m->cfg->listen.n;
+    m->admin_fd = -1;
+    if (strcmp(m->cfg->admin, "off") != 0) {
+        char why[512];
+        m->admin_fd = bind_listener(m->cfg->admin, 64, why, sizeof(why));
+        if (m->admin_fd < 0) {
+            snprintf(err, cap, "admin: %s", why);
+            return false;
+        }
+    }
+    m->metrics = metrics_new();
+    if (m->metrics == NULL) {
+        snprintf(err, cap, "cannot map the shared counters");
+        return false;
+    }
+    return true;
+}
+
+static void run_loop(struct master *m)
+{
+    m->loop = EV_DEFAULT;
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    for (int i = 0; i < 4; i++) {
+        ev_signal_init(&m->sig[i], on_signal, sigs[i]);
+        m->sig[i].data = m;
+        ev_signal_start(m->loop, &m->sig[i]);
+    }
+    ev_init(&m->respawn, on_respawn);
+    m->respawn.data = m;
+    ev_child_init(&m->child, on_child, 0, 0);
+    m->child.data = m;
+    ev_child_start(m->loop, &m->child);
+    if (m->admin_fd >= 0) {
+        ev_io_init(&m->admin_io, on_admin, m->admin_fd, EV_READ);
+        m->admin_io.data = m;
+        ev_io_start(m->loop, &m->admin_io);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    spawn_generation(m);
+    log_summary(m, "started");
+    ev_run(m->loop, 0);
+    log_msg(LOG_INFO, "serve", "event=stopped");
+}
+
+static void cleanup(struct master *m)
+{
+    if (m->tls != NULL) {
+        tls_set_free(m->tls);
+        free(m->tls);
+    }
+    for (size_t i = 0; i < m->n_listeners; i++) {
+        close(m->listeners[i].fd);
+    }
+    if (m->admin_fd >= 0) {
+        close(m->admin_fd);
+    }
+    metrics_free(m->metrics);
+    tlsr_keyring_free(m->ring);
+    tlsr_cache_free(m->cache);
+    free(m->cfg);
+}
+
+int serve_main(int argc, char **argv)
+{
+    struct master m;
+    memset(&m, 0, sizeof(m));
+    m.argc = argc;
+    m.argv = argv;
+    m.admin_fd = -1;
+    m.started = (double)time(NULL);
+    m.cfg = malloc(sizeof(*m.cfg));
+    char err[1024] = "";
+    enum cfg_action action = CFG_SERVE;
+    if (m.cfg == NULL || !serve_config_load(argc, argv, m.cfg, &action, err, sizeof(err))) {
+        log_msg(LOG_ERROR, "config", "%s", err);
+        free(m.cfg);
+        return 2;
+    }
+    if (action == CFG_HELP || action == CFG_TABLE) {
+        (action == CFG_HELP ? serve_config_help : serve_config_table)(stdout);
+        free(m.cfg);
+        return 0;
+    }
+    log_set_level(m.cfg->log_level);
+    int rc = 0;
+    if (!setup_library(&m, err, sizeof(err))) {
+        log_msg(LOG_ERROR, "config", "%s", err);
+        rc = 2;
+    } else if (action == CFG_CHECK) {
+        log_msg(LOG_INFO, "config", "result=ok certificates=%zu", m.tls->n);
+    } else if (!start(&m, err, sizeof(err))) {
+        log_msg(LOG_ERROR, "serve", "%s", err);
+        rc = 1;
+    } else {
+        if (m.cfg->self_signed) {
+            log_msg(LOG_WARN, "tls", "certificate=self-signed names=localhost,127.0.0.1,::1 "
+                                     "note=\"ephemeral, for demos and tests only\"");
+        }
+        run_loop(&m);
+    }
+    cleanup(&m);
+    return rc;
+}

@@ -1,0 +1,192 @@
+/*
+ * Admin responses: the Prometheus text exposition of the counters summed over workers plus the
+ * library's cache and key ring counters, and a JSON status. The request is one line read by the
+ * master (bounded); anything but GET /metrics or GET /status gets 404, a non-GET 405.
+ */
+#include "serve_admin.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct out {
+    char *p;
+    size_t cap;
+    size_t used;
+    bool is_full;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+    if (o->is_full) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->used, o->cap - o->used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->cap - o->used) {
+        o->is_full = true;
+        return;
+    }
+    o->used += (size_t)n;
+}
+
+static void metric(struct out *o, const char *name, const char *type, const char *help,
+                   unsigned long long v)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+}
+
+static void handshakes(struct out *o, const struct metrics_slot *s)
+{
+    static const char *const versions[] = {"TLSv1.2", "TLSv1.3"};
+    static const char *const kinds[] = {"full", "id", "ticket", "psk"};
+    put(o, "# HELP tlsresume_handshakes_total Completed handshakes by TLS version and how they "
+           "resumed.\n# TYPE tlsresume_handshakes_total counter\n");
+    for (int v = 0; v < 2; v++) {
+        for (int k = 0; k < 4; k++) {
+            /* Only the combinations that exist: IDs and tickets in 1.2, PSK in 1.3. */
+            if ((v == 0 && k == 3) || (v == 1 && (k == 1 || k == 2))) {
+                continue;
+            }
+            put(o, "tlsresume_handshakes_total{version=\"%s\",resumed=\"%s\"} %llu\n",
+                versions[v], kinds[k], (unsigned long long)s->v[M_HS + v * 4 + k]);
+        }
+    }
+}
+
+static void errors(struct out *o, const struct metrics_slot *s)
+{
+    static const struct {
+        enum metric m;
+        const char *kind;
+    } rows[] = {{M_HS_FAILED, "handshake_failed"},   {M_HS_TIMEOUT, "handshake_timeout"},
+                {M_IDLE_TIMEOUT, "idle_timeout"},    {M_BACKEND_FAILED, "backend_connect"},
+                {M_BACKEND_TIMEOUT, "backend_timeout"}, {M_REFUSED, "max_connections"},
+                {M_PROXY_ERRORS, "proxy_io"}};
+    put(o, "# HELP tlsresume_errors_total Connections ended by an error, by kind.\n"
+           "# TYPE tlsresume_errors_total counter\n");
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        put(o, "tlsresume_errors_total{kind=\"%s\"} %llu\n", rows[i].kind,
+            (unsigned long long)s->v[rows[i].m]);
+    }
+}
+
+static void library(struct out *o, const struct admin_view *v)
+{
+    struct tlsr_cache_stats c;
+    if (tlsr_cache_get_stats(v->cache, &c) == TLSR_OK) {
+        metric(o, "tlsresume_cache_entries", "gauge", "Sessions in the shared cache.", c.entries);
+        metric(o, "tlsresume_cache_bytes_used", "gauge", "Cache bytes in use.", c.bytes_used);
+        metric(o, "tlsresume_cache_bytes_total", "gauge", "Cache size.", c.bytes_total);
+        metric(o, "tlsresume_cache_hits_total", "counter", "Cache lookups that found a session.",
+               c.hits);
+        metric(o, "tlsresume_cache_misses_total", "counter", "Cache lookups that found none.",
+               c.misses);
+        metric(o, "tlsresume_cache_inserts_total", "counter", "Sessions stored.", c.inserts);
+        metric(o, "tlsresume_cache_evictions_total", "counter", "Live sessions evicted.",
+               c.evictions);
+        metric(o, "tlsresume_cache_expirations_total", "counter", "Sessions expired.",
+               c.expirations);
+        metric(o, "tlsresume_cache_taken_total", "counter", "Single-use tickets consumed.",
+               c.taken);
+    }
+    struct tlsr_keyring_stats k;
+    if (v->ring != NULL && tlsr_keyring_get_stats(v->ring, &k) == TLSR_OK) {
+        metric(o, "tlsresume_ticket_keys", "gauge", "Ticket keys held.", k.keys_held);
+        metric(o, "tlsresume_ticket_key_age_seconds", "gauge",
+               "Seconds since the current key started encrypting.", k.current_key_age_s);
+        metric(o, "tlsresume_ticket_key_rotations_total", "counter", "Key rotations.",
+               k.rotations);
+        metric(o, "tlsresume_tickets_issued_total", "counter", "Tickets sealed.", k.issued);
+        metric(o, "tlsresume_tickets_decrypted_total", "counter", "Tickets that resumed.",
+               k.decrypted);
+        metric(o, "tlsresume_tickets_renewed_total", "counter", "Tickets renewed.", k.renewed);
+        put(o, "# HELP tlsresume_tickets_rejected_total Tickets refused, by reason.\n"
+               "# TYPE tlsresume_tickets_rejected_total counter\n"
+               "tlsresume_tickets_rejected_total{reason=\"unknown_key\"} %llu\n"
+               "tlsresume_tickets_rejected_total{reason=\"bad_mac\"} %llu\n"
+               "tlsresume_tickets_rejected_total{reason=\"expired\"} %llu\n",
+            (unsigned long long)k.rejected_unknown_key, (unsigned long long)k.rejected_bad_mac,
+            (unsigned long long)k.rejected_expired);
+    }
+}
+
+static void metrics_text(struct out *o, const struct admin_view *v)
+{
+    struct metrics_slot s;
+    metrics_sum(v->metrics, &s);
+    handshakes(o, &s);
+    metric(o, "tlsresume_connections_open", "gauge", "Client connections open.", s.v[M_CONN_OPEN]);
+    metric(o, "tlsresume_connections_total", "counter", "Client connections accepted.",
+           s.v[M_CONN_TOTAL]);
+    put(o, "# HELP tlsresume_bytes_total Bytes proxied, by direction.\n"
+           "# TYPE tlsresume_bytes_total counter\n"
+           "tlsresume_bytes_total{direction=\"client_to_backend\"} %llu\n"
+           "tlsresume_bytes_total{direction=\"backend_to_client\"} %llu\n",
+        (unsigned long long)s.v[M_BYTES_C2B], (unsigned long long)s.v[M_BYTES_B2C]);
+    errors(o, &s);
+    library(o, v);
+    metric(o, "tlsresume_workers", "gauge", "Worker processes.", v->workers);
+    metric(o, "tlsresume_reloads_total", "counter", "Successful reloads.", v->reloads);
+}
+
+static void status_json(struct out *o, const struct admin_view *v)
+{
+    struct metrics_slot s;
+    metrics_sum(v->metrics, &s);
+    unsigned long long full = s.v[M_HS + 0] + s.v[M_HS + 4];
+    unsigned long long resumed = s.v[M_HS + 1] + s.v[M_HS + 2] + s.v[M_HS + 7];
+    struct tlsr_cache_stats c;
+    memset(&c, 0, sizeof(c));
+    tlsr_status rc = tlsr_cache_get_stats(v->cache, &c);
+    (void)rc;
+    put(o,
+        "{\"version\":\"%s\",\"uptime_s\":%.0f,\"workers\":%u,\"reloads\":%lu,"
+        "\"connections_open\":%llu,\"handshakes\":{\"full\":%llu,\"resumed\":%llu},"
+        "\"cache\":{\"entries\":%llu,\"bytes_total\":%llu},\"tickets\":",
+        TLSR_VERSION, (double)time(NULL) - v->started, v->workers, v->reloads,
+        (unsigned long long)s.v[M_CONN_OPEN], full, resumed, (unsigned long long)c.entries,
+        (unsigned long long)c.bytes_total);
+    struct tlsr_keyring_stats k;
+    if (v->ring != NULL && tlsr_keyring_get_stats(v->ring, &k) == TLSR_OK) {
+        put(o, "{\"enabled\":true,\"keys\":%llu,\"key_age_s\":%llu,\"rotations\":%llu}}\n",
+            (unsigned long long)k.keys_held, (unsigned long long)k.current_key_age_s,
+            (unsigned long long)k.rotations);
+    } else {
+        put(o, "{\"enabled\":false}}\n");
+    }
+}
+
+size_t admin_respond(const struct admin_view *v, const char *request, char *out, size_t cap)
+{
+    static char body[32768];
+    struct out b = {body, sizeof(body), 0, false};
+    const char *status = "200 OK";
+    const char *type = "text/plain; version=0.0.4";
+    if (strncmp(request, "GET ", 4) != 0) {
+        status = "405 Method Not Allowed";
+        put(&b, "only GET\n");
+    } else if (strncmp(request + 4, "/metrics ", 9) == 0 ||
+               strcmp(request + 4, "/metrics") == 0) {
+        metrics_text(&b, v);
+    } else if (strncmp(request + 4, "/status ", 8) == 0 || strcmp(request + 4, "/status") == 0) {
+        type = "application/json";
+        status_json(&b, v);
+    } else {
+        status = "404 Not Found";
+        put(&b, "try /metrics or /status\n");
+    }
+    struct out o = {out, cap, 0, false};
+    put(&o, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+        status, type, b.used);
+    if (o.is_full || b.is_full || b.used > cap - o.used) {
+        return 0;
+    }
+    memcpy(out + o.used, body, b.used);
+    return o.used + b.used;
+}

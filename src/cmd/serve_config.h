@@ -1,0 +1,67 @@
+/*
+ * Configuration of `tlsresume serve`: one table of options (serve_config.c) from which the
+ * command-line flags, the INI file parser, --help, --check-config and docs/CONFIG.md all derive.
+ */
+#ifndef TLSR_SERVE_CONFIG_H
+#define TLSR_SERVE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_STR 256
+#define CFG_LIST_MAX 16
+
+struct str_list {
+    char v[CFG_LIST_MAX][CFG_STR];
+    size_t n;
+};
+
+struct serve_config {
+    struct str_list listen;
+    char backend[CFG_STR];
+    struct str_list cert;
+    struct str_list key;
+    bool self_signed;
+    uint64_t workers;
+    char alpn[CFG_STR];
+    char ciphers[CFG_STR];
+    char ciphersuites[CFG_STR];
+    char groups[CFG_STR];
+    char min_tls[CFG_STR];
+    bool proxy_protocol;
+    char tls13_tickets[CFG_STR];
+    uint64_t session_timeout_s;
+    uint64_t cache_size_bytes;
+    uint64_t ticket_rotate_s;
+    uint64_t ticket_lifetime_s;
+    uint64_t num_tickets;
+    bool no_tickets;
+    uint64_t handshake_timeout_s;
+    uint64_t idle_timeout_s;
+    uint64_t backend_connect_timeout_s;
+    uint64_t max_connections;
+    char admin[CFG_STR];
+    bool access_log;
+    char log_level[CFG_STR];
+    char config_file[CFG_STR]; /* --config, empty when none */
+};
+
+/* The outcome of parsing the command line. */
+enum cfg_action { CFG_SERVE, CFG_CHECK, CFG_HELP, CFG_TABLE };
+
+/*
+ * Loads defaults, then the file named by --config (if any), then the command-line flags (which
+ * win; a repeated flag replaces the file's list), then validates everything. On error writes
+ * "where: what" into err (file:line, or the flag) and returns false.
+ */
+bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
+                       char *err, size_t err_cap);
+
+/* Prints --help: every option with its type, default and help text. */
+void serve_config_help(FILE *out);
+/* Prints the Markdown table of docs/CONFIG.md. */
+void serve_config_table(FILE *out);
+
+#endif

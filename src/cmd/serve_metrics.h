@@ -1,0 +1,68 @@
+/*
+ * Counters of `tlsresume serve`, kept per worker in one shared mapping the master creates
+ * before forking. Workers add with atomic operations; the master sums them for /metrics and
+ * folds the slot of an exited worker into `retired`, so totals never go backwards.
+ */
+#ifndef TLSR_SERVE_METRICS_H
+#define TLSR_SERVE_METRICS_H
+
+#include <stdint.h>
+
+#include <tlsresume/ssl.h>
+
+#define METRICS_SLOTS 512
+
+enum metric {
+    /* Handshakes: M_HS + version (0 = TLS 1.2, 1 = TLS 1.3) * 4 + enum tlsr_resumption. */
+    M_HS = 0,
+    M_HS_END = 8,
+    M_HS_FAILED = M_HS_END,
+    M_HS_TIMEOUT,
+    M_IDLE_TIMEOUT,
+    M_BACKEND_FAILED,
+    M_BACKEND_TIMEOUT,
+    M_REFUSED,
+    M_CONN_TOTAL,
+    M_CONN_OPEN, /* a gauge: not folded into retired */
+    M_BYTES_C2B,
+    M_BYTES_B2C,
+    M_PROXY_ERRORS,
+    M_COUNT
+};
+
+struct metrics_slot {
+    uint64_t v[M_COUNT];
+};
+
+struct metrics {
+    struct metrics_slot retired;
+    struct metrics_slot slots[METRICS_SLOTS];
+    uint8_t is_used[METRICS_SLOTS];
+};
+
+/* Maps the shared counters (zeroed); NULL on failure. */
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+/* A free slot index for a new worker, or -1. */
+int metrics_claim(struct metrics *m);
+/* Folds an exited worker's slot into retired and frees it. */
+void metrics_retire(struct metrics *m, int slot);
+void metrics_sum(const struct metrics *m, struct metrics_slot *out);
+
+static inline void metrics_add(struct metrics_slot *s, enum metric which, uint64_t n)
+{
+    __atomic_add_fetch(&s->v[which], n, __ATOMIC_RELAXED);
+}
+
+static inline void metrics_sub(struct metrics_slot *s, enum metric which, uint64_t n)
+{
+    __atomic_sub_fetch(&s->v[which], n, __ATOMIC_RELAXED);
+}
+
+static inline enum metric metrics_handshake(int tls_version, enum tlsr_resumption kind)
+{
+    int v = tls_version == TLS1_3_VERSION ? 1 : 0;
+    return (enum metric)(M_HS + v * 4 + (int)kind);
+}
+
+#endif

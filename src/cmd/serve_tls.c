@@ -1,0 +1,216 @@
+/*
+ * SSL_CTX construction for `tlsresume serve`.
+ *
+ * Every certificate gets its own SSL_CTX, attached to the shared cache and key ring with a
+ * session ID context derived from that certificate. The certificate is chosen by SNI in the
+ * client-hello callback, which runs before OpenSSL decides whether to resume, so a session or
+ * ticket made for one virtual host never resumes on another.
+ */
+#include "serve_tls.h"
+
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+
+static void ssl_err(char *err, size_t cap, const char *what)
+{
+    char buf[256] = "unknown error";
+    unsigned long e = ERR_get_error();
+    if (e != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+    }
+    ERR_clear_error();
+    snprintf(err, cap, "%s: %s", what, buf);
+}
+
+/* Picks the SSL_CTX whose certificate matches the client's SNI. */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    struct tls_set *set = arg;
+    char name[TLSR_SNI_MAX + 1];
+    if (set->n < 2 || tlsr_ssl_client_hello_servername(ssl, name) != TLSR_OK) {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        X509 *cert = SSL_CTX_get0_certificate(set->ctx[i]);
+        if (cert != NULL && X509_check_host(cert, name, 0, 0, NULL) == 1) {
+            if (i > 0 && SSL_set_SSL_CTX(ssl, set->ctx[i]) == NULL) {
+                return SSL_CLIENT_HELLO_ERROR;
+            }
+            break;
+        }
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    struct tls_set *set = arg;
+    unsigned char *sel = NULL;
+    if (SSL_select_next_proto(&sel, outlen, set->alpn, (unsigned int)set->alpn_len, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static bool alpn_wire(const char *list, struct tls_set *set, char *err, size_t cap)
+{
+    set->alpn_len = 0;
+    for (const char *p = list; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || len > 255 || len + 1 > sizeof(set->alpn) - set->alpn_len) {
+            snprintf(err, cap, "alpn: bad protocol list '%s'", list);
+            return false;
+        }
+        set->alpn[set->alpn_len++] = (unsigned char)len;
+        memcpy(set->alpn + set->alpn_len, p, len);
+        set->alpn_len += len;
+        p = comma != NULL ? comma + 1 : p + len;
+    }
+    return true;
+}
+
+/* An ephemeral P-256 certificate for localhost, 127.0.0.1 and ::1, valid for a day. */
+static bool self_signed(SSL_CTX *ctx, char *err, size_t cap)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509V3_CTX v3;
+    X509_EXTENSION *san = NULL;
+    bool ok = key != NULL && x != NULL && X509_set_version(x, 2) == 1 &&
+              ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1 &&
+              X509_gmtime_adj(X509_getm_notBefore(x), -300) != NULL &&
+              X509_gmtime_adj(X509_getm_notAfter(x), 86400) != NULL &&
+              X509_set_pubkey(x, key) == 1 &&
+              X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                         (const unsigned char *)"localhost", -1, -1, 0) == 1 &&
+              X509_set_issuer_name(x, X509_get_subject_name(x)) == 1;
+    if (ok) {
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+                                  "DNS:localhost,IP:127.0.0.1,IP:::1");
+        ok = san != NULL && X509_add_ext(x, san, -1) == 1 && X509_sign(x, key, EVP_sha256()) > 0 &&
+             SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+    }
+    if (!ok) {
+        ssl_err(err, cap, "self_signed: cannot make a certificate");
+    }
+    X509_EXTENSION_free(san);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ok;
+}
+
+static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t cap)
+{
+    char what[600];
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        snprintf(what, sizeof(what), "cert: %s", cert);
+        ssl_err(err, cap, what);
+        return false;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(what, sizeof(what), "key: %s", key);
+        ssl_err(err, cap, what);
+        return false;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(what, sizeof(what), "key: %s does not match %s", key, cert);
+        ssl_err(err, cap, what);
+        return false;
+    }
+    return true;
+}
+
+static bool configure(SSL_CTX *ctx, const struct serve_config *cfg, char *err, size_t cap)
+{
+    int min = strcmp(cfg->min_tls, "1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
+    if (SSL_CTX_set_min_proto_version(ctx, min) != 1) {
+        ssl_err(err, cap, "min_tls");
+        return false;
+    }
+    if (SSL_CTX_set_cipher_list(ctx, cfg->ciphers) != 1) {
+        ssl_err(err, cap, "ciphers");
+        return false;
+    }
+    if (SSL_CTX_set_ciphersuites(ctx, cfg->ciphersuites) != 1) {
+        ssl_err(err, cap, "ciphersuites");
+        return false;
+    }
+    if (SSL_CTX_set1_groups_list(ctx, cfg->groups) != 1) {
+        ssl_err(err, cap, "groups");
+        return false;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    return true;
+}
+
+static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cache *cache,
+                   struct tlsr_keyring *ring, char *err, size_t cap)
+{
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.cache = cache;
+    o.keyring = ring;
+    o.session_timeout_s = (uint32_t)cfg->session_timeout_s;
+    o.num_tickets = (unsigned)cfg->num_tickets;
+    o.tls13_tickets =
+        strcmp(cfg->tls13_tickets, "stateful") == 0 ? TLSR_TLS13_STATEFUL : TLSR_TLS13_STATELESS;
+    if (tlsr_ssl_attach(ctx, &o) != TLSR_OK) {
+        snprintf(err, cap, "resumption: %s", tlsr_last_error());
+        return false;
+    }
+    return true;
+}
+
+bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
+                   struct tlsr_keyring *ring, struct tls_set *set, char *err, size_t cap)
+{
+    memset(set, 0, sizeof(*set));
+    ERR_clear_error();
+    if (!alpn_wire(cfg->alpn, set, err, cap)) {
+        return false;
+    }
+    size_t n = cfg->self_signed ? 1 : cfg->cert.n;
+    for (size_t i = 0; i < n; i++) {
+        SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+        if (ctx == NULL) {
+            ssl_err(err, cap, "SSL_CTX_new");
+            tls_set_free(set);
+            return false;
+        }
+        set->ctx[set->n++] = ctx;
+        bool ok = configure(ctx, cfg, err, cap) &&
+                  (cfg->self_signed ? self_signed(ctx, err, cap)
+                                    : load_pair(ctx, cfg->cert.v[i], cfg->key.v[i], err, cap)) &&
+                  attach(ctx, cfg, cache, ring, err, cap);
+        if (!ok) {
+            tls_set_free(set);
+            return false;
+        }
+        if (set->alpn_len > 0) {
+            SSL_CTX_set_alpn_select_cb(ctx, on_alpn, set);
+        }
+    }
+    SSL_CTX_set_client_hello_cb(set->ctx[0], on_client_hello, set);
+    return true;
+}
+
+void tls_set_free(struct tls_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        SSL_CTX_free(set->ctx[i]);
+    }
+    set->n = 0;
+}

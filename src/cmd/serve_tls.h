@@ -1,0 +1,30 @@
+/* The TLS side of `tlsresume serve`: one SSL_CTX per certificate, chosen by SNI. */
+#ifndef TLSR_SERVE_TLS_H
+#define TLSR_SERVE_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include <tlsresume/tlsresume.h>
+
+#include "serve_config.h"
+
+struct tls_set {
+    SSL_CTX *ctx[CFG_LIST_MAX]; /* ctx[0] is the default; every one is attached */
+    size_t n;
+    unsigned char alpn[CFG_STR]; /* wire format */
+    size_t alpn_len;
+};
+
+/*
+ * Builds the contexts from cfg: certificates (or a self-signed one), versions, ciphers, groups,
+ * ALPN, and resumption through cache and ring (either may be NULL). On error writes a message
+ * naming the file or setting into err and returns false; *set is then empty.
+ */
+bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
+                   struct tlsr_keyring *ring, struct tls_set *set, char *err, size_t cap);
+void tls_set_free(struct tls_set *set);
+
+#endif

@@ -1,0 +1,646 @@
+/*
+ * The worker: one libev loop, no thread per connection. Each connection owns two fixed 16 KiB
+ * buffers (client to backend, backend to client); a side is read only while its buffer has
+ * room, so a slow reader slows its writer instead of growing memory (back-pressure). An end of
+ * stream on one side is passed on as a half-close (SHUT_WR to the backend, close_notify to the
+ * client) once its buffer has drained; the connection closes when both directions are done.
+ *
+ * Timeouts: the handshake must finish within handshake_timeout, the backend must accept within
+ * backend_connect_timeout, and a connection idle both ways for idle_timeout is closed, so a
+ * slow or silent client cannot pin a worker. Beyond max_connections a new client is accepted
+ * and closed at once (refused cleanly) while the others keep being served.
+ *
+ * SIGTERM drains: the worker closes its listeners, finishes its connections, then exits.
+ */
+#include "serve_worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "log.h"
+
+#define BUF_SIZE (16 * 1024)
+#define ACCEPT_BATCH 64
+
+struct buf {
+    size_t start;
+    size_t end;
+    uint8_t data[BUF_SIZE];
+};
+
+enum conn_state { ST_HANDSHAKE, ST_CONNECTING, ST_PROXY };
+
+struct worker;
+
+struct conn {
+    struct worker *w;
+    struct conn *prev;
+    struct conn *next;
+    int cfd;
+    int bfd;
+    SSL *ssl;
+    ev_io cio;
+    ev_io bio;
+    ev_timer timer;
+    enum conn_state state;
+    struct buf c2b;
+    struct buf b2c;
+    bool is_client_eof;      /* no more bytes from the client */
+    bool is_backend_eof;     /* no more bytes from the backend */
+    bool is_backend_shut;    /* SHUT_WR sent to the backend */
+    bool is_client_shut;     /* close_notify sent to the client */
+    int read_wants;          /* last SSL_read want: 0, SSL_ERROR_WANT_READ/WRITE */
+    int write_wants;         /* last SSL_write want */
+    bool is_backend_blocked; /* send() would block */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    ev_tstamp started;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+};
+
+struct worker {
+    struct ev_loop *loop;
+    const struct worker_args *a;
+    ev_io accept_w[CFG_LIST_MAX];
+    ev_signal sig_term;
+    ev_signal sig_int;
+    struct conn *conns;
+    unsigned long open;
+    bool is_draining;
+    ev_tstamp last_refusal_log;
+};
+
+static size_t buf_len(const struct buf *b)
+{
+    return b->end - b->start;
+}
+
+static size_t buf_room(struct buf *b)
+{
+    if (b->start == b->end) {
+        b->start = 0;
+        b->end = 0;
+    } else if (b->start > 0 && b->end == BUF_SIZE) {
+        memmove(b->data, b->data + b->start, b->end - b->start);
+        b->end -= b->start;
+        b->start = 0;
+    }
+    return BUF_SIZE - b->end;
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+        port = ntohs(s4->sin_port);
+        snprintf(out, cap, "%s:%u", host, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        port = ntohs(s6->sin6_port);
+        snprintf(out, cap, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, cap, "unknown");
+    }
+}
+
+static void access_log(struct conn *c, const char *end)
+{
+    if (!c->w->a->cfg->access_log) {
+        return;
+    }
+    char peer[INET6_ADDRSTRLEN + 8];
+    addr_text(&c->peer, peer, sizeof(peer));
+    const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    bool is_done = c->state != ST_HANDSHAKE;
+    log_msg(LOG_INFO, "access",
+            "client=%s sni=%s proto=%s cipher=%s resumed=%s bytes_in=%llu bytes_out=%llu "
+            "duration_ms=%.0f end=%s",
+            peer, sni != NULL ? sni : "-", is_done ? SSL_get_version(c->ssl) : "-",
+            is_done ? SSL_get_cipher_name(c->ssl) : "-",
+            is_done ? tlsr_resumption_name(tlsr_ssl_resumption(c->ssl)) : "-",
+            (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+            (ev_now(c->w->loop) - c->started) * 1000.0, end);
+}
+
+static void maybe_exit(struct worker *w)
+{
+    if (w->is_draining && w->open == 0) {
+        ev_break(w->loop, EVBREAK_ALL);
+    }
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+    struct worker *w = c->w;
+    access_log(c, why);
+    ev_io_stop(w->loop, &c->cio);
+    ev_io_stop(w->loop, &c->bio);
+    ev_timer_stop(w->loop, &c->timer);
+    if (c->state != ST_HANDSHAKE && !c->is_client_shut) {
+        /* Best effort close_notify; a clean end keeps the session resumable. */
+        SSL_set_shutdown(c->ssl, SSL_get_shutdown(c->ssl) | SSL_SENT_SHUTDOWN);
+    }
+    ERR_clear_error();
+    SSL_free(c->ssl);
+    close(c->cfd);
+    if (c->bfd >= 0) {
+        close(c->bfd);
+    }
+    metrics_add(w->a->metrics, M_BYTES_C2B, c->bytes_in);
+    metrics_add(w->a->metrics, M_BYTES_B2C, c->bytes_out);
+    metrics_sub(w->a->metrics, M_CONN_OPEN, 1);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    w->open--;
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+    maybe_exit(w);
+}
+
+static void set_events(struct worker *w, ev_io *io, int fd, int events)
+{
+    if (events == 0) {
+        ev_io_stop(w->loop, io);
+        return;
+    }
+    if (ev_is_active(io) && io->events == events) {
+        return;
+    }
+    ev_io_stop(w->loop, io);
+    ev_io_set(io, fd, events);
+    ev_io_start(w->loop, io);
+}
+
+/* Reads decrypted client bytes into c2b while there is room; false on a fatal error. */
+static bool client_read(struct conn *c, bool *progress)
+{
+    while (!c->is_client_eof && buf_room(&c->c2b) > 0) {
+        size_t room = buf_room(&c->c2b);
+        int n = SSL_read(c->ssl, c->c2b.data + c->c2b.end, (int)room);
+        if (n > 0) {
+            c->c2b.end += (size_t)n;
+            c->bytes_in += (uint64_t)n;
+            c->read_wants = 0;
+            *progress = true;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            c->read_wants = e;
+            return true;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            c->is_client_eof = true;
+            *progress = true;
+            return true;
+        }
+        return false;
+    }
+    return true;
+}
+
+/* Writes b2c to the client; false on a fatal error. */
+static bool client_write(struct conn *c, bool *progress)
+{
+    while (buf_len(&c->b2c) > 0) {
+        int n = SSL_write(c->ssl, c->b2c.data + c->b2c.start, (int)buf_len(&c->b2c));
+        if (n > 0) {
+            c->b2c.start += (size_t)n;
+            c->write_wants = 0;
+            *progress = true;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            c->write_wants = e;
+            return true;
+        }
+        return false;
+    }
+    if (c->is_backend_eof && !c->is_client_shut) {
+        int r = SSL_shutdown(c->ssl);
+        if (r >= 0) {
+            c->is_client_shut = true;
+            *progress = true;
+        } else if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE) {
+            c->write_wants = SSL_ERROR_WANT_WRITE;
+        } else {
+            c->is_client_shut = true;
+        }
+    }
+    return true;
+}
+
+/* Moves c2b to the backend and the backend into b2c; false on a fatal error. */
+static bool backend_io(struct conn *c, bool *progress)
+{
+    while (buf_len(&c->c2b) > 0) {
+        ssize_t n = send(c->bfd, c->c2b.data + c->c2b.start, buf_len(&c->c2b), MSG_NOSIGNAL);
+        if (n > 0) {
+            c->c2b.start += (size_t)n;
+            c->is_backend_blocked = false;
+            *progress = true;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->is_backend_blocked = true;
+            break;
+        }
+        return false;
+    }
+    if (c->is_client_eof && buf_len(&c->c2b) == 0 && !c->is_backend_shut) {
+        shutdown(c->bfd, SHUT_WR);
+        c->is_backend_shut = true;
+        *progress = true;
+    }
+    while (!c->is_backend_eof && buf_room(&c->b2c) > 0) {
+        ssize_t n = recv(c->bfd, c->b2c.data + c->b2c.end, buf_room(&c->b2c), 0);
+        if (n > 0) {
+            c->b2c.end += (size_t)n;
+            c->bytes_out += (uint64_t)n;
+            *progress = true;
+            continue;
+        }
+        if (n == 0) {
+            c->is_backend_eof = true;
+            *progress = true;
+            break;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        }
+        return false;
+    }
+    return true;
+}
+
+static int want_events(int wants, int dflt)
+{
+    if (wants == SSL_ERROR_WANT_READ) {
+        return EV_READ;
+    }
+    if (wants == SSL_ERROR_WANT_WRITE) {
+        return EV_WRITE;
+    }
+    return dflt;
+}
+
+/* Pumps both directions until nothing moves, then sets the watchers. */
+static void proxy(struct conn *c)
+{
+    bool progress = true;
+    bool any = false;
+    for (int rounds = 0; progress && rounds < 64; rounds++) {
+        progress = false;
+        if (!client_read(c, &progress) || !backend_io(c, &progress) ||
+            !client_write(c, &progress)) {
+            metrics_add(c->w->a->metrics, M_PROXY_ERRORS, 1);
+            conn_close(c, "error");
+            return;
+        }
+        any = any || progress;
+    }
+    if (c->is_client_eof && c->is_backend_eof && buf_len(&c->c2b) == 0 &&
+        buf_len(&c->b2c) == 0 && c->is_client_shut) {
+        conn_close(c, "done");
+        return;
+    }
+    if (any) {
+        ev_timer_again(c->w->loop, &c->timer);
+    }
+    int cev = 0;
+    if (!c->is_client_eof && buf_room(&c->c2b) > 0) {
+        cev |= want_events(c->read_wants, EV_READ);
+    }
+    if (buf_len(&c->b2c) > 0 || (c->is_backend_eof && !c->is_client_shut)) {
+        cev |= want_events(c->write_wants, EV_WRITE);
+    }
+    int bev = 0;
+    if (!c->is_backend_eof && buf_room(&c->b2c) > 0) {
+        bev |= EV_READ;
+    }
+    if (buf_len(&c->c2b) > 0) {
+        bev |= EV_WRITE;
+    }
+    set_events(c->w, &c->cio, c->cfd, cev);
+    set_events(c->w, &c->bio, c->bfd, bev);
+}
+
+/* PROXY protocol v2 header (haproxy's proxy-protocol.txt §2.2): client and our address. */
+static void proxy_header(struct conn *c)
+{
+    static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                    0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof(local);
+    if (getsockname(c->cfd, (struct sockaddr *)&local, &local_len) != 0 ||
+        local.ss_family != c->peer.ss_family) {
+        return;
+    }
+    uint8_t *p = c->c2b.data + c->c2b.end;
+    memcpy(p, sig, sizeof(sig));
+    p[12] = 0x21; /* version 2, PROXY */
+    size_t n = 16;
+    if (c->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *src = (const struct sockaddr_in *)&c->peer;
+        const struct sockaddr_in *dst = (const struct sockaddr_in *)&local;
+        p[13] = 0x11; /* TCP over IPv4 */
+        memcpy(p + n, &src->sin_addr, 4);
+        memcpy(p + n + 4, &dst->sin_addr, 4);
+        memcpy(p + n + 8, &src->sin_port, 2);
+        memcpy(p + n + 10, &dst->sin_port, 2);
+        n += 12;
+    } else {
+        const struct sockaddr_in6 *src = (const struct sockaddr_in6 *)&c->peer;
+        const struct sockaddr_in6 *dst = (const struct sockaddr_in6 *)&local;
+        p[13] = 0x21; /* TCP over IPv6 */
+        memcpy(p + n, &src->sin6_addr, 16);
+        memcpy(p + n + 16, &dst->sin6_addr, 16);
+        memcpy(p + n + 32, &src->sin6_port, 2);
+        memcpy(p + n + 34, &dst->sin6_port, 2);
+        n += 36;
+    }
+    p[14] = (uint8_t)((n - 16) >> 8);
+    p[15] = (uint8_t)(n - 16);
+    c->c2b.end += n;
+}
+
+static void on_backend(struct ev_loop *loop, ev_io *io, int revents);
+
+static void backend_connect(struct conn *c)
+{
+    const struct worker_args *a = c->w->a;
+    c->bfd = socket(a->backend.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->bfd < 0) {
+        log_msg(LOG_ERROR, "backend", "error=\"socket: %s\"", strerror(errno));
+        metrics_add(a->metrics, M_BACKEND_FAILED, 1);
+        conn_close(c, "backend_error");
+        return;
+    }
+    int one = 1;
+    setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(c->bfd, (const struct sockaddr *)&a->backend, a->backend_len) != 0 &&
+        errno != EINPROGRESS) {
+        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", a->cfg->backend,
+                strerror(errno));
+        metrics_add(a->metrics, M_BACKEND_FAILED, 1);
+        conn_close(c, "backend_error");
+        return;
+    }
+    c->state = ST_CONNECTING;
+    ev_io_init(&c->bio, on_backend, c->bfd, EV_WRITE);
+    c->bio.data = c;
+    ev_io_start(c->w->loop, &c->bio);
+    c->timer.repeat = (ev_tstamp)a->cfg->backend_connect_timeout_s;
+    ev_timer_again(c->w->loop, &c->timer);
+}
+
+static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct conn *c = io->data;
+    if (c->state == ST_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+            log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"",
+                    c->w->a->cfg->backend, strerror(err != 0 ? err : errno));
+            metrics_add(c->w->a->metrics, M_BACKEND_FAILED, 1);
+            conn_close(c, "backend_error");
+            return;
+        }
+        c->state = ST_PROXY;
+        c->timer.repeat = (ev_tstamp)c->w->a->cfg->idle_timeout_s;
+        ev_timer_again(c->w->loop, &c->timer);
+    }
+    proxy(c);
+}
+
+static void handshake(struct conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        metrics_add(c->w->a->metrics,
+                    metrics_handshake(SSL_version(c->ssl), tlsr_ssl_resumption(c->ssl)), 1);
+        if (c->w->a->cfg->proxy_protocol) {
+            proxy_header(c);
+        }
+        c->read_wants = 0;
+        set_events(c->w, &c->cio, c->cfd, 0);
+        backend_connect(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        set_events(c->w, &c->cio, c->cfd, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
+        return;
+    }
+    unsigned long code = ERR_peek_error();
+    char peer[INET6_ADDRSTRLEN + 8];
+    addr_text(&c->peer, peer, sizeof(peer));
+    log_msg(LOG_DEBUG, "tls", "client=%s error=\"handshake: %s\"", peer,
+            code != 0 ? ERR_reason_error_string(code) : "connection closed");
+    metrics_add(c->w->a->metrics, M_HS_FAILED, 1);
+    conn_close(c, "handshake_failed");
+}
+
+static void on_client(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct conn *c = io->data;
+    if (c->state == ST_HANDSHAKE) {
+        handshake(c);
+    } else if (c->state == ST_PROXY) {
+        proxy(c);
+    } else {
+        /* Connecting: take client bytes already (they wait in c2b). */
+        bool progress = false;
+        if (!client_read(c, &progress)) {
+            conn_close(c, "error");
+            return;
+        }
+        set_events(c->w, &c->cio, c->cfd,
+                   !c->is_client_eof && buf_room(&c->c2b) > 0 ? want_events(c->read_wants, EV_READ)
+                                                              : 0);
+    }
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct conn *c = t->data;
+    const struct worker_args *a = c->w->a;
+    char peer[INET6_ADDRSTRLEN + 8];
+    addr_text(&c->peer, peer, sizeof(peer));
+    switch (c->state) {
+    case ST_HANDSHAKE:
+        log_msg(LOG_INFO, "tls", "client=%s event=handshake_timeout after_s=%llu", peer,
+                (unsigned long long)a->cfg->handshake_timeout_s);
+        metrics_add(a->metrics, M_HS_TIMEOUT, 1);
+        conn_close(c, "handshake_timeout");
+        break;
+    case ST_CONNECTING:
+        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect timed out after %llu s\"",
+                a->cfg->backend, (unsigned long long)a->cfg->backend_connect_timeout_s);
+        metrics_add(a->metrics, M_BACKEND_TIMEOUT, 1);
+        conn_close(c, "backend_timeout");
+        break;
+    case ST_PROXY:
+        metrics_add(a->metrics, M_IDLE_TIMEOUT, 1);
+        conn_close(c, "idle_timeout");
+        break;
+    }
+}
+
+static void refuse(struct worker *w, int fd)
+{
+    close(fd);
+    metrics_add(w->a->metrics, M_REFUSED, 1);
+    ev_tstamp now = ev_now(w->loop);
+    if (now - w->last_refusal_log >= 1.0) {
+        w->last_refusal_log = now;
+        log_msg(LOG_WARN, "serve", "worker=%d event=refused reason=max_connections limit=%lu",
+                w->a->id, w->a->max_connections);
+    }
+}
+
+static void conn_start(struct worker *w, int fd, const struct sockaddr_storage *peer,
+                       socklen_t peer_len)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    SSL *ssl = c != NULL ? SSL_new(w->a->tls->ctx[0]) : NULL;
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        log_msg(LOG_ERROR, "serve", "error=\"out of memory for a connection\"");
+        SSL_free(ssl);
+        free(c);
+        close(fd);
+        return;
+    }
+    c->w = w;
+    c->cfd = fd;
+    c->bfd = -1;
+    c->ssl = ssl;
+    c->peer = *peer;
+    c->peer_len = peer_len;
+    c->started = ev_now(w->loop);
+    SSL_set_accept_state(ssl);
+    c->next = w->conns;
+    if (w->conns != NULL) {
+        w->conns->prev = c;
+    }
+    w->conns = c;
+    w->open++;
+    metrics_add(w->a->metrics, M_CONN_TOTAL, 1);
+    metrics_add(w->a->metrics, M_CONN_OPEN, 1);
+    ev_io_init(&c->cio, on_client, fd, EV_READ);
+    c->cio.data = c;
+    ev_init(&c->timer, on_timer);
+    c->timer.data = c;
+    c->timer.repeat = (ev_tstamp)w->a->cfg->handshake_timeout_s;
+    ev_timer_again(w->loop, &c->timer);
+    handshake(c);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = io->data;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED) {
+                log_msg(LOG_WARN, "serve", "worker=%d error=\"accept: %s\"", w->a->id,
+                        strerror(errno));
+            }
+            return;
+        }
+        if (w->open >= w->a->max_connections) {
+            refuse(w, fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        conn_start(w, fd, &peer, len);
+    }
+}
+
+static void on_drain(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = s->data;
+    if (w->is_draining) {
+        return;
+    }
+    w->is_draining = true;
+    for (size_t i = 0; i < w->a->n_listen; i++) {
+        ev_io_stop(w->loop, &w->accept_w[i]);
+        close(w->a->listen_fds[i]);
+    }
+    log_msg(LOG_DEBUG, "serve", "worker=%d event=draining open=%lu", w->a->id, w->open);
+    maybe_exit(w);
+}
+
+int worker_run(const struct worker_args *a)
+{
+    struct worker w;
+    memset(&w, 0, sizeof(w));
+    w.a = a;
+    w.loop = EV_DEFAULT;
+    if (w.loop == NULL) {
+        log_msg(LOG_ERROR, "serve", "worker=%d error=\"no event loop\"", a->id);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    for (size_t i = 0; i < a->n_listen; i++) {
+        ev_io_init(&w.accept_w[i], on_accept, a->listen_fds[i], EV_READ);
+        w.accept_w[i].data = &w;
+        ev_io_start(w.loop, &w.accept_w[i]);
+    }
+    ev_signal_init(&w.sig_term, on_drain, SIGTERM);
+    w.sig_term.data = &w;
+    ev_signal_start(w.loop, &w.sig_term);
+    ev_signal_init(&w.sig_int, on_drain, SIGINT);
+    w.sig_int.data = &w;
+    ev_signal_start(w.loop, &w.sig_int);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    ev_run(w.loop, 0);
+    while (w.conns != NULL) {
+        conn_close(w.conns, "shutdown");
+    }
+    return 0;
+}

@@ -1,0 +1,27 @@
+/* A worker process of `tlsresume serve`: accepts, terminates TLS, proxies to the backend. */
+#ifndef TLSR_SERVE_WORKER_H
+#define TLSR_SERVE_WORKER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "serve_config.h"
+#include "serve_metrics.h"
+#include "serve_tls.h"
+
+struct worker_args {
+    const struct serve_config *cfg;
+    struct tls_set *tls;
+    const int *listen_fds;
+    size_t n_listen;
+    struct sockaddr_storage backend;
+    socklen_t backend_len;
+    struct metrics_slot *metrics;
+    unsigned long max_connections; /* this worker's share */
+    int id;
+};
+
+/* Runs the worker's event loop until it has drained after SIGTERM; returns the exit code. */
+int worker_run(const struct worker_args *args);
+
+#endif
