@@ -4,7 +4,8 @@
   backend.py --listen 127.0.0.1:8080 --mode http   answers every request with 200 and a short
                                                    page, then closes (Connection: close)
   backend.py --listen 127.0.0.1:8080 --mode echo   echoes bytes back until the client half-closes,
-                                                   then half-closes too
+                                                   then half-closes too; a connection that starts
+                                                   with "GET " is answered as in http mode
 
 With --proxy-protocol it expects a PROXY protocol v2 header first and puts the client address it
 carries in the answer (http) or prints it (echo). Prints "listening HOST:PORT" when ready.
@@ -41,10 +42,12 @@ def handler(mode, proxy_protocol):
         try:
             if proxy_protocol:
                 client = await read_proxy_header(reader)
-            if mode == "echo":
+            first = await reader.read(4)
+            if mode == "echo" and first != b"GET ":
                 if proxy_protocol:
                     print("proxy client=%s" % client, flush=True)
-                while True:
+                writer.write(first)
+                while first:
                     data = await reader.read(65536)
                     if not data:
                         break
@@ -52,7 +55,7 @@ def handler(mode, proxy_protocol):
                     await writer.drain()
                 writer.write_eof()
             else:
-                request = await reader.readuntil(b"\r\n\r\n")
+                request = first + await reader.readuntil(b"\r\n\r\n")
                 line = request.split(b"\r\n", 1)[0].decode(errors="replace")
                 body = ("hello from the backend\nrequest: %s\nclient: %s\n" % (line, client)).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"

@@ -93,8 +93,7 @@ const char *tlsr_resumption_name(enum tlsr_resumption kind);
  * apart. Errors: TLSR_E_NOTFOUND (no server_name extension; no message set), TLSR_E_FORMAT
  * (malformed extension or a name that is not a DNS host name).
  */
-TLSR_MUST_CHECK tlsr_status tlsr_ssl_client_hello_servername(SSL *ssl,
-                                                             char out[TLSR_SNI_MAX + 1]);
+TLSR_MUST_CHECK tlsr_status tlsr_ssl_client_hello_servername(SSL *ssl, char out[TLSR_SNI_MAX + 1]);
 
 #ifdef __cplusplus
 }

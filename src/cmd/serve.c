@@ -76,8 +76,8 @@ struct master {
 };
 
 /* Splits "host:port" / "[v6]:port" and resolves it. */
-static bool resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len,
-                    char *err, size_t cap)
+static bool resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *err,
+                    size_t cap)
 {
     char host[CFG_STR];
     const char *colon = strrchr(text, ':');
@@ -205,8 +205,8 @@ static void spawn_worker(struct master *m, int id)
             .backend = m->backend,
             .backend_len = m->backend_len,
             .metrics = &m->metrics->slots[slot],
-            .max_connections = (unsigned long)((m->cfg->max_connections + m->cfg->workers - 1) /
-                                               m->cfg->workers),
+            .max_connections =
+                (unsigned long)((m->cfg->max_connections + m->cfg->workers - 1) / m->cfg->workers),
             .id = id,
         };
         _exit(worker_run(&a));
@@ -237,8 +237,8 @@ static void log_summary(const struct master *m, const char *event)
     char listen[512] = "";
     size_t used = 0;
     for (size_t i = 0; i < c->listen.n && used < sizeof(listen); i++) {
-        int n = snprintf(listen + used, sizeof(listen) - used, "%s%s", i ? "," : "",
-                         c->listen.v[i]);
+        int n =
+            snprintf(listen + used, sizeof(listen) - used, "%s%s", i ? "," : "", c->listen.v[i]);
         used += n > 0 ? (size_t)n : 0;
     }
     const char *tickets = m->ring == NULL ? "off" : "stateless";
@@ -277,8 +277,9 @@ static void reload(struct master *m)
     if (cfg->cache_size_bytes != m->cfg->cache_size_bytes ||
         cfg->ticket_rotate_s != m->cfg->ticket_rotate_s ||
         cfg->ticket_lifetime_s != m->cfg->ticket_lifetime_s) {
-        log_msg(LOG_WARN, "serve", "event=reload note=\"cache_size, ticket_rotate and "
-                                   "ticket_lifetime take effect at restart\"");
+        log_msg(LOG_WARN, "serve",
+                "event=reload note=\"cache_size, ticket_rotate and "
+                "ticket_lifetime take effect at restart\"");
     }
     if (!bind_all(m, cfg, fresh, err, sizeof(err))) {
         log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" keeping=old_config", err);
@@ -411,8 +412,9 @@ static void on_admin(struct ev_loop *loop, ev_io *io, int revents)
         if (eol != NULL) {
             *eol = '\0';
         }
-        struct admin_view v = {m->metrics, m->cache, ring_for(m, m->cfg), (unsigned)m->cfg->workers,
-                               m->started, m->reloads};
+        struct admin_view v = {m->metrics,          m->cache,
+                               ring_for(m, m->cfg), (unsigned)m->cfg->workers,
+                               m->started,          m->reloads};
         static char resp[40000];
         size_t len = admin_respond(&v, req, resp, sizeof(resp));
         size_t off = 0;
@@ -549,8 +551,9 @@ int serve_main(int argc, char **argv)
         rc = 1;
     } else {
         if (m.cfg->self_signed) {
-            log_msg(LOG_WARN, "tls", "certificate=self-signed names=localhost,127.0.0.1,::1 "
-                                     "note=\"ephemeral, for demos and tests only\"");
+            log_msg(LOG_WARN, "tls",
+                    "certificate=self-signed names=localhost,127.0.0.1,::1 "
+                    "note=\"ephemeral, for demos and tests only\"");
         }
         run_loop(&m);
     }

@@ -53,8 +53,8 @@ static void handshakes(struct out *o, const struct metrics_slot *s)
             if ((v == 0 && k == 3) || (v == 1 && (k == 1 || k == 2))) {
                 continue;
             }
-            put(o, "tlsresume_handshakes_total{version=\"%s\",resumed=\"%s\"} %llu\n",
-                versions[v], kinds[k], (unsigned long long)s->v[M_HS + v * 4 + k]);
+            put(o, "tlsresume_handshakes_total{version=\"%s\",resumed=\"%s\"} %llu\n", versions[v],
+                kinds[k], (unsigned long long)s->v[M_HS + v * 4 + k]);
         }
     }
 }
@@ -64,9 +64,12 @@ static void errors(struct out *o, const struct metrics_slot *s)
     static const struct {
         enum metric m;
         const char *kind;
-    } rows[] = {{M_HS_FAILED, "handshake_failed"},   {M_HS_TIMEOUT, "handshake_timeout"},
-                {M_IDLE_TIMEOUT, "idle_timeout"},    {M_BACKEND_FAILED, "backend_connect"},
-                {M_BACKEND_TIMEOUT, "backend_timeout"}, {M_REFUSED, "max_connections"},
+    } rows[] = {{M_HS_FAILED, "handshake_failed"},
+                {M_HS_TIMEOUT, "handshake_timeout"},
+                {M_IDLE_TIMEOUT, "idle_timeout"},
+                {M_BACKEND_FAILED, "backend_connect"},
+                {M_BACKEND_TIMEOUT, "backend_timeout"},
+                {M_REFUSED, "max_connections"},
                 {M_PROXY_ERRORS, "proxy_io"}};
     put(o, "# HELP tlsresume_errors_total Connections ended by an error, by kind.\n"
            "# TYPE tlsresume_errors_total counter\n");
@@ -100,17 +103,17 @@ static void library(struct out *o, const struct admin_view *v)
         metric(o, "tlsresume_ticket_keys", "gauge", "Ticket keys held.", k.keys_held);
         metric(o, "tlsresume_ticket_key_age_seconds", "gauge",
                "Seconds since the current key started encrypting.", k.current_key_age_s);
-        metric(o, "tlsresume_ticket_key_rotations_total", "counter", "Key rotations.",
-               k.rotations);
+        metric(o, "tlsresume_ticket_key_rotations_total", "counter", "Key rotations.", k.rotations);
         metric(o, "tlsresume_tickets_issued_total", "counter", "Tickets sealed.", k.issued);
         metric(o, "tlsresume_tickets_decrypted_total", "counter", "Tickets that resumed.",
                k.decrypted);
         metric(o, "tlsresume_tickets_renewed_total", "counter", "Tickets renewed.", k.renewed);
-        put(o, "# HELP tlsresume_tickets_rejected_total Tickets refused, by reason.\n"
-               "# TYPE tlsresume_tickets_rejected_total counter\n"
-               "tlsresume_tickets_rejected_total{reason=\"unknown_key\"} %llu\n"
-               "tlsresume_tickets_rejected_total{reason=\"bad_mac\"} %llu\n"
-               "tlsresume_tickets_rejected_total{reason=\"expired\"} %llu\n",
+        put(o,
+            "# HELP tlsresume_tickets_rejected_total Tickets refused, by reason.\n"
+            "# TYPE tlsresume_tickets_rejected_total counter\n"
+            "tlsresume_tickets_rejected_total{reason=\"unknown_key\"} %llu\n"
+            "tlsresume_tickets_rejected_total{reason=\"bad_mac\"} %llu\n"
+            "tlsresume_tickets_rejected_total{reason=\"expired\"} %llu\n",
             (unsigned long long)k.rejected_unknown_key, (unsigned long long)k.rejected_bad_mac,
             (unsigned long long)k.rejected_expired);
     }
@@ -124,10 +127,11 @@ static void metrics_text(struct out *o, const struct admin_view *v)
     metric(o, "tlsresume_connections_open", "gauge", "Client connections open.", s.v[M_CONN_OPEN]);
     metric(o, "tlsresume_connections_total", "counter", "Client connections accepted.",
            s.v[M_CONN_TOTAL]);
-    put(o, "# HELP tlsresume_bytes_total Bytes proxied, by direction.\n"
-           "# TYPE tlsresume_bytes_total counter\n"
-           "tlsresume_bytes_total{direction=\"client_to_backend\"} %llu\n"
-           "tlsresume_bytes_total{direction=\"backend_to_client\"} %llu\n",
+    put(o,
+        "# HELP tlsresume_bytes_total Bytes proxied, by direction.\n"
+        "# TYPE tlsresume_bytes_total counter\n"
+        "tlsresume_bytes_total{direction=\"client_to_backend\"} %llu\n"
+        "tlsresume_bytes_total{direction=\"backend_to_client\"} %llu\n",
         (unsigned long long)s.v[M_BYTES_C2B], (unsigned long long)s.v[M_BYTES_B2C]);
     errors(o, &s);
     library(o, v);
@@ -171,8 +175,7 @@ size_t admin_respond(const struct admin_view *v, const char *request, char *out,
     if (strncmp(request, "GET ", 4) != 0) {
         status = "405 Method Not Allowed";
         put(&b, "only GET\n");
-    } else if (strncmp(request + 4, "/metrics ", 9) == 0 ||
-               strcmp(request + 4, "/metrics") == 0) {
+    } else if (strncmp(request + 4, "/metrics ", 9) == 0 || strcmp(request + 4, "/metrics") == 0) {
         metrics_text(&b, v);
     } else if (strncmp(request + 4, "/status ", 8) == 0 || strcmp(request + 4, "/status") == 0) {
         type = "application/json";

@@ -47,14 +47,14 @@ static const struct opt opts[] = {
     {"key", T_LIST, NULL, 0, 0, NULL, F(key), "private key (PEM) of the --cert at the same place"},
     {"self_signed", T_BOOL, "no", 0, 0, NULL, F(self_signed),
      "make an ephemeral self-signed certificate for localhost (demos and tests)"},
-    {"workers", T_INT, "0", 0, 256, NULL, F(workers),
-     "worker processes; 0 means one per core"},
+    {"workers", T_INT, "0", 0, 256, NULL, F(workers), "worker processes; 0 means one per core"},
     {"alpn", T_STRING, "", 0, 0, NULL, F(alpn),
      "ALPN protocols to offer, comma-separated (e.g. h2,http/1.1); empty: none"},
     {"ciphers", T_STRING, "ECDHE+AESGCM:ECDHE+CHACHA20", 0, 0, NULL, F(ciphers),
      "TLS 1.2 cipher list (OpenSSL syntax)"},
-    {"ciphersuites", T_STRING, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
-     0, 0, NULL, F(ciphersuites), "TLS 1.3 cipher suites (OpenSSL syntax)"},
+    {"ciphersuites", T_STRING,
+     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", 0, 0, NULL,
+     F(ciphersuites), "TLS 1.3 cipher suites (OpenSSL syntax)"},
     {"groups", T_STRING, "X25519:P-256:P-384", 0, 0, NULL, F(groups),
      "key exchange groups, in order of preference"},
     {"min_tls", T_ENUM, "1.2", 0, 0, "1.2|1.3", F(min_tls), "oldest TLS version accepted"},
@@ -122,8 +122,7 @@ static const struct opt *find_opt(const char *name, bool is_flag)
 
 /* Parses an unsigned decimal number with an optional one-letter suffix from `units` (each with
  * its multiplier); the whole string must be consumed. */
-static bool parse_scaled(const char *text, const char *units, const uint64_t *mult,
-                         uint64_t *out)
+static bool parse_scaled(const char *text, const char *units, const uint64_t *mult, uint64_t *out)
 {
     char *end = NULL;
     if (text[0] < '0' || text[0] > '9') {
@@ -231,8 +230,7 @@ static const char *expected(const struct opt *o)
     }
 }
 
-static bool check_range(const struct opt *o, uint64_t v, const char *where, char *err,
-                        size_t cap)
+static bool check_range(const struct opt *o, uint64_t v, const char *where, char *err, size_t cap)
 {
     if (v < o->min || v > o->max) {
         set_err(err, cap, "%s: %s: %llu is outside %llu to %llu", where, o->name,
@@ -297,8 +295,8 @@ static bool set_value(struct serve_config *cfg, const struct opt *o, const char 
     case T_LIST: {
         struct str_list *l = field;
         if (l->n >= CFG_LIST_MAX || strlen(text) >= CFG_STR) {
-            set_err(err, cap, "%s: %s: at most %d values of %d bytes", where, o->name,
-                    CFG_LIST_MAX, CFG_STR - 1);
+            set_err(err, cap, "%s: %s: at most %d values of %d bytes", where, o->name, CFG_LIST_MAX,
+                    CFG_STR - 1);
             return false;
         }
         snprintf(l->v[l->n++], CFG_STR, "%s", text);
@@ -360,8 +358,8 @@ static void defaults(struct serve_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     char err[256];
     for (size_t i = 0; i < NOPTS; i++) {
-        if (opts[i].def != NULL && !set_value(cfg, &opts[i], opts[i].def, "default", err,
-                                              sizeof(err))) {
+        if (opts[i].def != NULL &&
+            !set_value(cfg, &opts[i], opts[i].def, "default", err, sizeof(err))) {
             fprintf(stderr, "bug: %s\n", err);
             abort();
         }
@@ -484,8 +482,8 @@ bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg
 
 static const char *type_name(const struct opt *o)
 {
-    static const char *const names[] = {"bool", "integer", "size", "duration", "string",
-                                        "choice", "address", "list"};
+    static const char *const names[] = {"bool",   "integer", "size",    "duration",
+                                        "string", "choice",  "address", "list"};
     return names[o->type];
 }
 
@@ -501,8 +499,7 @@ static void range_text(const struct opt *o, char *out, size_t cap)
 {
     out[0] = '\0';
     if (o->type == T_INT || o->type == T_SIZE || o->type == T_DURATION) {
-        snprintf(out, cap, "%llu to %llu%s", (unsigned long long)o->min,
-                 (unsigned long long)o->max,
+        snprintf(out, cap, "%llu to %llu%s", (unsigned long long)o->min, (unsigned long long)o->max,
                  o->type == T_SIZE ? " bytes" : (o->type == T_DURATION ? " s" : ""));
     } else if (o->type == T_ENUM) {
         snprintf(out, cap, "%s", o->choices);
@@ -517,11 +514,11 @@ void serve_config_help(FILE *out)
     for (size_t i = 0; i < NOPTS; i++) {
         char flag[64];
         flag_name(&opts[i], flag, sizeof(flag));
-        const char *arg = opts[i].type == T_BOOL ? "" : (opts[i].type == T_LIST ? " VALUE" : " VALUE");
+        const char *arg =
+            opts[i].type == T_BOOL ? "" : (opts[i].type == T_LIST ? " VALUE" : " VALUE");
         fprintf(out, "  %s%s\n      %s\n      (%s; default: %s)\n", flag, arg, opts[i].help,
-                type_name(&opts[i]), opts[i].def != NULL && opts[i].def[0] != '\0'
-                                         ? opts[i].def
-                                         : "none");
+                type_name(&opts[i]),
+                opts[i].def != NULL && opts[i].def[0] != '\0' ? opts[i].def : "none");
     }
     fprintf(out, "  --config FILE\n      read options from FILE first; flags override it\n"
                  "  --check-config\n      validate everything (config, certificates), then exit\n"

@@ -119,7 +119,7 @@ static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err
         return false;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(what, sizeof(what), "key: %s", key);
+        snprintf(what, sizeof(what), "key: %s (for cert %s)", key, cert);
         ssl_err(err, cap, what);
         return false;
     }

@@ -322,8 +322,8 @@ static void proxy(struct conn *c)
         }
         any = any || progress;
     }
-    if (c->is_client_eof && c->is_backend_eof && buf_len(&c->c2b) == 0 &&
-        buf_len(&c->b2c) == 0 && c->is_client_shut) {
+    if (c->is_client_eof && c->is_backend_eof && buf_len(&c->c2b) == 0 && buf_len(&c->b2c) == 0 &&
+        c->is_client_shut) {
         conn_close(c, "done");
         return;
     }
@@ -426,8 +426,8 @@ static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
         int err = 0;
         socklen_t len = sizeof(err);
         if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-            log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"",
-                    c->w->a->cfg->backend, strerror(err != 0 ? err : errno));
+            log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", c->w->a->cfg->backend,
+                    strerror(err != 0 ? err : errno));
             metrics_add(c->w->a->metrics, M_BACKEND_FAILED, 1);
             conn_close(c, "backend_error");
             return;

@@ -18,6 +18,7 @@
 #include "../../src/lib/cache/cache_int.h"
 #include "../../src/lib/mem/tlsr_mem.h"
 #include "../../src/lib/ssl/sess_codec.h"
+#include "../../src/lib/ssl/sni.h"
 #include "helpers.h"
 
 struct fixture {
@@ -407,6 +408,30 @@ static void test_attach_survives_every_allocation_failure(void **state)
     assert_true(failures >= 1);
 }
 
+static void test_sni_parser(void **state)
+{
+    (void)state;
+    char out[TLSR_SNI_MAX + 1];
+    static const uint8_t good[] = {0,   14,  0,   0,   11,  'E', 'x', 'a',
+                                   'm', 'p', 'l', 'e', '.', 'c', 'o', 'm'};
+    assert_int_equal(tlsr__sni_parse(good, sizeof(good), out), TLSR_OK);
+    assert_string_equal(out, "example.com");
+    /* Every truncation fails; so do a wrong list length, a NUL, a trailing dot, no host_name. */
+    for (size_t cut = 0; cut < sizeof(good); cut++) {
+        assert_int_equal(tlsr__sni_parse(good, cut, out), TLSR_E_FORMAT);
+    }
+    static const uint8_t long_list[] = {0,   15,  0,   0,   11,  'e', 'x', 'a',
+                                        'm', 'p', 'l', 'e', '.', 'c', 'o', 'm'};
+    static const uint8_t nul[] = {0, 6, 0, 0, 3, 'a', 0, 'b'};
+    static const uint8_t dot[] = {0, 6, 0, 0, 3, 'a', 'b', '.'};
+    static const uint8_t other[] = {0, 6, 1, 0, 3, 'a', 'b', 'c'};
+    assert_int_equal(tlsr__sni_parse(long_list, sizeof(long_list), out), TLSR_E_FORMAT);
+    assert_int_equal(tlsr__sni_parse(nul, sizeof(nul), out), TLSR_E_FORMAT);
+    assert_non_null(strstr(tlsr_last_error(), "0x00"));
+    assert_int_equal(tlsr__sni_parse(dot, sizeof(dot), out), TLSR_E_FORMAT);
+    assert_int_equal(tlsr__sni_parse(other, sizeof(other), out), TLSR_E_FORMAT);
+}
+
 static void codec_roundtrip(int version, size_t max_len)
 {
     SSL_CTX *s = th_server_ctx(version, version, "localhost");
@@ -481,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_cache_entry_is_a_counted_miss),
         cmocka_unit_test(test_attach_refuses_bad_options),
         cmocka_unit_test(test_attach_survives_every_allocation_failure),
+        cmocka_unit_test(test_sni_parser),
         cmocka_unit_test(test_codec_tls12_fits_one_slot),
         cmocka_unit_test(test_codec_tls13_fits_one_slot),
     };

@@ -24,14 +24,13 @@
 
 static bool is_host_char(uint8_t c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 static tlsr_status copy_host(const uint8_t *name, uint16_t len, char out[TLSR_SNI_MAX + 1])
 {
-    ENSURE(len >= 1 && len <= TLSR_SNI_MAX, TLSR_E_FORMAT, "server_name: %u-byte host name",
-           len);
+    ENSURE(len >= 1 && len <= TLSR_SNI_MAX, TLSR_E_FORMAT, "server_name: %u-byte host name", len);
     ENSURE(name[len - 1] != '.' && name[0] != '.', TLSR_E_FORMAT,
            "server_name: host name starts or ends with a dot");
     for (uint16_t i = 0; i < len; i++) {

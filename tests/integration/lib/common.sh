@@ -96,3 +96,75 @@ expect() {
     local file=$1 pattern=$2
     grep -q -- "$pattern" "$WORK/$file.out" || fail "$file: expected '$pattern'"
 }
+
+# ---- `tlsresume serve` helpers -------------------------------------------------------------
+SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+
+# start_backend MODE [--proxy-protocol]: the Python backend on a fresh port (BACKEND_PORT).
+start_backend() {
+    BACKEND_PORT=$(free_port)
+    python3 "$SRC_DIR/scripts/backend.py" --listen "127.0.0.1:$BACKEND_PORT" --mode "$@" \
+        >"$WORK/backend.out" 2>"$WORK/backend.log" &
+    BACKEND_PID=$!
+    PIDS+=("$BACKEND_PID")
+    local i
+    for i in $(seq 1 100); do
+        grep -q '^listening' "$WORK/backend.out" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "backend did not start"
+}
+
+# start_serve ARGS...: tlsresume serve on a fresh port (PORT) with its admin on ADMIN_PORT.
+start_serve() {
+    PORT=$(free_port)
+    ADMIN_PORT=$(free_port)
+    "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" \
+        --backend "127.0.0.1:${BACKEND_PORT:-1}" --workers 2 --access-log "$@" \
+        >"$WORK/serve.out" 2>"$WORK/serve.log" &
+    SERVE_PID=$!
+    PIDS+=("$SERVE_PID")
+    wait_serve_log "event=started"
+}
+
+wait_serve_log() {
+    local i
+    for i in $(seq 1 150); do
+        grep -q -- "$1" "$WORK/serve.log" 2>/dev/null && return 0
+        kill -0 "$SERVE_PID" 2>/dev/null || fail "serve exited (waiting for '$1')"
+        sleep 0.1
+    done
+    fail "serve log never showed: $1"
+}
+
+stop_serve() {
+    kill -TERM "$SERVE_PID"
+    wait "$SERVE_PID" || fail "serve exited with status $?"
+    # A worker that crashed (or a sanitizer report) fails the test even if clients were served.
+    if grep -qE "event=worker_died|AddressSanitizer|runtime error|LeakSanitizer" "$WORK/serve.log"; then
+        fail "serve log shows a crash or a sanitizer report"
+    fi
+}
+
+# metric 'NAME{labels}': one value from /metrics.
+metric() {
+    curl -s --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/metrics.out" ||
+        fail "admin endpoint unreachable"
+    awk -v k="$1" '$1 == k { print $2 }' "$WORK/metrics.out"
+}
+
+# expect_metric_ge NAME MIN
+expect_metric_ge() {
+    local v
+    v=$(metric "$1")
+    [ -n "$v" ] && [ "$v" -ge "$2" ] || fail "metric $1 = '${v}', expected >= $2"
+}
+
+# sclient OUT ARGS...: one s_client connection to serve that sends one HTTP request.
+sclient() {
+    local out=$1
+    shift
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" \
+        -servername localhost -ign_eof "$@" >"$WORK/$out.out" 2>&1 || true
+    grep -q 'hello from the backend' "$WORK/$out.out" || fail "$out: no answer from the backend"
+}

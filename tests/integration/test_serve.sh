@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# `tlsresume serve` with real clients over loopback, two workers, checked by each client's own
+# report and by /metrics. usage: test_serve.sh SCENARIO
+. "$(dirname "$0")/lib/common.sh"
+
+scenario=${1:?scenario}
+CLIENT="$SRC_DIR/tests/integration/lib/tlsclient.py"
+make_cert
+
+case "$scenario" in
+s_client_tls12)
+    start_backend http
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --no-tickets
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 30 openssl s_client -connect "127.0.0.1:$PORT" \
+        -tls1_2 -reconnect >"$WORK/ids.out" 2>&1 || true
+    [ "$(grep -c '^Reused, TLSv1.2' "$WORK/ids.out")" -eq 5 ] || fail "session IDs: not 5 of 5 Reused"
+    expect_metric_ge 'tlsresume_handshakes_total{version="TLSv1.2",resumed="id"}' 5
+    expect_metric_ge 'tlsresume_cache_hits_total' 5
+    stop_serve
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 30 openssl s_client -connect "127.0.0.1:$PORT" \
+        -tls1_2 -reconnect >"$WORK/tickets.out" 2>&1 || true
+    [ "$(grep -c '^Reused, TLSv1.2' "$WORK/tickets.out")" -eq 5 ] || fail "tickets: not 5 of 5 Reused"
+    expect_metric_ge 'tlsresume_handshakes_total{version="TLSv1.2",resumed="ticket"}' 5
+    stop_serve
+    ;;
+s_client_tls13)
+    start_backend http
+    for mode in stateless stateful; do
+        start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --tls13-tickets "$mode"
+        sclient "full_$mode" -tls1_3 -sess_out "$WORK/s_$mode"
+        sclient "again_$mode" -tls1_3 -sess_in "$WORK/s_$mode"
+        expect "again_$mode" "Reused, TLSv1.3"
+        expect_metric_ge 'tlsresume_handshakes_total{version="TLSv1.3",resumed="psk"}' 1
+        if [ "$mode" = stateful ]; then
+            sclient replay -tls1_3 -sess_in "$WORK/s_$mode"
+            expect replay "New, TLSv1.3"
+            expect_metric_ge 'tlsresume_cache_taken_total' 1
+        fi
+        stop_serve
+    done
+    ;;
+python)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    for v in 1.2 1.3; do
+        python3 "$CLIENT" resume "$PORT" "$v" >"$WORK/py$v.out" 2>&1 || fail "python TLS $v"
+        expect "py$v" "session_reused=True"
+    done
+    stop_serve
+    ;;
+node)
+    command -v node >/dev/null || fail "node is not installed"
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    for v in TLSv1.2 TLSv1.3; do
+        timeout 30 node "$SRC_DIR/tests/integration/lib/nodeclient.js" "$PORT" "$v" \
+            >"$WORK/node$v.out" 2>&1 || fail "node $v"
+        expect "node$v" "reused=true"
+    done
+    stop_serve
+    ;;
+gnutls)
+    command -v gnutls-cli >/dev/null || fail "gnutls-cli is not installed"
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    for prio in "NORMAL:-VERS-ALL:+VERS-TLS1.2" "NORMAL:-VERS-ALL:+VERS-TLS1.3"; do
+        echo hi | timeout 30 gnutls-cli --insecure --resume --priority "$prio" -p "$PORT" \
+            127.0.0.1 >"$WORK/gnutls.out" 2>&1 || true
+        expect gnutls "This is a resumed session"
+    done
+    expect_metric_ge 'tlsresume_handshakes_total{version="TLSv1.3",resumed="psk"}' 1
+    stop_serve
+    ;;
+curl)
+    start_backend http
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    timeout 30 curl -sk -v "https://localhost:$PORT/one" "https://localhost:$PORT/two" \
+        >"$WORK/curl.out" 2>&1 || fail "curl failed"
+    expect curl "request: GET /one"
+    expect curl "request: GET /two"
+    expect curl "SSL re-using session ID"
+    expect_metric_ge 'tlsresume_handshakes_total{version="TLSv1.3",resumed="psk"}' 1
+    stop_serve
+    ;;
+data_64mib)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    python3 "$CLIENT" bulk "$PORT" 64 >"$WORK/bulk.out" 2>&1 || fail "64 MiB echo"
+    expect bulk "received=67108864 sha_match=True"
+    expect_metric_ge 'tlsresume_bytes_total{direction="client_to_backend"}' 67108864
+    expect_metric_ge 'tlsresume_bytes_total{direction="backend_to_client"}' 67108864
+    stop_serve
+    ;;
+concurrent_500)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    python3 "$CLIENT" many "$PORT" 500 >"$WORK/many.out" 2>&1 || fail "500 concurrent"
+    expect many "ok=500 of 500"
+    expect_metric_ge 'tlsresume_connections_total' 500
+    stop_serve
+    ;;
+backend_down)
+    BACKEND_PORT=$(free_port)
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" \
+        -ign_eof >"$WORK/down.out" 2>&1 || true
+    expect down "New, TLSv1.3"
+    wait_serve_log "backend=127.0.0.1:$BACKEND_PORT error=\"connect: Connection refused\""
+    expect_metric_ge 'tlsresume_errors_total{kind="backend_connect"}' 1
+    stop_serve
+    ;;
+handshake_timeout)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --handshake-timeout 1s
+    python3 "$CLIENT" silent "$PORT" >"$WORK/silent.out" 2>&1 || fail "silent client not dropped"
+    expect silent "closed_by_server=True"
+    wait_serve_log "event=handshake_timeout"
+    expect_metric_ge 'tlsresume_errors_total{kind="handshake_timeout"}' 1
+    stop_serve
+    ;;
+sighup)
+    start_backend echo
+    cp "$WORK/cert.pem" "$WORK/live.pem"
+    printf 'cert = %s\nkey = %s\n' "$WORK/live.pem" "$WORK/key.pem" >"$WORK/serve.ini"
+    start_serve --config "$WORK/serve.ini"
+    python3 "$CLIENT" resume "$PORT" 1.2 >/dev/null 2>&1 || fail "warm-up"
+    sclient before -tls1_2 -sess_out "$WORK/s_before"
+    mkfifo "$WORK/go"
+    python3 "$CLIENT" pause "$PORT" <"$WORK/go" >"$WORK/pause.out" 2>&1 &
+    pause_pid=$!
+    PIDS+=("$pause_pid")
+    exec 3>"$WORK/go"
+    for _ in $(seq 1 100); do grep -q midway "$WORK/pause.out" && break; sleep 0.1; done
+    expect pause midway
+    kill -HUP "$SERVE_PID"
+    wait_serve_log "event=reloaded"
+    echo go >&3
+    exec 3>&-
+    wait "$pause_pid" || fail "transfer across the reload"
+    expect pause "sha_match=True"
+    sclient after -tls1_2 -sess_in "$WORK/s_before"
+    expect after "Reused, TLSv1.2"
+    # A broken config is refused and the old one keeps serving.
+    printf 'cert = %s\nkey = %s\ncache_size = lots\n' "$WORK/live.pem" "$WORK/key.pem" >"$WORK/serve.ini"
+    kill -HUP "$SERVE_PID"
+    wait_serve_log "event=reload_failed"
+    grep -q "serve.ini:3: cache_size: expected a size" "$WORK/serve.log" || fail "reload error"
+    sclient still -tls1_2 -sess_in "$WORK/s_before"
+    expect still "Reused, TLSv1.2"
+    [ "$(metric tlsresume_reloads_total)" -eq 1 ] || fail "reloads_total"
+    stop_serve
+    ;;
+rotation)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    sclient first12 -tls1_2 -sess_out "$WORK/s12"
+    sclient first13 -tls1_3 -sess_out "$WORK/s13"
+    # Load in the background while the keys rotate: 300 concurrent connections, all must pass.
+    python3 "$CLIENT" many "$PORT" 300 >"$WORK/load.out" 2>&1 &
+    load_pid=$!
+    PIDS+=("$load_pid")
+    for i in 1 2 3; do
+        kill -USR1 "$SERVE_PID"
+        for v in 12 13; do
+            sclient "r${i}_$v" "-tls1_${v#1}" -sess_in "$WORK/s$v"
+            expect "r${i}_$v" "Reused"
+        done
+    done
+    wait "$load_pid" || fail "load during rotation"
+    expect load "ok=300 of 300"
+    [ "$(grep -c 'event=rotated' "$WORK/serve.log")" -eq 3 ] || fail "three rotations logged"
+    expect_metric_ge 'tlsresume_ticket_key_rotations_total' 3
+    expect_metric_ge 'tlsresume_tickets_renewed_total' 2
+    stop_serve
+    ;;
+sni)
+    start_backend echo
+    for h in a b; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=$h.test" -addext "subjectAltName=DNS:$h.test" \
+            -keyout "$WORK/$h.key" -out "$WORK/$h.pem" >/dev/null 2>&1
+    done
+    start_serve --cert "$WORK/a.pem" --key "$WORK/a.key" --cert "$WORK/b.pem" --key "$WORK/b.key"
+    for v in tls1_2 tls1_3; do
+        echo | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername b.test "-$v" \
+            -sess_out "$WORK/sb_$v" >"$WORK/b_$v.out" 2>&1 || true
+        expect "b_$v" "subject=CN = b.test"
+        echo | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername a.test "-$v" \
+            -sess_in "$WORK/sb_$v" >"$WORK/cross_$v.out" 2>&1 || true
+        expect "cross_$v" "subject=CN = a.test"
+        expect "cross_$v" "New, TLSv1"
+        echo | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername b.test "-$v" \
+            -sess_in "$WORK/sb_$v" >"$WORK/same_$v.out" 2>&1 || true
+        expect "same_$v" "Reused, TLSv1"
+    done
+    stop_serve
+    ;;
+proxy_protocol)
+    start_backend http --proxy-protocol
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --proxy-protocol
+    sclient pp
+    expect pp "client: 127.0.0.1:"
+    stop_serve
+    ;;
+ipv6)
+    python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null ||
+        { echo "SKIP: no ::1 here"; exit 0; }
+    start_backend echo
+    PORT6=$(free_port)
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --listen "[::1]:$PORT6"
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "[::1]:$PORT6" \
+        -ign_eof >"$WORK/v6.out" 2>&1 || true
+    expect v6 "hello from the backend"
+    expect v6 "New, TLSv1.3"
+    stop_serve
+    ;;
+max_connections)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers 1 --max-connections 2
+    exec 4<>/dev/tcp/127.0.0.1/"$PORT"
+    exec 5<>/dev/tcp/127.0.0.1/"$PORT"
+    python3 "$CLIENT" silent "$PORT" >"$WORK/refused.out" 2>&1 || fail "third connection not refused"
+    wait_serve_log "event=refused reason=max_connections"
+    exec 4>&- 5>&-
+    python3 "$CLIENT" resume "$PORT" 1.3 >"$WORK/after.out" 2>&1 || fail "served after the limit"
+    expect_metric_ge 'tlsresume_errors_total{kind="max_connections"}' 1
+    stop_serve
+    ;;
+bad_configs)
+    # Each mistake: a message naming what and where, a non-zero exit, nothing bound.
+    other=$(free_port)
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=x \
+        -keyout "$WORK/other.key" -out "$WORK/other.pem" >/dev/null 2>&1
+    printf 'backend = 127.0.0.1:1\nnope = 1\n' >"$WORK/unknown.ini"
+    printf 'this line has no equals sign\n' >"$WORK/syntax.ini"
+    check() {
+        local want=$1
+        shift
+        set +e
+        "$BUILD_DIR/tlsresume" serve "$@" --listen "127.0.0.1:$other" --admin off \
+            >"$WORK/bad.out" 2>&1
+        local rc=$?
+        set -e
+        [ "$rc" -ne 0 ] || fail "accepted: $*"
+        grep -q -- "$want" "$WORK/bad.out" || { cat "$WORK/bad.out" >&2; fail "for '$*' expected '$want'"; }
+    }
+    ok=(--backend 127.0.0.1:1 --cert "$WORK/cert.pem" --key "$WORK/key.pem")
+    check "--bogus: unknown option" "${ok[@]}" --bogus
+    check "cache_size: expected a size like 64m" "${ok[@]}" --cache-size 12x
+    check "session_timeout: 691200 is outside 1 to 604800" "${ok[@]}" --session-timeout 8d
+    check "tls13_tickets: expected one of stateless|stateful" "${ok[@]}" --tls13-tickets sometimes
+    check "backend: required" --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    check "1 certificates but 0 keys" --backend 127.0.0.1:1 --cert "$WORK/cert.pem"
+    check "cert: $WORK/missing.pem" --backend 127.0.0.1:1 --cert "$WORK/missing.pem" --key "$WORK/key.pem"
+    check "other.key (for cert $WORK/cert.pem): .*key values mismatch" --backend 127.0.0.1:1 --cert "$WORK/cert.pem" --key "$WORK/other.key"
+    check "unknown.ini:2: unknown option 'nope'" --config "$WORK/unknown.ini" --self-signed
+    check "syntax.ini:1: syntax error" --config "$WORK/syntax.ini" --self-signed
+    check "rotate less often" "${ok[@]}" --ticket-rotate 60 --ticket-lifetime 7d
+    check "backend: cannot resolve" --backend no-such-host.invalid:80 --self-signed
+    check "workers: 999 is outside" "${ok[@]}" --workers 999
+    busy=$(free_port)
+    python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy)); s.listen(); time.sleep(30)" &
+    PIDS+=("$!")
+    for _ in $(seq 1 50); do (exec 6<>/dev/tcp/127.0.0.1/"$busy") 2>/dev/null && break; sleep 0.1; done
+    set +e
+    "$BUILD_DIR/tlsresume" serve "${ok[@]}" --listen "127.0.0.1:$busy" --admin off >"$WORK/busy.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -ne 0 ] || fail "started on a busy port"
+    expect busy "listen: 127.0.0.1:$busy: Address already in use"
+    "$BUILD_DIR/tlsresume" serve "${ok[@]}" --check-config >"$WORK/check.out" 2>&1 || fail "--check-config on a good config"
+    expect check "result=ok"
+    ;;
+config_doc)
+    # docs/CONFIG.md carries exactly the table the program prints.
+    "$BUILD_DIR/tlsresume" serve --config-table >"$WORK/table.out"
+    sed -n '/<!-- options:begin -->/,/<!-- options:end -->/p' "$SRC_DIR/docs/CONFIG.md" |
+        sed '1d;$d' >"$WORK/doc.out"
+    diff -u "$WORK/doc.out" "$WORK/table.out" >"$WORK/diff.out" || fail "docs/CONFIG.md differs from --config-table"
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
+echo "PASS: $scenario"
