@@ -1,0 +1,420 @@
+/*
+ * `tlsresume check HOST[:PORT]`: tells whether a server resumes sessions, by which mechanisms,
+ * how often, and what it saves.
+ *
+ * TLS 1.2: a full handshake with tickets off, then N attempts by session ID; a full handshake
+ * with tickets on, then N attempts by ticket. Every attempt offers the session of the first
+ * full handshake (as sslyze does), so behind a balancer whose servers share nothing the rate
+ * shows the share of servers that can resume it, not 0. TLS 1.3: a full handshake, then N
+ * attempts, each with a fresh ticket from the previous connection, as clients should; then one
+ * ticket used twice to see whether tickets are single use. Resumption is decided from
+ * SSL_session_reused() on the handshake made.
+ *
+ * Exit codes: 0 every supported mechanism resumed every time (and --expect is met); 1 some
+ * supported (or expected) mechanism did not; 2 bad arguments or no TLS handshake at all.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "check.h"
+#include "check_probe.h"
+
+struct check_opts {
+    struct probe_target target;
+    unsigned attempts;
+    bool is_json;
+    bool is_insecure;
+    const char *ca_file;
+    bool expect_id;
+    bool expect_ticket;
+    bool expect_tls13;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tlsresume check HOST[:PORT] [--servername NAME] [--attempts N] [--json]\n"
+            "                       [--ca FILE | --insecure] [--expect id,ticket,tls13]\n"
+            "                       [--timeout MS]\n\n"
+            "Checks TLS 1.2 session IDs, TLS 1.2 tickets and TLS 1.3 tickets: supported or not,\n"
+            "resumed k of N, ticket lifetime, renewal, single use, key names, and the time a\n"
+            "resumption saves. PORT defaults to 443, N to 5 (1 to %d), MS to 5000.\n"
+            "Exit: 0 all supported mechanisms resumed, 1 some did not (or --expect missed),\n"
+            "2 bad arguments or no connection.\n",
+            CHECK_MAX_ATTEMPTS);
+}
+
+static bool parse_uint(const char *text, unsigned long min, unsigned long max, unsigned *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max || text[0] == '-') {
+        return false;
+    }
+    *out = (unsigned)v;
+    return true;
+}
+
+static bool parse_target(const char *arg, struct probe_target *t)
+{
+    const char *host = arg;
+    size_t hlen;
+    const char *port = "443";
+    if (arg[0] == '[') {
+        const char *close = strchr(arg, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+            return false;
+        }
+        host = arg + 1;
+        hlen = (size_t)(close - host);
+        port = close[1] == ':' ? close + 2 : port;
+    } else {
+        const char *colon = strrchr(arg, ':');
+        if (colon != NULL && strchr(arg, ':') != colon) {
+            colon = NULL; /* a bare IPv6 address */
+        }
+        hlen = colon != NULL ? (size_t)(colon - arg) : strlen(arg);
+        port = colon != NULL ? colon + 1 : port;
+    }
+    unsigned p = 0;
+    if (hlen == 0 || hlen >= sizeof(t->host) || !parse_uint(port, 1, 65535, &p)) {
+        return false;
+    }
+    memcpy(t->host, host, hlen);
+    t->host[hlen] = '\0';
+    snprintf(t->port, sizeof(t->port), "%u", p);
+    return true;
+}
+
+static bool parse_expect(const char *list, struct check_opts *o)
+{
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "id") == 0) {
+            o->expect_id = true;
+        } else if (strcmp(tok, "ticket") == 0) {
+            o->expect_ticket = true;
+        } else if (strcmp(tok, "tls13") == 0) {
+            o->expect_tls13 = true;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int parse_args(int argc, char **argv, struct check_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->attempts = 5;
+    o->target.timeout_ms = 5000;
+    const char *target = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            o->is_json = true;
+        } else if (strcmp(a, "--insecure") == 0) {
+            o->is_insecure = true;
+        } else if (strcmp(a, "--servername") == 0 && v != NULL && strlen(v) < 256) {
+            snprintf(o->target.servername, sizeof(o->target.servername), "%s", v);
+            i++;
+        } else if (strcmp(a, "--attempts") == 0 && v != NULL) {
+            ok = parse_uint(v, 1, CHECK_MAX_ATTEMPTS, &o->attempts);
+            i++;
+        } else if (strcmp(a, "--timeout") == 0 && v != NULL) {
+            ok = parse_uint(v, 100, 60000, &o->target.timeout_ms);
+            i++;
+        } else if (strcmp(a, "--ca") == 0 && v != NULL) {
+            o->ca_file = v;
+            i++;
+        } else if (strcmp(a, "--expect") == 0 && v != NULL) {
+            ok = parse_expect(v, o);
+            i++;
+        } else if (a[0] != '-' && target == NULL) {
+            target = a;
+            ok = parse_target(a, &o->target);
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            fprintf(stderr, "error check: %s%s%s: bad or missing value (see tlsresume check "
+                            "--help)\n",
+                    a, v != NULL && a[0] == '-' ? " " : "", v != NULL && a[0] == '-' ? v : "");
+            return 2;
+        }
+    }
+    if (target == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    if (o->ca_file != NULL && o->is_insecure) {
+        fprintf(stderr, "error check: --ca and --insecure exclude each other\n");
+        return 2;
+    }
+    return -1;
+}
+
+static void add_name(struct key_names *k, SSL_SESSION *sess)
+{
+    const unsigned char *tick = NULL;
+    size_t len = 0;
+    SSL_SESSION_get0_ticket(sess, &tick, &len);
+    /* RFC 5077 layout: name(16) | IV(16) | ciphertext | MAC(32); shorter ones are opaque. */
+    if (tick == NULL || len < 16 + 16 + 32 + 16) {
+        return;
+    }
+    char hex[17];
+    for (int i = 0; i < 8; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", tick[i]);
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        if (strcmp(k->v[i], hex) == 0) {
+            return;
+        }
+    }
+    if (k->n < CHECK_MAX_NAMES) {
+        memcpy(k->v[k->n++], hex, sizeof(hex));
+    }
+}
+
+static bool same_ticket(SSL_SESSION *a, SSL_SESSION *b)
+{
+    const unsigned char *ta = NULL;
+    const unsigned char *tb = NULL;
+    size_t la = 0;
+    size_t lb = 0;
+    SSL_SESSION_get0_ticket(a, &ta, &la);
+    SSL_SESSION_get0_ticket(b, &tb, &lb);
+    return la == lb && (la == 0 || memcmp(ta, tb, la) == 0);
+}
+
+static void record(struct check_report *r, const struct probe_result *p)
+{
+    if (p->is_reused && r->n_resumed < sizeof(r->resumed_ms) / sizeof(r->resumed_ms[0])) {
+        r->resumed_ms[r->n_resumed++] = p->handshake_ms;
+    } else if (!p->is_reused && r->n_full < sizeof(r->full_ms) / sizeof(r->full_ms[0])) {
+        r->full_ms[r->n_full++] = p->handshake_ms;
+    }
+}
+
+/* TLS 1.2 by session ID (tickets off in the client) and by ticket. */
+static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX *tickets,
+                        struct check_report *r)
+{
+    struct probe_result full;
+    probe_run(no_tickets, &o->target, NULL, &full);
+    if (!full.is_ok) {
+        snprintf(r->tls12.error, sizeof(r->tls12.error), "%s", full.error);
+        return;
+    }
+    r->tls12.is_supported = true;
+    record(r, &full);
+    r->tls12.session_id_len = full.session_id_len;
+    r->tls12.id.is_supported = full.session_id_len > 0;
+    for (unsigned i = 0; r->tls12.id.is_supported && i < o->attempts; i++) {
+        struct probe_result p;
+        probe_run(no_tickets, &o->target, full.session, &p);
+        r->tls12.id.attempts++;
+        r->tls12.id.resumed += p.is_ok && p.is_reused;
+        if (p.is_ok) {
+            record(r, &p);
+        }
+        probe_result_free(&p);
+    }
+    probe_result_free(&full);
+
+    probe_run(tickets, &o->target, NULL, &full);
+    if (!full.is_ok) {
+        return;
+    }
+    record(r, &full);
+    r->tls12.ticket.is_supported = SSL_SESSION_has_ticket(full.session) == 1;
+    r->tls12.lifetime_hint_s = r->tls12.ticket.is_supported
+                                   ? (long)SSL_SESSION_get_ticket_lifetime_hint(full.session)
+                                   : -1;
+    add_name(&r->tls12.names, full.session);
+    for (unsigned i = 0; r->tls12.ticket.is_supported && i < o->attempts; i++) {
+        struct probe_result p;
+        probe_run(tickets, &o->target, full.session, &p);
+        r->tls12.ticket.attempts++;
+        if (p.is_ok) {
+            r->tls12.ticket.resumed += p.is_reused;
+            r->tls12.is_renewed |= p.is_reused && !same_ticket(p.session, full.session);
+            add_name(&r->tls12.names, p.session);
+            record(r, &p);
+        }
+        probe_result_free(&p);
+    }
+    probe_result_free(&full);
+}
+
+/* Uses one ticket twice: single use when the first resumes and the second does not. */
+static void check_single_use(const struct check_opts *o, SSL_CTX *ctx, SSL_SESSION *ticket,
+                             struct check_report *r)
+{
+    struct probe_result a;
+    struct probe_result b;
+    probe_run(ctx, &o->target, ticket, &a);
+    probe_run(ctx, &o->target, ticket, &b);
+    if (a.is_ok && b.is_ok && a.is_reused) {
+        r->tls13.is_single_use = b.is_reused ? 0 : 1;
+    }
+    probe_result_free(&a);
+    probe_result_free(&b);
+}
+
+static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_report *r)
+{
+    r->tls13.is_single_use = -1;
+    r->tls13.lifetime_s = -1;
+    struct probe_result full;
+    probe_run(ctx, &o->target, NULL, &full);
+    if (!full.is_ok) {
+        snprintf(r->tls13.error, sizeof(r->tls13.error), "%s", full.error);
+        return;
+    }
+    r->tls13.is_supported = true;
+    record(r, &full);
+    r->tls13.tickets_per_handshake = full.tickets;
+    r->tls13.ticket.is_supported = full.tickets > 0;
+    if (!r->tls13.ticket.is_supported) {
+        probe_result_free(&full);
+        return;
+    }
+    r->tls13.lifetime_s = (long)SSL_SESSION_get_ticket_lifetime_hint(full.session);
+    r->tls13.max_early_data = SSL_SESSION_get_max_early_data(full.session);
+    add_name(&r->tls13.names, full.session);
+    SSL_SESSION *ticket = full.session;
+    full.session = NULL;
+    for (unsigned i = 0; i < o->attempts; i++) {
+        struct probe_result p;
+        probe_run(ctx, &o->target, ticket, &p);
+        r->tls13.ticket.attempts++;
+        if (p.is_ok) {
+            r->tls13.ticket.resumed += p.is_reused;
+            if (p.is_reused) {
+                r->tls13.psk_mode = p.has_group ? "psk_dhe_ke" : "psk_ke";
+            }
+            record(r, &p);
+            if (p.session != NULL && p.tickets > 0) {
+                add_name(&r->tls13.names, p.session);
+                SSL_SESSION_free(ticket);
+                ticket = p.session;
+                p.session = NULL;
+            }
+        }
+        probe_result_free(&p);
+    }
+    check_single_use(o, ctx, ticket, r);
+    SSL_SESSION_free(ticket);
+}
+
+static void add_hint(struct check_report *r, const char *hint)
+{
+    if (r->n_hints < CHECK_MAX_HINTS) {
+        r->hints[r->n_hints++] = hint;
+    }
+}
+
+static bool is_partial(const struct mechanism *m)
+{
+    return m->is_supported && m->resumed > 0 && m->resumed < m->attempts;
+}
+
+static void conclude(const struct check_opts *o, struct check_report *r)
+{
+    const struct mechanism *all[] = {&r->tls12.id, &r->tls12.ticket, &r->tls13.ticket};
+    r->exit_code = 0;
+    bool has_partial = false;
+    for (size_t i = 0; i < 3; i++) {
+        if (all[i]->is_supported && all[i]->resumed < all[i]->attempts) {
+            r->exit_code = 1;
+        }
+        has_partial = has_partial || is_partial(all[i]);
+    }
+    if (has_partial) {
+        add_hint(r, "some attempts resumed and others did not: servers behind a load balancer "
+                    "probably do not share their session cache or ticket keys");
+    }
+    if (r->tls12.names.n > 1 || r->tls13.names.n > 1) {
+        add_hint(r, "tickets came under more than one key name: several servers with their own "
+                    "ticket keys, or a key rotation during the check");
+    }
+    if (r->tls12.id.is_supported && r->tls12.id.resumed == 0) {
+        add_hint(r, "the server sends session IDs but never resumes them: its session cache is "
+                    "off, too small, or per process");
+    }
+    size_t used = 0;
+    const struct {
+        bool want;
+        const struct mechanism *m;
+        const char *name;
+    } expect[] = {{o->expect_id, &r->tls12.id, "id"},
+                  {o->expect_ticket, &r->tls12.ticket, "ticket"},
+                  {o->expect_tls13, &r->tls13.ticket, "tls13"}};
+    for (size_t i = 0; i < 3; i++) {
+        if (expect[i].want && (!expect[i].m->is_supported || expect[i].m->resumed == 0 ||
+                               expect[i].m->resumed < expect[i].m->attempts)) {
+            int n = snprintf(r->expect_failed + used, sizeof(r->expect_failed) - used, "%s%s",
+                             used ? "," : "", expect[i].name);
+            used += n > 0 ? (size_t)n : 0;
+            r->exit_code = 1;
+        }
+    }
+}
+
+int check_main(int argc, char **argv)
+{
+    struct check_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) {
+        return rc;
+    }
+    static struct check_report r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.target, sizeof(r.target), "%s:%s", o.target.host, o.target.port);
+    snprintf(r.servername, sizeof(r.servername), "%s", o.target.servername);
+    r.attempts = o.attempts;
+    r.tls12.lifetime_hint_s = -1;
+    char err[256];
+    SSL_CTX *c12 = probe_ctx(TLS1_2_VERSION, false, o.ca_file, o.is_insecure, err, sizeof(err));
+    SSL_CTX *t12 = probe_ctx(TLS1_2_VERSION, true, o.ca_file, o.is_insecure, err, sizeof(err));
+    SSL_CTX *c13 = probe_ctx(TLS1_3_VERSION, true, o.ca_file, o.is_insecure, err, sizeof(err));
+    if (c12 == NULL || t12 == NULL || c13 == NULL) {
+        fprintf(stderr, "error check: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    check_tls12(&o, c12, t12, &r);
+    check_tls13(&o, c13, &r);
+    if (!r.tls12.is_supported && !r.tls13.is_supported) {
+        fprintf(stderr, "error check: %s: %s\n", r.target,
+                r.tls13.error[0] ? r.tls13.error : r.tls12.error);
+        rc = 2;
+        goto out;
+    }
+    conclude(&o, &r);
+    if (o.is_json) {
+        check_print_json(stdout, &r);
+    } else {
+        check_print_table(stdout, &r, isatty(STDOUT_FILENO) == 1);
+    }
+    rc = r.exit_code;
+out:
+    SSL_CTX_free(c12);
+    SSL_CTX_free(t12);
+    SSL_CTX_free(c13);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* One TLS connection of `tlsresume check`, with what it observed. */
+#ifndef TLSR_CHECK_PROBE_H
+#define TLSR_CHECK_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#define PROBE_MAX_TICKETS 8
+
+struct probe_target {
+    char host[256];
+    char port[16];
+    char servername[256]; /* SNI; empty: none */
+    unsigned timeout_ms;  /* connect and handshake, each */
+};
+
+struct probe_result {
+    bool is_ok;            /* handshake completed */
+    char error[256];       /* why not */
+    bool is_reused;        /* SSL_session_reused */
+    int version;           /* TLS1_2_VERSION / TLS1_3_VERSION */
+    double handshake_ms;   /* TCP connect + TLS handshake */
+    SSL_SESSION *session;  /* newest session (TLS 1.2: the session; TLS 1.3: last ticket); owned */
+    unsigned tickets;      /* TLS 1.3 NewSessionTicket messages received */
+    size_t session_id_len; /* TLS 1.2 session ID length */
+    bool has_group;        /* a key exchange group was negotiated (TLS 1.3 psk_dhe_ke) */
+};
+
+/* Client SSL_CTX for exactly `version`, with tickets on or off, verifying against ca_file
+ * (NULL: the system store) unless insecure. NULL on error (message in err). */
+SSL_CTX *probe_ctx(int version, bool has_tickets, const char *ca_file, bool insecure,
+                   char *err, size_t cap);
+
+/* One connection offering `offer` (may be NULL). Bounded by the target's timeouts. */
+void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
+               struct probe_result *out);
+void probe_result_free(struct probe_result *r);
+
+#endif
