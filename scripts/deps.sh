@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev libev-dev libinih-dev)
 run_pkgs=(openssl curl)
-test_pkgs=(openssl python3 procps curl gnutls-bin nodejs)
+test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light haproxy)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;

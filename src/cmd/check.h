@@ -40,9 +40,9 @@ struct check_report {
         char error[256];
         struct mechanism ticket;
         unsigned tickets_per_handshake;
-        long lifetime_s;       /* -1: no ticket */
-        int is_single_use;     /* -1 unknown, 0, 1 */
-        const char *psk_mode;  /* "psk_dhe_ke", "psk_ke" or NULL */
+        long lifetime_s;      /* -1: no ticket */
+        int is_single_use;    /* -1 unknown, 0, 1 */
+        const char *psk_mode; /* "psk_dhe_ke", "psk_ke" or NULL */
         unsigned long max_early_data;
         struct key_names names;
     } tls13;

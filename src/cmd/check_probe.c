@@ -116,8 +116,8 @@ static int tcp_connect(const struct probe_target *t, struct probe_result *out)
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        snprintf(out->error, sizeof(out->error), "cannot connect to %.100s:%s: %s", t->host, t->port,
-                 last == ETIMEDOUT ? "timed out" : strerror(last));
+        snprintf(out->error, sizeof(out->error), "cannot connect to %.100s:%s: %s", t->host,
+                 t->port, last == ETIMEDOUT ? "timed out" : strerror(last));
     }
     return fd;
 }

@@ -31,8 +31,8 @@ struct probe_result {
 
 /* Client SSL_CTX for exactly `version`, with tickets on or off, verifying against ca_file
  * (NULL: the system store) unless insecure. NULL on error (message in err). */
-SSL_CTX *probe_ctx(int version, bool has_tickets, const char *ca_file, bool insecure,
-                   char *err, size_t cap);
+SSL_CTX *probe_ctx(int version, bool has_tickets, const char *ca_file, bool insecure, char *err,
+                   size_t cap);
 
 /* One connection offering `offer` (may be NULL). Bounded by the target's timeouts. */
 void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,

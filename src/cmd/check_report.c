@@ -79,32 +79,31 @@ void check_print_table(FILE *out, const struct check_report *r, bool has_color)
                     r->tls12.ticket.attempts, r->tls12.lifetime_hint_s,
                     r->tls12.is_renewed ? "yes" : "no", names[0] ? names : "-");
         } else {
-            fprintf(out, "%-22s %-9s %-9s %s\n", "TLS 1.2 ticket", mark(&r->tls12.ticket, has_color),
-                    "-", "the server sends no tickets");
+            fprintf(out, "%-22s %-9s %-9s %s\n", "TLS 1.2 ticket",
+                    mark(&r->tls12.ticket, has_color), "-", "the server sends no tickets");
         }
     }
     if (!r->tls13.is_supported) {
         fprintf(out, "%-22s %-9s %-9s %s\n", "TLS 1.3", "no", "-", r->tls13.error);
     } else if (!r->tls13.ticket.is_supported) {
-        fprintf(out, "%-22s %-9s %-9s %s\n", "TLS 1.3 ticket (PSK)", mark(&r->tls13.ticket, has_color),
-                "-", "the server sends no tickets");
+        fprintf(out, "%-22s %-9s %-9s %s\n", "TLS 1.3 ticket (PSK)",
+                mark(&r->tls13.ticket, has_color), "-", "the server sends no tickets");
     } else {
         names_text(&r->tls13.names, names, sizeof(names));
         fprintf(out,
                 "%-22s %-9s %u/%-7u %u tickets per handshake, lifetime %ld s, single use %s, "
                 "mode %s, early data %lu bytes, key names %s\n",
-                "TLS 1.3 ticket (PSK)", mark(&r->tls13.ticket, has_color),
-                r->tls13.ticket.resumed, r->tls13.ticket.attempts,
-                r->tls13.tickets_per_handshake, r->tls13.lifetime_s,
+                "TLS 1.3 ticket (PSK)", mark(&r->tls13.ticket, has_color), r->tls13.ticket.resumed,
+                r->tls13.ticket.attempts, r->tls13.tickets_per_handshake, r->tls13.lifetime_s,
                 r->tls13.is_single_use < 0 ? "unknown" : (r->tls13.is_single_use ? "yes" : "no"),
                 r->tls13.psk_mode != NULL ? r->tls13.psk_mode : "-", r->tls13.max_early_data,
                 names[0] ? names : "-");
     }
     double s = saving(r);
-    fprintf(out, "\nhandshake time: full median %.1f ms (p90 %.1f), resumed median %.1f ms (p90 %.1f)",
-            percentile(r->full_ms, r->n_full, 50), percentile(r->full_ms, r->n_full, 90),
-            percentile(r->resumed_ms, r->n_resumed, 50),
-            percentile(r->resumed_ms, r->n_resumed, 90));
+    fprintf(
+        out, "\nhandshake time: full median %.1f ms (p90 %.1f), resumed median %.1f ms (p90 %.1f)",
+        percentile(r->full_ms, r->n_full, 50), percentile(r->full_ms, r->n_full, 90),
+        percentile(r->resumed_ms, r->n_resumed, 50), percentile(r->resumed_ms, r->n_resumed, 90));
     if (s >= 0) {
         fprintf(out, ", resumption saves %.0f%%", s);
     }
@@ -115,8 +114,9 @@ void check_print_table(FILE *out, const struct check_report *r, bool has_color)
     if (r->expect_failed[0] != '\0') {
         fprintf(out, "expected but not resuming: %s\n", r->expect_failed);
     }
-    fprintf(out, "result: %s\n", r->exit_code == 0 ? "every supported mechanism resumed"
-                                                   : "some mechanism did not resume every time");
+    fprintf(out, "result: %s\n",
+            r->exit_code == 0 ? "every supported mechanism resumed"
+                              : "some mechanism did not resume every time");
 }
 
 static void json_string(FILE *out, const char *s)
@@ -176,13 +176,14 @@ void check_print_json(FILE *out, const struct check_report *r)
     fprintf(out, ",\"lifetime_hint_s\":%ld,\"renewed\":%s", r->tls12.lifetime_hint_s,
             r->tls12.is_renewed ? "true" : "false");
     json_names(out, &r->tls12.names);
-    fprintf(out, "}},\"tls13\":{\"supported\":%s,\"error\":",
-            r->tls13.is_supported ? "true" : "false");
+    fprintf(out,
+            "}},\"tls13\":{\"supported\":%s,\"error\":", r->tls13.is_supported ? "true" : "false");
     json_string(out, r->tls13.error);
     fprintf(out, ",");
     json_mech(out, "ticket", &r->tls13.ticket);
-    fprintf(out, ",\"tickets_per_handshake\":%u,\"lifetime_s\":%ld,\"single_use\":%s,"
-                 "\"psk_mode\":",
+    fprintf(out,
+            ",\"tickets_per_handshake\":%u,\"lifetime_s\":%ld,\"single_use\":%s,"
+            "\"psk_mode\":",
             r->tls13.tickets_per_handshake, r->tls13.lifetime_s,
             r->tls13.is_single_use < 0 ? "null" : (r->tls13.is_single_use ? "true" : "false"));
     if (r->tls13.psk_mode != NULL) {

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# `tlsresume check` against real servers started here, in configurations where the right
+# answer is known. usage: test_check.sh SCENARIO
+. "$(dirname "$0")/lib/common.sh"
+
+scenario=${1:?scenario}
+make_cert
+TLSR="$BUILD_DIR/tlsresume"
+
+# start_s_server PORT ARGS...: openssl s_server (one process, its own cache and keys).
+start_s_server() {
+    local port=$1
+    shift
+    openssl s_server -accept "127.0.0.1:$port" -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
+        -quiet "$@" </dev/null >"$WORK/s_server_$port.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$port"
+}
+
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "nothing listens on $1"
+}
+
+# run_check OUT EXPECTED_EXIT ARGS...: runs check --json, keeps its output in OUT.out.
+run_check() {
+    local out=$1 want=$2
+    shift 2
+    set +e
+    timeout 120 "$TLSR" check "$@" >"$WORK/$out.out" 2>"$WORK/$out.log"
+    local rc=$?
+    set -e
+    [ "$rc" -eq "$want" ] || { cat "$WORK/$out.out" "$WORK/$out.log" >&2; fail "$out: exit $rc, expected $want"; }
+}
+
+# field OUT EXPR: a value of the JSON report, by a Python expression on `r`.
+field() {
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$WORK/$1.out"
+}
+
+expect_field() {
+    local got
+    got=$(field "$1" "$2")
+    [ "$got" = "$3" ] || fail "$1: $2 = '$got', expected '$3'"
+}
+
+case "$scenario" in
+s_server_no_ticket)
+    port=$(free_port)
+    start_s_server "$port" -no_ticket
+    run_check r 0 "127.0.0.1:$port" --insecure --json --attempts 4
+    expect_field r "r['tls12']['session_id']['resumed']" 4
+    expect_field r "r['tls12']['ticket']['supported']" False
+    expect_field r "r['tls13']['ticket']['resumed']" 4
+    ;;
+s_server_no_cache)
+    port=$(free_port)
+    start_s_server "$port" -no_cache
+    run_check r 0 "127.0.0.1:$port" --insecure --json --attempts 4
+    expect_field r "r['tls12']['session_id']['supported']" False
+    expect_field r "r['tls12']['ticket']['resumed']" 4
+    expect_field r "r['tls13']['ticket']['resumed']" 4
+    run_check e 1 "127.0.0.1:$port" --insecure --json --attempts 2 --expect id,ticket
+    expect_field e "r['expect_failed']" id
+    ;;
+serve)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    run_check r 0 "127.0.0.1:$PORT" --ca "$WORK/cert.pem" --servername localhost --json \
+        --expect id,ticket,tls13
+    expect_field r "r['tls12']['session_id']['resumed']" 5
+    expect_field r "r['tls12']['ticket']['resumed']" 5
+    expect_field r "r['tls13']['ticket']['resumed']" 5
+    expect_field r "r['tls13']['ticket']['single_use']" False
+    expect_field r "r['tls13']['ticket']['psk_mode']" psk_dhe_ke
+    expect_field r "len(r['tls12']['ticket']['key_names'])" 1
+    stop_serve
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --tls13-tickets stateful
+    run_check s 0 "127.0.0.1:$PORT" --insecure --json
+    expect_field s "r['tls13']['ticket']['single_use']" True
+    expect_field s "r['tls12']['ticket']['supported']" False
+    stop_serve
+    # The table: the same facts for a person.
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    run_check t 0 "127.0.0.1:$PORT" --insecure
+    expect t "TLS 1.2 session ID     yes       5/5"
+    expect t "result: every supported mechanism resumed"
+    stop_serve
+    ;;
+nginx)
+    command -v nginx >/dev/null || fail "nginx is not installed"
+    for variant in shared none; do
+        port=$(free_port)
+        mkdir -p "$WORK/nginx_$variant"
+        if [ "$variant" = shared ]; then
+            cache="ssl_session_cache shared:SSL:1m; ssl_session_tickets on;"
+        else
+            cache="ssl_session_cache none; ssl_session_tickets off;"
+        fi
+        cat >"$WORK/nginx_$variant/nginx.conf" <<CONF
+worker_processes 2;
+pid $WORK/nginx_$variant/nginx.pid;
+error_log $WORK/nginx_$variant/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx_$variant; proxy_temp_path $WORK/nginx_$variant;
+    fastcgi_temp_path $WORK/nginx_$variant; uwsgi_temp_path $WORK/nginx_$variant;
+    scgi_temp_path $WORK/nginx_$variant;
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        $cache
+        return 200 "ok";
+    }
+}
+CONF
+        nginx -p "$WORK/nginx_$variant" -c "$WORK/nginx_$variant/nginx.conf" -g 'daemon off;' \
+            >"$WORK/nginx_$variant.log" 2>&1 &
+        PIDS+=("$!")
+        wait_port "$port"
+        if [ "$variant" = shared ]; then
+            run_check "n_$variant" 0 "127.0.0.1:$port" --insecure --json
+            expect_field "n_$variant" "r['tls12']['session_id']['resumed']" 5
+            expect_field "n_$variant" "r['tls12']['ticket']['resumed']" 5
+            expect_field "n_$variant" "r['tls13']['ticket']['resumed']" 5
+        else
+            run_check "n_$variant" 1 "127.0.0.1:$port" --insecure --json
+            expect_field "n_$variant" "r['tls12']['session_id']['supported']" True
+            expect_field "n_$variant" "r['tls12']['session_id']['resumed']" 0
+            expect_field "n_$variant" "any('never resumes' in h for h in r['hints'])" True
+        fi
+    done
+    ;;
+balancer)
+    # HAProxy round-robin over two s_servers that share nothing: partial, with the hint.
+    command -v haproxy >/dev/null || fail "haproxy is not installed"
+    a=$(free_port)
+    b=$(free_port)
+    lb=$(free_port)
+    start_s_server "$a"
+    start_s_server "$b"
+    cat >"$WORK/haproxy.cfg" <<CONF
+global
+    maxconn 100
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:$lb
+    default_backend be
+backend be
+    balance roundrobin
+    server a 127.0.0.1:$a
+    server b 127.0.0.1:$b
+CONF
+    haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$lb"
+    run_check r 1 "127.0.0.1:$lb" --insecure --json --attempts 10
+    id=$(field r "r['tls12']['session_id']['resumed']")
+    [ "$id" -ge 3 ] && [ "$id" -le 7 ] || fail "session IDs through the balancer: $id of 10"
+    expect_field r "any('load balancer' in h for h in r['hints'])" True
+    expect_field r "len(r['tls12']['ticket']['key_names']) >= 2" True
+    ;;
+json_schema)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    run_check r 0 "127.0.0.1:$PORT" --insecure --json --attempts 2
+    python3 "$SRC_DIR/tests/integration/lib/schema_check.py" "$SRC_DIR/docs/check-json.md" \
+        "$WORK/r.out" || fail "report does not match docs/check-json.md"
+    stop_serve
+    ;;
+errors)
+    closed=$(free_port)
+    run_check refused 2 "127.0.0.1:$closed" --insecure
+    grep -q "cannot connect to 127.0.0.1:$closed: Connection refused" "$WORK/refused.log" || fail "refused message"
+    run_check args 2 "127.0.0.1:$closed" --attempts 0
+    grep -q -- "--attempts 0: bad or missing value" "$WORK/args.log" || fail "args message"
+    run_check noargs 2
+    # A listener that never answers: the handshake times out, no hang.
+    silent=$(free_port)
+    python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$silent)); s.listen(8); time.sleep(60)" &
+    PIDS+=("$!")
+    wait_port "$silent"
+    run_check slow 2 "127.0.0.1:$silent" --insecure --timeout 500
+    grep -q "timed out after 500 ms" "$WORK/slow.log" || fail "timeout message"
+    # Plain TCP, not TLS: a clear handshake failure.
+    start_backend echo
+    run_check plain 2 "127.0.0.1:$BACKEND_PORT" --insecure --timeout 2000
+    grep -q "TLS handshake" "$WORK/plain.log" || fail "non-TLS message"
+    # The wrong name: verification fails and says so.
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    run_check name 2 "127.0.0.1:$PORT" --ca "$WORK/cert.pem" --servername wrong.example
+    grep -q "certificate verify failed: hostname mismatch" "$WORK/name.log" || fail "name message"
+    stop_serve
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
+echo "PASS: $scenario"
