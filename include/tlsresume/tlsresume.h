@@ -3,6 +3,7 @@
 #define TLSRESUME_TLSRESUME_H
 
 #include <tlsresume/cache.h>
+#include <tlsresume/client.h>
 #include <tlsresume/clock.h>
 #include <tlsresume/error.h>
 #include <tlsresume/ssl.h>

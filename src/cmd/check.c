@@ -20,8 +20,11 @@
 
 #include <openssl/ssl.h>
 
+#include <tlsresume/client.h>
+
 #include "check.h"
 #include "check_probe.h"
+#include "check_watch.h"
 
 struct check_opts {
     struct probe_target target;
@@ -29,6 +32,9 @@ struct check_opts {
     bool is_json;
     bool is_insecure;
     const char *ca_file;
+    const char *session_file;
+    unsigned watch_s;
+    unsigned interval_s;
     bool expect_id;
     bool expect_ticket;
     bool expect_tls13;
@@ -39,12 +45,17 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: tlsresume check HOST[:PORT] [--servername NAME] [--attempts N] [--json]\n"
             "                       [--ca FILE | --insecure] [--expect id,ticket,tls13]\n"
-            "                       [--timeout MS]\n\n"
+            "                       [--timeout MS] [--session-file FILE]\n"
+            "                       [--watch DURATION [--interval DURATION]]\n\n"
             "Checks TLS 1.2 session IDs, TLS 1.2 tickets and TLS 1.3 tickets: supported or not,\n"
             "resumed k of N, ticket lifetime, renewal, single use, key names, and the time a\n"
             "resumption saves. PORT defaults to 443, N to 5 (1 to %d), MS to 5000.\n"
             "Exit: 0 all supported mechanisms resumed, 1 some did not (or --expect missed),\n"
-            "2 bad arguments or no connection.\n",
+            "2 bad arguments or no connection.\n"
+            "--session-file FILE resumes a session saved by an earlier run and saves a fresh one\n"
+            "(the file holds session secrets; it is created with mode 0600).\n"
+            "--watch 10m repeats every --interval (default 30s) and reports ticket key rotations\n"
+            "and whether tickets of older keys still resume (durations take s, m, h).\n",
             CHECK_MAX_ATTEMPTS);
 }
 
@@ -57,6 +68,29 @@ static bool parse_uint(const char *text, unsigned long min, unsigned long max, u
         return false;
     }
     *out = (unsigned)v;
+    return true;
+}
+
+/* "90", "90s", "10m", "2h": 1 s to 7 days. */
+static bool parse_duration(const char *text, unsigned *out)
+{
+    char num[16];
+    size_t n = strlen(text);
+    unsigned mult = 1;
+    if (n == 0 || n >= sizeof(num)) {
+        return false;
+    }
+    memcpy(num, text, n + 1);
+    char unit = num[n - 1];
+    if (unit == 's' || unit == 'm' || unit == 'h') {
+        mult = unit == 's' ? 1 : (unit == 'm' ? 60 : 3600);
+        num[n - 1] = '\0';
+    }
+    unsigned v = 0;
+    if (!parse_uint(num, 1, 7u * 86400 / mult, &v)) {
+        return false;
+    }
+    *out = v * mult;
     return true;
 }
 
@@ -115,6 +149,7 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
     memset(o, 0, sizeof(*o));
     o->attempts = 5;
     o->target.timeout_ms = 5000;
+    o->interval_s = 30;
     const char *target = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -138,6 +173,15 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
             i++;
         } else if (strcmp(a, "--ca") == 0 && v != NULL) {
             o->ca_file = v;
+            i++;
+        } else if (strcmp(a, "--watch") == 0 && v != NULL) {
+            ok = parse_duration(v, &o->watch_s);
+            i++;
+        } else if (strcmp(a, "--interval") == 0 && v != NULL) {
+            ok = parse_duration(v, &o->interval_s);
+            i++;
+        } else if (strcmp(a, "--session-file") == 0 && v != NULL) {
+            o->session_file = v;
             i++;
         } else if (strcmp(a, "--expect") == 0 && v != NULL) {
             ok = parse_expect(v, o);
@@ -166,6 +210,13 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
     }
     return -1;
 }
+
+static unsigned long atoi_port(const struct check_opts *o)
+{
+    return strtoul(o->target.port, NULL, 10);
+}
+
+static void save_session(const struct check_opts *o, struct check_report *r, SSL_SESSION *s);
 
 static void add_name(struct key_names *k, SSL_SESSION *sess)
 {
@@ -246,6 +297,9 @@ static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX
                                    ? (long)SSL_SESSION_get_ticket_lifetime_hint(full.session)
                                    : -1;
     add_name(&r->tls12.names, full.session);
+    if (o->session_file != NULL && SSL_SESSION_is_resumable(full.session)) {
+        save_session(o, r, full.session);
+    }
     for (unsigned i = 0; r->tls12.ticket.is_supported && i < o->attempts; i++) {
         struct probe_result p;
         probe_run(tickets, &o->target, full.session, &p);
@@ -259,6 +313,40 @@ static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX
         probe_result_free(&p);
     }
     probe_result_free(&full);
+}
+
+static void save_session(const struct check_opts *o, struct check_report *r, SSL_SESSION *s)
+{
+    const char *sni = o->target.servername[0] != '\0' ? o->target.servername : NULL;
+    if (tlsr_client_session_save(o->session_file, o->target.host, (uint16_t)atoi_port(o), sni, s) !=
+            TLSR_OK &&
+        r->file_error[0] == '\0') {
+        snprintf(r->file_error, sizeof(r->file_error), "%s", tlsr_last_error());
+    }
+}
+
+/* Offers the session saved by an earlier run, if any, before anything else. */
+static void resume_from_file(const struct check_opts *o, SSL_CTX *c12, SSL_CTX *c13,
+                             struct check_report *r)
+{
+    r->has_session_file = true;
+    const char *sni = o->target.servername[0] != '\0' ? o->target.servername : NULL;
+    SSL_SESSION *saved = NULL;
+    tlsr_status rc = tlsr_client_session_load(o->session_file, o->target.host,
+                                              (uint16_t)atoi_port(o), sni, &saved);
+    if (rc != TLSR_OK) {
+        if (rc != TLSR_E_NOTFOUND) {
+            snprintf(r->file_error, sizeof(r->file_error), "%s", tlsr_last_error());
+        }
+        return;
+    }
+    bool is13 = SSL_SESSION_get_protocol_version(saved) == TLS1_3_VERSION;
+    struct probe_result p;
+    probe_run(is13 ? c13 : c12, &o->target, saved, &p);
+    r->is_file_offered = true;
+    r->is_file_resumed = p.is_ok && p.is_reused;
+    probe_result_free(&p);
+    SSL_SESSION_free(saved);
 }
 
 /* Uses one ticket twice: single use when the first resumes and the second does not. */
@@ -320,6 +408,11 @@ static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_r
     }
     check_single_use(o, ctx, ticket, r);
     SSL_SESSION_free(ticket);
+    /* An unused ticket of the full handshake is the one worth saving. */
+    if (o->session_file != NULL && full.first != NULL) {
+        save_session(o, r, full.first);
+    }
+    probe_result_free(&full);
 }
 
 static void add_hint(struct check_report *r, const char *hint)
@@ -397,6 +490,13 @@ int check_main(int argc, char **argv)
         fprintf(stderr, "error check: %s\n", err);
         rc = 2;
         goto out;
+    }
+    if (o.watch_s > 0) {
+        rc = check_watch(t12, &o.target, o.watch_s, o.interval_s, o.is_json);
+        goto out;
+    }
+    if (o.session_file != NULL) {
+        resume_from_file(&o, t12, c13, &r);
     }
     check_tls12(&o, c12, t12, &r);
     check_tls13(&o, c13, &r);

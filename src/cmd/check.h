@@ -52,6 +52,10 @@ struct check_report {
     size_t n_resumed;
     const char *hints[CHECK_MAX_HINTS];
     size_t n_hints;
+    bool has_session_file;
+    bool is_file_offered; /* a session from --session-file was offered */
+    bool is_file_resumed; /* and resumed */
+    char file_error[300];
     int exit_code;
     char expect_failed[128]; /* mechanisms --expect wanted but did not get */
 };

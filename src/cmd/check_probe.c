@@ -36,7 +36,11 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     if (SSL_version(ssl) == TLS1_3_VERSION) {
         r->tickets++;
     }
-    SSL_SESSION_free(r->session);
+    if (r->first == NULL && r->session != NULL) {
+        r->first = r->session; /* keep the first ticket unused, for later */
+    } else {
+        SSL_SESSION_free(r->session);
+    }
     r->session = sess;
     return 1; /* we keep the reference */
 }
@@ -248,5 +252,7 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
 void probe_result_free(struct probe_result *r)
 {
     SSL_SESSION_free(r->session);
+    SSL_SESSION_free(r->first);
     r->session = NULL;
+    r->first = NULL;
 }

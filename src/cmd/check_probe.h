@@ -24,6 +24,7 @@ struct probe_result {
     int version;           /* TLS1_2_VERSION / TLS1_3_VERSION */
     double handshake_ms;   /* TCP connect + TLS handshake */
     SSL_SESSION *session;  /* newest session (TLS 1.2: the session; TLS 1.3: last ticket); owned */
+    SSL_SESSION *first;    /* TLS 1.3: the first ticket when more than one came; owned */
     unsigned tickets;      /* TLS 1.3 NewSessionTicket messages received */
     size_t session_id_len; /* TLS 1.2 session ID length */
     bool has_group;        /* a key exchange group was negotiated (TLS 1.3 psk_dhe_ke) */

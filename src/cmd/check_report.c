@@ -108,6 +108,14 @@ void check_print_table(FILE *out, const struct check_report *r, bool has_color)
         fprintf(out, ", resumption saves %.0f%%", s);
     }
     fprintf(out, "\n");
+    if (r->has_session_file) {
+        fprintf(out, "session file: %s\n",
+                r->file_error[0] ? r->file_error
+                                 : (!r->is_file_offered
+                                        ? "no saved session for this server"
+                                        : (r->is_file_resumed ? "saved session resumed"
+                                                              : "saved session did not resume")));
+    }
     for (size_t i = 0; i < r->n_hints; i++) {
         fprintf(out, "hint: %s\n", r->hints[i]);
     }
@@ -210,7 +218,17 @@ void check_print_json(FILE *out, const struct check_report *r)
         }
         json_string(out, r->hints[i]);
     }
-    fprintf(out, "],\"expect_failed\":");
+    fprintf(out, "],\"session_file\":");
+    if (r->has_session_file) {
+        fprintf(out,
+                "{\"offered\":%s,\"resumed\":%s,\"error\":", r->is_file_offered ? "true" : "false",
+                r->is_file_resumed ? "true" : "false");
+        json_string(out, r->file_error);
+        fprintf(out, "}");
+    } else {
+        fprintf(out, "null");
+    }
+    fprintf(out, ",\"expect_failed\":");
     json_string(out, r->expect_failed);
     fprintf(out, ",\"exit_code\":%d}\n", r->exit_code);
 }

@@ -203,6 +203,37 @@ errors)
     grep -q "certificate verify failed: hostname mismatch" "$WORK/name.log" || fail "name message"
     stop_serve
     ;;
+session_file)
+    # Two invocations: the second resumes the session the first saved.
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    run_check one 0 "127.0.0.1:$PORT" --insecure --json --attempts 1 --session-file "$WORK/sessions"
+    expect_field one "r['session_file']['offered']" False
+    [ "$(stat -c %a "$WORK/sessions")" = 600 ] || fail "session file mode"
+    run_check two 0 "127.0.0.1:$PORT" --insecure --json --attempts 1 --session-file "$WORK/sessions"
+    expect_field two "r['session_file']['offered']" True
+    expect_field two "r['session_file']['resumed']" True
+    echo "this is not a session file" >"$WORK/sessions"
+    run_check bad 0 "127.0.0.1:$PORT" --insecure --attempts 1 --session-file "$WORK/sessions"
+    expect bad "session file: $WORK/sessions:1: not a tlsresume session file"
+    stop_serve
+    ;;
+watch)
+    # Keys rotated during the watch: the rotation is observed and old tickets still resume.
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    timeout 60 "$TLSR" check "127.0.0.1:$PORT" --insecure --watch 6s --interval 1s \
+        >"$WORK/watch.out" 2>&1 &
+    watch_pid=$!
+    PIDS+=("$watch_pid")
+    for _ in $(seq 1 100); do grep -q '^t=' "$WORK/watch.out" && break; sleep 0.1; done
+    kill -USR1 "$SERVE_PID"
+    wait "$watch_pid" || fail "watch exit status"
+    expect watch "1 rotations observed, old tickets resumed"
+    grep -q "old=.*:resumed" "$WORK/watch.out" || fail "old ticket did not resume"
+    grep -q "old=.*:full" "$WORK/watch.out" && fail "an old ticket failed"
+    stop_serve
+    ;;
 *)
     fail "unknown scenario $scenario"
     ;;

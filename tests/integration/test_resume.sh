@@ -22,8 +22,8 @@ tls12_id)
     reused=$(grep -c '^Reused' "$WORK/reconnect.out" || true)
     [ "$reused" -eq 5 ] || fail "s_client -reconnect: $reused of 5 reused"
     stop_tserver
-    [ "$(stat cache_hits)" -ge 6 ] || fail "cache hits $(stat cache_hits), expected >= 6"
-    [ "$(stat tickets_issued)" -eq 0 ] || fail "tickets issued in ids mode"
+    [ "$(tstat cache_hits)" -ge 6 ] || fail "cache hits $(tstat cache_hits), expected >= 6"
+    [ "$(tstat tickets_issued)" -eq 0 ] || fail "tickets issued in ids mode"
     ;;
 tls12_ticket)
     start_tserver --tls 1.2 --mode tickets
@@ -33,7 +33,7 @@ tls12_ticket)
     expect again "Reused, TLSv1.2"
     expect again "worker=1 resumed=ticket"
     stop_tserver
-    [ "$(stat tickets_decrypted)" -ge 1 ] || fail "no ticket decrypted"
+    [ "$(tstat tickets_decrypted)" -ge 1 ] || fail "no ticket decrypted"
     ;;
 tls13_stateless)
     start_tserver --tls 1.3 --mode tickets
@@ -43,7 +43,7 @@ tls13_stateless)
     expect again "Reused, TLSv1.3"
     expect again "worker=1 resumed=psk"
     stop_tserver
-    [ "$(stat cache_inserts)" -eq 0 ] || fail "stateless tickets were stored in the cache"
+    [ "$(tstat cache_inserts)" -eq 0 ] || fail "stateless tickets were stored in the cache"
     ;;
 tls13_stateful)
     start_tserver --tls 1.3 --mode stateful
@@ -57,7 +57,7 @@ tls13_stateful)
     client "$PORT_A" next -tls1_3 -sess_in "$WORK/s2"
     expect next "Reused, TLSv1.3"
     stop_tserver
-    [ "$(stat cache_taken)" -ge 2 ] || fail "cache_taken $(stat cache_taken)"
+    [ "$(tstat cache_taken)" -ge 2 ] || fail "cache_taken $(tstat cache_taken)"
     ;;
 rotation)
     # Clients hold tickets of both versions; the keys rotate; every ticket still resumes.
@@ -71,8 +71,8 @@ rotation)
     client "$PORT_B" again13 -tls1_3 -sess_in "$WORK/s13"
     expect again13 "Reused, TLSv1.3"
     stop_tserver
-    [ "$(stat tickets_rotations)" -eq 1 ] || fail "rotations $(stat tickets_rotations)"
-    [ "$(stat tickets_renewed)" -ge 2 ] || fail "renewed $(stat tickets_renewed), expected 2"
+    [ "$(tstat tickets_rotations)" -eq 1 ] || fail "rotations $(tstat tickets_rotations)"
+    [ "$(tstat tickets_renewed)" -ge 2 ] || fail "renewed $(tstat tickets_renewed), expected 2"
     ;;
 python_ssl)
     # Python closes without close_notify: the session must survive that.

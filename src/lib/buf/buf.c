@@ -74,6 +74,18 @@ tlsr_status tlsr_rd_bytes(struct tlsr_rd *rd, size_t n, const uint8_t **out)
     return TLSR_OK;
 }
 
+tlsr_status tlsr_rd_until(struct tlsr_rd *rd, uint8_t delim, const uint8_t **out, size_t *len)
+{
+    const uint8_t *hit = memchr(rd->p, delim, tlsr_rd_left(rd));
+    if (hit == NULL) {
+        return tlsr__err_set(TLSR_E_FORMAT, "truncated input: no delimiter 0x%02x", delim);
+    }
+    *out = rd->p;
+    *len = (size_t)(hit - rd->p);
+    rd->p = hit + 1;
+    return TLSR_OK;
+}
+
 void tlsr_rd_rest(struct tlsr_rd *rd, const uint8_t **out, size_t *len)
 {
     *out = rd->p;

@@ -34,6 +34,10 @@ TLSR_MUST_CHECK tlsr_status tlsr_rd_u32(struct tlsr_rd *rd, uint32_t *out);
 TLSR_MUST_CHECK tlsr_status tlsr_rd_u64(struct tlsr_rd *rd, uint64_t *out);
 /* Borrows n bytes: *out points into the reader's buffer. */
 TLSR_MUST_CHECK tlsr_status tlsr_rd_bytes(struct tlsr_rd *rd, size_t n, const uint8_t **out);
+/* Borrows the bytes up to the first `delim` (excluded) and consumes the delimiter too.
+ * TLSR_E_FORMAT when no delimiter is left. */
+TLSR_MUST_CHECK tlsr_status tlsr_rd_until(struct tlsr_rd *rd, uint8_t delim, const uint8_t **out,
+                                          size_t *len);
 /* Borrows everything left. */
 void tlsr_rd_rest(struct tlsr_rd *rd, const uint8_t **out, size_t *len);
 

@@ -62,8 +62,8 @@ stop_tserver() {
     wait "$TSERVER_PID" || fail "tserver exited with an error"
 }
 
-# stat NAME: a counter the server printed when it stopped.
-stat() {
+# tstat NAME: a counter the server printed when it stopped.
+tstat() {
     sed -n "s/^$1=//p" "$WORK/tserver.out"
 }
 
