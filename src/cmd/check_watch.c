@@ -115,8 +115,8 @@ int check_watch(SSL_CTX *tickets12, const struct probe_target *t, unsigned durat
         }
         printf("]},\"exit_code\":%d}\n", rc);
     } else {
-        printf("watched %u rounds: %u rotations observed, old tickets resumed %u of %u%s\n",
-               rounds, rotations, old_resumed, old_tried,
+        printf("watched %u rounds: %u rotations observed, old tickets resumed %u of %u%s\n", rounds,
+               rotations, old_resumed, old_tried,
                old_resumed < old_tried ? " (the server dropped a key while its tickets were "
                                          "still valid)"
                                        : "");

@@ -75,37 +75,15 @@ struct master {
     unsigned pending_respawns;
 };
 
-/* Splits "host:port" / "[v6]:port" and resolves it. */
+/* Resolves an address, prefixing the reason with the address. */
 static bool resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *err,
                     size_t cap)
 {
-    char host[CFG_STR];
-    const char *colon = strrchr(text, ':');
-    size_t hlen = colon != NULL ? (size_t)(colon - text) : 0;
-    const char *h = text;
-    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-        h++;
-        hlen -= 2;
-    }
-    if (colon == NULL || hlen >= sizeof(host)) {
-        snprintf(err, cap, "%s: expected host:port", text);
+    char why[200];
+    if (!serve_resolve(text, out, out_len, why, sizeof(why))) {
+        snprintf(err, cap, "%.200s: %s", text, why);
         return false;
     }
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, colon + 1, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, cap, "%s: %s", text, gai_strerror(rc));
-        return false;
-    }
-    memcpy(out, res->ai_addr, res->ai_addrlen);
-    *out_len = res->ai_addrlen;
-    freeaddrinfo(res);
     return true;
 }
 

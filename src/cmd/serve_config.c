@@ -179,8 +179,8 @@ static bool in_choices(const char *choices, const char *text)
     return false;
 }
 
-/* Checks "host:port" or "[v6]:port" by resolving it (numeric port required). */
-static bool check_addr(const char *text, char *why, size_t cap)
+bool serve_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *why,
+                   size_t cap)
 {
     char host[CFG_STR];
     const char *colon = strrchr(text, ':');
@@ -210,8 +210,17 @@ static bool check_addr(const char *text, char *why, size_t cap)
                  gai_strerror(rc));
         return false;
     }
+    if (out != NULL) {
+        memcpy(out, res->ai_addr, res->ai_addrlen);
+        *out_len = res->ai_addrlen;
+    }
     freeaddrinfo(res);
     return true;
+}
+
+static bool check_addr(const char *text, char *why, size_t cap)
+{
+    return serve_resolve(text, NULL, NULL, why, cap);
 }
 
 static const char *expected(const struct opt *o)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #define CFG_STR 256
 #define CFG_LIST_MAX 16
@@ -58,6 +59,11 @@ enum cfg_action { CFG_SERVE, CFG_CHECK, CFG_HELP, CFG_TABLE };
  */
 bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
                        char *err, size_t err_cap);
+
+/* Resolves "host:port" or "[v6]:port" (numeric port) into out (may be NULL to only check).
+ * On failure writes the reason into why and returns false. */
+bool serve_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *why,
+                   size_t cap);
 
 /* Prints --help: every option with its type, default and help text. */
 void serve_config_help(FILE *out);

@@ -91,8 +91,7 @@ static void test_tls12_session_stays_tls13_ticket_is_taken(void **state)
     /* Keyed by SNI and port too. */
     assert_int_equal(tlsr_client_session_load(path, "example.com", 8443, NULL, &got),
                      TLSR_E_NOTFOUND);
-    assert_int_equal(tlsr_client_session_load(path, "example.com", 8443, "a.test", &got),
-                     TLSR_OK);
+    assert_int_equal(tlsr_client_session_load(path, "example.com", 8443, "a.test", &got), TLSR_OK);
     assert_int_equal(SSL_SESSION_get_protocol_version(got), TLS1_3_VERSION);
     SSL_SESSION_free(got);
     assert_int_equal(tlsr_client_session_load(path, "example.com", 8443, "a.test", &got),
@@ -108,8 +107,7 @@ static void test_expired_sessions_are_dropped(void **state)
     SSL_SESSION_set_timeout(old, 10);
     assert_int_equal(tlsr_client_session_save(path, "old.test", 443, NULL, old), TLSR_OK);
     SSL_SESSION *got = NULL;
-    assert_int_equal(tlsr_client_session_load(path, "old.test", 443, NULL, &got),
-                     TLSR_E_NOTFOUND);
+    assert_int_equal(tlsr_client_session_load(path, "old.test", 443, NULL, &got), TLSR_E_NOTFOUND);
     SSL_SESSION_free(old);
 }
 
@@ -118,22 +116,18 @@ static void test_corrupt_and_foreign_files_are_errors(void **state)
     (void)state;
     SSL_SESSION *got = NULL;
     write_text("not ours\n");
-    assert_int_equal(tlsr_client_session_load(path, "example.com", 443, NULL, &got),
-                     TLSR_E_FORMAT);
+    assert_int_equal(tlsr_client_session_load(path, "example.com", 443, NULL, &got), TLSR_E_FORMAT);
     assert_non_null(strstr(tlsr_last_error(), ":1: not a tlsresume session file"));
     write_text("tlsresume-sessions 1\nexample.com 443 - 99999999999 AAAA\n");
-    assert_int_equal(tlsr_client_session_load(path, "example.com", 443, NULL, &got),
-                     TLSR_E_FORMAT);
+    assert_int_equal(tlsr_client_session_load(path, "example.com", 443, NULL, &got), TLSR_E_FORMAT);
     assert_non_null(strstr(tlsr_last_error(), ":2: session does not decode"));
     write_text("tlsresume-sessions 1\nexample.com 99999 - 1 AAAA\n");
     assert_int_equal(tlsr_client_session_save(path, "x.test", 1, NULL, sess12), TLSR_E_FORMAT);
     assert_non_null(strstr(tlsr_last_error(), ":2: number too large"));
     write_text("tlsresume-sessions 1\nexample.com 443 - 5");
-    assert_int_equal(tlsr_client_session_load(path, "example.com", 443, NULL, &got),
-                     TLSR_E_FORMAT);
+    assert_int_equal(tlsr_client_session_load(path, "example.com", 443, NULL, &got), TLSR_E_FORMAT);
     assert_null(got);
-    assert_int_equal(tlsr_client_session_save(path, "bad host", 443, NULL, sess12),
-                     TLSR_E_INVALID);
+    assert_int_equal(tlsr_client_session_save(path, "bad host", 443, NULL, sess12), TLSR_E_INVALID);
 }
 
 static void test_parser_rejects_every_truncation(void **state)

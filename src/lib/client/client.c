@@ -39,8 +39,8 @@
 
 static bool is_name_char(uint8_t c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
 }
 
 static bool name_ok(const char *s)
@@ -302,8 +302,7 @@ static tlsr_status write_file(const char *path, const struct client_file *f)
     return rc;
 }
 
-static bool same_key(const struct client_entry *e, const char *host, uint16_t port,
-                     const char *sni)
+static bool same_key(const struct client_entry *e, const char *host, uint16_t port, const char *sni)
 {
     return e->port == port && strcmp(e->host, host) == 0 && strcmp(e->sni, sni) == 0;
 }
