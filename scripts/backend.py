@@ -3,6 +3,11 @@
 
   backend.py --listen 127.0.0.1:8080 --mode http   answers every request with 200 and a short
                                                    page, then closes (Connection: close)
+  backend.py --listen 127.0.0.1:8080 --mode reject answers 413 at once and closes without
+                                                   reading the rest (an early answer to an upload)
+  backend.py --listen 127.0.0.1:8080 --mode count --count N
+                                                   says nothing until N bytes came, then
+                                                   answers "got N" and closes
   backend.py --listen 127.0.0.1:8080 --mode echo   echoes bytes back until the client half-closes,
                                                    then half-closes too; a connection that starts
                                                    with "GET " is answered as in http mode
@@ -36,12 +41,28 @@ async def read_proxy_header(reader):
     return "unknown"
 
 
-def handler(mode, proxy_protocol):
+def handler(mode, proxy_protocol, count=0):
     async def handle(reader, writer):
         client = "-"
         try:
             if proxy_protocol:
                 client = await read_proxy_header(reader)
+            if mode == "count":
+                total = 0
+                while total < count:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    total += len(data)
+                writer.write(b"got %d\n" % total)
+                await writer.drain()
+                return
+            if mode == "reject":
+                await reader.read(4)
+                writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+                await writer.drain()
+                return
             first = await reader.read(4)
             if mode == "echo" and first != b"GET ":
                 if proxy_protocol:
@@ -71,11 +92,12 @@ def handler(mode, proxy_protocol):
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", default="127.0.0.1:8080")
-    ap.add_argument("--mode", choices=["http", "echo"], default="http")
+    ap.add_argument("--mode", choices=["http", "echo", "reject", "count"], default="http")
     ap.add_argument("--proxy-protocol", action="store_true")
+    ap.add_argument("--count", type=int, default=0)
     args = ap.parse_args()
     host, port = args.listen.rsplit(":", 1)
-    server = await asyncio.start_server(handler(args.mode, args.proxy_protocol), host.strip("[]"),
+    server = await asyncio.start_server(handler(args.mode, args.proxy_protocol, args.count), host.strip("[]"),
                                         int(port), backlog=1024)
     addr = server.sockets[0].getsockname()
     print("listening %s:%d" % (addr[0], addr[1]), flush=True)

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -46,7 +47,23 @@ struct listener {
 struct worker_proc {
     pid_t pid;
     int slot;
+    int id;
     bool is_draining;
+    double kill_at; /* monotonic deadline of a draining worker, then SIGKILL */
+};
+
+#define MAX_ADMIN_CONNS 16
+
+struct admin_conn {
+    struct master *m;
+    int fd;
+    ev_io io;
+    ev_timer timer;
+    char req[1024];
+    size_t req_len;
+    char *resp; /* owned; NULL until the request line is complete */
+    size_t resp_len;
+    size_t resp_sent;
 };
 
 struct master {
@@ -72,7 +89,10 @@ struct master {
     ev_child child;
     ev_io admin_io;
     ev_timer respawn; /* replaces dead workers a second later, never in a tight loop */
+    int pending_ids[MAX_WORKERS];
     unsigned pending_respawns;
+    ev_timer reaper; /* kills draining workers past their deadline */
+    unsigned admin_open;
 };
 
 /* Resolves an address, prefixing the reason with the address. */
@@ -144,9 +164,13 @@ static bool bind_all(struct master *m, const struct serve_config *cfg, struct li
 
 static void spawn_worker(struct master *m, int id)
 {
-    int slot = metrics_claim(m->metrics);
-    if (slot < 0 || m->n_workers >= MAX_WORKERS) {
+    if (m->n_workers >= MAX_WORKERS) {
         log_msg(LOG_ERROR, "serve", "error=\"no room for another worker\"");
+        return;
+    }
+    int slot = metrics_claim(m->metrics);
+    if (slot < 0) {
+        log_msg(LOG_ERROR, "serve", "error=\"no counter slot for another worker\"");
         return;
     }
     pid_t pid = fork();
@@ -168,6 +192,7 @@ static void spawn_worker(struct master *m, int id)
         ev_child_stop(EV_DEFAULT, &m->child);
         ev_io_stop(EV_DEFAULT, &m->admin_io);
         ev_timer_stop(EV_DEFAULT, &m->respawn);
+        ev_timer_stop(EV_DEFAULT, &m->reaper);
         if (m->admin_fd >= 0) {
             close(m->admin_fd);
         }
@@ -183,13 +208,12 @@ static void spawn_worker(struct master *m, int id)
             .backend = m->backend,
             .backend_len = m->backend_len,
             .metrics = &m->metrics->slots[slot],
-            .max_connections =
-                (unsigned long)((m->cfg->max_connections + m->cfg->workers - 1) / m->cfg->workers),
+            .open_total = &m->metrics->open_total,
             .id = id,
         };
         _exit(worker_run(&a));
     }
-    m->workers[m->n_workers++] = (struct worker_proc){pid, slot, false};
+    m->workers[m->n_workers++] = (struct worker_proc){pid, slot, id, false, 0};
 }
 
 static void spawn_generation(struct master *m)
@@ -199,12 +223,53 @@ static void spawn_generation(struct master *m)
     }
 }
 
+/* Raises the descriptor limit toward what max_connections needs in one worker (two per
+ * connection); says so when the hard limit is lower. */
+static void raise_nofile(const struct serve_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    rlim_t need = (rlim_t)(2 * cfg->max_connections + 64);
+    if (rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < need) {
+        log_msg(LOG_WARN, "serve",
+                "max_connections=%llu needs up to %llu descriptors in one worker; RLIMIT_NOFILE "
+                "is %llu: beyond it accepting pauses (raise LimitNOFILE= or ulimit -n)",
+                (unsigned long long)cfg->max_connections, (unsigned long long)need,
+                (unsigned long long)rl.rlim_cur);
+    }
+}
+
 static void drain_all(struct master *m)
 {
+    /* Workers close what is left at drain_timeout; the master kills any still there later. */
+    double kill_at = ev_now(m->loop) + (double)m->cfg->drain_timeout_s + 5.0;
     for (size_t i = 0; i < m->n_workers; i++) {
         if (!m->workers[i].is_draining) {
             m->workers[i].is_draining = true;
+            m->workers[i].kill_at = kill_at;
             kill(m->workers[i].pid, SIGTERM);
+        }
+    }
+}
+
+static void on_reaper(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    struct master *m = t->data;
+    for (size_t i = 0; i < m->n_workers; i++) {
+        struct worker_proc *w = &m->workers[i];
+        if (w->is_draining && w->kill_at > 0 && ev_now(loop) > w->kill_at) {
+            log_msg(LOG_WARN, "serve", "event=worker_killed pid=%d reason=drain_timeout",
+                    (int)w->pid);
+            kill(w->pid, SIGKILL);
+            w->kill_at = 0;
         }
     }
 }
@@ -239,7 +304,7 @@ static struct tlsr_keyring *ring_for(const struct master *m, const struct serve_
 
 static void reload(struct master *m)
 {
-    char err[1024];
+    char err[1024] = "out of memory";
     struct serve_config *cfg = malloc(sizeof(*cfg));
     struct tls_set *tls = malloc(sizeof(*tls));
     enum cfg_action action;
@@ -251,6 +316,19 @@ static void reload(struct master *m)
         free(cfg);
         free(tls);
         return;
+    }
+    if (m->n_workers + cfg->workers > MAX_WORKERS) {
+        log_msg(LOG_ERROR, "serve",
+                "event=reload_failed error=\"%zu workers still draining; no room for %llu more\" "
+                "keeping=old_config",
+                m->n_workers, (unsigned long long)cfg->workers);
+        tls_set_free(tls);
+        free(tls);
+        free(cfg);
+        return;
+    }
+    if (strcmp(cfg->admin, m->cfg->admin) != 0) {
+        log_msg(LOG_WARN, "serve", "event=reload note=\"admin takes effect at restart\"");
     }
     if (cfg->cache_size_bytes != m->cfg->cache_size_bytes ||
         cfg->ticket_rotate_s != m->cfg->ticket_rotate_s ||
@@ -285,6 +363,9 @@ static void reload(struct master *m)
     cfg->cache_size_bytes = m->cfg->cache_size_bytes;
     cfg->ticket_rotate_s = m->cfg->ticket_rotate_s;
     cfg->ticket_lifetime_s = m->cfg->ticket_lifetime_s;
+    /* Replacements due for the old generation are moot: the new one starts whole. */
+    m->pending_respawns = 0;
+    ev_timer_stop(m->loop, &m->respawn);
     drain_all(m);
     tls_set_free(m->tls);
     free(m->tls);
@@ -344,7 +425,7 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
         if (!dead.is_draining && !m->is_stopping) {
             log_msg(LOG_ERROR, "serve", "event=worker_died pid=%d status=%d action=respawn_in_1s",
                     (int)dead.pid, w->rstatus);
-            m->pending_respawns++;
+            m->pending_ids[m->pending_respawns++ % MAX_WORKERS] = dead.id;
             if (!ev_is_active(&m->respawn)) {
                 ev_timer_set(&m->respawn, 1.0, 0.0);
                 ev_timer_start(m->loop, &m->respawn);
@@ -364,47 +445,97 @@ static void on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
     struct master *m = t->data;
     while (m->pending_respawns > 0 && !m->is_stopping) {
         m->pending_respawns--;
-        spawn_worker(m, (int)m->n_workers);
+        spawn_worker(m, m->pending_ids[m->pending_respawns % MAX_WORKERS]);
     }
     m->pending_respawns = 0;
 }
 
-static void on_admin(struct ev_loop *loop, ev_io *io, int revents)
+static void admin_close(struct admin_conn *a)
+{
+    ev_io_stop(a->m->loop, &a->io);
+    ev_timer_stop(a->m->loop, &a->timer);
+    close(a->fd);
+    a->m->admin_open--;
+    free(a->resp);
+    free(a);
+}
+
+static void on_admin_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;
     (void)revents;
-    struct master *m = io->data;
-    int fd = accept4(io->fd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0) {
-        return;
-    }
-    /* A bounded, blocking read of the request line: the endpoint is for local scrapers. */
-    struct timeval tv = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    char req[1024];
-    ssize_t n = recv(fd, req, sizeof(req) - 1, 0);
-    if (n > 0) {
-        req[n] = '\0';
-        char *eol = strpbrk(req, "\r\n");
+    admin_close(t->data);
+}
+
+/* Reads the request line, then writes the response, never blocking the master. */
+static void on_admin_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)revents;
+    struct admin_conn *a = io->data;
+    struct master *m = a->m;
+    if (a->resp == NULL) {
+        ssize_t n = recv(a->fd, a->req + a->req_len, sizeof(a->req) - 1 - a->req_len, 0);
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                return;
+            }
+            admin_close(a);
+            return;
+        }
+        a->req_len += (size_t)n;
+        a->req[a->req_len] = '\0';
+        char *eol = strpbrk(a->req, "\r\n");
+        if (eol == NULL && a->req_len < sizeof(a->req) - 1) {
+            return;
+        }
         if (eol != NULL) {
             *eol = '\0';
         }
         struct admin_view v = {m->metrics,          m->cache,
                                ring_for(m, m->cfg), (unsigned)m->cfg->workers,
                                m->started,          m->reloads};
-        static char resp[40000];
-        size_t len = admin_respond(&v, req, resp, sizeof(resp));
-        size_t off = 0;
-        while (off < len) {
-            ssize_t w = send(fd, resp + off, len - off, MSG_NOSIGNAL);
-            if (w <= 0) {
-                break;
-            }
-            off += (size_t)w;
+        a->resp = malloc(40000);
+        a->resp_len = a->resp != NULL ? admin_respond(&v, a->req, a->resp, 40000) : 0;
+        if (a->resp_len == 0) {
+            admin_close(a);
+            return;
         }
+        ev_io_stop(loop, &a->io);
+        ev_io_set(&a->io, a->fd, EV_WRITE);
+        ev_io_start(loop, &a->io);
+        return;
     }
-    close(fd);
+    ssize_t w = send(a->fd, a->resp + a->resp_sent, a->resp_len - a->resp_sent, MSG_NOSIGNAL);
+    if (w > 0) {
+        a->resp_sent += (size_t)w;
+    }
+    if ((w < 0 && errno != EAGAIN && errno != EINTR) || a->resp_sent == a->resp_len) {
+        admin_close(a);
+    }
+}
+
+static void on_admin(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)revents;
+    struct master *m = io->data;
+    int fd = accept4(io->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+        return;
+    }
+    struct admin_conn *a = m->admin_open < MAX_ADMIN_CONNS ? calloc(1, sizeof(*a)) : NULL;
+    if (a == NULL) {
+        close(fd);
+        return;
+    }
+    m->admin_open++;
+    a->m = m;
+    a->fd = fd;
+    ev_io_init(&a->io, on_admin_io, fd, EV_READ);
+    a->io.data = a;
+    ev_io_start(loop, &a->io);
+    ev_timer_init(&a->timer, on_admin_timeout, 2.0, 0.0);
+    a->timer.data = a;
+    ev_timer_start(loop, &a->timer);
 }
 
 static bool setup_library(struct master *m, char *err, size_t cap)
@@ -463,6 +594,9 @@ static void run_loop(struct master *m)
     }
     ev_init(&m->respawn, on_respawn);
     m->respawn.data = m;
+    ev_timer_init(&m->reaper, on_reaper, 1.0, 1.0);
+    m->reaper.data = m;
+    ev_timer_start(m->loop, &m->reaper);
     ev_child_init(&m->child, on_child, 0, 0);
     m->child.data = m;
     ev_child_start(m->loop, &m->child);
@@ -472,6 +606,7 @@ static void run_loop(struct master *m)
         ev_io_start(m->loop, &m->admin_io);
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile(m->cfg);
     spawn_generation(m);
     log_summary(m, "started");
     ev_run(m->loop, 0);

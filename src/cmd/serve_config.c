@@ -83,6 +83,8 @@ static const struct opt opts[] = {
      "connecting to the backend must succeed within this"},
     {"max_connections", T_INT, "10000", 1, 1000000, NULL, F(max_connections),
      "open client connections over all workers; beyond it new ones are refused"},
+    {"drain_timeout", T_DURATION, "30s", 1, DAY, NULL, F(drain_timeout_s),
+     "on stop or reload, connections still open after this are closed"},
     {"admin", T_STRING, "127.0.0.1:9443", 0, 0, NULL, F(admin),
      "address:port of the admin endpoint (GET /metrics, GET /status); 'off' disables it"},
     {"access_log", T_BOOL, "no", 0, 0, NULL, F(access_log),
@@ -234,6 +236,10 @@ static const char *expected(const struct opt *o)
         return "a size like 64m (k, m, g)";
     case T_DURATION:
         return "a duration like 30s, 5m, 1h, 7d";
+    case T_ADDR:
+        return "host:port";
+    case T_ENUM:
+        return o->choices;
     default:
         return "a value";
     }
@@ -346,8 +352,37 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     return 0;
 }
 
+/* inih reads at most INI_MAX_LINE (200) bytes a line and reports a longer one at the wrong
+ * place; refuse such lines first, naming them. */
+static bool check_line_lengths(const char *path, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        set_err(err, cap, "%s: cannot open: %s", path, strerror(errno));
+        return false;
+    }
+    unsigned line = 1;
+    size_t len = 0;
+    bool is_ok = true;
+    for (int c; (c = fgetc(f)) != EOF;) {
+        if (c == '\n') {
+            line++;
+            len = 0;
+        } else if (++len >= 199) {
+            set_err(err, cap, "%s:%u: line longer than 198 characters", path, line);
+            is_ok = false;
+            break;
+        }
+    }
+    fclose(f);
+    return is_ok;
+}
+
 static bool load_file(struct serve_config *cfg, const char *path, char *err, size_t cap)
 {
+    if (!check_line_lengths(path, err, cap)) {
+        return false;
+    }
     char msg[512] = "";
     struct file_ctx f = {cfg, msg, sizeof(msg), false, path};
     int line = ini_parse(path, on_ini, &f);
@@ -468,15 +503,24 @@ bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg
             i++;
             continue;
         }
-        const struct opt *o = strncmp(a, "--", 2) == 0 ? find_opt(a + 2, true) : NULL;
+        /* --name value, or --name=value (the only way to give a boolean flag a value). */
+        char name[64];
+        const char *eq = strchr(a, '=');
+        size_t name_len = eq != NULL ? (size_t)(eq - a) : strlen(a);
+        const struct opt *o = NULL;
+        if (strncmp(a, "--", 2) == 0 && name_len - 2 < sizeof(name)) {
+            memcpy(name, a + 2, name_len - 2);
+            name[name_len - 2] = '\0';
+            o = find_opt(name, true);
+        }
         if (o == NULL) {
             set_err(err, cap, "%s: unknown option (see tlsresume serve --help)", a);
             return false;
         }
         reset_list_once(cfg, o, seen);
-        const char *value = "yes";
-        if (o->type != T_BOOL) {
-            if (i + 1 >= argc) {
+        const char *value = eq != NULL ? eq + 1 : "yes";
+        if (o->type != T_BOOL && eq == NULL) {
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
                 set_err(err, cap, "%s: needs a value (%s)", a, expected(o));
                 return false;
             }

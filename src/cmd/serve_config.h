@@ -43,6 +43,7 @@ struct serve_config {
     uint64_t idle_timeout_s;
     uint64_t backend_connect_timeout_s;
     uint64_t max_connections;
+    uint64_t drain_timeout_s;
     char admin[CFG_STR];
     bool access_log;
     char log_level[CFG_STR];

@@ -35,6 +35,10 @@ void metrics_retire(struct metrics *m, int slot)
     if (slot < 0 || slot >= METRICS_SLOTS || !m->is_used[slot]) {
         return;
     }
+    /* A worker that died with connections open leaves them in the shared count. */
+    __atomic_sub_fetch(&m->open_total,
+                       __atomic_load_n(&m->slots[slot].v[M_CONN_OPEN], __ATOMIC_RELAXED),
+                       __ATOMIC_RELAXED);
     for (int k = 0; k < M_COUNT; k++) {
         if (k != M_CONN_OPEN) {
             m->retired.v[k] += __atomic_load_n(&m->slots[slot].v[k], __ATOMIC_RELAXED);

@@ -35,6 +35,7 @@ struct metrics_slot {
 };
 
 struct metrics {
+    uint64_t open_total; /* client connections open over all workers, for max_connections */
     struct metrics_slot retired;
     struct metrics_slot slots[METRICS_SLOTS];
     uint8_t is_used[METRICS_SLOTS];

@@ -63,6 +63,7 @@ struct conn {
     int read_wants;          /* last SSL_read want: 0, SSL_ERROR_WANT_READ/WRITE */
     int write_wants;         /* last SSL_write want */
     bool is_backend_blocked; /* send() would block */
+    bool is_upload_dropped;  /* the backend stopped taking bytes; the client's are discarded */
     uint64_t bytes_in;
     uint64_t bytes_out;
     ev_tstamp started;
@@ -76,10 +77,13 @@ struct worker {
     ev_io accept_w[CFG_LIST_MAX];
     ev_signal sig_term;
     ev_signal sig_int;
+    ev_timer accept_pause; /* accepting stops briefly when descriptors run out */
+    ev_timer drain_timer;  /* draining connections are closed when it fires */
     struct conn *conns;
     unsigned long open;
     bool is_draining;
     ev_tstamp last_refusal_log;
+    ev_tstamp last_accept_error_log;
 };
 
 static size_t buf_len(const struct buf *b)
@@ -138,6 +142,63 @@ static void access_log(struct conn *c, const char *end)
             (ev_now(c->w->loop) - c->started) * 1000.0, end);
 }
 
+/* A closed connection's client socket, kept a moment: closing a socket with unread input sends
+ * a reset, and a reset can destroy the last bytes we sent (an early answer to an upload). So
+ * the socket is half-closed and its input discarded until the client closes, or 2 s pass. */
+struct lingering {
+    ev_io io;
+    ev_timer timer;
+    int fd;
+};
+
+static void linger_end(struct ev_loop *loop, struct lingering *l)
+{
+    ev_io_stop(loop, &l->io);
+    ev_timer_stop(loop, &l->timer);
+    close(l->fd);
+    free(l);
+}
+
+static void on_linger_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)revents;
+    struct lingering *l = io->data;
+    char sink[16384];
+    for (int i = 0; i < 8; i++) {
+        ssize_t n = recv(l->fd, sink, sizeof(sink), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            linger_end(loop, l);
+            return;
+        }
+        if (n < 0) {
+            return;
+        }
+    }
+}
+
+static void on_linger_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    linger_end(loop, t->data);
+}
+
+static void linger_close(struct worker *w, int fd)
+{
+    struct lingering *l = w->is_draining ? NULL : malloc(sizeof(*l));
+    if (shutdown(fd, SHUT_WR) != 0 || l == NULL) {
+        free(l);
+        close(fd);
+        return;
+    }
+    l->fd = fd;
+    ev_io_init(&l->io, on_linger_read, fd, EV_READ);
+    l->io.data = l;
+    ev_io_start(w->loop, &l->io);
+    ev_timer_init(&l->timer, on_linger_timeout, 2.0, 0.0);
+    l->timer.data = l;
+    ev_timer_start(w->loop, &l->timer);
+}
+
 static void maybe_exit(struct worker *w)
 {
     if (w->is_draining && w->open == 0) {
@@ -153,18 +214,25 @@ static void conn_close(struct conn *c, const char *why)
     ev_io_stop(w->loop, &c->bio);
     ev_timer_stop(w->loop, &c->timer);
     if (c->state != ST_HANDSHAKE && !c->is_client_shut) {
-        /* Best effort close_notify; a clean end keeps the session resumable. */
-        SSL_set_shutdown(c->ssl, SSL_get_shutdown(c->ssl) | SSL_SENT_SHUTDOWN);
+        /* One non-blocking close_notify, best effort; it also keeps the session resumable. */
+        if (SSL_shutdown(c->ssl) < 0) {
+            SSL_set_shutdown(c->ssl, SSL_get_shutdown(c->ssl) | SSL_SENT_SHUTDOWN);
+        }
     }
     ERR_clear_error();
     SSL_free(c->ssl);
-    close(c->cfd);
+    if (c->state == ST_HANDSHAKE) {
+        close(c->cfd);
+    } else {
+        linger_close(w, c->cfd);
+    }
     if (c->bfd >= 0) {
         close(c->bfd);
     }
     metrics_add(w->a->metrics, M_BYTES_C2B, c->bytes_in);
     metrics_add(w->a->metrics, M_BYTES_B2C, c->bytes_out);
     metrics_sub(w->a->metrics, M_CONN_OPEN, 1);
+    __atomic_sub_fetch(w->a->open_total, 1, __ATOMIC_RELAXED);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -268,6 +336,16 @@ static bool backend_io(struct conn *c, bool *progress)
             c->is_backend_blocked = true;
             break;
         }
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            /* The backend stopped reading (e.g. it answered an upload early): drop the
+             * client's bytes but still deliver everything the backend sends. */
+            c->is_upload_dropped = true;
+            c->is_client_eof = true;
+            c->is_backend_shut = true;
+            c->c2b.start = c->c2b.end = 0;
+            *progress = true;
+            break;
+        }
         return false;
     }
     if (c->is_client_eof && buf_len(&c->c2b) == 0 && !c->is_backend_shut) {
@@ -289,6 +367,12 @@ static bool backend_io(struct conn *c, bool *progress)
             break;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        }
+        if (errno == ECONNRESET) {
+            /* What came before the reset is delivered; then the connection ends. */
+            c->is_backend_eof = true;
+            *progress = true;
             break;
         }
         return false;
@@ -346,6 +430,11 @@ static void proxy(struct conn *c)
     }
     set_events(c->w, &c->cio, c->cfd, cev);
     set_events(c->w, &c->bio, c->bfd, bev);
+    if (!c->is_client_eof && buf_room(&c->c2b) > 0 && SSL_has_pending(c->ssl)) {
+        /* Decrypted bytes wait inside OpenSSL and the socket may never become readable
+         * again: come back on the next loop iteration (stopping the watcher cancels this). */
+        ev_feed_event(c->w->loop, &c->cio, EV_READ);
+    }
 }
 
 /* PROXY protocol v2 header (haproxy's proxy-protocol.txt §2.2): client and our address. */
@@ -525,8 +614,44 @@ static void refuse(struct worker *w, int fd)
     ev_tstamp now = ev_now(w->loop);
     if (now - w->last_refusal_log >= 1.0) {
         w->last_refusal_log = now;
-        log_msg(LOG_WARN, "serve", "worker=%d event=refused reason=max_connections limit=%lu",
-                w->a->id, w->a->max_connections);
+        log_msg(LOG_WARN, "serve", "worker=%d event=refused reason=max_connections limit=%llu",
+                w->a->id, (unsigned long long)w->a->cfg->max_connections);
+    }
+}
+
+static void accept_watchers(struct worker *w, bool is_on)
+{
+    for (size_t i = 0; i < w->a->n_listen; i++) {
+        if (is_on) {
+            ev_io_start(w->loop, &w->accept_w[i]);
+        } else {
+            ev_io_stop(w->loop, &w->accept_w[i]);
+        }
+    }
+}
+
+static void on_accept_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = t->data;
+    if (!w->is_draining) {
+        accept_watchers(w, true);
+    }
+}
+
+/* Out of descriptors or memory: stop accepting for 100 ms instead of spinning on a listener
+ * that stays readable. */
+static void pause_accepting(struct worker *w, int err)
+{
+    accept_watchers(w, false);
+    ev_timer_set(&w->accept_pause, 0.1, 0.0);
+    ev_timer_start(w->loop, &w->accept_pause);
+    ev_tstamp now = ev_now(w->loop);
+    if (now - w->last_accept_error_log >= 1.0) {
+        w->last_accept_error_log = now;
+        log_msg(LOG_ERROR, "serve", "worker=%d event=accept_paused error=\"accept: %s\" open=%lu",
+                w->a->id, strerror(err), w->open);
     }
 }
 
@@ -540,6 +665,7 @@ static void conn_start(struct worker *w, int fd, const struct sockaddr_storage *
         SSL_free(ssl);
         free(c);
         close(fd);
+        __atomic_sub_fetch(w->a->open_total, 1, __ATOMIC_RELAXED);
         return;
     }
     c->w = w;
@@ -577,14 +703,19 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         socklen_t len = sizeof(peer);
         int fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                pause_accepting(w, errno);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ECONNABORTED) {
                 log_msg(LOG_WARN, "serve", "worker=%d error=\"accept: %s\"", w->a->id,
                         strerror(errno));
             }
             return;
         }
-        if (w->open >= w->a->max_connections) {
+        /* One limit over all workers: a shared counter, taken before the connection starts. */
+        if (__atomic_add_fetch(w->a->open_total, 1, __ATOMIC_RELAXED) >
+            w->a->cfg->max_connections) {
+            __atomic_sub_fetch(w->a->open_total, 1, __ATOMIC_RELAXED);
             refuse(w, fd);
             continue;
         }
@@ -592,6 +723,18 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         conn_start(w, fd, &peer, len);
     }
+}
+
+static void on_drain_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = t->data;
+    log_msg(LOG_WARN, "serve", "worker=%d event=drain_timeout closing=%lu", w->a->id, w->open);
+    while (w->conns != NULL) {
+        conn_close(w->conns, "drain_timeout");
+    }
+    ev_break(w->loop, EVBREAK_ALL);
 }
 
 static void on_drain(struct ev_loop *loop, ev_signal *s, int revents)
@@ -603,10 +746,14 @@ static void on_drain(struct ev_loop *loop, ev_signal *s, int revents)
         return;
     }
     w->is_draining = true;
+    accept_watchers(w, false);
+    ev_timer_stop(w->loop, &w->accept_pause);
     for (size_t i = 0; i < w->a->n_listen; i++) {
-        ev_io_stop(w->loop, &w->accept_w[i]);
         close(w->a->listen_fds[i]);
     }
+    ev_timer_init(&w->drain_timer, on_drain_timeout, (ev_tstamp)w->a->cfg->drain_timeout_s, 0.0);
+    w->drain_timer.data = w;
+    ev_timer_start(w->loop, &w->drain_timer);
     log_msg(LOG_DEBUG, "serve", "worker=%d event=draining open=%lu", w->a->id, w->open);
     maybe_exit(w);
 }
@@ -624,6 +771,8 @@ int worker_run(const struct worker_args *a)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
+    ev_init(&w.accept_pause, on_accept_resume);
+    w.accept_pause.data = &w;
     for (size_t i = 0; i < a->n_listen; i++) {
         ev_io_init(&w.accept_w[i], on_accept, a->listen_fds[i], EV_READ);
         w.accept_w[i].data = &w;

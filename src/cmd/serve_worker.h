@@ -17,7 +17,7 @@ struct worker_args {
     struct sockaddr_storage backend;
     socklen_t backend_len;
     struct metrics_slot *metrics;
-    unsigned long max_connections; /* this worker's share */
+    uint64_t *open_total; /* connections open over all workers (shared, atomic) */
     int id;
 };
 

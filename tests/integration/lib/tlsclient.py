@@ -9,6 +9,11 @@
   tlsclient.py silent PORT            connect, say nothing, report when the server closes
   tlsclient.py pause PORT             bulk of 1 MiB, print "midway", wait for a line on stdin,
                                       then 1 MiB more and finish as bulk
+  tlsclient.py burst PORT             handshake, print "ready", wait for a line on stdin, then
+                                      send 1,050,000 bytes as 10,000-byte TLS records to a
+                                      counting backend and wait for its "got 1050000"
+  tlsclient.py upload PORT MIB        upload MIB MiB to a backend that answers early and closes;
+                                      print the answer it got
 """
 import asyncio
 import hashlib
@@ -37,7 +42,7 @@ def connect(port, ctx, session=None):
     return ctx.wrap_socket(raw, server_hostname="localhost", session=session)
 
 
-def pump(tls, payload, on_half=None):
+def pump(tls, payload, on_half=None, chunk=65536):
     """Writes payload and reads the echo on one non-blocking SSL socket, then half-closes the
     TCP connection and reads to the end. Returns the bytes received."""
     tls.setblocking(False)
@@ -52,9 +57,11 @@ def pump(tls, payload, on_half=None):
             on_half()
             on_half = None
         sel.select(timeout=1)
-        while sent < len(payload):
+        # With a pause pending, stop at half way: the connection is then really mid-transfer.
+        limit = len(payload) // 2 if on_half is not None else len(payload)
+        while sent < limit:
             try:
-                sent += tls.send(payload[sent:sent + 65536])
+                sent += tls.send(payload[sent:min(sent + chunk, limit)])
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
                 break
         if sent == len(payload) and not half_closed:
@@ -134,6 +141,36 @@ def silent(port):
     return 0 if data == b"" else 1
 
 
+def burst(port):
+    """Sends 1,050,000 bytes in 10,000-byte records while the worker is stopped, to a backend
+    that stays silent until it has them all: bytes left decrypted inside OpenSSL when the
+    proxy's buffer was full must still be delivered, with no further event to wake it."""
+    with connect(port, context()) as tls:
+        print("ready", flush=True)
+        sys.stdin.readline()
+        for _ in range(105):
+            tls.sendall(b"x" * 10000)
+        tls.settimeout(5)
+        try:
+            answer = tls.recv(100)
+        except (socket.timeout, ssl.SSLError) as e:
+            answer = repr(e).encode()
+    print("answer=%r" % answer)
+    return 0 if answer.startswith(b"got 1050000") else 1
+
+
+def upload(port, mib):
+    payload = os.urandom(mib * 1024 * 1024)
+    got = b""
+    with connect(port, context()) as tls:
+        try:
+            got = pump(tls, payload)
+        except (ConnectionError, ssl.SSLError) as e:
+            print("error %r" % e)
+    print("answer=%r" % got[:40])
+    return 0 if got.startswith(b"HTTP/1.1 413") else 1
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "bulk":
@@ -146,6 +183,10 @@ def main():
         return resume(port, sys.argv[3])
     if mode == "silent":
         return silent(port)
+    if mode == "burst":
+        return burst(port)
+    if mode == "upload":
+        return upload(port, int(sys.argv[3]))
     print("unknown mode", mode)
     return 2
 
