@@ -276,6 +276,31 @@ early_answer)
     expect upload "answer=b'HTTP/1.1 413"
     stop_serve
     ;;
+fd_limit)
+    # Out of descriptors: accepting pauses (a few log lines, no spin), and serving resumes.
+    start_backend echo
+    PORT=$(free_port)
+    ADMIN_PORT=$(free_port)
+    (
+        ulimit -n 48
+        exec "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$PORT" --admin off \
+            --backend "127.0.0.1:$BACKEND_PORT" --workers 1 --handshake-timeout 2s \
+            --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    ) >"$WORK/serve.out" 2>"$WORK/serve.log" &
+    SERVE_PID=$!
+    PIDS+=("$SERVE_PID")
+    wait_serve_log "event=started"
+    grep -q "RLIMIT_NOFILE is 48" "$WORK/serve.log" || fail "no descriptor warning"
+    python3 -c "
+import socket, time
+held = [socket.create_connection(('127.0.0.1', $PORT)) for _ in range(80)]
+time.sleep(3)
+" || fail "could not open 80 connections"
+    lines=$(grep -c "event=accept_paused" "$WORK/serve.log" || true)
+    [ "$lines" -ge 1 ] && [ "$lines" -le 10 ] || fail "accept_paused logged $lines times"
+    python3 "$CLIENT" resume "$PORT" 1.3 >"$WORK/after.out" 2>&1 || fail "not serving after"
+    stop_serve
+    ;;
 bad_configs)
     # Each mistake: a message naming what and where, a non-zero exit, nothing bound.
     other=$(free_port)
