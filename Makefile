@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_RELEASE = cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 CMAKE_ASAN = cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLSR_SANITIZE=ON
 
-.PHONY: all build build-asan deps-build deps-test deps-run run test unit install format \
+.PHONY: bench deps-bench all build build-asan deps-build deps-test deps-run run test unit install format \
 	format-check fuzz valgrind clean
 
 all: build
@@ -17,6 +17,8 @@ deps-test:
 	@scripts/deps.sh test
 deps-run:
 	@scripts/deps.sh run
+deps-bench:
+	@scripts/deps.sh bench
 
 build: deps-build
 	@$(CMAKE_RELEASE) >/dev/null
@@ -34,6 +36,10 @@ test: build-asan
 
 run: deps-run build
 	@scripts/demo.sh
+
+# The benchmark suite against nginx, HAProxy, hitch and stunnel; rewrites docs/BENCHMARKS.md.
+bench: deps-bench build
+	@bench/suite.sh --write
 
 install: build
 	cmake --install build --prefix $(PREFIX)

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a target needs, when they are missing.
-# usage: scripts/deps.sh build|test|run
+# usage: scripts/deps.sh build|test|run|bench
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
 build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev libev-dev libinih-dev)
 run_pkgs=(openssl curl)
-test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light haproxy)
+test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light libnginx-mod-stream haproxy
+    hitch stunnel4 util-linux)
+bench_pkgs=(openssl python3 procps nginx-light libnginx-mod-stream haproxy hitch stunnel4
+    util-linux)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
 run) want=("${build_pkgs[@]}" "${run_pkgs[@]}") ;;
 test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "usage: $0 build|test|run" >&2; exit 2 ;;
+bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|run|bench" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The benchmark suite (`make bench`): tlsresume serve against nginx (stream), HAProxy (TCP),
+# hitch and stunnel, measured side by side in one run on this machine, plus the in-process
+# ceiling. Servers are pinned to core 0 and the load generator to core 1 (when there are two
+# cores), one worker each, the same ECDSA P-256 certificate (RSA-2048 with --rsa), session cache
+# and tickets on everywhere. Servers are interleaved (A B C D E, then again) and each figure is
+# the median of the repetitions. Every load is bounded by --duration.
+#
+# usage: bench/suite.sh [--quick] [--reps N] [--duration S] [--rsa] [--write]
+#   --quick   1 repetition of 1 s per case (what `make test` runs, to prove the suite works)
+#   --write   replace the suite section of docs/BENCHMARKS.md with this run's tables
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${TLSR_BUILD_DIR:-build}
+REPS=3
+DURATION=5
+RSA=0
+WRITE=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) REPS=1; DURATION=1 ;;
+    --reps) REPS=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
+    --rsa) RSA=1 ;;
+    --write) WRITE=1 ;;
+    *) echo "usage: $0 [--quick] [--reps N] [--duration S] [--rsa] [--write]" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ "$REPS" -ge 1 ] && [ "$REPS" -le 20 ] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] ||
+    { echo "error suite: --reps 1..20, --duration 1..60" >&2; exit 2; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsr-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+SERVER_CPU="taskset -c 0"
+CLIENT_CPU="taskset -c 1"
+[ "$(nproc)" -ge 2 ] || { SERVER_CPU=""; CLIENT_CPU=""; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "error suite: nothing listens on $1 ($2)" >&2
+    return 1
+}
+
+if [ "$RSA" -eq 1 ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
+else
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
+fi
+cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
+BACKEND=$(free_port)
+python3 scripts/backend.py --listen "127.0.0.1:$BACKEND" --mode echo >/dev/null 2>&1 &
+PIDS+=("$!")
+wait_port "$BACKEND" backend
+
+# start_<server> PORT: starts it pinned, sets SPID.
+start_tlsresume() {
+    $SERVER_CPU "$BUILD/tlsresume" serve --listen "127.0.0.1:$1" --backend "127.0.0.1:$BACKEND" \
+        --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers 1 --admin off \
+        --log-level error 2>"$WORK/tlsresume.log" &
+    SPID=$!
+}
+start_nginx() {
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log error;
+events { worker_connections 4096; }
+stream {
+    server {
+        listen 127.0.0.1:$1 ssl;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:16m;
+        ssl_session_tickets on;
+        proxy_pass 127.0.0.1:$BACKEND;
+    }
+}
+CONF
+    $SERVER_CPU nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
+        2>"$WORK/nginx.log" &
+    SPID=$!
+}
+start_haproxy() {
+    cat >"$WORK/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 4096
+    tune.ssl.cachesize 100000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:$1 ssl crt $WORK/combined.pem
+    default_backend be
+backend be
+    server b 127.0.0.1:$BACKEND
+CONF
+    $SERVER_CPU haproxy -f "$WORK/haproxy.cfg" -db 2>"$WORK/haproxy.log" &
+    SPID=$!
+}
+start_hitch() {
+    $SERVER_CPU hitch --frontend="[127.0.0.1]:$1" --backend="[127.0.0.1]:$BACKEND" --workers=1 \
+        --user=nobody --tls-protos="TLSv1.2 TLSv1.3" "$WORK/combined.pem" 2>"$WORK/hitch.log" &
+    SPID=$!
+}
+start_stunnel() {
+    cat >"$WORK/stunnel.conf" <<CONF
+foreground = yes
+pid =
+[tls]
+accept = 127.0.0.1:$1
+connect = 127.0.0.1:$BACKEND
+cert = $WORK/combined.pem
+sessionCacheSize = 100000
+CONF
+    $SERVER_CPU stunnel4 "$WORK/stunnel.conf" 2>"$WORK/stunnel.log" &
+    SPID=$!
+}
+
+# CPU ticks used so far by a process and its descendants.
+cpu_ticks() {
+    local total=0 p
+    for p in $1 $(pgrep -P "$1" 2>/dev/null || true); do
+        [ -r "/proc/$p/stat" ] || continue
+        set -- $(sed 's/^.*) //' "/proc/$p/stat")
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+
+SERVERS=(tlsresume nginx haproxy hitch stunnel)
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+for rep in $(seq 1 "$REPS"); do
+    for server in "${SERVERS[@]}"; do
+        command -v "${server/tlsresume/true}" >/dev/null 2>&1 || [ "$server" = stunnel ] ||
+            { echo "warn suite: $server not installed, skipped" >&2; continue; }
+        port=$(free_port)
+        "start_$server" "$port"
+        PIDS+=("$SPID")
+        wait_port "$port" "$server" || { cat "$WORK/$server.log" >&2; exit 1; }
+        for version in 1_2 1_3; do
+            for mode in full resume; do
+                before=$(cpu_ticks "$SPID")
+                $CLIENT_CPU "$BUILD/tlsresume" bench "127.0.0.1:$port" "--tls$version" \
+                    --mode "$mode" --duration "$DURATION" --concurrency 8 --json \
+                    >"$WORK/run.json" 2>>"$WORK/bench.log" || true
+                after=$(cpu_ticks "$SPID")
+                python3 - "$WORK/run.json" "$server" "$version" "$mode" "$rep" \
+                    "$((after - before))" "$(getconf CLK_TCK)" >>"$RESULTS" <<'PY'
+import json, sys
+path, server, version, mode, rep, ticks, hz = sys.argv[1:]
+try:
+    r = json.load(open(path))
+except (OSError, ValueError):
+    r = {"handshakes": 0, "per_second": 0, "resumed_fraction": 0}
+n = r["handshakes"]
+cpu_us = int(ticks) * 1e6 / int(hz) / n if n else 0
+print(server, version, mode, rep, "%.1f" % r["per_second"], "%.1f" % cpu_us,
+      "%.4f" % r["resumed_fraction"])
+PY
+            done
+        done
+        kill "$SPID"
+        wait "$SPID" 2>/dev/null || true
+    done
+done
+
+cert=$([ "$RSA" -eq 1 ] && echo "--rsa" || true)
+"$BUILD/ceiling" --count 1000 $cert --json >"$WORK/ceiling.json"
+python3 bench/summarise.py "$RESULTS" "$WORK/ceiling.json" "$REPS" "$DURATION" \
+    "$([ "$RSA" -eq 1 ] && echo RSA-2048 || echo 'ECDSA P-256')" \
+    "$(date -u +%F) on $(nproc) cores, $(openssl version | cut -d' ' -f1-2), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), HAProxy $(haproxy -v | head -n1 | cut -d' ' -f3 | cut -d- -f1), hitch $(hitch --version 2>&1 | sed 's/.* //'), stunnel $(stunnel4 -version 2>&1 | sed -n 's/^stunnel \([0-9.]*\).*/\1/p' | head -n1)" \
+    >"$WORK/tables.md"
+cat "$WORK/tables.md"
+if [ "$WRITE" -eq 1 ]; then
+    python3 - "$WORK/tables.md" docs/BENCHMARKS.md <<'PY'
+import sys
+tables = open(sys.argv[1]).read()
+doc = open(sys.argv[2]).read()
+begin, end = "<!-- suite:begin -->\n", "<!-- suite:end -->"
+a, b = doc.index(begin) + len(begin), doc.index(end)
+open(sys.argv[2], "w").write(doc[:a] + tables + doc[b:])
+PY
+    echo "info suite: docs/BENCHMARKS.md updated" >&2
+fi

@@ -1,0 +1,611 @@
+/*
+ * `tlsresume bench HOST:PORT`: a handshake load generator. Each thread runs one libev loop
+ * with its share of --concurrency connections, each doing connect, handshake, optional data
+ * (--data BYTES written, as many read back), close, and again, until --count or --duration.
+ * Resumed mode offers the newest session the thread has; a connection that was meant to resume
+ * but made a full handshake counts as a failure to resume (reported), never as a resumption.
+ */
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "bench_hist.h"
+#include "check_probe.h"
+
+#define MAX_THREADS 64
+#define MAX_CONC 10000
+
+enum err_kind { E_CONNECT, E_HANDSHAKE, E_DATA, E_NKINDS };
+static const char *const err_names[E_NKINDS] = {"connect", "handshake", "data"};
+
+struct bench_opts {
+    char host[256];
+    char port[16];
+    char servername[256];
+    int version;
+    int resume_pct; /* 0 full, 100 resume, else mixed */
+    unsigned concurrency;
+    unsigned threads;
+    double duration_s;
+    uint64_t count; /* 0: by duration */
+    size_t data_bytes;
+    bool is_json;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+};
+
+struct thread_stats {
+    struct hist full;
+    struct hist resumed;
+    uint64_t done;
+    uint64_t resume_wanted;
+    uint64_t resume_failed;
+    uint64_t errors[E_NKINDS];
+};
+
+struct bench_thread;
+
+struct bconn {
+    struct bench_thread *t;
+    int fd;
+    SSL *ssl;
+    ev_io io;
+    ev_timer retry; /* after an error, the next attempt waits 10 ms (no tight loop) */
+    double started;
+    bool wants_resume;
+    size_t sent;
+    size_t got;
+};
+
+struct bench_thread {
+    pthread_t tid;
+    const struct bench_opts *o;
+    struct ev_loop *loop;
+    SSL_CTX *ctx;
+    SSL_SESSION *session; /* newest, for resumption */
+    unsigned conns;
+    struct bconn *c;
+    struct thread_stats st;
+    uint64_t quota; /* handshakes this thread may start (count mode) */
+    uint64_t started;
+    double deadline;
+    unsigned active;
+    uint8_t *payload;
+};
+
+static volatile uint64_t progress_done;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void conn_begin(struct bconn *c);
+
+static bool should_continue(struct bench_thread *t)
+{
+    if (t->o->count > 0) {
+        return t->started < t->quota;
+    }
+    return now_s() < t->deadline;
+}
+
+static void conn_end(struct bconn *c, int err)
+{
+    struct bench_thread *t = c->t;
+    ev_io_stop(t->loop, &c->io);
+    if (c->ssl != NULL) {
+        if (err < 0) {
+            SSL_shutdown(c->ssl);
+        }
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (err >= 0) {
+        t->st.errors[err]++;
+    }
+    ERR_clear_error();
+    if (!should_continue(t)) {
+        if (--t->active == 0) {
+            ev_break(t->loop, EVBREAK_ALL);
+        }
+    } else if (err >= 0) {
+        ev_timer_set(&c->retry, 0.01, 0.0);
+        ev_timer_start(t->loop, &c->retry);
+    } else {
+        conn_begin(c);
+    }
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_begin(timer->data);
+}
+
+static void finish(struct bconn *c)
+{
+    struct bench_thread *t = c->t;
+    uint64_t us = (uint64_t)((now_s() - c->started) * 1e6);
+    bool is_reused = SSL_session_reused(c->ssl) == 1;
+    hist_add(is_reused ? &t->st.resumed : &t->st.full, us);
+    t->st.done++;
+    __atomic_add_fetch(&progress_done, 1, __ATOMIC_RELAXED);
+    if (c->wants_resume) {
+        t->st.resume_wanted++;
+        t->st.resume_failed += !is_reused;
+    }
+    conn_end(c, -1);
+}
+
+/* Data phase: write data_bytes, read as many back. */
+static void data_step(struct bconn *c)
+{
+    size_t total = c->t->o->data_bytes;
+    while (c->sent < total) {
+        size_t n = total - c->sent < 16384 ? total - c->sent : 16384;
+        int w = SSL_write(c->ssl, c->t->payload, (int)n);
+        if (w <= 0) {
+            int e = SSL_get_error(c->ssl, w);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                ev_io_stop(c->t->loop, &c->io);
+                ev_io_set(&c->io, c->fd, e == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
+                ev_io_start(c->t->loop, &c->io);
+                return;
+            }
+            conn_end(c, E_DATA);
+            return;
+        }
+        c->sent += (size_t)w;
+    }
+    char buf[16384];
+    while (c->got < total) {
+        int r = SSL_read(c->ssl, buf, sizeof(buf));
+        if (r <= 0) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                ev_io_stop(c->t->loop, &c->io);
+                ev_io_set(&c->io, c->fd, e == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
+                ev_io_start(c->t->loop, &c->io);
+                return;
+            }
+            conn_end(c, E_DATA);
+            return;
+        }
+        c->got += (size_t)r;
+    }
+    finish(c);
+}
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct bconn *c = io->data;
+    if (c->ssl == NULL) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+            conn_end(c, E_CONNECT);
+            return;
+        }
+        c->ssl = SSL_new(c->t->ctx);
+        if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+            conn_end(c, E_HANDSHAKE);
+            return;
+        }
+        if (c->t->o->servername[0] != '\0') {
+            SSL_set_tlsext_host_name(c->ssl, c->t->o->servername);
+        }
+        if (c->wants_resume && c->t->session != NULL) {
+            SSL_set_session(c->ssl, c->t->session);
+        }
+        SSL_set_connect_state(c->ssl);
+    }
+    if (!SSL_is_init_finished(c->ssl)) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                ev_io_stop(c->t->loop, &c->io);
+                ev_io_set(&c->io, c->fd, e == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
+                ev_io_start(c->t->loop, &c->io);
+                return;
+            }
+            conn_end(c, E_HANDSHAKE);
+            return;
+        }
+    }
+    if (c->t->o->data_bytes > 0) {
+        data_step(c);
+        return;
+    }
+    finish(c);
+}
+
+static void conn_begin(struct bconn *c)
+{
+    struct bench_thread *t = c->t;
+    t->started++;
+    c->sent = 0;
+    c->got = 0;
+    c->started = now_s();
+    int pct = t->o->resume_pct;
+    c->wants_resume = t->session != NULL && pct > 0 && (pct >= 100 || rand() % 100 < pct);
+    c->fd = socket(t->o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 ||
+        (connect(c->fd, (const struct sockaddr *)&t->o->addr, t->o->addr_len) != 0 &&
+         errno != EINPROGRESS)) {
+        conn_end(c, E_CONNECT);
+        return;
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ev_io_init(&c->io, on_io, c->fd, EV_WRITE);
+    c->io.data = c;
+    ev_io_start(t->loop, &c->io);
+}
+
+static void *thread_main(void *arg)
+{
+    struct bench_thread *t = arg;
+    t->loop = ev_loop_new(EVFLAG_AUTO);
+    t->active = t->conns;
+    for (unsigned i = 0; i < t->conns; i++) {
+        t->c[i].t = t;
+        t->c[i].fd = -1;
+        ev_init(&t->c[i].retry, on_retry);
+        t->c[i].retry.data = &t->c[i];
+        if (should_continue(t)) {
+            conn_begin(&t->c[i]);
+        } else {
+            t->active--;
+        }
+    }
+    if (t->active > 0) {
+        ev_run(t->loop, 0);
+    }
+    ev_loop_destroy(t->loop);
+    return NULL;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tlsresume bench HOST:PORT [--mode full|resume|mixed:P] [--tls1_2|--tls1_3]\n"
+            "                       [--concurrency C] [--threads T] [--duration S | --count N]\n"
+            "                       [--data BYTES] [--servername NAME] [--json]\n\n"
+            "Makes TLS handshakes as fast as the server takes them and reports handshakes per\n"
+            "second, latency percentiles (full and resumed), the resumed fraction and errors.\n"
+            "Defaults: --mode full --tls1_3 -C 8 -T 1 --duration 10; always bounded (at most\n"
+            "3600 s or 100,000,000 handshakes). A resumption the server turned into a full\n"
+            "handshake is counted as failed, never as resumed. Certificates are not verified.\n");
+}
+
+static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_mode(const char *v, int *pct)
+{
+    uint64_t p = 0;
+    if (strcmp(v, "full") == 0) {
+        *pct = 0;
+    } else if (strcmp(v, "resume") == 0) {
+        *pct = 100;
+    } else if (strncmp(v, "mixed:", 6) == 0 && parse_u64(v + 6, 0, 100, &p)) {
+        *pct = (int)p;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static bool resolve_target(const char *arg, struct bench_opts *o)
+{
+    const char *colon = strrchr(arg, ':');
+    if (colon == NULL || colon == arg) {
+        return false;
+    }
+    size_t hlen = (size_t)(colon - arg);
+    const char *h = arg;
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(o->host)) {
+        return false;
+    }
+    memcpy(o->host, h, hlen);
+    o->host[hlen] = '\0';
+    snprintf(o->port, sizeof(o->port), "%.15s", colon + 1);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(o->host, o->port, &hints, &res) != 0) {
+        return false;
+    }
+    memcpy(&o->addr, res->ai_addr, res->ai_addrlen);
+    o->addr_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return true;
+}
+
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->version = TLS1_3_VERSION;
+    o->concurrency = 8;
+    o->threads = 1;
+    o->duration_s = 10;
+    bool has_target = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n = 0;
+        bool ok = true;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            o->is_json = true;
+        } else if (strcmp(a, "--tls1_2") == 0) {
+            o->version = TLS1_2_VERSION;
+        } else if (strcmp(a, "--tls1_3") == 0) {
+            o->version = TLS1_3_VERSION;
+        } else if (v == NULL && a[0] == '-') {
+            ok = false;
+        } else if (strcmp(a, "--mode") == 0) {
+            ok = parse_mode(v, &o->resume_pct);
+            i++;
+        } else if (strcmp(a, "--concurrency") == 0 || strcmp(a, "-C") == 0) {
+            ok = parse_u64(v, 1, MAX_CONC, &n);
+            o->concurrency = (unsigned)n;
+            i++;
+        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-T") == 0) {
+            ok = parse_u64(v, 1, MAX_THREADS, &n);
+            o->threads = (unsigned)n;
+            i++;
+        } else if (strcmp(a, "--duration") == 0) {
+            ok = parse_u64(v, 1, 3600, &n);
+            o->duration_s = (double)n;
+            i++;
+        } else if (strcmp(a, "--count") == 0) {
+            ok = parse_u64(v, 1, 100000000, &o->count);
+            i++;
+        } else if (strcmp(a, "--data") == 0) {
+            ok = parse_u64(v, 0, 1 << 30, &n);
+            o->data_bytes = (size_t)n;
+            i++;
+        } else if (strcmp(a, "--servername") == 0 && strlen(v) < sizeof(o->servername)) {
+            snprintf(o->servername, sizeof(o->servername), "%s", v);
+            i++;
+        } else if (a[0] != '-' && !has_target) {
+            ok = has_target = resolve_target(a, o);
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            fprintf(stderr, "error bench: %s%s%s: bad or missing value (see tlsresume bench "
+                            "--help)\n",
+                    a, v != NULL && a[0] == '-' ? " " : "", v != NULL && a[0] == '-' ? v : "");
+            return 2;
+        }
+    }
+    if (!has_target) {
+        usage(stderr);
+        return 2;
+    }
+    if (o->threads > o->concurrency) {
+        o->threads = o->concurrency;
+    }
+    return -1;
+}
+
+/* One blocking full handshake that waits for tickets: the session resumed connections offer. */
+static SSL_SESSION *warm_up(const struct bench_opts *o)
+{
+    char err[256];
+    SSL_CTX *ctx = probe_ctx(o->version, true, NULL, true, err, sizeof(err));
+    if (ctx == NULL) {
+        return NULL;
+    }
+    struct probe_target target;
+    memset(&target, 0, sizeof(target));
+    snprintf(target.host, sizeof(target.host), "%s", o->host);
+    snprintf(target.port, sizeof(target.port), "%s", o->port);
+    snprintf(target.servername, sizeof(target.servername), "%s", o->servername);
+    target.timeout_ms = 5000;
+    struct probe_result r;
+    probe_run(ctx, &target, NULL, &r);
+    SSL_SESSION *s = NULL;
+    if (r.is_ok && r.session != NULL) {
+        s = r.session;
+        r.session = NULL;
+    } else {
+        fprintf(stderr, "error bench: %s:%s: %s\n", o->host, o->port,
+                r.is_ok ? "no session to resume" : r.error);
+    }
+    probe_result_free(&r);
+    SSL_CTX_free(ctx);
+    return s;
+}
+
+static void print_lat(FILE *out, const char *name, const struct hist *h, bool is_json)
+{
+    if (is_json) {
+        fprintf(out, "\"%s\":{\"count\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"max\":%llu}",
+                name, (unsigned long long)h->count,
+                (unsigned long long)hist_percentile(h, 50),
+                (unsigned long long)hist_percentile(h, 90),
+                (unsigned long long)hist_percentile(h, 99), (unsigned long long)h->max_us);
+        return;
+    }
+    if (h->count == 0) {
+        return;
+    }
+    fprintf(out, "  %-8s %10llu handshakes  p50 %6llu us  p90 %6llu us  p99 %6llu us  max %llu us\n",
+            name, (unsigned long long)h->count, (unsigned long long)hist_percentile(h, 50),
+            (unsigned long long)hist_percentile(h, 90), (unsigned long long)hist_percentile(h, 99),
+            (unsigned long long)h->max_us);
+}
+
+static void report(const struct bench_opts *o, const struct thread_stats *st, double elapsed)
+{
+    double rate = (double)st->done / elapsed;
+    uint64_t resumed = st->resumed.count;
+    double frac = st->done > 0 ? (double)resumed / (double)st->done : 0;
+    const char *ver = o->version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2";
+    if (o->is_json) {
+        printf("{\"target\":\"%s:%s\",\"version\":\"%s\",\"resume_percent\":%d,\"concurrency\":%u,"
+               "\"threads\":%u,\"data_bytes\":%zu,\"elapsed_s\":%.3f,\"handshakes\":%llu,"
+               "\"per_second\":%.1f,\"resumed_fraction\":%.4f,\"resume_wanted\":%llu,"
+               "\"resume_failed\":%llu,\"latency_us\":{",
+               o->host, o->port, ver, o->resume_pct, o->concurrency, o->threads, o->data_bytes,
+               elapsed, (unsigned long long)st->done, rate, frac,
+               (unsigned long long)st->resume_wanted, (unsigned long long)st->resume_failed);
+        print_lat(stdout, "full", &st->full, true);
+        printf(",");
+        print_lat(stdout, "resumed", &st->resumed, true);
+        printf("},\"errors\":{");
+        for (int k = 0; k < E_NKINDS; k++) {
+            printf("%s\"%s\":%llu", k ? "," : "", err_names[k], (unsigned long long)st->errors[k]);
+        }
+        printf("}}\n");
+        return;
+    }
+    printf("tlsresume bench %s:%s %s, %d%% resumed wanted, %u connections, %u threads, %.1f s\n",
+           o->host, o->port, ver, o->resume_pct, o->concurrency, o->threads, elapsed);
+    printf("  %.1f handshakes/s, %llu in all, %.1f%% resumed", rate,
+           (unsigned long long)st->done, frac * 100.0);
+    if (st->resume_wanted > 0) {
+        printf(" (%llu of %llu wanted resumptions were full handshakes)",
+               (unsigned long long)st->resume_failed, (unsigned long long)st->resume_wanted);
+    }
+    printf("\n");
+    print_lat(stdout, "full", &st->full, false);
+    print_lat(stdout, "resumed", &st->resumed, false);
+    printf("  errors: connect %llu, handshake %llu, data %llu\n",
+           (unsigned long long)st->errors[E_CONNECT], (unsigned long long)st->errors[E_HANDSHAKE],
+           (unsigned long long)st->errors[E_DATA]);
+}
+
+static SSL_CTX *client_ctx(const struct bench_opts *o)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, o->version) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, o->version) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    return ctx;
+}
+
+int bench_main(int argc, char **argv)
+{
+    struct bench_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) {
+        return rc;
+    }
+    static struct bench_thread threads[MAX_THREADS];
+    memset(threads, 0, sizeof(threads));
+    uint8_t *payload = calloc(1, o.data_bytes < 16384 ? 16384 : o.data_bytes);
+    SSL_SESSION *session = o.resume_pct > 0 ? warm_up(&o) : NULL;
+    if (payload == NULL || (o.resume_pct > 0 && session == NULL)) {
+        free(payload);
+        return 2;
+    }
+    double start = now_s();
+    for (unsigned i = 0; i < o.threads; i++) {
+        struct bench_thread *t = &threads[i];
+        t->o = &o;
+        t->ctx = client_ctx(&o);
+        t->conns = o.concurrency / o.threads + (i < o.concurrency % o.threads);
+        t->c = calloc(t->conns, sizeof(*t->c));
+        t->quota = o.count / o.threads + (i < o.count % o.threads);
+        t->deadline = start + o.duration_s;
+        t->payload = payload;
+        if (session != NULL) {
+            SSL_SESSION_up_ref(session);
+            t->session = session;
+        }
+        if (t->ctx == NULL || t->c == NULL || pthread_create(&t->tid, NULL, thread_main, t) != 0) {
+            fprintf(stderr, "error bench: cannot start thread %u\n", i);
+            return 2;
+        }
+    }
+    bool is_tty = isatty(STDERR_FILENO) == 1 && !o.is_json;
+    struct thread_stats total;
+    memset(&total, 0, sizeof(total));
+    for (unsigned i = 0; i < o.threads; i++) {
+        while (is_tty && pthread_tryjoin_np(threads[i].tid, NULL) == EBUSY) {
+            usleep(500 * 1000);
+            double el = now_s() - start;
+            fprintf(stderr, "\r%.0f s: %llu handshakes, %.0f/s   ", el,
+                    (unsigned long long)__atomic_load_n(&progress_done, __ATOMIC_RELAXED),
+                    (double)__atomic_load_n(&progress_done, __ATOMIC_RELAXED) / el);
+        }
+        if (!is_tty) {
+            pthread_join(threads[i].tid, NULL);
+        }
+    }
+    if (is_tty) {
+        fprintf(stderr, "\r%60s\r", "");
+    }
+    double elapsed = now_s() - start;
+    uint64_t errors = 0;
+    for (unsigned i = 0; i < o.threads; i++) {
+        struct bench_thread *t = &threads[i];
+        hist_merge(&total.full, &t->st.full);
+        hist_merge(&total.resumed, &t->st.resumed);
+        total.done += t->st.done;
+        total.resume_wanted += t->st.resume_wanted;
+        total.resume_failed += t->st.resume_failed;
+        for (int k = 0; k < E_NKINDS; k++) {
+            total.errors[k] += t->st.errors[k];
+            errors += t->st.errors[k];
+        }
+        SSL_SESSION_free(t->session);
+        SSL_CTX_free(t->ctx);
+        free(t->c);
+    }
+    SSL_SESSION_free(session);
+    free(payload);
+    report(&o, &total, elapsed);
+    if (total.done == 0) {
+        return 2;
+    }
+    return total.resume_failed > 0 || errors > 0 ? 1 : 0;
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `tlsresume bench` and the benchmark suite on a tiny bounded load: they run and count right.
+# (Performance is measured by `make bench`, never asserted here.) usage: test_bench.sh SCENARIO
+. "$(dirname "$0")/lib/common.sh"
+
+scenario=${1:?scenario}
+make_cert
+TLSR="$BUILD_DIR/tlsresume"
+
+field() {
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$WORK/$1.out"
+}
+
+case "$scenario" in
+command)
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    for v in --tls1_2 --tls1_3; do
+        timeout 60 "$TLSR" bench "127.0.0.1:$PORT" $v --mode full --count 40 -C 4 --json \
+            >"$WORK/full.out" || fail "bench full $v"
+        [ "$(field full "r['handshakes']")" -eq 40 ] || fail "full: not 40 handshakes"
+        [ "$(field full "r['resumed_fraction']")" = "0.0" ] || fail "full: resumed some"
+        timeout 60 "$TLSR" bench "127.0.0.1:$PORT" $v --mode resume --count 40 -C 4 -T 2 \
+            --data 2000 --json >"$WORK/resume.out" || fail "bench resume $v"
+        [ "$(field resume "r['resumed_fraction']")" = "1.0" ] || fail "resume: not all resumed"
+        [ "$(field resume "r['latency_us']['resumed']['count']")" -eq 40 ] || fail "resume count"
+    done
+    # Against a server that resumes nothing, a resumed run reports failed resumptions (exit 1).
+    port=$(free_port)
+    openssl s_server -accept "127.0.0.1:$port" -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
+        -quiet -no_cache -no_ticket </dev/null >/dev/null 2>&1 &
+    PIDS+=("$!")
+    for _ in $(seq 1 100); do (exec 7<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+    set +e
+    timeout 60 "$TLSR" bench "127.0.0.1:$port" --tls1_2 --mode resume --count 10 -C 1 --json \
+        >"$WORK/nores.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -eq 1 ] || fail "bench against a non-resuming server exited $rc"
+    [ "$(field nores "r['resume_failed']")" -eq 10 ] || fail "failed resumptions not counted"
+    set +e
+    "$TLSR" bench "127.0.0.1:$port" --count 0 >/dev/null 2>"$WORK/args.log"
+    rc=$?
+    set -e
+    [ "$rc" -eq 2 ] && grep -q -- "--count 0: bad or missing value" "$WORK/args.log" ||
+        fail "bad arguments"
+    stop_serve
+    ;;
+suite)
+    out=$(TLSR_BUILD_DIR="$BUILD_DIR" timeout 600 bash "$SRC_DIR/bench/suite.sh" --quick 2>"$WORK/suite.log") ||
+        { cat "$WORK/suite.log" >&2; fail "suite failed"; }
+    echo "$out" >"$WORK/suite.out"
+    for s in tlsresume nginx haproxy hitch stunnel "in-process ceiling"; do
+        grep -q "^| $s |" "$WORK/suite.out" || fail "suite table lacks $s"
+    done
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
+echo "PASS: $scenario"
