@@ -253,9 +253,8 @@ static void conn_begin(struct bconn *c)
     int pct = t->o->resume_pct;
     c->wants_resume = t->session != NULL && pct > 0 && (pct >= 100 || rand() % 100 < pct);
     c->fd = socket(t->o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0 ||
-        (connect(c->fd, (const struct sockaddr *)&t->o->addr, t->o->addr_len) != 0 &&
-         errno != EINPROGRESS)) {
+    if (c->fd < 0 || (connect(c->fd, (const struct sockaddr *)&t->o->addr, t->o->addr_len) != 0 &&
+                      errno != EINPROGRESS)) {
         conn_end(c, E_CONNECT);
         return;
     }
@@ -415,8 +414,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
             ok = false;
         }
         if (!ok) {
-            fprintf(stderr, "error bench: %s%s%s: bad or missing value (see tlsresume bench "
-                            "--help)\n",
+            fprintf(stderr,
+                    "error bench: %s%s%s: bad or missing value (see tlsresume bench "
+                    "--help)\n",
                     a, v != NULL && a[0] == '-' ? " " : "", v != NULL && a[0] == '-' ? v : "");
             return 2;
         }
@@ -464,8 +464,7 @@ static void print_lat(FILE *out, const char *name, const struct hist *h, bool is
 {
     if (is_json) {
         fprintf(out, "\"%s\":{\"count\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"max\":%llu}",
-                name, (unsigned long long)h->count,
-                (unsigned long long)hist_percentile(h, 50),
+                name, (unsigned long long)h->count, (unsigned long long)hist_percentile(h, 50),
                 (unsigned long long)hist_percentile(h, 90),
                 (unsigned long long)hist_percentile(h, 99), (unsigned long long)h->max_us);
         return;
@@ -473,7 +472,8 @@ static void print_lat(FILE *out, const char *name, const struct hist *h, bool is
     if (h->count == 0) {
         return;
     }
-    fprintf(out, "  %-8s %10llu handshakes  p50 %6llu us  p90 %6llu us  p99 %6llu us  max %llu us\n",
+    fprintf(out,
+            "  %-8s %10llu handshakes  p50 %6llu us  p90 %6llu us  p99 %6llu us  max %llu us\n",
             name, (unsigned long long)h->count, (unsigned long long)hist_percentile(h, 50),
             (unsigned long long)hist_percentile(h, 90), (unsigned long long)hist_percentile(h, 99),
             (unsigned long long)h->max_us);
@@ -505,8 +505,8 @@ static void report(const struct bench_opts *o, const struct thread_stats *st, do
     }
     printf("tlsresume bench %s:%s %s, %d%% resumed wanted, %u connections, %u threads, %.1f s\n",
            o->host, o->port, ver, o->resume_pct, o->concurrency, o->threads, elapsed);
-    printf("  %.1f handshakes/s, %llu in all, %.1f%% resumed", rate,
-           (unsigned long long)st->done, frac * 100.0);
+    printf("  %.1f handshakes/s, %llu in all, %.1f%% resumed", rate, (unsigned long long)st->done,
+           frac * 100.0);
     if (st->resume_wanted > 0) {
         printf(" (%llu of %llu wanted resumptions were full handshakes)",
                (unsigned long long)st->resume_failed, (unsigned long long)st->resume_wanted);
