@@ -150,7 +150,8 @@ cpu_ticks() {
     echo "$total"
 }
 
-SERVERS=(tlsresume nginx haproxy hitch stunnel)
+# TLSR_SUITE_SERVERS="tlsresume nginx" limits the run (for quick A/B checks while profiling).
+read -r -a SERVERS <<<"${TLSR_SUITE_SERVERS:-tlsresume nginx haproxy hitch stunnel}"
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 for rep in $(seq 1 "$REPS"); do

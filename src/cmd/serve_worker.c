@@ -36,6 +36,7 @@
 struct buf {
     size_t start;
     size_t end;
+    size_t high; /* highest end reached: the bytes to wipe on close */
     uint8_t data[BUF_SIZE];
 };
 
@@ -221,7 +222,9 @@ static void conn_close(struct conn *c, const char *why)
     }
     ERR_clear_error();
     SSL_free(c->ssl);
-    if (c->state == ST_HANDSHAKE) {
+    /* Linger only when client bytes may still be unread: after the client's own end of
+     * stream nothing is left to turn into a reset, and the common close stays cheap. */
+    if (c->state == ST_HANDSHAKE || (c->is_client_eof && !c->is_upload_dropped)) {
         close(c->cfd);
     } else {
         linger_close(w, c->cfd);
@@ -242,7 +245,10 @@ static void conn_close(struct conn *c, const char *why)
         c->next->prev = c->prev;
     }
     w->open--;
-    OPENSSL_cleanse(c, sizeof(*c));
+    /* Plaintext passed through the buffers: wipe what was used (wiping all 32 KiB of every
+     * connection showed as the top user-space cost of a resumed handshake). */
+    OPENSSL_cleanse(c->c2b.data, c->c2b.high);
+    OPENSSL_cleanse(c->b2c.data, c->b2c.high);
     free(c);
     maybe_exit(w);
 }
@@ -269,6 +275,7 @@ static bool client_read(struct conn *c, bool *progress)
         int n = SSL_read(c->ssl, c->c2b.data + c->c2b.end, (int)room);
         if (n > 0) {
             c->c2b.end += (size_t)n;
+            c->c2b.high = c->c2b.end > c->c2b.high ? c->c2b.end : c->c2b.high;
             c->bytes_in += (uint64_t)n;
             c->read_wants = 0;
             *progress = true;
@@ -357,6 +364,7 @@ static bool backend_io(struct conn *c, bool *progress)
         ssize_t n = recv(c->bfd, c->b2c.data + c->b2c.end, buf_room(&c->b2c), 0);
         if (n > 0) {
             c->b2c.end += (size_t)n;
+            c->b2c.high = c->b2c.end > c->b2c.high ? c->b2c.end : c->b2c.high;
             c->bytes_out += (uint64_t)n;
             *progress = true;
             continue;
@@ -474,6 +482,7 @@ static void proxy_header(struct conn *c)
     p[14] = (uint8_t)((n - 16) >> 8);
     p[15] = (uint8_t)(n - 16);
     c->c2b.end += n;
+    c->c2b.high = c->c2b.end;
 }
 
 static void on_backend(struct ev_loop *loop, ev_io *io, int revents);

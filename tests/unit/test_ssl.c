@@ -109,6 +109,39 @@ static void test_tls12_session_id(void **state)
     SSL_CTX_free(c);
 }
 
+static int user_info_calls;
+
+static void user_info(const SSL *ssl, int where, int ret)
+{
+    (void)ssl;
+    (void)ret;
+    user_info_calls += (where & SSL_CB_HANDSHAKE_DONE) != 0;
+}
+
+/* The library's info callback (early TLS 1.2 store) chains to the application's own. */
+static void test_info_callback_is_chained(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *s = th_server_ctx(TLS1_2_VERSION, TLS1_2_VERSION, "localhost");
+    SSL_CTX_set_info_callback(s, user_info);
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.cache = f->cache;
+    assert_int_equal(tlsr_ssl_attach(s, &o), TLSR_OK);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    user_info_calls = 0;
+    struct tlsr_cache_stats before = cache_stats(f->cache);
+    struct th_result first;
+    struct th_result second = resume(s, c, &first);
+    assert_true(second.is_reused);
+    assert_int_equal(user_info_calls, 2);
+    assert_int_equal(cache_stats(f->cache).inserts - before.inserts, 1);
+    th_result_free(&first);
+    th_result_free(&second);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
 static void test_tls12_ticket(void **state)
 {
     struct fixture *f = *state;
@@ -494,6 +527,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls12_session_id),
+        cmocka_unit_test(test_info_callback_is_chained),
         cmocka_unit_test(test_tls12_ticket),
         cmocka_unit_test(test_tls13_stateless_stores_nothing),
         cmocka_unit_test(test_tls13_stateful_ticket_is_single_use),

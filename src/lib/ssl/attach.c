@@ -132,7 +132,7 @@ static tlsr_status configure(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct
         return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot set the session ID context");
     }
     if (o->cache != NULL) {
-        tlsr__ssl_install_cache(ctx);
+        tlsr__ssl_install_cache(ctx, b);
     } else {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     }

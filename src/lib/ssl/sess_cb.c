@@ -12,7 +12,11 @@
  *   first lookup removes them under the shard lock and a replayed ticket misses everywhere
  *   (RFC 8446 §8.1);
  * - the remove callback fires on fatal alerts and when a connection is freed before
- *   SSL_shutdown; servers that want to keep such sessions call SSL_shutdown first.
+ *   SSL_shutdown; servers that want to keep such sessions call SSL_shutdown first;
+ * - a TLS 1.2 server calls the new-session callback only after its Finished has gone out, so a
+ *   client that reconnects at once can reach another worker before the session is stored. The
+ *   info callback therefore stores a full TLS 1.2 session as soon as the client's Finished is
+ *   in, before the server's Finished is written, and the new-session callback skips it.
  */
 #include "ssl_int.h"
 
@@ -21,34 +25,68 @@
 #include "../err/tlsr_err.h"
 #include "sess_codec.h"
 
+/* Encodes and stores sess; a failure costs one resumption, nothing else. */
+static void store(struct binding *b, const SSL_SESSION *sess, int is_tls13)
+{
+    unsigned int id_len = 0;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
+    unsigned int ctx_len = 0;
+    const unsigned char *ctx = SSL_SESSION_get0_id_context(sess, &ctx_len);
+    if (id_len == 0) {
+        return;
+    }
+    uint8_t buf[TLSR_CACHE_MAX_VALUE];
+    size_t len = 0;
+    tlsr_status rc = tlsr__sess_encode(sess, buf, sizeof(buf), &len);
+    if (rc == TLSR_OK) {
+        struct tlsr_cache_key key = {ctx, ctx_len, id, id_len};
+        /* A failed insert (too large, lock error) costs one resumption, nothing else. */
+        rc = tlsr_cache_insert(b->cache, &key, buf, len, b->session_timeout_s,
+                               is_tls13 ? TLSR_CACHE_SINGLE_USE : 0);
+        (void)rc;
+    } else {
+        len = sizeof(buf); /* a failed encoding may have written part of the secret */
+    }
+    OPENSSL_cleanse(buf, len);
+}
+
 static int new_session(SSL *ssl, SSL_SESSION *sess)
 {
     struct binding *b = tlsr__ssl_binding(SSL_get_SSL_CTX(ssl));
-    if (b == NULL || b->cache == NULL) {
+    if (b == NULL || b->cache == NULL || (tlsr__ssl_conn_flags(ssl) & CONN_STORED) != 0) {
         return 0;
     }
     int is_tls13 = SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION;
     if (is_tls13 && (SSL_get_options(ssl) & SSL_OP_NO_TICKET) == 0) {
         return 0;
     }
-    unsigned int id_len = 0;
-    const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
-    unsigned int ctx_len = 0;
-    const unsigned char *ctx = SSL_SESSION_get0_id_context(sess, &ctx_len);
-    if (id_len == 0) {
-        return 0;
-    }
-    uint8_t buf[TLSR_CACHE_MAX_VALUE];
-    size_t len = 0;
-    if (tlsr__sess_encode(sess, buf, sizeof(buf), &len) == TLSR_OK) {
-        struct tlsr_cache_key key = {ctx, ctx_len, id, id_len};
-        /* A failed insert (too large, lock error) costs one resumption, nothing else. */
-        tlsr_status rc = tlsr_cache_insert(b->cache, &key, buf, len, b->session_timeout_s,
-                                           is_tls13 ? TLSR_CACHE_SINGLE_USE : 0);
-        (void)rc;
-    }
-    OPENSSL_cleanse(buf, sizeof(buf));
+    store(b, sess, is_tls13);
     return 0;
+}
+
+/* Stores a full TLS 1.2 session once the client's Finished has been read (see above). */
+static void on_info(const SSL *cssl, int where, int ret)
+{
+    SSL *ssl = (SSL *)cssl;
+    struct binding *b = tlsr__ssl_binding(SSL_get_SSL_CTX(ssl));
+    if (b == NULL) {
+        return;
+    }
+    if (b->prev_info_cb != NULL) {
+        b->prev_info_cb(ssl, where, ret);
+    }
+    if ((where & SSL_CB_ACCEPT_LOOP) == 0 || b->cache == NULL ||
+        SSL_get_state(ssl) != TLS_ST_SR_FINISHED || SSL_session_reused(ssl) ||
+        SSL_version(ssl) != TLS1_2_VERSION || (tlsr__ssl_conn_flags(ssl) & CONN_STORED) != 0) {
+        return;
+    }
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    unsigned int id_len = 0;
+    if (sess == NULL || SSL_SESSION_get_id(sess, &id_len) == NULL || id_len == 0) {
+        return;
+    }
+    store(b, sess, 0);
+    tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_STORED);
 }
 
 static SSL_SESSION *get_session(SSL *ssl, const unsigned char *id, int id_len, int *copy)
@@ -92,8 +130,10 @@ static void remove_session(SSL_CTX *ctx, SSL_SESSION *sess)
     (void)rc;
 }
 
-void tlsr__ssl_install_cache(SSL_CTX *ctx)
+void tlsr__ssl_install_cache(SSL_CTX *ctx, struct binding *b)
 {
+    b->prev_info_cb = SSL_CTX_get_info_callback(ctx);
+    SSL_CTX_set_info_callback(ctx, on_info);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
     SSL_CTX_sess_set_new_cb(ctx, new_session);
     SSL_CTX_sess_set_get_cb(ctx, get_session);

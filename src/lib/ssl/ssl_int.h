@@ -15,12 +15,14 @@ struct binding {
     uint32_t session_timeout_s;
     uint8_t sid_ctx[SSL_MAX_SID_CTX_LENGTH];
     size_t sid_ctx_len;
+    void (*prev_info_cb)(const SSL *ssl, int where, int ret); /* chained, may be NULL */
 };
 
 /* Per-connection flags, kept in the SSL's ex_data as an integer. */
 #define CONN_KEY_UNKNOWN 0x1u    /* the ticket named no key of the ring */
 #define CONN_KEY_FOUND 0x2u      /* the ticket named a key of the ring */
 #define CONN_TICKET_RESUMED 0x4u /* a ticket decrypted and is being used */
+#define CONN_STORED 0x8u         /* the TLS 1.2 session went to the cache before Finished */
 
 /* The binding of ctx, or NULL when tlsr_ssl_attach() was not called on it. */
 struct binding *tlsr__ssl_binding(const SSL_CTX *ctx);
@@ -28,7 +30,7 @@ unsigned tlsr__ssl_conn_flags(const SSL *ssl);
 void tlsr__ssl_conn_set_flags(SSL *ssl, unsigned flags);
 
 /* Installs the session cache callbacks (sess_cb.c) and the ticket callbacks (ticket_cb.c). */
-void tlsr__ssl_install_cache(SSL_CTX *ctx);
+void tlsr__ssl_install_cache(SSL_CTX *ctx, struct binding *b);
 void tlsr__ssl_install_tickets(SSL_CTX *ctx, struct binding *b);
 
 #endif
