@@ -6,8 +6,10 @@
 # and tickets on everywhere. Servers are interleaved (A B C D E, then again) and each figure is
 # the median of the repetitions. Every load is bounded by --duration.
 #
-# usage: bench/suite.sh [--quick] [--reps N] [--duration S] [--rsa] [--write]
+# usage: bench/suite.sh [--quick] [--reps N] [--duration S] [--rsa] [--idle N] [--bulk MIB] [--write]
 #   --quick   1 repetition of 1 s per case (what `make test` runs, to prove the suite works)
+#   --idle N  memory per idle TLS connection: RSS growth with N idle connections (default 2000)
+#   --bulk M  throughput of one stream of M MiB echoed through the proxy (default 64)
 #   --write   replace the suite section of docs/BENCHMARKS.md with this run's tables
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,19 +18,24 @@ REPS=3
 DURATION=5
 RSA=0
 WRITE=0
+IDLE=2000
+BULK=64
 while [ $# -gt 0 ]; do
     case "$1" in
-    --quick) REPS=1; DURATION=1 ;;
+    --quick) REPS=1; DURATION=1; IDLE=50; BULK=4 ;;
+    --idle) IDLE=$2; shift ;;
+    --bulk) BULK=$2; shift ;;
     --reps) REPS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --rsa) RSA=1 ;;
     --write) WRITE=1 ;;
-    *) echo "usage: $0 [--quick] [--reps N] [--duration S] [--rsa] [--write]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--reps N] [--duration S] [--rsa] [--idle N] [--bulk M] [--write]" >&2; exit 2 ;;
     esac
     shift
 done
-[ "$REPS" -ge 1 ] && [ "$REPS" -le 20 ] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] ||
-    { echo "error suite: --reps 1..20, --duration 1..60" >&2; exit 2; }
+[ "$REPS" -ge 1 ] && [ "$REPS" -le 20 ] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] &&
+    [ "$IDLE" -ge 1 ] && [ "$IDLE" -le 20000 ] && [ "$BULK" -ge 1 ] && [ "$BULK" -le 1024 ] ||
+    { echo "error suite: --reps 1..20, --duration 1..60, --idle 1..20000, --bulk 1..1024" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsr-bench.XXXXXX")
 PIDS=()
@@ -139,6 +146,37 @@ CONF
     SPID=$!
 }
 
+# Resident memory (KiB) of a process and its descendants.
+rss_kib() {
+    local total=0 p v
+    for p in $1 $(pgrep -P "$1" 2>/dev/null || true); do
+        v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# extras SERVER PORT: memory per idle connection and bulk throughput, one line to $EXTRAS.
+extras() {
+    local before after held mib_s start end
+    before=$(rss_kib "$SPID")
+    rm -f "$WORK/idle.fifo"
+    mkfifo "$WORK/idle.fifo"
+    python3 bench/idle.py "$2" "$IDLE" <"$WORK/idle.fifo" >"$WORK/idle.out" 2>&1 &
+    local idle_pid=$!
+    exec 8>"$WORK/idle.fifo"
+    for _ in $(seq 1 600); do grep -q '^held' "$WORK/idle.out" 2>/dev/null && break; sleep 0.1; done
+    held=$(sed -n 's/^held //p' "$WORK/idle.out")
+    sleep 1 # let the server settle its buffers (not a timed assertion: a measurement)
+    after=$(rss_kib "$SPID")
+    echo >&8
+    exec 8>&-
+    wait "$idle_pid" 2>/dev/null || true
+    python3 bench/bulk.py "$2" "$BULK" >"$WORK/bulk.out" 2>&1 || true
+    mib_s=$(sed -n 's/^MiB\/s //p' "$WORK/bulk.out")
+    echo "$1 ${held:-0} $before $after ${mib_s:-failed}" >>"$EXTRAS"
+}
+
 # CPU ticks used so far by a process and its descendants.
 cpu_ticks() {
     local total=0 p
@@ -153,7 +191,9 @@ cpu_ticks() {
 # TLSR_SUITE_SERVERS="tlsresume nginx" limits the run (for quick A/B checks while profiling).
 read -r -a SERVERS <<<"${TLSR_SUITE_SERVERS:-tlsresume nginx haproxy hitch stunnel}"
 RESULTS="$WORK/results.txt"
+EXTRAS="$WORK/extras.txt"
 : >"$RESULTS"
+: >"$EXTRAS"
 for rep in $(seq 1 "$REPS"); do
     for server in "${SERVERS[@]}"; do
         command -v "${server/tlsresume/true}" >/dev/null 2>&1 || [ "$server" = stunnel ] ||
@@ -184,6 +224,7 @@ print(server, version, mode, rep, "%.1f" % r["per_second"], "%.1f" % cpu_us,
 PY
             done
         done
+        [ "$rep" -eq 1 ] && extras "$server" "$port"
         kill "$SPID"
         wait "$SPID" 2>/dev/null || true
     done
@@ -191,7 +232,7 @@ done
 
 cert=$([ "$RSA" -eq 1 ] && echo "--rsa" || true)
 "$BUILD/ceiling" --count 1000 $cert --json >"$WORK/ceiling.json"
-python3 bench/summarise.py "$RESULTS" "$WORK/ceiling.json" "$REPS" "$DURATION" \
+python3 bench/summarise.py "$RESULTS" "$WORK/ceiling.json" "$EXTRAS" "$IDLE" "$BULK" "$REPS" "$DURATION" \
     "$([ "$RSA" -eq 1 ] && echo RSA-2048 || echo 'ECDSA P-256')" \
     "$(date -u +%F) on $(nproc) cores, $(openssl version | cut -d' ' -f1-2), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), HAProxy $(haproxy -v | head -n1 | cut -d' ' -f3 | cut -d- -f1), hitch $(hitch --version 2>&1 | sed 's/.* //'), stunnel $(stunnel4 -version 2>&1 | sed -n 's/^stunnel \([0-9.]*\).*/\1/p' | head -n1)" \
     >"$WORK/tables.md"

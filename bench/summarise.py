@@ -15,7 +15,8 @@ ceiling = {}
 for line in open(sys.argv[2]):
     r = json.loads(line)
     ceiling[r["version"]] = r
-reps, duration, cert, when = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+extras_path, idle_n, bulk_mib = sys.argv[3], sys.argv[4], sys.argv[5]
+reps, duration, cert, when = sys.argv[6], sys.argv[7], sys.argv[8], sys.argv[9]
 servers = []
 for (s, _, _) in rows:
     if s not in servers:
@@ -55,3 +56,16 @@ for version, vname in (("1_2", "TLSv1.2"), ("1_3", "TLSv1.3")):
         print("| in-process ceiling | | | | %.0f us | %.0f us | | 100%% |" % (c["full_us"],
                                                                       c["resumed_us"]))
     print()
+
+print("### Memory per idle connection and bulk throughput\n")
+print("RSS growth of the server's processes with %s idle TLS 1.3 connections held open (after "
+      "their handshakes), and one stream of %s MiB echoed through the proxy (Python client and "
+      "backend: a relative figure).\n" % (idle_n, bulk_mib))
+print("| server | connections held | RSS before | RSS after | KiB per idle connection | "
+      "bulk MiB/s |")
+print("|---|---|---|---|---|---|")
+for line in open(extras_path):
+    server, held, before, after, mib = line.split()
+    per = (int(after) - int(before)) / int(held) if int(held) else 0
+    print("| %s | %s | %s KiB | %s KiB | %.1f | %s |" % (server, held, before, after, per, mib))
+print()

@@ -33,11 +33,13 @@
 #define BUF_SIZE (16 * 1024)
 #define ACCEPT_BATCH 64
 
+/* A direction's buffer. Its 16 KiB are allocated only while bytes are in flight and released
+ * (wiped) as soon as it drains, so an idle connection holds no buffer at all. */
 struct buf {
     size_t start;
     size_t end;
-    size_t high; /* highest end reached: the bytes to wipe on close */
-    uint8_t data[BUF_SIZE];
+    size_t high; /* highest end reached: the bytes to wipe */
+    uint8_t *data;
 };
 
 enum conn_state { ST_HANDSHAKE, ST_CONNECTING, ST_PROXY };
@@ -92,8 +94,33 @@ static size_t buf_len(const struct buf *b)
     return b->end - b->start;
 }
 
+/* Makes sure the buffer has its memory before bytes are written into it. */
+static bool buf_ensure(struct buf *b)
+{
+    if (b->data == NULL) {
+        b->data = malloc(BUF_SIZE);
+    }
+    return b->data != NULL;
+}
+
+/* Gives the memory back once the buffer is empty (or unconditionally when closing). */
+static void buf_release(struct buf *b, bool is_final)
+{
+    if (b->data != NULL && (is_final || b->start == b->end)) {
+        OPENSSL_cleanse(b->data, b->high);
+        free(b->data);
+        b->data = NULL;
+        b->start = 0;
+        b->end = 0;
+        b->high = 0;
+    }
+}
+
 static size_t buf_room(struct buf *b)
 {
+    if (b->data == NULL) {
+        return BUF_SIZE;
+    }
     if (b->start == b->end) {
         b->start = 0;
         b->end = 0;
@@ -247,8 +274,8 @@ static void conn_close(struct conn *c, const char *why)
     w->open--;
     /* Plaintext passed through the buffers: wipe what was used (wiping all 32 KiB of every
      * connection showed as the top user-space cost of a resumed handshake). */
-    OPENSSL_cleanse(c->c2b.data, c->c2b.high);
-    OPENSSL_cleanse(c->b2c.data, c->b2c.high);
+    buf_release(&c->c2b, true);
+    buf_release(&c->b2c, true);
     free(c);
     maybe_exit(w);
 }
@@ -271,6 +298,9 @@ static void set_events(struct worker *w, ev_io *io, int fd, int events)
 static bool client_read(struct conn *c, bool *progress)
 {
     while (!c->is_client_eof && buf_room(&c->c2b) > 0) {
+        if (!buf_ensure(&c->c2b)) {
+            return false;
+        }
         size_t room = buf_room(&c->c2b);
         int n = SSL_read(c->ssl, c->c2b.data + c->c2b.end, (int)room);
         if (n > 0) {
@@ -361,6 +391,9 @@ static bool backend_io(struct conn *c, bool *progress)
         *progress = true;
     }
     while (!c->is_backend_eof && buf_room(&c->b2c) > 0) {
+        if (!buf_ensure(&c->b2c)) {
+            return false;
+        }
         ssize_t n = recv(c->bfd, c->b2c.data + c->b2c.end, buf_room(&c->b2c), 0);
         if (n > 0) {
             c->b2c.end += (size_t)n;
@@ -422,6 +455,8 @@ static void proxy(struct conn *c)
     if (any) {
         ev_timer_again(c->w->loop, &c->timer);
     }
+    buf_release(&c->c2b, false);
+    buf_release(&c->b2c, false);
     int cev = 0;
     if (!c->is_client_eof && buf_room(&c->c2b) > 0) {
         cev |= want_events(c->read_wants, EV_READ);
@@ -454,6 +489,9 @@ static void proxy_header(struct conn *c)
     socklen_t local_len = sizeof(local);
     if (getsockname(c->cfd, (struct sockaddr *)&local, &local_len) != 0 ||
         local.ss_family != c->peer.ss_family) {
+        return;
+    }
+    if (!buf_ensure(&c->c2b)) {
         return;
     }
     uint8_t *p = c->c2b.data + c->c2b.end;

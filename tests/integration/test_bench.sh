@@ -53,6 +53,7 @@ suite)
     for s in tlsresume nginx haproxy hitch stunnel "in-process ceiling"; do
         grep -q "^| $s |" "$WORK/suite.out" || fail "suite table lacks $s"
     done
+    grep -q "^| tlsresume | 50 | .* | [0-9]* |$" "$WORK/suite.out" || fail "idle/bulk row of tlsresume"
     ;;
 *)
     fail "unknown scenario $scenario"
