@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "bench_hist.h"
+#include "cli.h"
 #include "check_probe.h"
 
 #define MAX_THREADS 64
@@ -158,6 +159,19 @@ static void finish(struct bconn *c)
     conn_end(c, -1);
 }
 
+/* After an SSL call failed with e: re-arms the watcher for what OpenSSL wants and returns true,
+ * or returns false for a real error. */
+static bool rearm(struct bconn *c, int e)
+{
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        return false;
+    }
+    ev_io_stop(c->t->loop, &c->io);
+    ev_io_set(&c->io, c->fd, e == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
+    ev_io_start(c->t->loop, &c->io);
+    return true;
+}
+
 /* Data phase: write data_bytes, read as many back. */
 static void data_step(struct bconn *c)
 {
@@ -166,14 +180,9 @@ static void data_step(struct bconn *c)
         size_t n = total - c->sent < 16384 ? total - c->sent : 16384;
         int w = SSL_write(c->ssl, c->t->payload, (int)n);
         if (w <= 0) {
-            int e = SSL_get_error(c->ssl, w);
-            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                ev_io_stop(c->t->loop, &c->io);
-                ev_io_set(&c->io, c->fd, e == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
-                ev_io_start(c->t->loop, &c->io);
-                return;
+            if (!rearm(c, SSL_get_error(c->ssl, w))) {
+                conn_end(c, E_DATA);
             }
-            conn_end(c, E_DATA);
             return;
         }
         c->sent += (size_t)w;
@@ -182,14 +191,9 @@ static void data_step(struct bconn *c)
     while (c->got < total) {
         int r = SSL_read(c->ssl, buf, sizeof(buf));
         if (r <= 0) {
-            int e = SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                ev_io_stop(c->t->loop, &c->io);
-                ev_io_set(&c->io, c->fd, e == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
-                ev_io_start(c->t->loop, &c->io);
-                return;
+            if (!rearm(c, SSL_get_error(c->ssl, r))) {
+                conn_end(c, E_DATA);
             }
-            conn_end(c, E_DATA);
             return;
         }
         c->got += (size_t)r;
@@ -225,14 +229,9 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     if (!SSL_is_init_finished(c->ssl)) {
         int r = SSL_do_handshake(c->ssl);
         if (r != 1) {
-            int e = SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                ev_io_stop(c->t->loop, &c->io);
-                ev_io_set(&c->io, c->fd, e == SSL_ERROR_WANT_WRITE ? EV_WRITE : EV_READ);
-                ev_io_start(c->t->loop, &c->io);
-                return;
+            if (!rearm(c, SSL_get_error(c->ssl, r))) {
+                conn_end(c, E_HANDSHAKE);
             }
-            conn_end(c, E_HANDSHAKE);
             return;
         }
     }
@@ -301,18 +300,6 @@ static void usage(FILE *out)
             "handshake is counted as failed, never as resumed. Certificates are not verified.\n");
 }
 
-static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < min || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 static bool parse_mode(const char *v, int *pct)
 {
     uint64_t p = 0;
@@ -320,7 +307,7 @@ static bool parse_mode(const char *v, int *pct)
         *pct = 0;
     } else if (strcmp(v, "resume") == 0) {
         *pct = 100;
-    } else if (strncmp(v, "mixed:", 6) == 0 && parse_u64(v + 6, 0, 100, &p)) {
+    } else if (strncmp(v, "mixed:", 6) == 0 && cli_uint(v + 6, 0, 100, &p)) {
         *pct = (int)p;
     } else {
         return false;
@@ -387,22 +374,22 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
             ok = parse_mode(v, &o->resume_pct);
             i++;
         } else if (strcmp(a, "--concurrency") == 0 || strcmp(a, "-C") == 0) {
-            ok = parse_u64(v, 1, MAX_CONC, &n);
+            ok = cli_uint(v, 1, MAX_CONC, &n);
             o->concurrency = (unsigned)n;
             i++;
         } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-T") == 0) {
-            ok = parse_u64(v, 1, MAX_THREADS, &n);
+            ok = cli_uint(v, 1, MAX_THREADS, &n);
             o->threads = (unsigned)n;
             i++;
         } else if (strcmp(a, "--duration") == 0) {
-            ok = parse_u64(v, 1, 3600, &n);
+            ok = cli_uint(v, 1, 3600, &n);
             o->duration_s = (double)n;
             i++;
         } else if (strcmp(a, "--count") == 0) {
-            ok = parse_u64(v, 1, 100000000, &o->count);
+            ok = cli_uint(v, 1, 100000000, &o->count);
             i++;
         } else if (strcmp(a, "--data") == 0) {
-            ok = parse_u64(v, 0, 1 << 30, &n);
+            ok = cli_uint(v, 0, 1 << 30, &n);
             o->data_bytes = (size_t)n;
             i++;
         } else if (strcmp(a, "--servername") == 0 && strlen(v) < sizeof(o->servername)) {

@@ -23,6 +23,7 @@
 #include <tlsresume/client.h>
 
 #include "check.h"
+#include "cli.h"
 #include "check_probe.h"
 #include "check_watch.h"
 
@@ -59,12 +60,11 @@ static void usage(FILE *out)
             CHECK_MAX_ATTEMPTS);
 }
 
+/* cli_uint into an unsigned. */
 static bool parse_uint(const char *text, unsigned long min, unsigned long max, unsigned *out)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < min || v > max || text[0] == '-') {
+    uint64_t v = 0;
+    if (!cli_uint(text, min, max, &v)) {
         return false;
     }
     *out = (unsigned)v;
