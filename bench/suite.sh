@@ -238,11 +238,11 @@ python3 bench/summarise.py "$RESULTS" "$WORK/ceiling.json" "$EXTRAS" "$IDLE" "$B
     >"$WORK/tables.md"
 cat "$WORK/tables.md"
 if [ "$WRITE" -eq 1 ]; then
-    python3 - "$WORK/tables.md" docs/BENCHMARKS.md <<'PY'
+    python3 - "$WORK/tables.md" docs/BENCHMARKS.md "$([ "$RSA" -eq 1 ] && echo suite-rsa || echo suite)" <<'PY'
 import sys
 tables = open(sys.argv[1]).read()
 doc = open(sys.argv[2]).read()
-begin, end = "<!-- suite:begin -->\n", "<!-- suite:end -->"
+begin, end = "<!-- %s:begin -->\n" % sys.argv[3], "<!-- %s:end -->" % sys.argv[3]
 a, b = doc.index(begin) + len(begin), doc.index(end)
 open(sys.argv[2], "w").write(doc[:a] + tables + doc[b:])
 PY
