@@ -2,8 +2,11 @@
  * `tlsresume bench HOST:PORT`: a handshake load generator. Each thread runs one libev loop
  * with its share of --concurrency connections, each doing connect, handshake, optional data
  * (--data BYTES written, as many read back), close, and again, until --count or --duration.
- * Resumed mode offers the newest session the thread has; a connection that was meant to resume
- * but made a full handshake counts as a failure to resume (reported), never as a resumption.
+ * Resumed mode offers the session of one warm-up handshake (so a server whose tickets are
+ * single use shows up as failed resumptions); a connection that was meant to resume but made a
+ * full handshake counts as a failure to resume (reported), never as a resumption. Every
+ * connection has a 5 s deadline for connect and handshake, and each thread stops at --duration
+ * even if connections hang: the run is bounded.
  */
 #include <errno.h>
 #include <math.h>
@@ -64,7 +67,8 @@ struct bconn {
     int fd;
     SSL *ssl;
     ev_io io;
-    ev_timer retry; /* after an error, the next attempt waits 10 ms (no tight loop) */
+    ev_timer retry;   /* after an error, the next attempt waits 10 ms (no tight loop) */
+    ev_timer timeout; /* connect + handshake + data must finish within 5 s */
     double started;
     bool wants_resume;
     size_t sent;
@@ -85,6 +89,8 @@ struct bench_thread {
     double deadline;
     unsigned active;
     uint8_t *payload;
+    unsigned seed; /* this thread's random state (mixed mode) */
+    ev_timer stop; /* --duration reached: stop even if connections hang */
 };
 
 static volatile uint64_t progress_done;
@@ -110,6 +116,7 @@ static void conn_end(struct bconn *c, int err)
 {
     struct bench_thread *t = c->t;
     ev_io_stop(t->loop, &c->io);
+    ev_timer_stop(t->loop, &c->timeout);
     if (c->ssl != NULL) {
         if (err < 0) {
             SSL_shutdown(c->ssl);
@@ -142,6 +149,21 @@ static void on_retry(struct ev_loop *loop, ev_timer *timer, int revents)
     (void)loop;
     (void)revents;
     conn_begin(timer->data);
+}
+
+static void on_conn_timeout(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct bconn *c = timer->data;
+    conn_end(c, c->ssl == NULL ? E_CONNECT : (SSL_is_init_finished(c->ssl) ? E_DATA : E_HANDSHAKE));
+}
+
+static void on_stop(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    (void)timer;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
 }
 
 static void finish(struct bconn *c)
@@ -250,7 +272,8 @@ static void conn_begin(struct bconn *c)
     c->got = 0;
     c->started = now_s();
     int pct = t->o->resume_pct;
-    c->wants_resume = t->session != NULL && pct > 0 && (pct >= 100 || rand() % 100 < pct);
+    c->wants_resume =
+        t->session != NULL && pct > 0 && (pct >= 100 || (int)(rand_r(&t->seed) % 100) < pct);
     c->fd = socket(t->o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0 || (connect(c->fd, (const struct sockaddr *)&t->o->addr, t->o->addr_len) != 0 &&
                       errno != EINPROGRESS)) {
@@ -262,6 +285,8 @@ static void conn_begin(struct bconn *c)
     ev_io_init(&c->io, on_io, c->fd, EV_WRITE);
     c->io.data = c;
     ev_io_start(t->loop, &c->io);
+    ev_timer_set(&c->timeout, 5.0, 0.0);
+    ev_timer_start(t->loop, &c->timeout);
 }
 
 static void *thread_main(void *arg)
@@ -274,14 +299,33 @@ static void *thread_main(void *arg)
         t->c[i].fd = -1;
         ev_init(&t->c[i].retry, on_retry);
         t->c[i].retry.data = &t->c[i];
+        ev_init(&t->c[i].timeout, on_conn_timeout);
+        t->c[i].timeout.data = &t->c[i];
         if (should_continue(t)) {
             conn_begin(&t->c[i]);
         } else {
             t->active--;
         }
     }
+    if (t->o->count == 0) {
+        ev_timer_init(&t->stop, on_stop, t->deadline - now_s() + 1.0, 0.0);
+        ev_timer_start(t->loop, &t->stop);
+    }
     if (t->active > 0) {
         ev_run(t->loop, 0);
+    }
+    /* Connections still open after the stop (a hung server) are closed without counting. */
+    for (unsigned i = 0; i < t->conns; i++) {
+        struct bconn *c = &t->c[i];
+        ev_timer_stop(t->loop, &c->retry);
+        ev_timer_stop(t->loop, &c->timeout);
+        ev_io_stop(t->loop, &c->io);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        if (c->fd >= 0) {
+            close(c->fd);
+            c->fd = -1;
+        }
     }
     ev_loop_destroy(t->loop);
     return NULL;
@@ -544,12 +588,25 @@ int bench_main(int argc, char **argv)
         t->quota = o.count / o.threads + (i < o.count % o.threads);
         t->deadline = start + o.duration_s;
         t->payload = payload;
+        t->seed = 12345u + i;
         if (session != NULL) {
             SSL_SESSION_up_ref(session);
             t->session = session;
         }
         if (t->ctx == NULL || t->c == NULL || pthread_create(&t->tid, NULL, thread_main, t) != 0) {
             fprintf(stderr, "error bench: cannot start thread %u\n", i);
+            /* Let the threads already running finish their (bounded) share, then stop. */
+            for (unsigned j = 0; j < i; j++) {
+                pthread_join(threads[j].tid, NULL);
+                SSL_SESSION_free(threads[j].session);
+                SSL_CTX_free(threads[j].ctx);
+                free(threads[j].c);
+            }
+            SSL_SESSION_free(t->session);
+            SSL_CTX_free(t->ctx);
+            free(t->c);
+            SSL_SESSION_free(session);
+            free(payload);
             return 2;
         }
     }

@@ -50,8 +50,11 @@ uint64_t hist_percentile(const struct hist *h, double p)
     if (h->count == 0) {
         return 0;
     }
-    uint64_t rank = (uint64_t)((p / 100.0) * (double)h->count + 0.5);
-    rank = rank < 1 ? 1 : rank;
+    /* Nearest rank: the smallest value with at least p% of the samples at or below it. */
+    double exact = (p / 100.0) * (double)h->count;
+    uint64_t rank = (uint64_t)exact;
+    rank += (double)rank < exact;
+    rank = rank < 1 ? 1 : (rank > h->count ? h->count : rank);
     uint64_t seen = 0;
     for (unsigned i = 0; i < HIST_POW * HIST_SUB; i++) {
         seen += h->n[i];

@@ -93,6 +93,7 @@ static int tcp_connect(const struct probe_target *t, struct probe_result *out)
     }
     int fd = -1;
     int last = 0;
+    double deadline = now_ms() + t->timeout_ms;
     for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
@@ -108,7 +109,12 @@ static int tcp_connect(const struct probe_target *t, struct probe_result *out)
         struct pollfd p = {fd, POLLOUT, 0};
         int err = 0;
         socklen_t len = sizeof(err);
-        if (poll(&p, 1, (int)t->timeout_ms) != 1) {
+        int ready = 0;
+        double left;
+        while ((left = deadline - now_ms()) > 0 && (ready = poll(&p, 1, (int)left + 1)) < 0 &&
+               errno == EINTR) {
+        }
+        if (ready != 1) {
             last = ETIMEDOUT;
         } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
             break;
@@ -206,10 +212,14 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
         /* Offer a copy: with a client cache mode set, OpenSSL marks a TLS 1.3 session it has
          * used as not resumable, and the check must be free to offer the same ticket again. */
         SSL_SESSION *copy = SSL_SESSION_dup(offer);
-        if (copy == NULL || SSL_set_session(ssl, copy) != 1) {
-            snprintf(out->error, sizeof(out->error), "cannot offer the session");
-        }
+        bool is_offered = copy != NULL && SSL_set_session(ssl, copy) == 1;
         SSL_SESSION_free(copy);
+        if (!is_offered) {
+            snprintf(out->error, sizeof(out->error), "cannot offer the session");
+            SSL_free(ssl);
+            close(fd);
+            return;
+        }
     }
     double deadline = now_ms() + t->timeout_ms;
     int rc;

@@ -98,7 +98,8 @@ static tlsr_status parse_session(const uint8_t *b64, size_t len, SSL_SESSION **o
            "session of %zu base64 bytes", len);
     for (size_t i = 0; i < len; i++) {
         uint8_t c = b64[i];
-        bool is_pad = c == '=' && i >= len - 2;
+        /* '=' only as the last byte, or as the last two. */
+        bool is_pad = c == '=' && (i == len - 1 || (i == len - 2 && b64[len - 1] == '='));
         bool is_alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
         ENSURE(is_alnum || c == '+' || c == '/' || is_pad, TLSR_E_FORMAT,
                "byte 0x%02x is not base64", c);
