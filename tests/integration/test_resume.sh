@@ -61,7 +61,8 @@ tls13_stateful)
     ;;
 rotation)
     # Clients hold tickets of both versions; the keys rotate; every ticket still resumes.
-    start_tserver --mode tickets
+    # (A week-long period: no scheduled rotation can happen during the test.)
+    start_tserver --mode tickets --rotate 604800
     client "$PORT_A" full12 -tls1_2 -sess_out "$WORK/s12"
     client "$PORT_A" full13 -tls1_3 -sess_out "$WORK/s13"
     kill -USR1 "$TSERVER_PID"
