@@ -101,8 +101,10 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyring_set_source(struct tlsr_keyring *ring,
 
 /*
  * Rotates now: the next key starts encrypting, the current one becomes decrypt-only for
- * lifetime_s, and a new next key is made. Tickets already issued keep resuming. Safe from any
- * process; not async-signal-safe (call it from the main loop after a signal).
+ * lifetime_s, and a new next key is made. Tickets already issued keep resuming. The ring keeps
+ * room for 8 such rotations within one ticket lifetime on top of its schedule; beyond that the
+ * oldest decrypt-only key is retired early (counted in keys_wiped). Safe from any process; not
+ * async-signal-safe (call it from the main loop after a signal).
  */
 TLSR_MUST_CHECK tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring);
 

@@ -69,7 +69,8 @@ s_server_no_cache)
     ;;
 serve)
     start_backend echo
-    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    # A week-long key period: no scheduled rotation during the test (one key name expected).
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --ticket-rotate 7d
     run_check r 0 "127.0.0.1:$PORT" --ca "$WORK/cert.pem" --servername localhost --json \
         --expect id,ticket,tls13
     expect_field r "r['tls12']['session_id']['resumed']" 5
@@ -221,7 +222,7 @@ session_file)
 watch)
     # Keys rotated during the watch: the rotation is observed and old tickets still resume.
     start_backend echo
-    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --ticket-rotate 7d
     timeout 60 "$TLSR" check "127.0.0.1:$PORT" --insecure --watch 6s --interval 1s \
         >"$WORK/watch.out" 2>&1 &
     watch_pid=$!

@@ -153,7 +153,7 @@ sighup)
     ;;
 rotation)
     start_backend echo
-    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --ticket-rotate 7d
     sclient first12 -tls1_2 -sess_out "$WORK/s12"
     sclient first13 -tls1_3 -sess_out "$WORK/s13"
     # Load in the background while the keys rotate: 300 concurrent connections, all must pass.

@@ -159,6 +159,24 @@ static void test_rotate_now_keeps_old_tickets(void **state)
     tlsr_keyring_free(ring);
 }
 
+static void test_forced_rotations_keep_old_tickets(void **state)
+{
+    (void)state;
+    /* A long period, so the schedule alone needs few keys: the room is for rotations on demand. */
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, 7 * 24 * HOUR, 12 * HOUR);
+    uint8_t first[16];
+    assert_int_equal(seal_open(ring, NULL, first), TLSR__KEY_CURRENT);
+    for (int i = 0; i < 8; i++) {
+        clk.now += 60;
+        assert_int_equal(tlsr_keyring_rotate(ring), TLSR_OK);
+    }
+    assert_int_equal(seal_open(ring, first, NULL), TLSR__KEY_OLD);
+    assert_int_equal(stats(ring).rotations, 8);
+    assert_int_equal(stats(ring).keys_wiped, 0);
+    tlsr_keyring_free(ring);
+}
+
 static void test_retired_key_is_wiped(void **state)
 {
     (void)state;
@@ -270,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_schedule_rotates_and_retires),
         cmocka_unit_test(test_lapsed_chain_restarts_aligned),
         cmocka_unit_test(test_rotate_now_keeps_old_tickets),
+        cmocka_unit_test(test_forced_rotations_keep_old_tickets),
         cmocka_unit_test(test_retired_key_is_wiped),
         cmocka_unit_test(test_failing_source_keeps_keys_held),
         cmocka_unit_test(test_bad_schedules_are_refused),

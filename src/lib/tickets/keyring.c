@@ -32,6 +32,7 @@
 #include "../mem/tlsr_mem.h"
 
 #define NO_GENERATION UINT64_MAX
+#define FORCED_ROTATION_ROOM 8u
 
 static tlsr_status default_make_key(void *arg, uint64_t generation, struct tlsr_ticket_key *out)
 {
@@ -209,7 +210,10 @@ static tlsr_status check_schedule(uint32_t rotate_s, uint32_t lifetime_s, uint32
            "ticket keys: a %u s lifetime with a %u s rotation needs %llu keys (max %u); "
            "rotate less often",
            lifetime_s, rotate_s, (unsigned long long)need, TLSR_KEYRING_MAX_KEYS);
-    *capacity = (uint32_t)need;
+    /* Room for FORCED_ROTATION_ROOM rotations on demand within one lifetime on top of the
+     * schedule; beyond that the oldest decrypt-only key is retired early (counted). */
+    need += FORCED_ROTATION_ROOM;
+    *capacity = (uint32_t)(need < TLSR_KEYRING_MAX_KEYS ? need : TLSR_KEYRING_MAX_KEYS);
     return TLSR_OK;
 }
 
