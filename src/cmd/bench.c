@@ -445,10 +445,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
             ok = false;
         }
         if (!ok) {
-            fprintf(stderr,
-                    "error bench: %s%s%s: bad or missing value (see tlsresume bench "
-                    "--help)\n",
-                    a, v != NULL && a[0] == '-' ? " " : "", v != NULL && a[0] == '-' ? v : "");
+            cli_bad_value("bench", a, v);
             return 2;
         }
     }

@@ -193,10 +193,7 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
             ok = false;
         }
         if (!ok) {
-            fprintf(stderr,
-                    "error check: %s%s%s: bad or missing value (see tlsresume check "
-                    "--help)\n",
-                    a, v != NULL && a[0] == '-' ? " " : "", v != NULL && a[0] == '-' ? v : "");
+            cli_bad_value("check", a, v);
             return 2;
         }
     }

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 bool cli_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
@@ -17,4 +18,11 @@ bool cli_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
     }
     *out = v;
     return true;
+}
+
+void cli_bad_value(const char *cmd, const char *flag, const char *value)
+{
+    bool has_value = value != NULL && flag[0] == '-';
+    fprintf(stderr, "error %s: %s%s%s: bad or missing value (see tlsresume %s --help)\n", cmd, flag,
+            has_value ? " " : "", has_value ? value : "", cmd);
 }

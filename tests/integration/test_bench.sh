@@ -30,7 +30,7 @@ command)
     openssl s_server -accept "127.0.0.1:$port" -cert "$WORK/cert.pem" -key "$WORK/key.pem" \
         -quiet -no_cache -no_ticket </dev/null >/dev/null 2>&1 &
     PIDS+=("$!")
-    for _ in $(seq 1 100); do (exec 7<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+    wait_port "$port"
     set +e
     timeout 60 "$TLSR" bench "127.0.0.1:$port" --tls1_2 --mode resume --count 10 -C 1 --json \
         >"$WORK/nores.out" 2>&1

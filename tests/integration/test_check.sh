@@ -17,15 +17,6 @@ start_s_server() {
     wait_port "$port"
 }
 
-wait_port() {
-    local i
-    for i in $(seq 1 100); do
-        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    fail "nothing listens on $1"
-}
-
 # run_check OUT EXPECTED_EXIT ARGS...: runs check --json, keeps its output in OUT.out.
 run_check() {
     local out=$1 want=$2

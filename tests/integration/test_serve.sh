@@ -340,7 +340,7 @@ bad_configs)
     busy=$(free_port)
     python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy)); s.listen(); time.sleep(30)" &
     PIDS+=("$!")
-    for _ in $(seq 1 50); do (exec 6<>/dev/tcp/127.0.0.1/"$busy") 2>/dev/null && break; sleep 0.1; done
+    wait_port "$busy"
     set +e
     "$BUILD_DIR/tlsresume" serve "${ok[@]}" --listen "127.0.0.1:$busy" --admin off >"$WORK/busy.out" 2>&1
     rc=$?

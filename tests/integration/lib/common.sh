@@ -33,6 +33,16 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# wait_port PORT: waits (bounded) until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "nothing listens on $1"
+}
+
 make_cert() {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
         -subj /CN=localhost -addext subjectAltName=DNS:localhost \
