@@ -12,11 +12,11 @@
 #include <time.h>
 
 #include <openssl/err.h>
-#include <openssl/rsa.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <tlsresume/tlsresume.h>
+
+#include "../tests/unit/helpers.h"
 
 static double cpu_us(void)
 {
@@ -28,24 +28,11 @@ static double cpu_us(void)
 static SSL_CTX *server_ctx(int version, bool is_rsa, struct tlsr_cache *cache,
                            struct tlsr_keyring *ring)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    EVP_PKEY *key = is_rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -60);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, key);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(x, X509_get_subject_name(x));
-    X509_sign(x, key, EVP_sha256());
-    SSL_CTX_use_certificate(ctx, x);
-    SSL_CTX_use_PrivateKey(ctx, key);
-    X509_free(x);
-    EVP_PKEY_free(key);
-    SSL_CTX_set_min_proto_version(ctx, version);
-    SSL_CTX_set_max_proto_version(ctx, version);
+    SSL_CTX *ctx = th_server_ctx_key(version, version, "localhost", is_rsa);
+    if (ctx == NULL) {
+        fprintf(stderr, "ceiling: cannot make a server context\n");
+        exit(1);
+    }
     struct tlsr_ssl_opts o;
     tlsr_ssl_opts_init(&o);
     o.cache = cache;

@@ -6,6 +6,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 uint64_t th_clock_fn(void *arg)
@@ -33,8 +34,13 @@ static X509 *self_signed(EVP_PKEY *key, const char *cn)
 
 SSL_CTX *th_server_ctx(int min_version, int max_version, const char *cn)
 {
+    return th_server_ctx_key(min_version, max_version, cn, false);
+}
+
+SSL_CTX *th_server_ctx_key(int min_version, int max_version, const char *cn, bool is_rsa)
+{
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    EVP_PKEY *key = EVP_EC_gen("P-256");
+    EVP_PKEY *key = is_rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
     X509 *cert = key != NULL ? self_signed(key, cn) : NULL;
     if (ctx == NULL || cert == NULL || SSL_CTX_use_certificate(ctx, cert) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, key) != 1) {

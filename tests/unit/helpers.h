@@ -17,6 +17,8 @@ uint64_t th_clock_fn(void *arg);
 
 /* A server SSL_CTX for TLS versions [min, max] with a fresh self-signed certificate for cn. */
 SSL_CTX *th_server_ctx(int min_version, int max_version, const char *cn);
+/* The same with an RSA-2048 key instead when is_rsa. */
+SSL_CTX *th_server_ctx_key(int min_version, int max_version, const char *cn, bool is_rsa);
 /* A client SSL_CTX for TLS versions [min, max] that verifies nothing (tests only). */
 SSL_CTX *th_client_ctx(int min_version, int max_version);
 
