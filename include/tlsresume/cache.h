@@ -104,6 +104,10 @@ TLSR_MUST_CHECK tlsr_status tlsr_cache_lookup(struct tlsr_cache *cache,
                                               const struct tlsr_cache_key *key, uint8_t *out,
                                               size_t out_cap, size_t *out_len);
 
+/* TLSR_OK when a live entry is stored under key, TLSR_E_NOTFOUND when not (no message); takes
+ * nothing and counts nothing. Errors: TLSR_E_INVALID, TLSR_E_SYSTEM. */
+TLSR_MUST_CHECK tlsr_status tlsr_cache_contains(struct tlsr_cache *cache,
+                                                const struct tlsr_cache_key *key);
 /* Removes the entry under key. Errors: TLSR_E_NOTFOUND, TLSR_E_INVALID, TLSR_E_SYSTEM. */
 TLSR_MUST_CHECK tlsr_status tlsr_cache_remove(struct tlsr_cache *cache,
                                               const struct tlsr_cache_key *key);

@@ -95,6 +95,56 @@ const char *tlsr_resumption_name(enum tlsr_resumption kind);
  */
 TLSR_MUST_CHECK tlsr_status tlsr_ssl_client_hello_servername(SSL *ssl, char out[TLSR_SNI_MAX + 1]);
 
+/*
+ * A second-level session store behind the shared cache: a fleet-wide store such as Redis
+ * (tlsresume/fleet.h implements one). The hooks run on the thread doing the handshake and must
+ * not block; they copy what they keep.
+ */
+struct tlsr_ssl_l2 {
+    /* A session went into the shared cache under key; value (value_len bytes) is its encoding
+     * and holds its secret: copy it into protected memory or seal it, never keep it as is.
+     * flags is 0 or TLSR_CACHE_SINGLE_USE (a TLS 1.3 stateful ticket). */
+    void (*store)(void *arg, const struct tlsr_cache_key *key, const uint8_t *value,
+                  size_t value_len, uint32_t lifetime_s, unsigned flags);
+    /* The session under key was used up (a single-use ticket) or invalidated: drop it. */
+    void (*remove)(void *arg, const struct tlsr_cache_key *key);
+    void *arg;
+};
+
+/* Sets ctx's second-level store for this process (copied; NULL clears it). The store is not
+ * shared across fork(): set it in each worker after forking. Errors: TLSR_E_INVALID (ctx not
+ * attached, or attached without a cache). */
+TLSR_MUST_CHECK tlsr_status tlsr_ssl_set_l2(SSL_CTX *ctx, const struct tlsr_ssl_l2 *l2);
+
+/* The session a ClientHello asks for. */
+struct tlsr_ssl_lookup {
+    uint8_t sid_ctx[TLSR_CACHE_MAX_CTX];
+    size_t sid_ctx_len;
+    uint8_t id[TLSR_CACHE_MAX_ID];
+    size_t id_len;
+    unsigned flags; /* TLSR_CACHE_SINGLE_USE for a TLS 1.3 stateful ticket */
+};
+
+/*
+ * From a client-hello callback, after any SSL_set_SSL_CTX(): fills *out with the cache key the
+ * handshake is about to look up when the shared cache does not hold it, so that the caller can
+ * fetch it from a second-level store first (returning SSL_CLIENT_HELLO_RETRY meanwhile). That is
+ * a TLS 1.2 session ID (unless a session ticket is offered and tickets are on) or, when TLS 1.3
+ * will be negotiated, a PSK identity short enough to be a stateful ticket.
+ * Errors: TLSR_E_NOTFOUND (nothing to fetch; no message), TLSR_E_FORMAT (malformed extension).
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_ssl_client_hello_lookup(SSL *ssl, struct tlsr_ssl_lookup *out);
+
+/*
+ * Puts a session fetched from a second-level store (value: an encoding the store hook was
+ * given) into the shared cache under lk for lifetime_s more seconds, where the handshake of ssl
+ * will find it. The bytes are decoded first: bytes that do not decode are refused.
+ * Errors: TLSR_E_FORMAT, TLSR_E_INVALID, TLSR_E_SYSTEM.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_ssl_prime(SSL *ssl, const struct tlsr_ssl_lookup *lk,
+                                           const uint8_t *value, size_t value_len,
+                                           uint32_t lifetime_s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #ifndef TLSRESUME_TICKETS_H
 #define TLSRESUME_TICKETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,28 @@ struct tlsr_keyring_stats {
     uint64_t rejected_bad_mac;     /* known key, but the MAC or padding did not verify */
     uint64_t rejected_expired;     /* decrypted, but older than the ticket lifetime */
     uint64_t source_errors;        /* the key source failed; the current key stayed */
+    bool is_fleet;                 /* a fleet promoted the encrypting key */
+    uint64_t current_overdue_s;    /* fleet key encrypting this long past its period */
+    uint64_t fleet_lapses;         /* fleet keys that outlived their bound: local keys took over */
+};
+
+/* Where a key stands. */
+enum tlsr_key_state {
+    TLSR_KEY_NEXT = 0,         /* decrypts; will encrypt later (or when the fleet promotes it) */
+    TLSR_KEY_CURRENT = 1,      /* encrypts new tickets */
+    TLSR_KEY_DECRYPT_ONLY = 2, /* retired from encrypting; decrypts until its tickets expire */
+};
+
+/* What tlsr_keyring_list() tells of one key: never its bytes. */
+struct tlsr_key_info {
+    uint64_t generation;
+    uint8_t name_prefix[4]; /* the first bytes of the key name, for logs and status */
+    enum tlsr_key_state state;
+    bool is_fleet;      /* installed from a fleet rather than made locally */
+    uint64_t age_s;     /* since it started encrypting (0 for a next key) */
+    uint64_t expires_s; /* seconds until it is wiped */
+    uint64_t issued;    /* tickets sealed under it */
+    uint64_t presented; /* tickets that came back naming it */
 };
 
 /*
@@ -111,6 +134,35 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring);
 /* Fills *out (applying any rotation or retirement that is due first). */
 TLSR_MUST_CHECK tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring,
                                                    struct tlsr_keyring_stats *out);
+
+/*
+ * Fleet control (used by tlsr_fleet_ring; see tlsresume/fleet.h). tlsr_keyring_install() adds
+ * a key made elsewhere as decrypt-only under the given generation; a key with the same name
+ * already held is left alone. With retired_for_s 0 it is a next key: decrypt-only until
+ * tlsr_keyring_promote() names it, and never promoted, wiped after two rotation periods plus
+ * the lifetime and skew. With retired_for_s > 0 it is a key the fleet has already retired,
+ * kept that many seconds (at most lifetime_s + skew_s).
+ * tlsr_keyring_promote() makes that key encrypt from now: the key encrypting so far turns
+ * decrypt-only for lifetime_s + skew_s, keys the local schedule had prepared are wiped, and
+ * the ring stops making keys on its own. A promoted key keeps encrypting past its period while
+ * no newer key is promoted (the fleet store is unreachable), for at most overdue_s more; then
+ * the ring goes back to local keys (counted in fleet_lapses) until the next promotion.
+ * Errors: TLSR_E_TOOBIG (no slot: every key still encrypts), TLSR_E_NOTFOUND (promote: no
+ * such key), TLSR_E_INVALID, TLSR_E_SYSTEM.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_install(struct tlsr_keyring *ring, uint64_t generation,
+                                                 const struct tlsr_ticket_key *key,
+                                                 uint32_t retired_for_s);
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_promote(struct tlsr_keyring *ring,
+                                                 const uint8_t name[TLSR_TICKET_NAME_LEN]);
+/* Sets the fleet timing: skew_s (0 to 1 h) and overdue_s (rotate_s to 7 days). Before fork. */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_set_fleet_timing(struct tlsr_keyring *ring,
+                                                          uint32_t skew_s, uint32_t overdue_s);
+/* Whether a live key has this name. */
+bool tlsr_keyring_has_key(struct tlsr_keyring *ring, const uint8_t name[TLSR_TICKET_NAME_LEN]);
+/* Describes up to cap keys, oldest first, into out and sets *n. */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_list(struct tlsr_keyring *ring, struct tlsr_key_info *out,
+                                              size_t cap, size_t *n);
 
 /* Copies the name of the key that encrypts now into name_out. */
 TLSR_MUST_CHECK tlsr_status tlsr_keyring_current_name(struct tlsr_keyring *ring,

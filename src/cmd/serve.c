@@ -26,8 +26,10 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include <tlsresume/fleet.h>
 #include <tlsresume/tlsresume.h>
 
 #include "log.h"
@@ -93,6 +95,12 @@ struct master {
     unsigned pending_respawns;
     ev_timer reaper; /* kills draining workers past their deadline */
     unsigned admin_open;
+    /* Fleet mode (--redis): the fleet key, the options every worker's cache uses, the ring. */
+    struct tlsr_fleet_secret *fleet_secret;
+    struct tlsr_fleet_opts fleet_opts;
+    const char *redis_endpoints[CFG_LIST_MAX];
+    char redis_password[512];
+    struct tlsr_fleet_ring *fleet_ring;
 };
 
 /* Resolves an address, prefixing the reason with the address. */
@@ -193,6 +201,8 @@ static void spawn_worker(struct master *m, int id)
         ev_io_stop(EV_DEFAULT, &m->admin_io);
         ev_timer_stop(EV_DEFAULT, &m->respawn);
         ev_timer_stop(EV_DEFAULT, &m->reaper);
+        tlsr_fleet_ring_free(m->fleet_ring); /* the master's; this closes only our copy */
+        m->fleet_ring = NULL;
         if (m->admin_fd >= 0) {
             close(m->admin_fd);
         }
@@ -209,6 +219,7 @@ static void spawn_worker(struct master *m, int id)
             .backend_len = m->backend_len,
             .metrics = &m->metrics->slots[slot],
             .open_total = &m->metrics->open_total,
+            .fleet = m->cfg->redis.n > 0 ? &m->fleet_opts : NULL,
             .id = id,
         };
         _exit(worker_run(&a));
@@ -390,7 +401,12 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     if (w->signum == SIGUSR1) {
-        if (m->ring == NULL) {
+        if (m->fleet_ring != NULL) {
+            tlsr_fleet_ring_rotate(m->fleet_ring);
+            log_msg(LOG_INFO, "tickets",
+                    "event=rotate_requested scope=fleet note=\"the next key encrypts once every "
+                    "server holds it\"");
+        } else if (m->ring == NULL) {
             log_msg(LOG_WARN, "tickets", "event=rotate note=\"no ticket keys in use\"");
         } else if (tlsr_keyring_rotate(m->ring) != TLSR_OK) {
             log_msg(LOG_ERROR, "tickets", "event=rotate error=\"%s\"", tlsr_last_error());
@@ -491,9 +507,9 @@ static void on_admin_io(struct ev_loop *loop, ev_io *io, int revents)
         if (eol != NULL) {
             *eol = '\0';
         }
-        struct admin_view v = {m->metrics,          m->cache,
-                               ring_for(m, m->cfg), (unsigned)m->cfg->workers,
-                               m->started,          m->reloads};
+        struct admin_view v = {
+            m->metrics, m->cache,   ring_for(m, m->cfg), (unsigned)m->cfg->workers,
+            m->started, m->reloads, m->fleet_ring};
         a->resp = malloc(40000);
         a->resp_len = a->resp != NULL ? admin_respond(&v, a->req, a->resp, 40000) : 0;
         if (a->resp_len == 0) {
@@ -538,6 +554,87 @@ static void on_admin(struct ev_loop *loop, ev_io *io, int revents)
     ev_timer_start(loop, &a->timer);
 }
 
+static void lib_log(void *arg, enum tlsr_log_level level, const char *component, const char *msg)
+{
+    (void)arg;
+    log_msg((enum log_level)level, component, "%s", msg);
+}
+
+/* Reads the Redis password from the file named by redis_password_file, else from the
+ * environment; the trailing newline of a file is dropped. */
+static bool redis_password(struct master *m, char *err, size_t cap)
+{
+    const char *path = m->cfg->redis_password_file;
+    if (path[0] == '\0') {
+        const char *env = getenv("TLSR_REDIS_PASSWORD");
+        if (env != NULL && env[0] != '\0') {
+            snprintf(m->redis_password, sizeof(m->redis_password), "%s", env);
+            m->fleet_opts.password = m->redis_password;
+        }
+        return true;
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, cap, "redis_password_file: %s: %s", path, strerror(errno));
+        return false;
+    }
+    size_t n = fread(m->redis_password, 1, sizeof(m->redis_password) - 1, f);
+    bool is_long = n == sizeof(m->redis_password) - 1;
+    fclose(f);
+    m->redis_password[n] = '\0';
+    m->redis_password[strcspn(m->redis_password, "\r\n")] = '\0';
+    if (is_long || m->redis_password[0] == '\0') {
+        snprintf(err, cap, "redis_password_file: %s: %s", path,
+                 is_long ? "longer than 510 bytes" : "empty");
+        return false;
+    }
+    m->fleet_opts.password = m->redis_password;
+    return true;
+}
+
+static bool setup_fleet(struct master *m, char *err, size_t cap)
+{
+    const struct serve_config *cfg = m->cfg;
+    if (cfg->redis.n == 0) {
+        return true;
+    }
+    if (tlsr_fleet_secret_load(cfg->fleet_key, &m->fleet_secret) != TLSR_OK) {
+        snprintf(err, cap, "fleet_key: %s", tlsr_last_error());
+        return false;
+    }
+    tlsr_fleet_opts_init(&m->fleet_opts);
+    for (size_t i = 0; i < cfg->redis.n; i++) {
+        m->redis_endpoints[i] = cfg->redis.v[i];
+    }
+    m->fleet_opts.endpoints = m->redis_endpoints;
+    m->fleet_opts.n_endpoints = cfg->redis.n;
+    m->fleet_opts.prefix = cfg->redis_prefix;
+    m->fleet_opts.secret = m->fleet_secret;
+    m->fleet_opts.lookup_timeout_ms = (uint32_t)cfg->redis_timeout_ms;
+    m->fleet_opts.log = lib_log;
+    return redis_password(m, err, cap);
+}
+
+/* Joins the fleet's ticket key ring (the master drives the ring every worker shares). */
+static bool start_fleet_ring(struct master *m, char *err, size_t cap)
+{
+    const struct serve_config *cfg = m->cfg;
+    if (cfg->redis.n == 0 || cfg->no_tickets) {
+        return true;
+    }
+    struct tlsr_fleet_ring_opts ro;
+    tlsr_fleet_ring_opts_init(&ro);
+    ro.member = cfg->fleet_member[0] != '\0' ? cfg->fleet_member : NULL;
+    ro.poll_ms = (uint32_t)cfg->fleet_poll_ms;
+    ro.ack_wait_s = (uint32_t)cfg->fleet_ack_wait_s;
+    ro.clock_skew_s = (uint32_t)cfg->fleet_clock_skew_s;
+    if (tlsr_fleet_ring_new(EV_DEFAULT, &m->fleet_opts, &ro, m->ring, &m->fleet_ring) != TLSR_OK) {
+        snprintf(err, cap, "fleet: %s", tlsr_last_error());
+        return false;
+    }
+    return true;
+}
+
 static bool setup_library(struct master *m, char *err, size_t cap)
 {
     if (tlsr_cache_new((size_t)m->cfg->cache_size_bytes, &m->cache) != TLSR_OK) {
@@ -554,7 +651,8 @@ static bool setup_library(struct master *m, char *err, size_t cap)
         snprintf(err, cap, "out of memory");
         return false;
     }
-    if (!tls_set_build(m->cfg, m->cache, ring_for(m, m->cfg), m->tls, err, cap)) {
+    if (!tls_set_build(m->cfg, m->cache, ring_for(m, m->cfg), m->tls, err, cap) ||
+        !setup_fleet(m, err, cap)) {
         return false;
     }
     return resolve(m->cfg->backend, &m->backend, &m->backend_len, err, cap);
@@ -580,7 +678,7 @@ static bool start(struct master *m, char *err, size_t cap)
         snprintf(err, cap, "cannot map the shared counters");
         return false;
     }
-    return true;
+    return start_fleet_ring(m, err, cap);
 }
 
 static void run_loop(struct master *m)
@@ -626,6 +724,9 @@ static void cleanup(struct master *m)
         close(m->admin_fd);
     }
     metrics_free(m->metrics);
+    tlsr_fleet_ring_free(m->fleet_ring);
+    tlsr_fleet_secret_free(m->fleet_secret);
+    OPENSSL_cleanse(m->redis_password, sizeof(m->redis_password));
     tlsr_keyring_free(m->ring);
     tlsr_cache_free(m->cache);
     free(m->cfg);

@@ -119,6 +119,110 @@ static void library(struct out *o, const struct admin_view *v)
     }
 }
 
+#define KEYS_SHOWN 32
+
+static const char *key_state(enum tlsr_key_state st)
+{
+    return st == TLSR_KEY_CURRENT ? "current" : st == TLSR_KEY_NEXT ? "next" : "decrypt_only";
+}
+
+/* Per ticket key: tickets issued under it and tickets that came back naming it. */
+static void per_key(struct out *o, struct tlsr_keyring *ring)
+{
+    struct tlsr_key_info keys[TLSR_KEYRING_MAX_KEYS];
+    size_t n = 0;
+    if (tlsr_keyring_list(ring, keys, TLSR_KEYRING_MAX_KEYS, &n) != TLSR_OK) {
+        return;
+    }
+    size_t first = n > KEYS_SHOWN ? n - KEYS_SHOWN : 0;
+    static const char *const what[] = {"issued", "presented"};
+    for (int w = 0; w < 2; w++) {
+        put(o,
+            "# HELP tlsresume_ticket_key_%s_total Tickets %s, per key (the %d newest keys).\n"
+            "# TYPE tlsresume_ticket_key_%s_total counter\n",
+            what[w], w == 0 ? "sealed" : "presented for resumption", KEYS_SHOWN, what[w]);
+        for (size_t i = first; i < n; i++) {
+            const struct tlsr_key_info *k = &keys[i];
+            put(o,
+                "tlsresume_ticket_key_%s_total{generation=\"%llu\",key=\"%02x%02x%02x%02x\","
+                "state=\"%s\",origin=\"%s\"} %llu\n",
+                what[w], (unsigned long long)k->generation, k->name_prefix[0], k->name_prefix[1],
+                k->name_prefix[2], k->name_prefix[3], key_state(k->state),
+                k->is_fleet ? "fleet" : "local",
+                (unsigned long long)(w == 0 ? k->issued : k->presented));
+        }
+    }
+}
+
+static void fleet_metrics(struct out *o, const struct admin_view *v, const struct metrics_slot *s)
+{
+    if (v->fleet_ring == NULL) {
+        return;
+    }
+    put(o,
+        "# HELP tlsresume_fleet_cache_lookups_total Handshakes that asked Redis, by result.\n"
+        "# TYPE tlsresume_fleet_cache_lookups_total counter\n"
+        "tlsresume_fleet_cache_lookups_total{result=\"hit\"} %llu\n"
+        "tlsresume_fleet_cache_lookups_total{result=\"miss\"} %llu\n"
+        "tlsresume_fleet_cache_lookups_total{result=\"timeout\"} %llu\n"
+        "tlsresume_fleet_cache_lookups_total{result=\"unavailable\"} %llu\n"
+        "tlsresume_fleet_cache_lookups_total{result=\"rejected\"} %llu\n",
+        (unsigned long long)s->v[M_FLEET_HITS], (unsigned long long)s->v[M_FLEET_MISSES],
+        (unsigned long long)s->v[M_FLEET_TIMEOUTS], (unsigned long long)s->v[M_FLEET_UNAVAILABLE],
+        (unsigned long long)s->v[M_FLEET_REJECTED]);
+    metric(o, "tlsresume_fleet_cache_stored_total", "counter", "Sessions written to Redis.",
+           s->v[M_FLEET_STORED]);
+    metric(o, "tlsresume_fleet_cache_removed_total", "counter",
+           "Single-use tickets deleted from Redis.", s->v[M_FLEET_REMOVED]);
+    metric(o, "tlsresume_fleet_redis_down", "gauge",
+           "Redis endpoints unreachable, summed over workers.", s->v[M_FLEET_DOWN]);
+    struct tlsr_fleet_ring_stats f;
+    tlsr_fleet_ring_get_stats(v->fleet_ring, &f);
+    metric(o, "tlsresume_fleet_redis_up", "gauge", "The key ring reaches Redis (1) or not (0).",
+           f.is_redis_up);
+    metric(o, "tlsresume_fleet_joined", "gauge",
+           "Ticket keys come from the fleet (1) or are local.", f.is_joined);
+    metric(o, "tlsresume_fleet_members", "gauge", "Live servers seen in the fleet.", f.members);
+    metric(o, "tlsresume_fleet_unacked", "gauge", "Live servers not yet holding the next key.",
+           f.unacked);
+    metric(o, "tlsresume_fleet_generation", "gauge", "The fleet's encrypting key generation.",
+           f.generation);
+    metric(o, "tlsresume_fleet_keys_created_total", "counter", "Keys this server made.",
+           f.keys_created);
+    metric(o, "tlsresume_fleet_promotions_total", "counter", "Promotions this server made.",
+           f.promotions);
+    metric(o, "tlsresume_fleet_promotions_unacked_total", "counter",
+           "Promotions made after the wait without every acknowledgement.", f.promotions_early);
+    metric(o, "tlsresume_fleet_keys_rejected_total", "counter",
+           "Fleet key blobs that did not unseal.", f.rejected);
+    metric(o, "tlsresume_fleet_polls_failed_total", "counter", "Key ring polls that failed.",
+           f.polls_failed);
+}
+
+static void failures(struct out *o, const struct admin_view *v, const struct metrics_slot *s,
+                     const struct tlsr_keyring_stats *k)
+{
+    put(o,
+        "# HELP tlsresume_resumption_failures_total Offered resumptions that fell back to a full "
+        "handshake, by reason.\n"
+        "# TYPE tlsresume_resumption_failures_total counter\n"
+        "tlsresume_resumption_failures_total{reason=\"unknown_key\"} %llu\n"
+        "tlsresume_resumption_failures_total{reason=\"bad_mac\"} %llu\n"
+        "tlsresume_resumption_failures_total{reason=\"expired\"} %llu\n",
+        (unsigned long long)k->rejected_unknown_key, (unsigned long long)k->rejected_bad_mac,
+        (unsigned long long)k->rejected_expired);
+    if (v->fleet_ring != NULL) {
+        put(o,
+            "tlsresume_resumption_failures_total{reason=\"cache_miss\"} %llu\n"
+            "tlsresume_resumption_failures_total{reason=\"redis_timeout\"} %llu\n"
+            "tlsresume_resumption_failures_total{reason=\"redis_unavailable\"} %llu\n"
+            "tlsresume_resumption_failures_total{reason=\"cache_entry_rejected\"} %llu\n",
+            (unsigned long long)s->v[M_FLEET_MISSES], (unsigned long long)s->v[M_FLEET_TIMEOUTS],
+            (unsigned long long)s->v[M_FLEET_UNAVAILABLE],
+            (unsigned long long)s->v[M_FLEET_REJECTED]);
+    }
+}
+
 static void metrics_text(struct out *o, const struct admin_view *v)
 {
     struct metrics_slot s;
@@ -135,6 +239,16 @@ static void metrics_text(struct out *o, const struct admin_view *v)
         (unsigned long long)s.v[M_BYTES_C2B], (unsigned long long)s.v[M_BYTES_B2C]);
     errors(o, &s);
     library(o, v);
+    struct tlsr_keyring_stats k;
+    memset(&k, 0, sizeof(k));
+    if (v->ring != NULL && tlsr_keyring_get_stats(v->ring, &k) == TLSR_OK) {
+        metric(o, "tlsresume_ticket_key_overdue_seconds", "gauge",
+               "Seconds the fleet key has encrypted past its period (the fleet cannot rotate).",
+               k.current_overdue_s);
+        per_key(o, v->ring);
+    }
+    failures(o, v, &s, &k);
+    fleet_metrics(o, v, &s);
     metric(o, "tlsresume_workers", "gauge", "Worker processes.", v->workers);
     metric(o, "tlsresume_reloads_total", "counter", "Successful reloads.", v->reloads);
 }
@@ -158,12 +272,26 @@ static void status_json(struct out *o, const struct admin_view *v)
         (unsigned long long)c.bytes_total);
     struct tlsr_keyring_stats k;
     if (v->ring != NULL && tlsr_keyring_get_stats(v->ring, &k) == TLSR_OK) {
-        put(o, "{\"enabled\":true,\"keys\":%llu,\"key_age_s\":%llu,\"rotations\":%llu}}\n",
+        put(o,
+            "{\"enabled\":true,\"keys\":%llu,\"key_age_s\":%llu,\"rotations\":%llu,"
+            "\"fleet\":%s,\"overdue_s\":%llu}",
             (unsigned long long)k.keys_held, (unsigned long long)k.current_key_age_s,
-            (unsigned long long)k.rotations);
+            (unsigned long long)k.rotations, k.is_fleet ? "true" : "false",
+            (unsigned long long)k.current_overdue_s);
     } else {
-        put(o, "{\"enabled\":false}}\n");
+        put(o, "{\"enabled\":false}");
     }
+    if (v->fleet_ring != NULL) {
+        struct tlsr_fleet_ring_stats f;
+        tlsr_fleet_ring_get_stats(v->fleet_ring, &f);
+        put(o,
+            ",\"fleet\":{\"redis_up\":%s,\"joined\":%s,\"members\":%llu,"
+            "\"generation\":%llu,\"unacked\":%llu}",
+            f.is_redis_up ? "true" : "false", f.is_joined ? "true" : "false",
+            (unsigned long long)f.members, (unsigned long long)f.generation,
+            (unsigned long long)f.unacked);
+    }
+    put(o, "}\n");
 }
 
 size_t admin_respond(const struct admin_view *v, const char *request, char *out, size_t cap)

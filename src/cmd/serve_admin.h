@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include <tlsresume/fleet.h>
 #include <tlsresume/tlsresume.h>
 
 #include "serve_metrics.h"
@@ -15,6 +16,7 @@ struct admin_view {
     unsigned workers;
     double started; /* wall-clock seconds */
     unsigned long reloads;
+    const struct tlsr_fleet_ring *fleet_ring; /* NULL without --redis */
 };
 
 /* Writes the response for one request line into out; returns its length (0: no room). */

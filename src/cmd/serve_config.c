@@ -19,6 +19,8 @@
 
 #include <ini.h>
 
+#include <tlsresume/fleet.h>
+
 enum opt_type { T_BOOL, T_INT, T_SIZE, T_DURATION, T_STRING, T_ENUM, T_ADDR, T_LIST };
 
 struct opt {
@@ -91,6 +93,26 @@ static const struct opt opts[] = {
      "log one line per connection (client, SNI, protocol, cipher, resumption, bytes, time)"},
     {"log_level", T_ENUM, "info", 0, 0, "error|warn|info|debug", F(log_level),
      "least severe level logged"},
+    {"redis", T_LIST, NULL, 0, 0, NULL, F(redis),
+     "fleet mode: Redis endpoint redis://HOST[:PORT][/DB] or unix:/PATH[?db=N]; repeatable "
+     "(sessions are sharded over them; list them in the same order on every server)"},
+    {"redis_password_file", T_STRING, "", 0, 0, NULL, F(redis_password_file),
+     "file holding the Redis password (else $TLSR_REDIS_PASSWORD; never on the command line)"},
+    {"redis_prefix", T_STRING, "tlsr:", 0, 0, NULL, F(redis_prefix),
+     "prefix of every Redis key (one per fleet)"},
+    {"redis_timeout_ms", T_INT, "5", 1, 1000, NULL, F(redis_timeout_ms),
+     "a session lookup slower than this many milliseconds counts as a miss"},
+    {"fleet_key", T_STRING, "", 0, 0, NULL, F(fleet_key),
+     "fleet key file (from `tlsresume keys init`), the same on every server; required with "
+     "--redis"},
+    {"fleet_member", T_STRING, "", 0, 0, NULL, F(fleet_member),
+     "this server's name in the fleet; empty: hostname and a random suffix"},
+    {"fleet_poll_ms", T_INT, "1000", 100, 60000, NULL, F(fleet_poll_ms),
+     "how often (milliseconds) the ticket key ring follows the fleet"},
+    {"fleet_ack_wait", T_DURATION, "30s", 1, 3600, NULL, F(fleet_ack_wait_s),
+     "a new ticket key is promoted once every live server holds it, or after this (logged)"},
+    {"fleet_clock_skew", T_DURATION, "30s", 0, 3600, NULL, F(fleet_clock_skew_s),
+     "clock difference between servers that never loses a ticket"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -420,6 +442,32 @@ static void reset_list_once(struct serve_config *cfg, const struct opt *o, bool 
     seen[i] = true;
 }
 
+static bool validate_fleet(const struct serve_config *cfg, char *err, size_t cap)
+{
+    for (size_t i = 0; i < cfg->redis.n; i++) {
+        if (tlsr_fleet_endpoint_check(cfg->redis.v[i]) != TLSR_OK) {
+            set_err(err, cap, "redis: %s", tlsr_last_error());
+            return false;
+        }
+    }
+    if (cfg->redis.n > 0 && cfg->fleet_key[0] == '\0') {
+        set_err(err, cap,
+                "fleet_key: required with --redis (make one with `tlsresume keys init "
+                "--out FILE` and give every server the same file)");
+        return false;
+    }
+    if (cfg->redis.n == 0 && (cfg->fleet_key[0] != '\0' || cfg->redis_password_file[0] != '\0')) {
+        set_err(err, cap, "%s: needs --redis",
+                cfg->fleet_key[0] != '\0' ? "fleet_key" : "redis_password_file");
+        return false;
+    }
+    if (strlen(cfg->redis_prefix) == 0 || strlen(cfg->redis_prefix) > 39) {
+        set_err(err, cap, "redis_prefix: 1 to 39 bytes");
+        return false;
+    }
+    return true;
+}
+
 static bool validate(struct serve_config *cfg, char *err, size_t cap)
 {
     if (cfg->backend[0] == '\0') {
@@ -448,6 +496,9 @@ static bool validate(struct serve_config *cfg, char *err, size_t cap)
     }
     if (strcmp(cfg->admin, "off") != 0 && !check_addr(cfg->admin, why, sizeof(why))) {
         set_err(err, cap, "admin: %s: %s", cfg->admin, why);
+        return false;
+    }
+    if (!validate_fleet(cfg, err, cap)) {
         return false;
     }
     if (cfg->workers == 0) {

@@ -47,6 +47,15 @@ struct serve_config {
     char admin[CFG_STR];
     bool access_log;
     char log_level[CFG_STR];
+    struct str_list redis;
+    char redis_password_file[CFG_STR];
+    char redis_prefix[CFG_STR];
+    uint64_t redis_timeout_ms;
+    char fleet_key[CFG_STR];
+    char fleet_member[CFG_STR];
+    uint64_t fleet_poll_ms;
+    uint64_t fleet_ack_wait_s;
+    uint64_t fleet_clock_skew_s;
     char config_file[CFG_STR]; /* --config, empty when none */
 };
 

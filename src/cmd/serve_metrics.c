@@ -40,7 +40,7 @@ void metrics_retire(struct metrics *m, int slot)
                        __atomic_load_n(&m->slots[slot].v[M_CONN_OPEN], __ATOMIC_RELAXED),
                        __ATOMIC_RELAXED);
     for (int k = 0; k < M_COUNT; k++) {
-        if (k != M_CONN_OPEN) {
+        if (k != M_CONN_OPEN && k != M_FLEET_DOWN) {
             m->retired.v[k] += __atomic_load_n(&m->slots[slot].v[k], __ATOMIC_RELAXED);
         }
     }

@@ -27,6 +27,16 @@ enum metric {
     M_BYTES_C2B,
     M_BYTES_B2C,
     M_PROXY_ERRORS,
+    /* The fleet cache's counters, copied from the library (same order as in on_fleet_stats). */
+    M_FLEET_LOOKUPS,
+    M_FLEET_HITS,
+    M_FLEET_MISSES,
+    M_FLEET_TIMEOUTS,
+    M_FLEET_UNAVAILABLE,
+    M_FLEET_REJECTED,
+    M_FLEET_STORED,
+    M_FLEET_REMOVED,
+    M_FLEET_DOWN, /* a gauge: endpoints this worker cannot reach */
     M_COUNT
 };
 

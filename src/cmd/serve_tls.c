@@ -32,17 +32,20 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     (void)alert;
     struct tls_set *set = arg;
     char name[TLSR_SNI_MAX + 1];
-    if (set->n < 2 || tlsr_ssl_client_hello_servername(ssl, name) != TLSR_OK) {
-        return SSL_CLIENT_HELLO_SUCCESS;
-    }
-    for (size_t i = 0; i < set->n; i++) {
-        X509 *cert = SSL_CTX_get0_certificate(set->ctx[i]);
-        if (cert != NULL && X509_check_host(cert, name, 0, 0, NULL) == 1) {
-            if (i > 0 && SSL_set_SSL_CTX(ssl, set->ctx[i]) == NULL) {
-                return SSL_CLIENT_HELLO_ERROR;
+    if (set->n >= 2 && tlsr_ssl_client_hello_servername(ssl, name) == TLSR_OK) {
+        for (size_t i = 0; i < set->n; i++) {
+            X509 *cert = SSL_CTX_get0_certificate(set->ctx[i]);
+            if (cert != NULL && X509_check_host(cert, name, 0, 0, NULL) == 1) {
+                if (i > 0 && SSL_set_SSL_CTX(ssl, set->ctx[i]) == NULL) {
+                    return SSL_CLIENT_HELLO_ERROR;
+                }
+                break;
             }
-            break;
         }
+    }
+    /* With the certificate chosen, the session ID context is known: ask the fleet. */
+    if (set->fleet != NULL) {
+        return tlsr_fleet_cache_client_hello(set->fleet, ssl, set->fleet_resume, NULL);
     }
     return SSL_CLIENT_HELLO_SUCCESS;
 }
@@ -203,7 +206,9 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
             SSL_CTX_set_alpn_select_cb(ctx, on_alpn, set);
         }
     }
-    SSL_CTX_set_client_hello_cb(set->ctx[0], on_client_hello, set);
+    if (set->n > 1 || cfg->redis.n > 0) {
+        SSL_CTX_set_client_hello_cb(set->ctx[0], on_client_hello, set);
+    }
     return true;
 }
 

@@ -7,6 +7,7 @@
 
 #include <openssl/ssl.h>
 
+#include <tlsresume/fleet.h>
 #include <tlsresume/tlsresume.h>
 
 #include "serve_config.h"
@@ -16,6 +17,8 @@ struct tls_set {
     size_t n;
     unsigned char alpn[CFG_STR]; /* wire format */
     size_t alpn_len;
+    struct tlsr_fleet_cache *fleet;    /* a worker's fleet cache, or NULL */
+    tlsr_fleet_resume_fn fleet_resume; /* resumes a handshake paused for the fleet cache */
 };
 
 /*

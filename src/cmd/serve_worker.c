@@ -87,6 +87,8 @@ struct worker {
     bool is_draining;
     ev_tstamp last_refusal_log;
     ev_tstamp last_accept_error_log;
+    struct tlsr_fleet_cache *fleet; /* NULL without --redis */
+    ev_timer fleet_stats;
 };
 
 static size_t buf_len(const struct buf *b)
@@ -595,6 +597,11 @@ static void handshake(struct conn *c)
         set_events(c->w, &c->cio, c->cfd, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
         return;
     }
+    if (e == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+        /* Paused while the fleet cache asks Redis; on_fleet_resume() goes on. */
+        set_events(c->w, &c->cio, c->cfd, 0);
+        return;
+    }
     unsigned long code = ERR_peek_error();
     char peer[INET6_ADDRSTRLEN + 8];
     addr_text(&c->peer, peer, sizeof(peer));
@@ -602,6 +609,54 @@ static void handshake(struct conn *c)
             code != 0 ? ERR_reason_error_string(code) : "connection closed");
     metrics_add(c->w->a->metrics, M_HS_FAILED, 1);
     conn_close(c, "handshake_failed");
+}
+
+/* The fleet cache has an answer (or gave up waiting): the paused handshake goes on. */
+static void on_fleet_resume(SSL *ssl, void *arg)
+{
+    (void)arg;
+    struct conn *c = SSL_get_app_data(ssl);
+    if (c != NULL && c->state == ST_HANDSHAKE) {
+        handshake(c);
+    }
+}
+
+/* Copies the fleet cache's counters into this worker's metrics slot. */
+static void on_fleet_stats(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct worker *w = t->data;
+    struct tlsr_fleet_cache_stats st;
+    tlsr_fleet_cache_get_stats(w->fleet, &st);
+    const uint64_t v[] = {st.lookups,  st.hits,   st.misses,  st.timeouts,      st.unavailable,
+                          st.rejected, st.stored, st.removed, st.endpoints_down};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        __atomic_store_n(&w->a->metrics->v[M_FLEET_LOOKUPS + i], v[i], __ATOMIC_RELAXED);
+    }
+}
+
+static bool fleet_start(struct worker *w)
+{
+    if (w->a->fleet == NULL) {
+        return true;
+    }
+    if (tlsr_fleet_cache_new(w->loop, w->a->fleet, &w->fleet) != TLSR_OK) {
+        log_msg(LOG_ERROR, "fleet", "worker=%d error=\"%s\"", w->a->id, tlsr_last_error());
+        return false;
+    }
+    for (size_t i = 0; i < w->a->tls->n; i++) {
+        if (tlsr_fleet_cache_bind(w->fleet, w->a->tls->ctx[i]) != TLSR_OK) {
+            log_msg(LOG_ERROR, "fleet", "worker=%d error=\"%s\"", w->a->id, tlsr_last_error());
+            return false;
+        }
+    }
+    w->a->tls->fleet = w->fleet;
+    w->a->tls->fleet_resume = on_fleet_resume;
+    ev_timer_init(&w->fleet_stats, on_fleet_stats, 0.5, 0.5);
+    w->fleet_stats.data = w;
+    ev_timer_start(w->loop, &w->fleet_stats);
+    return true;
 }
 
 static void on_client(struct ev_loop *loop, ev_io *io, int revents)
@@ -719,6 +774,7 @@ static void conn_start(struct worker *w, int fd, const struct sockaddr_storage *
     c->cfd = fd;
     c->bfd = -1;
     c->ssl = ssl;
+    SSL_set_app_data(ssl, c);
     c->peer = *peer;
     c->peer_len = peer_len;
     c->started = ev_now(w->loop);
@@ -825,6 +881,9 @@ int worker_run(const struct worker_args *a)
         w.accept_w[i].data = &w;
         ev_io_start(w.loop, &w.accept_w[i]);
     }
+    if (!fleet_start(&w)) {
+        return 1;
+    }
     ev_signal_init(&w.sig_term, on_drain, SIGTERM);
     w.sig_term.data = &w;
     ev_signal_start(w.loop, &w.sig_term);
@@ -837,6 +896,10 @@ int worker_run(const struct worker_args *a)
     ev_run(w.loop, 0);
     while (w.conns != NULL) {
         conn_close(w.conns, "shutdown");
+    }
+    if (w.fleet != NULL) {
+        ev_timer_stop(w.loop, &w.fleet_stats);
+        tlsr_fleet_cache_free(w.fleet);
     }
     return 0;
 }

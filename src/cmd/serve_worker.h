@@ -17,7 +17,8 @@ struct worker_args {
     struct sockaddr_storage backend;
     socklen_t backend_len;
     struct metrics_slot *metrics;
-    uint64_t *open_total; /* connections open over all workers (shared, atomic) */
+    uint64_t *open_total;                /* connections open over all workers (shared, atomic) */
+    const struct tlsr_fleet_opts *fleet; /* NULL without --redis */
     int id;
 };
 

@@ -282,6 +282,113 @@ static void test_every_allocation_failure_is_clean(void **state)
     assert_true(failures >= 2);
 }
 
+static struct tlsr_ticket_key fleet_key(uint8_t tag)
+{
+    struct tlsr_ticket_key k;
+    memset(&k, tag, sizeof(k));
+    return k;
+}
+
+/* A fleet key installed decrypt-only resumes its tickets; promoted, it encrypts; the key it
+ * replaces decrypts for the lifetime, then is wiped. */
+static void test_fleet_install_promote_retire(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 2 * HOUR);
+    uint8_t local[16];
+    assert_int_equal(tlsr_keyring_current_name(ring, local), TLSR_OK);
+    struct tlsr_ticket_key a = fleet_key(0xa1);
+    struct tlsr_ticket_key b = fleet_key(0xb2);
+    assert_int_equal(tlsr_keyring_install(ring, 1, &a, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_install(ring, 1, &a, 0), TLSR_OK); /* idempotent */
+    assert_true(tlsr_keyring_has_key(ring, a.name));
+    /* Pending: it decrypts (another server may encrypt with it already) but does not encrypt. */
+    assert_int_equal(seal_open(ring, a.name, NULL), TLSR__KEY_CURRENT);
+    uint8_t name[16];
+    assert_int_equal(tlsr_keyring_current_name(ring, name), TLSR_OK);
+    assert_memory_equal(name, local, 16);
+    assert_false(stats(ring).is_fleet);
+
+    assert_int_equal(tlsr_keyring_promote(ring, a.name), TLSR_OK);
+    assert_int_equal(tlsr_keyring_current_name(ring, name), TLSR_OK);
+    assert_memory_equal(name, a.name, 16);
+    assert_true(stats(ring).is_fleet);
+    assert_int_equal(seal_open(ring, local, NULL), TLSR__KEY_OLD);
+    /* The local schedule makes no key while the fleet drives the ring. */
+    size_t held = (size_t)stats(ring).keys_held;
+    clk.now += HOUR / 2;
+    assert_int_equal(stats(ring).keys_held, held);
+    assert_int_equal(tlsr_keyring_rotate(ring), TLSR_E_INVALID);
+
+    assert_int_equal(tlsr_keyring_install(ring, 2, &b, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_promote(ring, b.name), TLSR_OK);
+    assert_int_equal(seal_open(ring, a.name, NULL), TLSR__KEY_OLD);
+    struct tlsr_key_info keys[16];
+    size_t n = 0;
+    assert_int_equal(tlsr_keyring_list(ring, keys, 16, &n), TLSR_OK);
+    assert_true(n >= 2);
+    assert_int_equal(keys[n - 1].generation, 2);
+    assert_int_equal(keys[n - 1].state, TLSR_KEY_CURRENT);
+    assert_true(keys[n - 1].is_fleet);
+    assert_int_equal(keys[n - 2].state, TLSR_KEY_DECRYPT_ONLY);
+    assert_int_equal(keys[n - 1].presented, 0);
+    assert_int_equal(keys[n - 2].presented, 2); /* a was presented twice (above) */
+    /* Past the lifetime (and the default skew of 0), a and the local key are gone. */
+    clk.now += 2 * HOUR + 1;
+    assert_int_equal(seal_open(ring, a.name, NULL), TLSR__KEY_UNKNOWN);
+    assert_int_equal(seal_open(ring, local, NULL), TLSR__KEY_UNKNOWN);
+    assert_int_equal(seal_open(ring, b.name, NULL), TLSR__KEY_CURRENT);
+    /* Unknown names are refused. */
+    struct tlsr_ticket_key c = fleet_key(0xc3);
+    assert_int_equal(tlsr_keyring_promote(ring, c.name), TLSR_E_NOTFOUND);
+    tlsr_keyring_free(ring);
+}
+
+/* With the fleet silent, the promoted key encrypts past its period up to the overdue bound,
+ * then the ring falls back to local keys (counted); the next promotion takes over again. */
+static void test_fleet_overdue_falls_back_to_local(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 2 * HOUR);
+    assert_int_equal(tlsr_keyring_set_fleet_timing(ring, 30, 3 * HOUR), TLSR_OK);
+    assert_int_equal(tlsr_keyring_set_fleet_timing(ring, 30, 10), TLSR_E_INVALID);
+    assert_int_equal(tlsr_keyring_set_fleet_timing(ring, 7200, HOUR), TLSR_E_INVALID);
+    struct tlsr_ticket_key a = fleet_key(0xa1);
+    assert_int_equal(tlsr_keyring_install(ring, 7, &a, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_promote(ring, a.name), TLSR_OK);
+    clk.now += 2 * HOUR;
+    struct tlsr_keyring_stats st = stats(ring);
+    assert_true(st.is_fleet);
+    assert_int_equal(st.current_overdue_s, HOUR);
+    assert_int_equal(st.current_generation, 7);
+    clk.now += 2 * HOUR + 1; /* past period + overdue bound */
+    st = stats(ring);
+    assert_false(st.is_fleet);
+    assert_int_equal(st.fleet_lapses, 1);
+    uint8_t name[16];
+    assert_int_equal(tlsr_keyring_current_name(ring, name), TLSR_OK);
+    assert_memory_not_equal(name, a.name, 16);
+    /* a still decrypts its tickets for the lifetime plus the skew. */
+    assert_int_equal(seal_open(ring, a.name, NULL), TLSR__KEY_OLD);
+    tlsr_keyring_free(ring);
+}
+
+/* A key the fleet retired already is kept only for what is left of its tickets' life. */
+static void test_fleet_retired_install(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 2 * HOUR);
+    struct tlsr_ticket_key a = fleet_key(0xa1);
+    assert_int_equal(tlsr_keyring_install(ring, 3, &a, 600), TLSR_OK);
+    assert_int_equal(seal_open(ring, a.name, NULL), TLSR__KEY_OLD);
+    clk.now += 601;
+    assert_int_equal(seal_open(ring, a.name, NULL), TLSR__KEY_UNKNOWN);
+    tlsr_keyring_free(ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +400,9 @@ int main(void)
         cmocka_unit_test(test_failing_source_keeps_keys_held),
         cmocka_unit_test(test_bad_schedules_are_refused),
         cmocka_unit_test(test_every_allocation_failure_is_clean),
+        cmocka_unit_test(test_fleet_install_promote_retire),
+        cmocka_unit_test(test_fleet_overdue_falls_back_to_local),
+        cmocka_unit_test(test_fleet_retired_install),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

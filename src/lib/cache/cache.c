@@ -337,6 +337,20 @@ out:
     return rc;
 }
 
+tlsr_status tlsr_cache_contains(struct tlsr_cache *c, const struct tlsr_cache_key *key)
+{
+    ENSURE(c != NULL, TLSR_E_INVALID, "cache: contains: NULL cache");
+    struct located loc;
+    TRY(locate(c, key, &loc));
+    struct shard *sh = loc.sh;
+    uint32_t now = now_s(c);
+    TRY(tlsr__cache_shard_lock(sh));
+    struct slot *head = shard_slot(sh, find_or_reset(sh, &loc));
+    tlsr_status rc = head != NULL && head->expire_s > now ? TLSR_OK : TLSR_E_NOTFOUND;
+    tlsr__cache_shard_unlock(sh);
+    return rc;
+}
+
 tlsr_status tlsr_cache_remove(struct tlsr_cache *c, const struct tlsr_cache_key *key)
 {
     ENSURE(c != NULL, TLSR_E_INVALID, "cache: remove: NULL cache");

@@ -41,9 +41,12 @@ static void store(struct binding *b, const SSL_SESSION *sess, int is_tls13)
     if (rc == TLSR_OK) {
         struct tlsr_cache_key key = {ctx, ctx_len, id, id_len};
         /* A failed insert (too large, lock error) costs one resumption, nothing else. */
-        rc = tlsr_cache_insert(b->cache, &key, buf, len, b->session_timeout_s,
-                               is_tls13 ? TLSR_CACHE_SINGLE_USE : 0);
+        unsigned flags = is_tls13 ? TLSR_CACHE_SINGLE_USE : 0;
+        rc = tlsr_cache_insert(b->cache, &key, buf, len, b->session_timeout_s, flags);
         (void)rc;
+        if (b->l2.store != NULL) {
+            b->l2.store(b->l2.arg, &key, buf, len, b->session_timeout_s, flags);
+        }
     } else {
         len = sizeof(buf); /* a failed encoding may have written part of the secret */
     }
@@ -101,6 +104,10 @@ static SSL_SESSION *get_session(SSL *ssl, const unsigned char *id, int id_len, i
     size_t len = 0;
     SSL_SESSION *sess = NULL;
     if (tlsr_cache_lookup(b->cache, &key, buf, sizeof(buf), &len) == TLSR_OK) {
+        if (b->l2.remove != NULL && SSL_version(ssl) == TLS1_3_VERSION) {
+            /* A TLS 1.3 stateful ticket is single-use fleet-wide, not only here. */
+            b->l2.remove(b->l2.arg, &key);
+        }
         if (tlsr__sess_decode(buf, len, id, (size_t)id_len, b->sid_ctx, b->sid_ctx_len, &sess) !=
             TLSR_OK) {
             tlsr_cache_count_corrupt(b->cache);
@@ -127,7 +134,9 @@ static void remove_session(SSL_CTX *ctx, SSL_SESSION *sess)
     struct tlsr_cache_key key = {sid_ctx, ctx_len, id, id_len};
     /* Not finding it is the common case (a session already expired or taken). */
     tlsr_status rc = tlsr_cache_remove(b->cache, &key);
-    (void)rc;
+    if (rc == TLSR_OK && b->l2.remove != NULL) {
+        b->l2.remove(b->l2.arg, &key);
+    }
 }
 
 void tlsr__ssl_install_cache(SSL_CTX *ctx, struct binding *b)

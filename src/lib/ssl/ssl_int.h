@@ -16,6 +16,7 @@ struct binding {
     uint8_t sid_ctx[SSL_MAX_SID_CTX_LENGTH];
     size_t sid_ctx_len;
     void (*prev_info_cb)(const SSL *ssl, int where, int ret); /* chained, may be NULL */
+    struct tlsr_ssl_l2 l2; /* second-level store of this process; l2.store NULL when none */
 };
 
 /* Per-connection flags, kept in the SSL's ex_data as an integer. */

@@ -54,7 +54,7 @@ void tlsr__keyring_count(struct tlsr_keyring *ring, enum tlsr__kr_counter which)
     count(ring->sh, (enum kr_counter)which);
 }
 
-static void key_wipe(struct kr_shared *sh, struct kr_key *k)
+void tlsr__kr_wipe(struct kr_shared *sh, struct kr_key *k)
 {
     OPENSSL_cleanse(k, sizeof(*k));
     count(sh, KR_WIPED);
@@ -79,7 +79,7 @@ static struct kr_key *find_next(struct kr_shared *sh, uint64_t after)
     struct kr_key *best = NULL;
     for (uint32_t i = 0; i < sh->capacity; i++) {
         struct kr_key *k = &sh->keys[i];
-        if (k->state == KEY_LIVE && k->enc_from >= after &&
+        if (k->state == KEY_LIVE && k->enc_from >= after && k->enc_from != KR_PENDING &&
             (best == NULL || k->enc_from < best->enc_from)) {
             best = k;
         }
@@ -88,7 +88,7 @@ static struct kr_key *find_next(struct kr_shared *sh, uint64_t after)
 }
 
 /* A free slot; when none is free, the decrypt-only key closest to retirement is wiped early. */
-static struct kr_key *free_slot(struct kr_shared *sh, uint64_t now)
+struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now)
 {
     struct kr_key *victim = NULL;
     for (uint32_t i = 0; i < sh->capacity; i++) {
@@ -101,7 +101,7 @@ static struct kr_key *free_slot(struct kr_shared *sh, uint64_t now)
         }
     }
     if (victim != NULL) {
-        key_wipe(sh, victim);
+        tlsr__kr_wipe(sh, victim);
     }
     return victim;
 }
@@ -110,7 +110,7 @@ static tlsr_status make_key(struct tlsr_keyring *ring, uint64_t now, uint64_t ge
                             uint64_t enc_from)
 {
     struct kr_shared *sh = ring->sh;
-    struct kr_key *k = free_slot(sh, now);
+    struct kr_key *k = tlsr__kr_free_slot(sh, now);
     ENSURE(k != NULL, TLSR_E_TOOBIG, "ticket keys: ring full");
     tlsr_status rc = ring->source.make_key(ring->source.arg, generation, &k->k);
     if (rc != TLSR_OK) {
@@ -132,7 +132,8 @@ static struct kr_key *find_last(struct kr_shared *sh)
     struct kr_key *best = NULL;
     for (uint32_t i = 0; i < sh->capacity; i++) {
         struct kr_key *k = &sh->keys[i];
-        if (k->state == KEY_LIVE && (best == NULL || k->enc_from > best->enc_from)) {
+        if (k->state == KEY_LIVE && k->enc_from != KR_PENDING &&
+            (best == NULL || k->enc_from > best->enc_from)) {
             best = k;
         }
     }
@@ -145,10 +146,19 @@ tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now)
     for (uint32_t i = 0; i < sh->capacity; i++) {
         struct kr_key *k = &sh->keys[i];
         if (k->state == KEY_LIVE && k->dec_until <= now) {
-            key_wipe(sh, k);
+            tlsr__kr_wipe(sh, k);
         }
     }
     struct kr_key *cur = tlsr__kr_current(sh, now);
+    if (sh->is_external) {
+        if (cur != NULL) {
+            return TLSR_OK; /* the fleet makes and promotes the keys */
+        }
+        /* The fleet key outlived its overdue bound (the fleet store is unreachable): go back
+         * to local keys until the fleet promotes one again. */
+        sh->is_external = 0;
+        count(sh, KR_FLEET_LAPSES);
+    }
     if (cur == NULL) {
         /* The chain lapsed (or this is the first key): start a new one at now's period. */
         struct kr_key *last = find_last(sh);
@@ -257,6 +267,7 @@ tlsr_status tlsr_keyring_new(uint32_t rotate_s, uint32_t lifetime_s, struct tlsr
     ring->sh->capacity = capacity;
     ring->sh->rotate_s = rotate_s;
     ring->sh->lifetime_s = lifetime_s;
+    ring->sh->overdue_s = lifetime_s > rotate_s ? lifetime_s : rotate_s;
     rc = tlsr__shm_mutex_init(&ring->sh->lock, "ticket keys");
     if (rc == TLSR_OK) {
         rc = rebuild(ring);
@@ -303,7 +314,10 @@ tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring)
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
     tlsr_status rc = tlsr__kr_maintain(ring, now);
-    if (rc == TLSR_OK) {
+    if (rc == TLSR_OK && sh->is_external) {
+        rc = tlsr__err_set(TLSR_E_INVALID, "ticket keys: a fleet drives this ring; rotate the "
+                                           "fleet instead");
+    } else if (rc == TLSR_OK) {
         struct kr_key *cur = tlsr__kr_current(sh, now);
         struct kr_key *next = find_next(sh, cur->enc_until);
         cur->enc_until = now;
@@ -333,7 +347,11 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
     if (cur != NULL) {
         out->current_generation = cur->generation;
         out->current_key_age_s = now - cur->enc_from;
+        if (sh->is_external && now > cur->enc_from + sh->rotate_s) {
+            out->current_overdue_s = now - cur->enc_from - sh->rotate_s;
+        }
     }
+    out->is_fleet = sh->is_external != 0;
     tlsr__kr_unlock(ring);
     uint64_t *c = sh->counters;
     out->rotations = __atomic_load_n(&c[KR_ROTATIONS], __ATOMIC_RELAXED);
@@ -345,12 +363,18 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
     out->rejected_bad_mac = __atomic_load_n(&c[KR_BAD_MAC], __ATOMIC_RELAXED);
     out->rejected_expired = __atomic_load_n(&c[KR_EXPIRED], __ATOMIC_RELAXED);
     out->source_errors = __atomic_load_n(&c[KR_SOURCE_ERRORS], __ATOMIC_RELAXED);
+    out->fleet_lapses = __atomic_load_n(&c[KR_FLEET_LAPSES], __ATOMIC_RELAXED);
     return TLSR_OK;
 }
 
 uint32_t tlsr__keyring_lifetime_s(const struct tlsr_keyring *ring)
 {
     return ring->sh->lifetime_s;
+}
+
+uint32_t tlsr__keyring_rotate_s(const struct tlsr_keyring *ring)
+{
+    return ring->sh->rotate_s;
 }
 
 uint64_t tlsr__keyring_now(const struct tlsr_keyring *ring)

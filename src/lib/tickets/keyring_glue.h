@@ -52,6 +52,8 @@ void tlsr__keyring_count(struct tlsr_keyring *ring, enum tlsr__kr_counter which)
 
 /* The ring's ticket lifetime and clock, for the age check after decryption. */
 uint32_t tlsr__keyring_lifetime_s(const struct tlsr_keyring *ring);
+/* The ring's rotation period (the fleet module uses it for its schedule). */
+uint32_t tlsr__keyring_rotate_s(const struct tlsr_keyring *ring);
 uint64_t tlsr__keyring_now(const struct tlsr_keyring *ring);
 
 #endif

@@ -27,21 +27,28 @@ enum kr_counter {
     KR_ROTATIONS,
     KR_WIPED,
     KR_SOURCE_ERRORS,
+    KR_FLEET_LAPSES,
     KR_NCOUNTERS
 };
+
+/* enc_from of a fleet key installed but not promoted yet: it only decrypts. */
+#define KR_PENDING UINT64_MAX
 
 /* One key. A key is written while its state is KEY_FREE and published by setting KEY_LIVE. */
 struct kr_key {
     uint8_t state;
-    uint8_t reserved[7];
+    uint8_t is_fleet; /* installed by tlsr_keyring_install(), not made by the schedule */
+    uint8_t reserved[6];
     uint64_t generation;
-    uint64_t enc_from;  /* encrypts from this second ... */
+    uint64_t enc_from;  /* encrypts from this second (KR_PENDING: not yet) ... */
     uint64_t enc_until; /* ... until this one (exclusive) */
     uint64_t dec_until; /* decrypts until this one (exclusive), then is wiped */
     struct tlsr_ticket_key k;
+    uint64_t issued;    /* tickets sealed under this key (atomic) */
+    uint64_t presented; /* tickets that came back naming this key (atomic) */
     uint8_t pad[8];
 };
-_Static_assert(sizeof(struct kr_key) == 128, "key slot layout");
+_Static_assert(sizeof(struct kr_key) == 144, "key slot layout");
 
 struct kr_shared {
     pthread_mutex_t lock; /* process-shared, robust */
@@ -49,6 +56,10 @@ struct kr_shared {
     uint32_t capacity;
     uint32_t rotate_s;
     uint32_t lifetime_s;
+    uint32_t is_external; /* a fleet promoted the current key: no local schedule */
+    uint32_t skew_s;      /* extra decrypt-only time for clocks that disagree */
+    uint32_t overdue_s;   /* how long a fleet key may encrypt past its period */
+    uint32_t reserved;
     uint64_t current_generation;     /* to count rotations */
     uint64_t counters[KR_NCOUNTERS]; /* atomic */
     struct kr_key keys[];
@@ -70,6 +81,11 @@ tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now);
 /* The live key encrypting at now, or NULL. */
 struct kr_key *tlsr__kr_current(struct kr_shared *sh, uint64_t now);
 tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring);
+/* Wipes a key slot and counts it. */
+void tlsr__kr_wipe(struct kr_shared *sh, struct kr_key *k);
+/* A free slot; when none is free, the decrypt-only key closest to retirement is wiped early.
+ * NULL when every key still encrypts. */
+struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now);
 void tlsr__kr_unlock(struct tlsr_keyring *ring);
 
 #endif

@@ -55,6 +55,7 @@ tlsr_status tlsr__keyring_seal_setup(struct tlsr_keyring *ring, uint8_t name[TLS
     rc = setup(ring, k, iv, 1, cctx, hctx);
     if (rc == TLSR_OK) {
         __atomic_add_fetch(&ring->sh->counters[KR_ISSUED], 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&k->issued, 1, __ATOMIC_RELAXED);
     }
 out:
     tlsr__kr_unlock(ring);
@@ -86,6 +87,7 @@ tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
         __atomic_add_fetch(&sh->counters[KR_UNKNOWN], 1, __ATOMIC_RELAXED);
         goto out;
     }
+    __atomic_add_fetch(&found->presented, 1, __ATOMIC_RELAXED);
     rc = setup(ring, found, iv, 0, cctx, hctx);
     if (rc == TLSR_OK) {
         /* Keys still encrypting or about to: resume as is. Older ones: renew the ticket. */

@@ -1,0 +1,170 @@
+/*
+ * Fleet resumption on Redis: a sealed second-level session cache shared by every server of a
+ * fleet, and a fleet-wide ticket key ring that promotes a key only once every server holds it.
+ *
+ * Every server of a fleet is given the same fleet key (32 random bytes in a file made by
+ * `tlsresume keys init`, provisioned like a certificate key). From it each derives, with HKDF:
+ * the AEAD key that seals session entries, the key that hashes session IDs into Redis key
+ * names, and the key that wraps ticket keys. Redis holds only sealed blobs and hashed names.
+ *
+ * Both parts run on a libev loop with hiredis's asynchronous API: nothing here blocks. Redis
+ * unreachable means misses for the cache (no error reaches a client) and, for the ring, the
+ * current key encrypting on past its period for a bounded time; both reconnect with backoff and
+ * log each change of state.
+ *
+ * Thread and process safety: an object belongs to the loop (thread) it was made on. Make the
+ * cache in each worker after fork(); the ring in one process per host (it drives the shared
+ * tlsr_keyring every worker uses).
+ */
+#ifndef TLSRESUME_FLEET_H
+#define TLSRESUME_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include <tlsresume/error.h>
+#include <tlsresume/tickets.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ev_loop;
+
+#define TLSR_FLEET_KEY_LEN 32
+#define TLSR_FLEET_MAX_ENDPOINTS 16
+
+/* Log levels of tlsr_log_fn. */
+enum tlsr_log_level { TLSR_LOG_ERROR = 0, TLSR_LOG_WARN, TLSR_LOG_INFO, TLSR_LOG_DEBUG };
+/* Receives one event: a component ("fleet") and a message of key=value pairs. */
+typedef void (*tlsr_log_fn)(void *arg, enum tlsr_log_level level, const char *component,
+                            const char *msg);
+
+/* The fleet key and the keys derived from it, in locked, non-dumpable memory. */
+struct tlsr_fleet_secret;
+
+/*
+ * Writes a new fleet key file at path (mode 0600; refuses to replace an existing file). The
+ * file is two lines: "tlsresume-fleet-key 1" and the key in base64. Errors: TLSR_E_SYSTEM
+ * (the file exists or cannot be written), TLSR_E_CRYPTO.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_secret_generate(const char *path);
+/* Reads a fleet key file. Errors: TLSR_E_SYSTEM (unreadable, or readable by group or others),
+ * TLSR_E_FORMAT (the message names the file and line), TLSR_E_NOMEM, TLSR_E_CRYPTO. */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_secret_load(const char *path,
+                                                   struct tlsr_fleet_secret **out);
+/* Parses the bytes of a fleet key file (path names it in messages). As tlsr_fleet_secret_load. */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_secret_parse(const char *path, const uint8_t *data,
+                                                    size_t len, struct tlsr_fleet_secret **out);
+/* Wipes and frees. Accepts NULL. */
+void tlsr_fleet_secret_free(struct tlsr_fleet_secret *secret);
+
+/* Where the fleet's Redis servers are and how to talk to them. */
+struct tlsr_fleet_opts {
+    /* "redis://HOST[:PORT][/DB]" (port 6379, db 0 by default) or "unix:/path[?db=N]";
+     * several shard the session cache by rendezvous hashing (the ticket ring uses one of them,
+     * the same on every server). Borrowed. */
+    const char *const *endpoints;
+    size_t n_endpoints;
+    const char *password;                   /* borrowed; NULL for none */
+    const char *prefix;                     /* Redis key prefix; default "tlsr:" */
+    const struct tlsr_fleet_secret *secret; /* borrowed; required */
+    uint32_t lookup_timeout_ms;             /* cache: a slower reply is a miss; default 5 */
+    tlsr_log_fn log;                        /* NULL: silent */
+    void *log_arg;
+};
+/* Fills *opts with the defaults. */
+void tlsr_fleet_opts_init(struct tlsr_fleet_opts *opts);
+/* Checks an endpoint's syntax. Errors: TLSR_E_INVALID with a message saying what is wrong. */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_endpoint_check(const char *endpoint);
+
+/* The second-level session cache of one worker. */
+struct tlsr_fleet_cache;
+
+/* Counters of a fleet cache. */
+struct tlsr_fleet_cache_stats {
+    uint64_t lookups;      /* handshakes paused to ask Redis */
+    uint64_t hits;         /* a valid entry came back in time */
+    uint64_t misses;       /* Redis had nothing */
+    uint64_t timeouts;     /* no reply within lookup_timeout_ms: counted as a miss */
+    uint64_t unavailable;  /* the endpoint was down: a miss without asking */
+    uint64_t rejected;     /* tampered, foreign, expired or undecryptable entries */
+    uint64_t stored;       /* sessions written to Redis */
+    uint64_t removed;      /* single-use sessions deleted from Redis */
+    uint64_t endpoints_up; /* a gauge */
+    uint64_t endpoints_down;
+};
+
+/* Creates the cache on loop and starts connecting (in the background). Errors: TLSR_E_INVALID
+ * (bad options or endpoint), TLSR_E_NOMEM, TLSR_E_CRYPTO. */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop,
+                                                 const struct tlsr_fleet_opts *opts,
+                                                 struct tlsr_fleet_cache **out);
+/* Disconnects and frees; lookups still pending complete as misses first. Accepts NULL. */
+void tlsr_fleet_cache_free(struct tlsr_fleet_cache *fc);
+/* Makes ctx (attached with a cache) store into and fetch from fc in this process. */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_cache_bind(struct tlsr_fleet_cache *fc, SSL_CTX *ctx);
+
+/* Called once a paused handshake may continue: call SSL_do_handshake() (or SSL_accept()) on
+ * ssl again. Never called for an SSL freed meanwhile. */
+typedef void (*tlsr_fleet_resume_fn)(SSL *ssl, void *arg);
+/*
+ * Call from the client-hello callback, after choosing the SSL_CTX: returns
+ * SSL_CLIENT_HELLO_SUCCESS when the handshake can go on (nothing to fetch, or the fetch is
+ * done) or SSL_CLIENT_HELLO_RETRY when it asked Redis; resume(ssl, arg) is then called from
+ * the loop within lookup_timeout_ms, and SSL_do_handshake() then reports the callback again,
+ * which returns SUCCESS. SSL_do_handshake() reports the pause as SSL_ERROR_WANT_CLIENT_HELLO_CB.
+ */
+int tlsr_fleet_cache_client_hello(struct tlsr_fleet_cache *fc, SSL *ssl,
+                                  tlsr_fleet_resume_fn resume, void *arg);
+void tlsr_fleet_cache_get_stats(const struct tlsr_fleet_cache *fc,
+                                struct tlsr_fleet_cache_stats *out);
+
+/* The fleet ticket key ring of one server. */
+struct tlsr_fleet_ring;
+
+struct tlsr_fleet_ring_opts {
+    const char *member;    /* this server's name in the fleet; default hostname-random */
+    uint32_t poll_ms;      /* how often it talks to Redis; default 1000 */
+    uint32_t ack_wait_s;   /* promote without every acknowledgement after this; default 30 */
+    uint32_t clock_skew_s; /* tolerated clock difference between servers; default 30 */
+};
+void tlsr_fleet_ring_opts_init(struct tlsr_fleet_ring_opts *opts);
+
+struct tlsr_fleet_ring_stats {
+    bool is_redis_up;
+    bool is_joined;            /* ring keys come from the fleet */
+    uint64_t generation;       /* the fleet's encrypting generation (0: none yet) */
+    uint64_t members;          /* live servers seen in the last poll */
+    uint64_t unacked;          /* of those, not yet holding the next key */
+    uint64_t keys_created;     /* keys this server made for the fleet */
+    uint64_t promotions;       /* promotions this server made */
+    uint64_t promotions_early; /* of those, made after ack_wait_s without every ack */
+    uint64_t rejected;         /* fleet key blobs that did not unseal */
+    uint64_t polls_failed;
+};
+
+/*
+ * Joins the fleet's key ring through ring (created by tlsr_keyring_new with the fleet's
+ * rotation period and lifetime, the same on every server). Until Redis answers, ring keeps its
+ * local keys; on joining, the fleet's keys are installed and its encrypting key promoted, and
+ * the local keys stay decrypt-only for their lifetime. Errors: as tlsr_fleet_cache_new.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop,
+                                                const struct tlsr_fleet_opts *opts,
+                                                const struct tlsr_fleet_ring_opts *ring_opts,
+                                                struct tlsr_keyring *ring,
+                                                struct tlsr_fleet_ring **out);
+void tlsr_fleet_ring_free(struct tlsr_fleet_ring *fr);
+/* Asks the fleet to rotate now: the next key is promoted as soon as every server holds it. */
+void tlsr_fleet_ring_rotate(struct tlsr_fleet_ring *fr);
+void tlsr_fleet_ring_get_stats(const struct tlsr_fleet_ring *fr, struct tlsr_fleet_ring_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

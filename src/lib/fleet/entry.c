@@ -1,0 +1,88 @@
+/*
+ * Session entries as stored in Redis (a parser of bytes from Redis: fuzz/fuzz_fleet_entry.c).
+ *
+ * Redis key:   <prefix>s:<hex of HMAC-SHA256(name_key, AAD)[0..16]>
+ * Redis value: a sealed blob (secret.c) under session_key whose plaintext is
+ *                  expires_s u64 (Unix seconds) | the session encoding (src/lib/ssl/sess_codec)
+ *              and whose AAD is
+ *                  "tlsresume session v1" | flags u8 | ctx_len u8 | sid_ctx | id_len u8 | id
+ * The AAD binds an entry to its session ID and context: an entry copied under another key, or
+ * made for another virtual host, does not open. The expiry inside the seal backs up Redis's TTL.
+ */
+#include "fleet_int.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "../buf/tlsr_buf.h"
+#include "../err/tlsr_err.h"
+
+#define LABEL "tlsresume session v1"
+
+size_t tlsr__fleet_entry_aad(const uint8_t *sid_ctx, size_t sid_ctx_len, const uint8_t *id,
+                             size_t id_len, unsigned flags, uint8_t *out, size_t cap)
+{
+    struct tlsr_wr wr;
+    tlsr_wr_init(&wr, out, cap);
+    if (sid_ctx_len > 255 || id_len > 255 ||
+        tlsr_wr_bytes(&wr, (const uint8_t *)LABEL, strlen(LABEL)) != TLSR_OK ||
+        tlsr_wr_u8(&wr, (uint8_t)flags) != TLSR_OK ||
+        tlsr_wr_u8(&wr, (uint8_t)sid_ctx_len) != TLSR_OK ||
+        tlsr_wr_bytes(&wr, sid_ctx, sid_ctx_len) != TLSR_OK ||
+        tlsr_wr_u8(&wr, (uint8_t)id_len) != TLSR_OK || tlsr_wr_bytes(&wr, id, id_len) != TLSR_OK) {
+        return 0;
+    }
+    return wr.used;
+}
+
+tlsr_status tlsr__fleet_entry_seal(const struct tlsr_fleet_secret *s, const uint8_t *aad,
+                                   size_t aad_len, uint64_t expires_s, const uint8_t *value,
+                                   size_t value_len, uint8_t *out, size_t cap, size_t *out_len)
+{
+    ENSURE(value_len <= ENTRY_MAX_VALUE, TLSR_E_TOOBIG, "fleet entry: session of %zu bytes",
+           value_len);
+    uint8_t plain[8 + ENTRY_MAX_VALUE];
+    struct tlsr_wr wr;
+    tlsr_wr_init(&wr, plain, sizeof(plain));
+    tlsr_status rc = tlsr_wr_u64(&wr, expires_s);
+    if (rc == TLSR_OK) {
+        rc = tlsr_wr_bytes(&wr, value, value_len);
+    }
+    if (rc == TLSR_OK) {
+        rc = tlsr__fleet_seal(s->session_key, aad, aad_len, plain, wr.used, out, cap, out_len);
+    }
+    OPENSSL_cleanse(plain, sizeof(plain));
+    return rc;
+}
+
+tlsr_status tlsr__fleet_entry_open(const struct tlsr_fleet_secret *s, const uint8_t *aad,
+                                   size_t aad_len, const uint8_t *in, size_t in_len, uint64_t now_s,
+                                   uint8_t *value, size_t cap, size_t *value_len,
+                                   uint64_t *expires_s)
+{
+    uint8_t plain[8 + ENTRY_MAX_VALUE];
+    size_t plain_len = 0;
+    TRY(tlsr__fleet_open(s->session_key, aad, aad_len, in, in_len, plain, sizeof(plain),
+                         &plain_len));
+    struct tlsr_rd rd;
+    tlsr_rd_init(&rd, plain, plain_len);
+    uint64_t expires = 0;
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    tlsr_status rc = tlsr_rd_u64(&rd, &expires);
+    if (rc == TLSR_OK) {
+        tlsr_rd_rest(&rd, &body, &body_len);
+        if (body_len == 0 || body_len > cap) {
+            rc = tlsr__err_set(TLSR_E_FORMAT, "fleet entry: session of %zu bytes", body_len);
+        } else if (expires <= now_s) {
+            rc = tlsr__err_set(TLSR_E_EXPIRED, "fleet entry: expired");
+        } else {
+            memcpy(value, body, body_len);
+            *value_len = body_len;
+            *expires_s = expires;
+        }
+    }
+    OPENSSL_cleanse(plain, sizeof(plain));
+    return rc;
+}

@@ -1,0 +1,412 @@
+/*
+ * The fleet session cache: a second-level store on Redis behind the shared-memory cache
+ * (tlsresume/fleet.h).
+ *
+ * Writes: every session stored in the shared cache is sealed (entry.c) and sent with SET ...
+ * PX lifetime, fire and forget. Reads: the client-hello callback asks tlsr_ssl_client_hello_
+ * lookup() which session the handshake wants; when the shared cache lacks it, one GET (GETDEL
+ * for a single-use TLS 1.3 ticket, so that a ticket resumes once in the whole fleet) goes to
+ * the endpoint chosen by rendezvous hashing and the handshake pauses. The reply, or the
+ * deadline, whichever comes first, resumes it; a late reply is dropped.
+ *
+ * A pending lookup is a struct lookup hung on the SSL's ex_data; a finished one is replaced by
+ * a marker so that the callback, called again when the handshake resumes, lets it go on. The
+ * lookup lives until hiredis calls back (always: with a reply, or NULL on disconnect); freeing
+ * the SSL first only detaches it.
+ *
+ * Threat: Redis contents (sealed, hashed names), a slow or dead Redis (the deadline; down
+ * endpoints are not asked), tampered entries (do not open: counted, miss).
+ */
+#include "fleet_int.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include <tlsresume/ssl.h>
+
+#include "../err/tlsr_err.h"
+#include "../mem/tlsr_mem.h"
+
+#define MAX_PENDING 4096u
+#define AAD_MAX 128
+#define NAME_MAX_LEN 96
+
+struct lookup;
+
+struct tlsr_fleet_cache {
+    struct ev_loop *loop;
+    const struct tlsr_fleet_secret *secret;
+    char prefix[48];
+    double timeout_s;
+    tlsr_log_fn log;
+    void *log_arg;
+    size_t n;
+    struct rconn conns[TLSR_FLEET_MAX_ENDPOINTS];
+    uint64_t seeds[TLSR_FLEET_MAX_ENDPOINTS];
+    struct tlsr_fleet_cache_stats st;
+    struct lookup *pending; /* doubly linked */
+    uint32_t n_pending;
+    bool is_closing;
+};
+
+struct lookup {
+    struct tlsr_fleet_cache *fc;
+    struct lookup *prev;
+    struct lookup *next;
+    SSL *ssl; /* NULL once finished or once the SSL is freed */
+    tlsr_fleet_resume_fn resume;
+    void *arg;
+    struct tlsr_ssl_lookup lk;
+    uint8_t aad[AAD_MAX];
+    size_t aad_len;
+    ev_timer deadline;
+};
+
+static int ssl_index = -1;
+static char done_marker;
+
+static void ssl_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (ptr != NULL && ptr != &done_marker) {
+        struct lookup *l = ptr;
+        l->ssl = NULL;
+        ev_timer_stop(l->fc->loop, &l->deadline);
+    }
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t text_seed(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s != '\0'; s++) {
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Rendezvous hashing: the endpoint with the highest score for this name. */
+static struct rconn *pick(struct tlsr_fleet_cache *fc, const uint8_t hash[NAME_HASH_LEN])
+{
+    uint64_t h = 0;
+    memcpy(&h, hash, sizeof(h));
+    size_t best = 0;
+    uint64_t best_score = 0;
+    for (size_t i = 0; i < fc->n; i++) {
+        uint64_t score = mix64(fc->seeds[i] ^ h);
+        if (i == 0 || score > best_score) {
+            best = i;
+            best_score = score;
+        }
+    }
+    return &fc->conns[best];
+}
+
+/* The Redis key name and endpoint of a session: a keyed hash of its ID and context. */
+static tlsr_status name_of(struct tlsr_fleet_cache *fc, const uint8_t *ctx, size_t ctx_len,
+                           const uint8_t *id, size_t id_len, char name[NAME_MAX_LEN],
+                           struct rconn **conn)
+{
+    uint8_t what[AAD_MAX];
+    size_t what_len = tlsr__fleet_entry_aad(ctx, ctx_len, id, id_len, 0, what, sizeof(what));
+    ENSURE(what_len > 0, TLSR_E_INVALID, "fleet: session ID or context too long");
+    uint8_t h[NAME_HASH_LEN];
+    TRY(tlsr__fleet_name_hash(fc->secret->name_key, what, what_len, h));
+    int n = snprintf(name, NAME_MAX_LEN, "%ss:", fc->prefix);
+    for (size_t i = 0; i < sizeof(h) && n > 0 && (size_t)n + 2 < NAME_MAX_LEN; i++) {
+        n += snprintf(name + n, NAME_MAX_LEN - (size_t)n, "%02x", h[i]);
+    }
+    *conn = pick(fc, h);
+    return TLSR_OK;
+}
+
+static void on_ignored_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    (void)reply;
+    (void)priv;
+}
+
+static void l2_store(void *arg, const struct tlsr_cache_key *key, const uint8_t *value,
+                     size_t value_len, uint32_t lifetime_s, unsigned flags)
+{
+    struct tlsr_fleet_cache *fc = arg;
+    uint8_t aad[AAD_MAX];
+    size_t aad_len = tlsr__fleet_entry_aad(key->ctx, key->ctx_len, key->id, key->id_len, flags, aad,
+                                           sizeof(aad));
+    char name[NAME_MAX_LEN];
+    struct rconn *conn = NULL;
+    if (aad_len == 0 ||
+        name_of(fc, key->ctx, key->ctx_len, key->id, key->id_len, name, &conn) != TLSR_OK ||
+        conn->state != RCONN_UP) {
+        return;
+    }
+    uint8_t blob[ENTRY_MAX_VALUE + 8 + SEAL_OVERHEAD];
+    size_t blob_len = 0;
+    uint64_t expires = (uint64_t)time(NULL) + lifetime_s;
+    if (tlsr__fleet_entry_seal(fc->secret, aad, aad_len, expires, value, value_len, blob,
+                               sizeof(blob), &blob_len) != TLSR_OK) {
+        return;
+    }
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)lifetime_s * 1000ull);
+    const char *argv[] = {"SET", name, (const char *)blob, "PX", ttl};
+    size_t lens[] = {3, strlen(name), blob_len, 2, strlen(ttl)};
+    if (tlsr__rconn_argv(conn, on_ignored_reply, NULL, 5, argv, lens) == 0) {
+        fc->st.stored++;
+    }
+}
+
+static void l2_remove(void *arg, const struct tlsr_cache_key *key)
+{
+    struct tlsr_fleet_cache *fc = arg;
+    char name[NAME_MAX_LEN];
+    struct rconn *conn = NULL;
+    if (name_of(fc, key->ctx, key->ctx_len, key->id, key->id_len, name, &conn) != TLSR_OK) {
+        return;
+    }
+    if (tlsr__rconn_command(conn, on_ignored_reply, NULL, "DEL %s", name) == 0) {
+        fc->st.removed++;
+    }
+}
+
+static void unlink_lookup(struct lookup *l)
+{
+    struct tlsr_fleet_cache *fc = l->fc;
+    if (l->prev != NULL) {
+        l->prev->next = l->next;
+    } else {
+        fc->pending = l->next;
+    }
+    if (l->next != NULL) {
+        l->next->prev = l->prev;
+    }
+    fc->n_pending--;
+}
+
+/* Lets the handshake go on (once). */
+static void finish(struct lookup *l)
+{
+    SSL *ssl = l->ssl;
+    if (ssl == NULL) {
+        return;
+    }
+    l->ssl = NULL;
+    ev_timer_stop(l->fc->loop, &l->deadline);
+    SSL_set_ex_data(ssl, ssl_index, &done_marker);
+    if (!l->fc->is_closing) {
+        l->resume(ssl, l->arg);
+    }
+}
+
+static void use_entry(struct lookup *l, const redisReply *reply)
+{
+    struct tlsr_fleet_cache *fc = l->fc;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        fc->st.unavailable++;
+        return;
+    }
+    if (reply->type != REDIS_REPLY_STRING) {
+        fc->st.misses++;
+        return;
+    }
+    uint8_t value[ENTRY_MAX_VALUE];
+    size_t value_len = 0;
+    uint64_t expires = 0;
+    uint64_t now = (uint64_t)time(NULL);
+    tlsr_status rc =
+        tlsr__fleet_entry_open(fc->secret, l->aad, l->aad_len, (const uint8_t *)reply->str,
+                               reply->len, now, value, sizeof(value), &value_len, &expires);
+    if (rc == TLSR_OK) {
+        uint64_t left = expires - now;
+        rc = tlsr_ssl_prime(l->ssl, &l->lk, value, value_len,
+                            (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left));
+        OPENSSL_cleanse(value, sizeof(value));
+    }
+    if (rc == TLSR_OK) {
+        fc->st.hits++;
+    } else {
+        fc->st.rejected++;
+        tlsr__fleet_log(fc->log, fc->log_arg, TLSR_LOG_DEBUG, "event=entry_rejected error=\"%s\"",
+                        tlsr_last_error());
+    }
+}
+
+static void on_get(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct lookup *l = priv;
+    if (l->ssl != NULL) {
+        use_entry(l, r);
+        finish(l);
+    }
+    unlink_lookup(l);
+    OPENSSL_cleanse(&l->lk, sizeof(l->lk));
+    tlsr__free(l);
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct lookup *l = t->data;
+    l->fc->st.timeouts++;
+    finish(l); /* the lookup stays until hiredis calls back */
+}
+
+int tlsr_fleet_cache_client_hello(struct tlsr_fleet_cache *fc, SSL *ssl,
+                                  tlsr_fleet_resume_fn resume, void *arg)
+{
+    void *state = SSL_get_ex_data(ssl, ssl_index);
+    if (state == &done_marker) {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    if (state != NULL) {
+        return SSL_CLIENT_HELLO_RETRY;
+    }
+    struct lookup *l = tlsr__calloc(1, sizeof(*l));
+    if (l == NULL) {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    char name[NAME_MAX_LEN];
+    struct rconn *conn = NULL;
+    if (tlsr_ssl_client_hello_lookup(ssl, &l->lk) != TLSR_OK) {
+        goto no_lookup;
+    }
+    fc->st.lookups++;
+    l->aad_len = tlsr__fleet_entry_aad(l->lk.sid_ctx, l->lk.sid_ctx_len, l->lk.id, l->lk.id_len,
+                                       l->lk.flags, l->aad, sizeof(l->aad));
+    if (l->aad_len == 0 ||
+        name_of(fc, l->lk.sid_ctx, l->lk.sid_ctx_len, l->lk.id, l->lk.id_len, name, &conn) !=
+            TLSR_OK ||
+        fc->n_pending >= MAX_PENDING) {
+        fc->st.unavailable++;
+        goto no_lookup;
+    }
+    const char *cmd = (l->lk.flags & TLSR_CACHE_SINGLE_USE) != 0 ? "GETDEL %s" : "GET %s";
+    if (tlsr__rconn_command(conn, on_get, l, cmd, name) != 0) {
+        fc->st.unavailable++;
+        goto no_lookup;
+    }
+    l->fc = fc;
+    l->ssl = ssl;
+    l->resume = resume;
+    l->arg = arg;
+    l->next = fc->pending;
+    if (fc->pending != NULL) {
+        fc->pending->prev = l;
+    }
+    fc->pending = l;
+    fc->n_pending++;
+    ev_timer_init(&l->deadline, on_deadline, fc->timeout_s, 0.0);
+    l->deadline.data = l;
+    ev_timer_start(fc->loop, &l->deadline);
+    SSL_set_ex_data(ssl, ssl_index, l);
+    return SSL_CLIENT_HELLO_RETRY;
+no_lookup:
+    OPENSSL_cleanse(&l->lk, sizeof(l->lk));
+    tlsr__free(l);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static tlsr_status check_opts(const struct tlsr_fleet_opts *o)
+{
+    ENSURE(o != NULL && o->secret != NULL, TLSR_E_INVALID, "fleet: a fleet key is required");
+    ENSURE(o->n_endpoints >= 1 && o->n_endpoints <= TLSR_FLEET_MAX_ENDPOINTS, TLSR_E_INVALID,
+           "fleet: 1 to %d Redis endpoints, not %zu", TLSR_FLEET_MAX_ENDPOINTS, o->n_endpoints);
+    ENSURE(o->lookup_timeout_ms >= 1 && o->lookup_timeout_ms <= 1000, TLSR_E_INVALID,
+           "fleet: lookup timeout %u ms is outside 1 to 1000 ms", o->lookup_timeout_ms);
+    ENSURE(o->prefix != NULL && strlen(o->prefix) < 40, TLSR_E_INVALID,
+           "fleet: the key prefix is limited to 39 bytes");
+    for (size_t i = 0; i < o->n_endpoints; i++) {
+        TRY(tlsr_fleet_endpoint_check(o->endpoints[i]));
+    }
+    return TLSR_OK;
+}
+
+void tlsr_fleet_opts_init(struct tlsr_fleet_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->prefix = "tlsr:";
+    opts->lookup_timeout_ms = 5;
+}
+
+tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_opts *o,
+                                 struct tlsr_fleet_cache **out)
+{
+    ENSURE(loop != NULL && out != NULL, TLSR_E_INVALID, "fleet: NULL argument");
+    *out = NULL;
+    TRY(check_opts(o));
+    if (ssl_index < 0) {
+        ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_free_cb);
+        ENSURE(ssl_index >= 0, TLSR_E_NOMEM, "fleet: no SSL ex_data index");
+    }
+    struct tlsr_fleet_cache *fc = tlsr__calloc(1, sizeof(*fc));
+    ENSURE(fc != NULL, TLSR_E_NOMEM, "fleet: out of memory");
+    fc->loop = loop;
+    fc->secret = o->secret;
+    snprintf(fc->prefix, sizeof(fc->prefix), "%s", o->prefix);
+    fc->timeout_s = o->lookup_timeout_ms / 1000.0;
+    fc->log = o->log;
+    fc->log_arg = o->log_arg;
+    for (size_t i = 0; i < o->n_endpoints; i++) {
+        struct endpoint ep;
+        tlsr_status rc = tlsr__fleet_endpoint_parse(o->endpoints[i], &ep);
+        if (rc != TLSR_OK) {
+            tlsr_fleet_cache_free(fc);
+            return rc;
+        }
+        fc->seeds[i] = text_seed(ep.text);
+        tlsr__rconn_start(&fc->conns[i], loop, &ep, o->password, "cache", o->log, o->log_arg);
+        fc->n++;
+    }
+    *out = fc;
+    return TLSR_OK;
+}
+
+void tlsr_fleet_cache_free(struct tlsr_fleet_cache *fc)
+{
+    if (fc == NULL) {
+        return;
+    }
+    fc->is_closing = true;
+    for (size_t i = 0; i < fc->n; i++) {
+        tlsr__rconn_stop(&fc->conns[i]); /* completes every pending lookup */
+    }
+    tlsr__free(fc);
+}
+
+tlsr_status tlsr_fleet_cache_bind(struct tlsr_fleet_cache *fc, SSL_CTX *ctx)
+{
+    ENSURE(fc != NULL && ctx != NULL, TLSR_E_INVALID, "fleet: NULL argument");
+    struct tlsr_ssl_l2 l2 = {l2_store, l2_remove, fc};
+    return tlsr_ssl_set_l2(ctx, &l2);
+}
+
+void tlsr_fleet_cache_get_stats(const struct tlsr_fleet_cache *fc,
+                                struct tlsr_fleet_cache_stats *out)
+{
+    *out = fc->st;
+    out->endpoints_up = 0;
+    out->endpoints_down = 0;
+    for (size_t i = 0; i < fc->n; i++) {
+        if (fc->conns[i].state == RCONN_UP) {
+            out->endpoints_up++;
+        } else {
+            out->endpoints_down++;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+/* Private to the fleet module: sealing, Redis connections and shared declarations. */
+#ifndef TLSR_FLEET_INT_H
+#define TLSR_FLEET_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <tlsresume/fleet.h>
+
+#define SEAL_NONCE_LEN 12
+#define SEAL_TAG_LEN 16
+#define SEAL_OVERHEAD (1 + SEAL_NONCE_LEN + SEAL_TAG_LEN)
+#define NAME_HASH_LEN 16
+
+/* What a fleet key yields (HKDF-SHA256, one label each). */
+struct tlsr_fleet_secret {
+    uint8_t fleet_key[TLSR_FLEET_KEY_LEN];
+    uint8_t session_key[32]; /* AES-256-GCM over session entries */
+    uint8_t name_key[32];    /* HMAC-SHA256 over session IDs, for Redis key names */
+    uint8_t wrap_key[32];    /* AES-256-GCM over ticket keys */
+    size_t map_size;
+};
+
+/*
+ * Seals plain (plain_len bytes) with AES-256-GCM under key: out gets a version byte, a random
+ * nonce, the ciphertext and the tag (plain_len + SEAL_OVERHEAD bytes); aad is authenticated.
+ * Errors: TLSR_E_TOOBIG, TLSR_E_CRYPTO.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr__fleet_seal(const uint8_t key[32], const uint8_t *aad,
+                                             size_t aad_len, const uint8_t *plain, size_t plain_len,
+                                             uint8_t *out, size_t cap, size_t *out_len);
+/* Opens what tlsr__fleet_seal made. Errors: TLSR_E_FORMAT (short, foreign version, or the tag
+ * did not verify: tampered, or sealed under another key or aad), TLSR_E_TOOBIG. */
+TLSR_MUST_CHECK tlsr_status tlsr__fleet_open(const uint8_t key[32], const uint8_t *aad,
+                                             size_t aad_len, const uint8_t *in, size_t in_len,
+                                             uint8_t *out, size_t cap, size_t *out_len);
+/* out = the first NAME_HASH_LEN bytes of HMAC-SHA256(key, data). */
+TLSR_MUST_CHECK tlsr_status tlsr__fleet_name_hash(const uint8_t key[32], const uint8_t *data,
+                                                  size_t len, uint8_t out[NAME_HASH_LEN]);
+
+/* Session entries (fleet_entry.c, a parser of bytes from Redis: see its fuzz target). */
+#define ENTRY_MAX_VALUE 2048
+/* Builds the AAD of a session entry: a label, the session ID context and the ID. */
+size_t tlsr__fleet_entry_aad(const uint8_t *sid_ctx, size_t sid_ctx_len, const uint8_t *id,
+                             size_t id_len, unsigned flags, uint8_t *out, size_t cap);
+TLSR_MUST_CHECK tlsr_status tlsr__fleet_entry_seal(const struct tlsr_fleet_secret *s,
+                                                   const uint8_t *aad, size_t aad_len,
+                                                   uint64_t expires_s, const uint8_t *value,
+                                                   size_t value_len, uint8_t *out, size_t cap,
+                                                   size_t *out_len);
+/* Opens an entry: value gets the session encoding and *expires_s its expiry. Errors:
+ * TLSR_E_FORMAT, TLSR_E_EXPIRED (expired at now_s). The caller wipes value. */
+TLSR_MUST_CHECK tlsr_status tlsr__fleet_entry_open(const struct tlsr_fleet_secret *s,
+                                                   const uint8_t *aad, size_t aad_len,
+                                                   const uint8_t *in, size_t in_len, uint64_t now_s,
+                                                   uint8_t *value, size_t cap, size_t *value_len,
+                                                   uint64_t *expires_s);
+
+/* A parsed endpoint. */
+struct endpoint {
+    char host[256];
+    char path[108]; /* unix socket; empty for TCP */
+    int port;
+    int db;
+    char text[300]; /* for logs: the endpoint without any password */
+};
+TLSR_MUST_CHECK tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out);
+
+/* One Redis connection on a loop, reconnecting with backoff. */
+struct rconn {
+    struct ev_loop *loop;
+    struct endpoint ep;
+    const char *password; /* borrowed */
+    tlsr_log_fn log;
+    void *log_arg;
+    const char *who; /* "cache" or "ring", for logs */
+    redisAsyncContext *ac;
+    int state;      /* RCONN_DOWN, RCONN_CONNECTING, RCONN_UP */
+    bool was_up;    /* for logging state changes once */
+    bool is_logged; /* the current down state was logged */
+    ev_timer timer; /* backoff, connect deadline and stall check */
+    double backoff_s;
+    uint32_t pending;    /* commands without a reply yet */
+    ev_tstamp last_sent; /* when the oldest unanswered command was sent */
+    ev_tstamp last_reply;
+};
+enum { RCONN_DOWN = 0, RCONN_CONNECTING, RCONN_UP };
+
+/* Starts connecting. who and password are borrowed. */
+void tlsr__rconn_start(struct rconn *rc, struct ev_loop *loop, const struct endpoint *ep,
+                       const char *password, const char *who, tlsr_log_fn log, void *log_arg);
+/* Disconnects for good: pending callbacks run with a NULL reply. */
+void tlsr__rconn_stop(struct rconn *rc);
+/* Sends a command (redisvAsyncCommand format) when up; fn gets the reply or NULL (failure or
+ * disconnect). Returns -1 (fn not called) when the connection is not up. */
+int tlsr__rconn_command(struct rconn *rc, redisCallbackFn *fn, void *priv, const char *fmt, ...);
+/* Sends a command given as argv (binary-safe). As tlsr__rconn_command. */
+int tlsr__rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                     const size_t *argvlen);
+
+void tlsr__fleet_log(tlsr_log_fn log, void *arg, enum tlsr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

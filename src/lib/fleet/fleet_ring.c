@@ -1,0 +1,538 @@
+/*
+ * The fleet ticket key ring: every server's tlsr_keyring follows one sequence of keys kept in
+ * Redis, and a key starts encrypting only once every live server holds it.
+ *
+ * Redis holds (prefix P, default "tlsr:"):
+ *     P tk:<gen>   a ticket key sealed under the wrap key (AAD: label | gen), with a TTL: a
+ *                  next key lives 2 periods + ack wait + lifetime + skew; on promotion the new
+ *                  key gets period + ack wait + lifetime + skew and the one it replaces
+ *                  lifetime + skew, after which Redis deletes it (and every server has wiped it)
+ *     P cur        "<gen> <ms>": the encrypting generation and when it was promoted
+ *     P next_at    when the next key was created (ms), for the acknowledgement deadline
+ *     P ack:<gen>  the members holding key <gen>
+ *     P members    sorted set of members by last poll (ms); silent for 3 polls + 2 s: gone
+ *     P force      set by a rotation request; cleared by the promotion
+ * All times are Redis's own clock (TIME in the scripts), so servers' clocks do not matter to
+ * the schedule; they matter only to ticket ages, covered by the skew allowance.
+ *
+ * Each poll, one script records this member and returns the state and the sealed keys; the
+ * server installs what it lacks, acknowledges the next key, promotes locally the key the fleet
+ * promoted, and then, if needed, either creates the next key (SET NX in a script: exactly one
+ * server wins) or promotes it (a compare-and-set on P cur: exactly one server wins) when its
+ * period is over or a rotation was asked and every live member acknowledged it, or when the
+ * acknowledgement wait ran out (logged).
+ *
+ * Threat: ticket keys readable in Redis (sealed with the wrap key derived from the fleet key),
+ * keys outliving their tickets (TTLs in Redis, schedule wipes in memory), a server that lacks
+ * the encrypting key (promotion waits for every acknowledgement), Redis down (the current key
+ * encrypts on, bounded by the ring's overdue limit; loud).
+ */
+#include "fleet_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "../buf/tlsr_buf.h"
+#include "../err/tlsr_err.h"
+#include "../mem/tlsr_mem.h"
+#include "../tickets/keyring_glue.h"
+
+#define KEY_LABEL "tlsresume ticket key v1"
+#define KEY_PLAIN_LEN (TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN + TLSR_TICKET_HMAC_LEN)
+#define KEY_BLOB_LEN (KEY_PLAIN_LEN + SEAL_OVERHEAD)
+#define TICK_FIELDS 7
+#define MAX_KEYS_READ 64
+
+static const char tick_lua[] =
+    "local p = ARGV[1]\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZADD', p .. 'members', now, ARGV[2])\n"
+    "redis.call('ZREMRANGEBYSCORE', p .. 'members', '-inf', now - tonumber(ARGV[3]))\n"
+    "local gen, promoted = 0, 0\n"
+    "local cur = redis.call('GET', p .. 'cur')\n"
+    "if cur then\n"
+    "  local a, b = string.match(cur, '^(%d+) (%d+)$')\n"
+    "  if a then gen = tonumber(a); promoted = tonumber(b) end\n"
+    "end\n"
+    "local members = redis.call('ZRANGE', p .. 'members', 0, -1)\n"
+    "local missing = 0\n"
+    "for _, m in ipairs(members) do\n"
+    "  if redis.call('SISMEMBER', p .. 'ack:' .. (gen + 1), m) == 0 then missing = missing + 1 "
+    "end\n"
+    "end\n"
+    "local out = {tostring(now), tostring(gen), tostring(promoted), tostring(#members),\n"
+    "  tostring(missing), redis.call('GET', p .. 'next_at') or '0',\n"
+    "  tostring(redis.call('EXISTS', p .. 'force'))}\n"
+    "local g, n = gen + 1, 0\n"
+    "while g >= 1 and n < tonumber(ARGV[4]) do\n"
+    "  local k = redis.call('GET', p .. 'tk:' .. g)\n"
+    "  if not k then\n"
+    "    if g <= gen then break end\n"
+    "    k = ''\n"
+    "  end\n"
+    "  out[#out + 1] = k\n"
+    "  out[#out + 1] = tostring(redis.call('PTTL', p .. 'tk:' .. g))\n"
+    "  g = g - 1\n"
+    "  n = n + 1\n"
+    "end\n"
+    "return out\n";
+
+static const char create_lua[] =
+    "local p = ARGV[1]\n"
+    "local gen = 0\n"
+    "local cur = redis.call('GET', p .. 'cur')\n"
+    "if cur then gen = tonumber(string.match(cur, '^(%d+)')) or 0 end\n"
+    "if gen + 1 ~= tonumber(ARGV[2]) then return 0 end\n"
+    "if redis.call('SET', p .. 'tk:' .. ARGV[2], ARGV[3], 'NX', 'PX', ARGV[4]) then\n"
+    "  local t = redis.call('TIME')\n"
+    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  redis.call('SET', p .. 'next_at', tostring(now), 'PX', ARGV[4])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+static const char promote_lua[] =
+    "local p = ARGV[1]\n"
+    "local gen = 0\n"
+    "local cur = redis.call('GET', p .. 'cur')\n"
+    "if cur then gen = tonumber(string.match(cur, '^(%d+)')) or 0 end\n"
+    "if gen ~= tonumber(ARGV[2]) then return 0 end\n"
+    "if redis.call('EXISTS', p .. 'tk:' .. ARGV[3]) == 0 then return 0 end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('SET', p .. 'cur', ARGV[3] .. ' ' .. tostring(now))\n"
+    "redis.call('PEXPIRE', p .. 'tk:' .. ARGV[3], ARGV[5])\n"
+    "if gen > 0 then redis.call('PEXPIRE', p .. 'tk:' .. gen, ARGV[4]) end\n"
+    "redis.call('DEL', p .. 'force', p .. 'next_at', p .. 'ack:' .. ARGV[3])\n"
+    "return 1\n";
+
+struct tlsr_fleet_ring {
+    struct ev_loop *loop;
+    const struct tlsr_fleet_secret *secret;
+    struct tlsr_keyring *ring;
+    char prefix[48];
+    char member[128];
+    struct tlsr_fleet_ring_opts o;
+    uint64_t rotate_ms;
+    uint64_t lifetime_ms;
+    tlsr_log_fn log;
+    void *log_arg;
+    struct rconn conn;
+    ev_timer poll;
+    bool is_busy;
+    bool want_rotate;
+    bool was_overdue;
+    uint64_t acked_gen;
+    uint8_t promoted[TLSR_TICKET_NAME_LEN];
+    struct tlsr_fleet_ring_stats st;
+};
+
+static void say(struct tlsr_fleet_ring *fr, enum tlsr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void say(struct tlsr_fleet_ring *fr, enum tlsr_log_level level, const char *fmt, ...)
+{
+    if (fr->log == NULL) {
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fr->log(fr->log_arg, level, "fleet", msg);
+}
+
+static size_t key_aad(uint64_t gen, uint8_t out[64])
+{
+    struct tlsr_wr wr;
+    tlsr_wr_init(&wr, out, 64);
+    if (tlsr_wr_bytes(&wr, (const uint8_t *)KEY_LABEL, strlen(KEY_LABEL)) != TLSR_OK ||
+        tlsr_wr_u64(&wr, gen) != TLSR_OK) {
+        return 0;
+    }
+    return wr.used;
+}
+
+static tlsr_status open_key(struct tlsr_fleet_ring *fr, uint64_t gen, const uint8_t *blob,
+                            size_t len, struct tlsr_ticket_key *out)
+{
+    uint8_t aad[64];
+    size_t aad_len = key_aad(gen, aad);
+    uint8_t plain[KEY_PLAIN_LEN];
+    size_t plain_len = 0;
+    TRY(tlsr__fleet_open(fr->secret->wrap_key, aad, aad_len, blob, len, plain, sizeof(plain),
+                         &plain_len));
+    tlsr_status rc = TLSR_OK;
+    if (plain_len != KEY_PLAIN_LEN) {
+        rc = tlsr__err_set(TLSR_E_FORMAT, "fleet ticket key: %zu bytes", plain_len);
+    } else {
+        memcpy(out->name, plain, TLSR_TICKET_NAME_LEN);
+        memcpy(out->aes_key, plain + TLSR_TICKET_NAME_LEN, TLSR_TICKET_AES_LEN);
+        memcpy(out->hmac_key, plain + TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN,
+               TLSR_TICKET_HMAC_LEN);
+    }
+    OPENSSL_cleanse(plain, sizeof(plain));
+    return rc;
+}
+
+static uint64_t num(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER) {
+        return r->integer > 0 ? (uint64_t)r->integer : 0;
+    }
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20) {
+        return 0;
+    }
+    char buf[24];
+    memcpy(buf, r->str, r->len);
+    buf[r->len] = '\0';
+    return strtoull(buf, NULL, 10);
+}
+
+static void on_simple(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    (void)r;
+    (void)priv;
+}
+
+static void on_created(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct tlsr_fleet_ring *fr = priv;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        fr->st.keys_created++;
+        say(fr, TLSR_LOG_INFO, "event=key_created generation=%llu",
+            (unsigned long long)fr->st.generation + 1);
+    }
+}
+
+struct promote_ctx {
+    struct tlsr_fleet_ring *fr;
+    uint64_t missing;
+};
+
+static void on_promoted(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct tlsr_fleet_ring *fr = priv;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        fr->st.promotions++;
+        fr->want_rotate = false;
+        if (fr->st.unacked > 0) {
+            fr->st.promotions_early++;
+            say(fr, TLSR_LOG_WARN,
+                "event=key_promoted_unacked generation=%llu unacked=%llu wait_s=%u",
+                (unsigned long long)fr->st.generation + 1, (unsigned long long)fr->st.unacked,
+                fr->o.ack_wait_s);
+        }
+    }
+}
+
+static void create_next(struct tlsr_fleet_ring *fr, uint64_t gen)
+{
+    uint8_t plain[KEY_PLAIN_LEN];
+    uint8_t blob[KEY_BLOB_LEN];
+    size_t blob_len = 0;
+    uint8_t aad[64];
+    size_t aad_len = key_aad(gen, aad);
+    if (RAND_bytes(plain, sizeof(plain)) != 1 ||
+        tlsr__fleet_seal(fr->secret->wrap_key, aad, aad_len, plain, sizeof(plain), blob,
+                         sizeof(blob), &blob_len) != TLSR_OK) {
+        OPENSSL_cleanse(plain, sizeof(plain));
+        say(fr, TLSR_LOG_ERROR, "event=key_create_failed error=\"%s\"", tlsr_last_error());
+        return;
+    }
+    OPENSSL_cleanse(plain, sizeof(plain));
+    uint64_t ttl = 2 * fr->rotate_ms + fr->o.ack_wait_s * 1000ull + fr->lifetime_ms +
+                   fr->o.clock_skew_s * 1000ull;
+    char gen_s[24];
+    char ttl_s[24];
+    snprintf(gen_s, sizeof(gen_s), "%llu", (unsigned long long)gen);
+    snprintf(ttl_s, sizeof(ttl_s), "%llu", (unsigned long long)ttl);
+    const char *argv[] = {"EVAL", create_lua, "0", fr->prefix, gen_s, (const char *)blob, ttl_s};
+    size_t lens[] = {4,        strlen(create_lua), 1, strlen(fr->prefix), strlen(gen_s),
+                     blob_len, strlen(ttl_s)};
+    (void)tlsr__rconn_argv(&fr->conn, on_created, fr, 7, argv, lens);
+}
+
+static void promote_next(struct tlsr_fleet_ring *fr, uint64_t gen)
+{
+    uint64_t skew_ms = fr->o.clock_skew_s * 1000ull;
+    uint64_t old_ttl = fr->lifetime_ms + skew_ms;
+    uint64_t new_ttl = fr->rotate_ms + fr->o.ack_wait_s * 1000ull + fr->lifetime_ms + skew_ms;
+    char a[24];
+    char b[24];
+    char c[24];
+    char d[24];
+    snprintf(a, sizeof(a), "%llu", (unsigned long long)gen);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)gen + 1);
+    snprintf(c, sizeof(c), "%llu", (unsigned long long)old_ttl);
+    snprintf(d, sizeof(d), "%llu", (unsigned long long)new_ttl);
+    (void)tlsr__rconn_command(&fr->conn, on_promoted, fr, "EVAL %s 0 %s %s %s %s %s", promote_lua,
+                              fr->prefix, a, b, c, d);
+}
+
+static void acknowledge(struct tlsr_fleet_ring *fr, uint64_t gen)
+{
+    char set[96];
+    snprintf(set, sizeof(set), "%sack:%llu", fr->prefix, (unsigned long long)gen);
+    uint64_t ttl = 2 * fr->rotate_ms + fr->o.ack_wait_s * 1000ull;
+    if (tlsr__rconn_command(&fr->conn, on_simple, NULL, "SADD %s %s", set, fr->member) == 0 &&
+        tlsr__rconn_command(&fr->conn, on_simple, NULL, "PEXPIRE %s %llu", set,
+                            (unsigned long long)ttl) == 0) {
+        fr->acked_gen = gen;
+    }
+}
+
+/* Installs key i of the reply (generation gen); true when the ring holds it afterwards. */
+static bool install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *blob,
+                    const redisReply *pttl, bool is_old, struct tlsr_ticket_key *key)
+{
+    if (blob->type != REDIS_REPLY_STRING || blob->len == 0) {
+        return false;
+    }
+    if (open_key(fr, gen, (const uint8_t *)blob->str, blob->len, key) != TLSR_OK) {
+        fr->st.rejected++;
+        say(fr, TLSR_LOG_ERROR, "event=key_rejected generation=%llu error=\"%s\"",
+            (unsigned long long)gen, tlsr_last_error());
+        return false;
+    }
+    uint64_t left_ms = num(pttl);
+    uint32_t retired_for = 0;
+    if (is_old) {
+        uint64_t s = left_ms / 1000 + 1;
+        retired_for = (uint32_t)(s > UINT32_MAX ? UINT32_MAX : s);
+    }
+    if (tlsr_keyring_install(fr->ring, gen, key, retired_for) != TLSR_OK) {
+        say(fr, TLSR_LOG_ERROR, "event=key_install_failed generation=%llu error=\"%s\"",
+            (unsigned long long)gen, tlsr_last_error());
+        return false;
+    }
+    return true;
+}
+
+static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
+{
+    uint64_t now = num(r->element[0]);
+    uint64_t gen = num(r->element[1]);
+    uint64_t promoted_at = num(r->element[2]);
+    fr->st.members = num(r->element[3]);
+    fr->st.unacked = num(r->element[4]);
+    uint64_t next_at = num(r->element[5]);
+    bool is_forced = num(r->element[6]) != 0;
+    size_t n_keys = (r->elements - TICK_FIELDS) / 2;
+    bool has_next = false;
+    bool was_joined = fr->st.is_joined;
+    struct tlsr_ticket_key key;
+    for (size_t i = 0; i < n_keys; i++) {
+        uint64_t g = gen + 1 - i;
+        bool is_old = g < gen;
+        if (is_old && was_joined) {
+            break; /* held already, or retired here: never bring a wiped key back */
+        }
+        const redisReply *blob = r->element[TICK_FIELDS + 2 * i];
+        const redisReply *pttl = r->element[TICK_FIELDS + 2 * i + 1];
+        if (!install(fr, g, blob, pttl, is_old, &key)) {
+            continue;
+        }
+        if (i == 0) {
+            has_next = true;
+            if (g > fr->acked_gen) {
+                acknowledge(fr, g);
+            }
+        } else if (g == gen && CRYPTO_memcmp(fr->promoted, key.name, sizeof(key.name)) != 0) {
+            if (tlsr_keyring_promote(fr->ring, key.name) == TLSR_OK) {
+                memcpy(fr->promoted, key.name, sizeof(key.name));
+                fr->st.is_joined = true;
+                say(fr, TLSR_LOG_INFO, "event=%s generation=%llu key=%02x%02x%02x%02x",
+                    was_joined ? "key_encrypting" : "joined_fleet_ring", (unsigned long long)gen,
+                    key.name[0], key.name[1], key.name[2], key.name[3]);
+            }
+        }
+    }
+    OPENSSL_cleanse(&key, sizeof(key));
+    fr->st.generation = gen;
+    if (!has_next) {
+        create_next(fr, gen + 1);
+        return;
+    }
+    bool is_due = gen == 0 || is_forced || fr->want_rotate || now >= promoted_at + fr->rotate_ms;
+    bool is_acked =
+        fr->st.unacked == 0 || (next_at > 0 && now >= next_at + fr->o.ack_wait_s * 1000ull);
+    if (is_due && is_acked) {
+        promote_next(fr, gen);
+    } else if (fr->want_rotate && !is_forced) {
+        char force[96];
+        snprintf(force, sizeof(force), "%sforce", fr->prefix);
+        (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "SET %s 1 PX 60000", force);
+    }
+}
+
+static void check_overdue(struct tlsr_fleet_ring *fr)
+{
+    struct tlsr_keyring_stats ks;
+    if (tlsr_keyring_get_stats(fr->ring, &ks) != TLSR_OK) {
+        return;
+    }
+    /* Servers see a promotion up to one poll late: only a real stall is worth a warning. */
+    uint64_t grace_s = 3ull * fr->o.poll_ms / 1000 + 5;
+    bool is_overdue = ks.current_overdue_s > grace_s;
+    if (is_overdue && !fr->was_overdue) {
+        say(fr, TLSR_LOG_WARN,
+            "event=key_overdue generation=%llu overdue_s=%llu note=\"the fleet cannot rotate; "
+            "the current key keeps encrypting\"",
+            (unsigned long long)ks.current_generation, (unsigned long long)ks.current_overdue_s);
+    } else if (!is_overdue && fr->was_overdue) {
+        say(fr, TLSR_LOG_INFO, "event=key_rotation_resumed");
+    }
+    fr->was_overdue = is_overdue;
+}
+
+static void on_tick(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct tlsr_fleet_ring *fr = priv;
+    redisReply *reply = r;
+    fr->is_busy = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < TICK_FIELDS) {
+        fr->st.polls_failed++;
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+            say(fr, TLSR_LOG_ERROR, "event=poll_failed error=\"%.200s\"", reply->str);
+        }
+        fr->st.is_redis_up = false;
+        return;
+    }
+    fr->st.is_redis_up = true;
+    follow(fr, reply);
+}
+
+static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct tlsr_fleet_ring *fr = t->data;
+    check_overdue(fr);
+    if (fr->conn.state != RCONN_UP) {
+        fr->st.is_redis_up = false;
+        return;
+    }
+    if (fr->is_busy) {
+        return;
+    }
+    char dead[24];
+    char max[8];
+    snprintf(dead, sizeof(dead), "%llu", (unsigned long long)fr->o.poll_ms * 3ull + 2000ull);
+    snprintf(max, sizeof(max), "%u", MAX_KEYS_READ);
+    if (tlsr__rconn_command(&fr->conn, on_tick, fr, "EVAL %s 0 %s %s %s %s", tick_lua, fr->prefix,
+                            fr->member, dead, max) == 0) {
+        fr->is_busy = true;
+    } else {
+        fr->st.polls_failed++;
+    }
+}
+
+void tlsr_fleet_ring_opts_init(struct tlsr_fleet_ring_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->poll_ms = 1000;
+    opts->ack_wait_s = 30;
+    opts->clock_skew_s = 30;
+}
+
+static tlsr_status make_member(struct tlsr_fleet_ring *fr, const char *given)
+{
+    if (given != NULL) {
+        ENSURE(given[0] != '\0' && strlen(given) < 64 && strpbrk(given, " \t\r\n") == NULL,
+               TLSR_E_INVALID, "fleet: member name must be 1 to 63 bytes without spaces");
+        snprintf(fr->member, sizeof(fr->member), "%s", given);
+        return TLSR_OK;
+    }
+    char host[64] = "host";
+    (void)gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    uint8_t rnd[4];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "fleet: no randomness");
+    }
+    snprintf(fr->member, sizeof(fr->member), "%s-%02x%02x%02x%02x", host, rnd[0], rnd[1], rnd[2],
+             rnd[3]);
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_opts *o,
+                                const struct tlsr_fleet_ring_opts *ro, struct tlsr_keyring *ring,
+                                struct tlsr_fleet_ring **out)
+{
+    ENSURE(loop != NULL && o != NULL && ro != NULL && ring != NULL && out != NULL, TLSR_E_INVALID,
+           "fleet: NULL argument");
+    *out = NULL;
+    ENSURE(o->secret != NULL, TLSR_E_INVALID, "fleet: a fleet key is required");
+    ENSURE(o->n_endpoints >= 1 && o->n_endpoints <= TLSR_FLEET_MAX_ENDPOINTS, TLSR_E_INVALID,
+           "fleet: 1 to %d Redis endpoints", TLSR_FLEET_MAX_ENDPOINTS);
+    ENSURE(o->prefix != NULL && strlen(o->prefix) < 40, TLSR_E_INVALID,
+           "fleet: the key prefix is limited to 39 bytes");
+    ENSURE(ro->poll_ms >= 100 && ro->poll_ms <= 60000, TLSR_E_INVALID,
+           "fleet: poll interval %u ms is outside 100 ms to 60 s", ro->poll_ms);
+    ENSURE(ro->ack_wait_s >= 1 && ro->ack_wait_s <= 3600, TLSR_E_INVALID,
+           "fleet: acknowledgement wait %u s is outside 1 s to 1 h", ro->ack_wait_s);
+    /* The ring is driven by the endpoint every server picks the same way: the first listed. */
+    struct endpoint ep;
+    TRY(tlsr__fleet_endpoint_parse(o->endpoints[0], &ep));
+    struct tlsr_fleet_ring *fr = tlsr__calloc(1, sizeof(*fr));
+    ENSURE(fr != NULL, TLSR_E_NOMEM, "fleet: out of memory");
+    tlsr_status rc = make_member(fr, ro->member);
+    if (rc == TLSR_OK) {
+        rc = tlsr_keyring_set_fleet_timing(ring, ro->clock_skew_s, tlsr__keyring_lifetime_s(ring));
+    }
+    if (rc != TLSR_OK) {
+        tlsr__free(fr);
+        return rc;
+    }
+    fr->loop = loop;
+    fr->secret = o->secret;
+    fr->ring = ring;
+    fr->o = *ro;
+    fr->o.member = NULL;
+    snprintf(fr->prefix, sizeof(fr->prefix), "%s", o->prefix);
+    fr->rotate_ms = tlsr__keyring_rotate_s(ring) * 1000ull;
+    fr->lifetime_ms = tlsr__keyring_lifetime_s(ring) * 1000ull;
+    fr->log = o->log;
+    fr->log_arg = o->log_arg;
+    tlsr__rconn_start(&fr->conn, loop, &ep, o->password, "ring", o->log, o->log_arg);
+    ev_timer_init(&fr->poll, on_poll, 0.05, ro->poll_ms / 1000.0);
+    fr->poll.data = fr;
+    ev_timer_start(loop, &fr->poll);
+    say(fr, TLSR_LOG_INFO, "event=ring_start member=%s redis=%s", fr->member, ep.text);
+    *out = fr;
+    return TLSR_OK;
+}
+
+void tlsr_fleet_ring_free(struct tlsr_fleet_ring *fr)
+{
+    if (fr == NULL) {
+        return;
+    }
+    ev_timer_stop(fr->loop, &fr->poll);
+    tlsr__rconn_stop(&fr->conn);
+    tlsr__free(fr);
+}
+
+void tlsr_fleet_ring_rotate(struct tlsr_fleet_ring *fr)
+{
+    fr->want_rotate = true;
+}
+
+void tlsr_fleet_ring_get_stats(const struct tlsr_fleet_ring *fr, struct tlsr_fleet_ring_stats *out)
+{
+    *out = fr->st;
+}

@@ -1,0 +1,357 @@
+/*
+ * Redis connections for the fleet: endpoint syntax, and one asynchronous hiredis connection on
+ * a libev loop that reconnects by itself.
+ *
+ * States: DOWN (waiting out a backoff of 0.1 s doubling to 5 s), CONNECTING (at most 1 s, then
+ * abandoned), UP. hiredis 0.14 has no command timeouts, so a connection that stops answering
+ * (a paused server, a cut link) would hold its callbacks forever: a connection with commands
+ * outstanding and no reply for STALL_S is dropped, which runs every pending callback with a
+ * NULL reply, and reconnected. Each change between up and down is logged once.
+ *
+ * Threat: a password in logs (endpoints are logged without one; passwords come from a file or
+ * the environment, never from an endpoint) and a hung Redis stalling handshakes (callers never
+ * wait on a reply: they pause a handshake with their own deadline).
+ */
+#include "fleet_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/adapters/libev.h>
+
+#include "../err/tlsr_err.h"
+#include "../mem/tlsr_mem.h"
+
+#define BACKOFF_MIN_S 0.1
+#define BACKOFF_MAX_S 5.0
+#define CONNECT_DEADLINE_S 1.0
+#define STALL_S 1.0
+#define CHECK_EVERY_S 0.25
+
+void tlsr__fleet_log(tlsr_log_fn log, void *arg, enum tlsr_log_level level, const char *fmt, ...)
+{
+    if (log == NULL) {
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log(arg, level, "fleet", msg);
+}
+
+static tlsr_status parse_int(const char *s, size_t len, long lo, long hi, const char *what,
+                             const char *text, int *out)
+{
+    char buf[16];
+    ENSURE(len > 0 && len < sizeof(buf), TLSR_E_INVALID, "redis endpoint \"%s\": bad %s", text,
+           what);
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(buf, &end, 10);
+    ENSURE(errno == 0 && *end == '\0' && v >= lo && v <= hi && buf[0] != '-' && buf[0] != '+',
+           TLSR_E_INVALID, "redis endpoint \"%s\": %s must be %ld to %ld", text, what, lo, hi);
+    *out = (int)v;
+    return TLSR_OK;
+}
+
+static tlsr_status parse_unix(const char *text, struct endpoint *out)
+{
+    const char *path = text + strlen("unix:");
+    const char *q = strchr(path, '?');
+    size_t len = q != NULL ? (size_t)(q - path) : strlen(path);
+    ENSURE(len > 1 && path[0] == '/' && len < sizeof(out->path), TLSR_E_INVALID,
+           "redis endpoint \"%s\": expected unix:/absolute/path", text);
+    memcpy(out->path, path, len);
+    out->path[len] = '\0';
+    if (q != NULL) {
+        ENSURE(strncmp(q, "?db=", 4) == 0, TLSR_E_INVALID,
+               "redis endpoint \"%s\": the only parameter is ?db=N", text);
+        TRY(parse_int(q + 4, strlen(q + 4), 0, 15, "db", text, &out->db));
+    }
+    return TLSR_OK;
+}
+
+tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out)
+{
+    ENSURE(text != NULL && out != NULL, TLSR_E_INVALID, "redis endpoint: NULL argument");
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    ENSURE(strlen(text) < sizeof(out->text), TLSR_E_INVALID, "redis endpoint: too long");
+    snprintf(out->text, sizeof(out->text), "%s", text);
+    if (strncmp(text, "unix:", 5) == 0) {
+        return parse_unix(text, out);
+    }
+    ENSURE(strncmp(text, "redis://", 8) == 0, TLSR_E_INVALID,
+           "redis endpoint \"%s\": expected redis://HOST[:PORT][/DB] or unix:/path", text);
+    const char *h = text + 8;
+    ENSURE(strchr(h, '@') == NULL, TLSR_E_INVALID,
+           "redis endpoint \"%s\": no credentials in the endpoint; use a password file", text);
+    const char *slash = strchr(h, '/');
+    size_t hp_len = slash != NULL ? (size_t)(slash - h) : strlen(h);
+    const char *host = h;
+    size_t host_len = hp_len;
+    const char *port = NULL;
+    if (h[0] == '[') {
+        const char *close = memchr(h, ']', hp_len);
+        ENSURE(close != NULL, TLSR_E_INVALID, "redis endpoint \"%s\": unclosed [", text);
+        host = h + 1;
+        host_len = (size_t)(close - host);
+        if ((size_t)(close + 1 - h) < hp_len) {
+            ENSURE(close[1] == ':', TLSR_E_INVALID, "redis endpoint \"%s\": bad port", text);
+            port = close + 2;
+        }
+    } else {
+        const char *colon = memchr(h, ':', hp_len);
+        if (colon != NULL) {
+            host_len = (size_t)(colon - h);
+            port = colon + 1;
+        }
+    }
+    ENSURE(host_len > 0 && host_len < sizeof(out->host), TLSR_E_INVALID,
+           "redis endpoint \"%s\": no host", text);
+    memcpy(out->host, host, host_len);
+    out->host[host_len] = '\0';
+    if (port != NULL) {
+        TRY(parse_int(port, (size_t)(h + hp_len - port), 1, 65535, "port", text, &out->port));
+    }
+    if (slash != NULL) {
+        TRY(parse_int(slash + 1, strlen(slash + 1), 0, 15, "db", text, &out->db));
+    }
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_fleet_endpoint_check(const char *endpoint)
+{
+    struct endpoint ep;
+    return tlsr__fleet_endpoint_parse(endpoint, &ep);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents);
+
+static void arm(struct rconn *rc, double after_s, double repeat_s)
+{
+    ev_timer_stop(rc->loop, &rc->timer);
+    ev_timer_set(&rc->timer, after_s, repeat_s);
+    ev_timer_start(rc->loop, &rc->timer);
+}
+
+static void went_down(struct rconn *rc, const char *why)
+{
+    rc->state = RCONN_DOWN;
+    rc->pending = 0;
+    if (rc->was_up || !rc->is_logged) {
+        tlsr__fleet_log(rc->log, rc->log_arg, TLSR_LOG_WARN,
+                        "event=redis_down part=%s redis=%s error=\"%s\" retry_s=%.1f", rc->who,
+                        rc->ep.text, why, rc->backoff_s);
+        rc->is_logged = true;
+    }
+    rc->was_up = false;
+    arm(rc, rc->backoff_s, 0.0);
+    rc->backoff_s = rc->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : rc->backoff_s * 2;
+}
+
+/* Frees the context ourselves (from a timer, never from a hiredis callback). */
+static void drop(struct rconn *rc, const char *why)
+{
+    redisAsyncContext *ac = rc->ac;
+    rc->ac = NULL;
+    if (ac != NULL) {
+        redisAsyncFree(ac); /* runs pending callbacks with NULL; on_disconnect sees ac stale */
+    }
+    went_down(rc, why);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct rconn *rc = ac->data;
+    if (rc == NULL || rc->ac != ac) {
+        return;
+    }
+    if (status != REDIS_OK) {
+        rc->ac = NULL; /* hiredis frees it after this callback */
+        went_down(rc, ac->errstr[0] != '\0' ? ac->errstr : "connect failed");
+        return;
+    }
+    rc->state = RCONN_UP;
+    rc->backoff_s = BACKOFF_MIN_S;
+    rc->pending = 0;
+    if (!rc->was_up) {
+        tlsr__fleet_log(rc->log, rc->log_arg, TLSR_LOG_INFO, "event=redis_up part=%s redis=%s",
+                        rc->who, rc->ep.text);
+    }
+    rc->was_up = true;
+    rc->is_logged = false;
+    arm(rc, CHECK_EVERY_S, CHECK_EVERY_S);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct rconn *rc = ac->data;
+    if (rc == NULL || rc->ac != ac) {
+        return; /* our own drop() or stop() */
+    }
+    rc->ac = NULL;
+    went_down(rc, status == REDIS_OK ? "connection closed" : ac->errstr);
+}
+
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct rconn *rc = priv;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        tlsr__fleet_log(rc->log, rc->log_arg, TLSR_LOG_ERROR,
+                        "event=redis_setup_failed part=%s redis=%s error=\"%.200s\"", rc->who,
+                        rc->ep.text, reply->str);
+    }
+}
+
+static void connect_now(struct rconn *rc)
+{
+    redisAsyncContext *ac = rc->ep.path[0] != '\0' ? redisAsyncConnectUnix(rc->ep.path)
+                                                   : redisAsyncConnect(rc->ep.host, rc->ep.port);
+    if (ac == NULL || ac->err != 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s", ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL) {
+            redisAsyncFree(ac);
+        }
+        went_down(rc, why);
+        return;
+    }
+    ac->data = rc;
+    rc->ac = ac;
+    rc->state = RCONN_CONNECTING;
+    if (redisLibevAttach(rc->loop, ac) != REDIS_OK) {
+        drop(rc, "cannot attach to the event loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* Queued now, sent first once connected: nothing else goes before them. */
+    if (rc->password != NULL) {
+        redisAsyncCommand(ac, on_setup_reply, rc, "AUTH %s", rc->password);
+    }
+    if (rc->ep.db != 0) {
+        redisAsyncCommand(ac, on_setup_reply, rc, "SELECT %d", rc->ep.db);
+    }
+    arm(rc, CONNECT_DEADLINE_S, 0.0);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rconn *rc = t->data;
+    if (rc->state == RCONN_DOWN) {
+        connect_now(rc);
+    } else if (rc->state == RCONN_CONNECTING) {
+        drop(rc, "connect timed out");
+    } else if (rc->pending > 0 && ev_now(rc->loop) - rc->last_reply > STALL_S) {
+        drop(rc, "no reply for 1 s");
+    }
+}
+
+void tlsr__rconn_start(struct rconn *rc, struct ev_loop *loop, const struct endpoint *ep,
+                       const char *password, const char *who, tlsr_log_fn log, void *log_arg)
+{
+    memset(rc, 0, sizeof(*rc));
+    rc->loop = loop;
+    rc->ep = *ep;
+    rc->password = password;
+    rc->who = who;
+    rc->log = log;
+    rc->log_arg = log_arg;
+    rc->backoff_s = BACKOFF_MIN_S;
+    ev_init(&rc->timer, on_timer);
+    rc->timer.data = rc;
+    connect_now(rc);
+}
+
+void tlsr__rconn_stop(struct rconn *rc)
+{
+    if (rc->loop == NULL) {
+        return;
+    }
+    ev_timer_stop(rc->loop, &rc->timer);
+    redisAsyncContext *ac = rc->ac;
+    rc->ac = NULL;
+    rc->state = RCONN_DOWN;
+    if (ac != NULL) {
+        redisAsyncFree(ac);
+    }
+    rc->loop = NULL;
+}
+
+struct rcall {
+    struct rconn *rc;
+    redisCallbackFn *fn;
+    void *priv;
+};
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct rcall *call = priv;
+    struct rconn *rc = call->rc;
+    if (rc->pending > 0) {
+        rc->pending--;
+    }
+    rc->last_reply = ev_now(rc->loop);
+    call->fn(ac, reply, call->priv);
+    tlsr__free(call);
+}
+
+static struct rcall *new_call(struct rconn *rc, redisCallbackFn *fn, void *priv)
+{
+    if (rc->state != RCONN_UP || rc->ac == NULL) {
+        return NULL;
+    }
+    struct rcall *call = tlsr__malloc(sizeof(*call));
+    if (call != NULL) {
+        call->rc = rc;
+        call->fn = fn;
+        call->priv = priv;
+    }
+    return call;
+}
+
+static int sent(struct rconn *rc, struct rcall *call, int status)
+{
+    if (status != REDIS_OK) {
+        tlsr__free(call);
+        return -1;
+    }
+    if (rc->pending++ == 0) {
+        rc->last_reply = ev_now(rc->loop); /* the stall clock starts with the first command */
+    }
+    return 0;
+}
+
+int tlsr__rconn_command(struct rconn *rc, redisCallbackFn *fn, void *priv, const char *fmt, ...)
+{
+    struct rcall *call = new_call(rc, fn, priv);
+    if (call == NULL) {
+        return -1;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int status = redisvAsyncCommand(rc->ac, on_reply, call, fmt, ap);
+    va_end(ap);
+    return sent(rc, call, status);
+}
+
+int tlsr__rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                     const size_t *argvlen)
+{
+    struct rcall *call = new_call(rc, fn, priv);
+    if (call == NULL) {
+        return -1;
+    }
+    return sent(rc, call, redisAsyncCommandArgv(rc->ac, on_reply, call, argc, argv, argvlen));
+}

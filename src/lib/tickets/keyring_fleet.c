@@ -1,0 +1,192 @@
+/*
+ * Fleet control of the key ring: keys made by one server of a fleet are installed on every
+ * other as decrypt-only, then promoted when the fleet says so (tlsresume/tickets.h).
+ *
+ * A fleet key is marked is_fleet. Until promoted its enc_from is KR_PENDING, which the local
+ * schedule ignores (it is neither current nor next), so a ring that has not joined a fleet yet
+ * keeps its own chain and merely decrypts the fleet's tickets. Promotion sets the windows from
+ * the local clock: the fleet decides when, each host decides nothing. While is_external is set
+ * the local schedule makes no keys; tlsr__kr_maintain() clears it when the promoted key runs
+ * past its overdue bound, and the ring falls back to local keys.
+ *
+ * Threat: a fleet key outliving its tickets (every key has a dec_until, pending ones too) and
+ * a stalled fleet freezing one key forever (the overdue bound).
+ */
+#include "keyring_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "../err/tlsr_err.h"
+
+static struct kr_key *find_name(struct kr_shared *sh, const uint8_t name[TLSR_TICKET_NAME_LEN])
+{
+    struct kr_key *found = NULL;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *k = &sh->keys[i];
+        if (k->state == KEY_LIVE && CRYPTO_memcmp(k->k.name, name, TLSR_TICKET_NAME_LEN) == 0) {
+            found = k;
+        }
+    }
+    return found;
+}
+
+tlsr_status tlsr_keyring_set_fleet_timing(struct tlsr_keyring *ring, uint32_t skew_s,
+                                          uint32_t overdue_s)
+{
+    ENSURE(ring != NULL, TLSR_E_INVALID, "ticket keys: ring is NULL");
+    ENSURE(skew_s <= 3600, TLSR_E_INVALID, "ticket keys: clock skew %u s is over 1 h", skew_s);
+    ENSURE(overdue_s >= ring->sh->rotate_s && overdue_s <= TLSR_TICKET_MAX_LIFETIME_S,
+           TLSR_E_INVALID, "ticket keys: overdue bound %u s is outside %u s to 7 days", overdue_s,
+           ring->sh->rotate_s);
+    ring->sh->skew_s = skew_s;
+    ring->sh->overdue_s = overdue_s;
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_keyring_install(struct tlsr_keyring *ring, uint64_t generation,
+                                 const struct tlsr_ticket_key *key, uint32_t retired_for_s)
+{
+    ENSURE(ring != NULL && key != NULL, TLSR_E_INVALID, "ticket keys: install: NULL argument");
+    TRY(tlsr__kr_lock(ring));
+    struct kr_shared *sh = ring->sh;
+    uint64_t now = ring->clock(ring->clock_arg);
+    tlsr_status rc = TLSR_OK;
+    if (find_name(sh, key->name) != NULL) {
+        goto out;
+    }
+    struct kr_key *k = tlsr__kr_free_slot(sh, now);
+    if (k == NULL) {
+        rc = tlsr__err_set(TLSR_E_TOOBIG, "ticket keys: ring full");
+        goto out;
+    }
+    k->k = *key;
+    k->generation = generation;
+    k->is_fleet = 1;
+    if (retired_for_s == 0) {
+        k->enc_from = KR_PENDING;
+        k->enc_until = KR_PENDING;
+        k->dec_until = now + 2u * (uint64_t)sh->rotate_s + sh->lifetime_s + sh->skew_s;
+    } else {
+        /* Already retired by the fleet: decrypt-only for what is left of its tickets' life. */
+        uint64_t left = sh->lifetime_s + sh->skew_s;
+        k->enc_from = 0;
+        k->enc_until = 0;
+        k->dec_until = now + (retired_for_s < left ? retired_for_s : left);
+    }
+    __atomic_store_n(&k->state, KEY_LIVE, __ATOMIC_RELEASE);
+out:
+    tlsr__kr_unlock(ring);
+    return rc;
+}
+
+tlsr_status tlsr_keyring_promote(struct tlsr_keyring *ring,
+                                 const uint8_t name[TLSR_TICKET_NAME_LEN])
+{
+    ENSURE(ring != NULL && name != NULL, TLSR_E_INVALID, "ticket keys: promote: NULL argument");
+    TRY(tlsr__kr_lock(ring));
+    struct kr_shared *sh = ring->sh;
+    uint64_t now = ring->clock(ring->clock_arg);
+    tlsr_status rc = TLSR_OK;
+    struct kr_key *k = find_name(sh, name);
+    if (k == NULL) {
+        rc = tlsr__err_set(TLSR_E_NOTFOUND, "ticket keys: promote: no such key");
+        goto out;
+    }
+    struct kr_key *cur = tlsr__kr_current(sh, now);
+    if (cur == k) {
+        goto out;
+    }
+    uint64_t retire_at = now + sh->lifetime_s + sh->skew_s;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *o = &sh->keys[i];
+        if (o->state != KEY_LIVE || o == k) {
+            continue;
+        }
+        if (!o->is_fleet && o->enc_from > now) {
+            tlsr__kr_wipe(sh, o); /* a local next key that never encrypted */
+        } else if (o->enc_from <= now && o->enc_until > now) {
+            o->enc_until = now;
+            o->dec_until = retire_at;
+        }
+    }
+    k->enc_from = now;
+    k->enc_until = now + sh->rotate_s + sh->overdue_s;
+    k->dec_until = k->enc_until + sh->lifetime_s + sh->skew_s;
+    sh->is_external = 1;
+    if (sh->current_generation != k->generation) {
+        __atomic_add_fetch(&sh->counters[KR_ROTATIONS], 1, __ATOMIC_RELAXED);
+        sh->current_generation = k->generation;
+    }
+out:
+    tlsr__kr_unlock(ring);
+    return rc;
+}
+
+bool tlsr_keyring_has_key(struct tlsr_keyring *ring, const uint8_t name[TLSR_TICKET_NAME_LEN])
+{
+    if (ring == NULL || name == NULL || tlsr__kr_lock(ring) != TLSR_OK) {
+        return false;
+    }
+    bool has = find_name(ring->sh, name) != NULL;
+    tlsr__kr_unlock(ring);
+    return has;
+}
+
+static void describe(const struct kr_shared *sh, const struct kr_key *k, uint64_t now,
+                     struct tlsr_key_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->generation = k->generation;
+    memcpy(out->name_prefix, k->k.name, sizeof(out->name_prefix));
+    out->is_fleet = k->is_fleet != 0;
+    if (k->enc_from == KR_PENDING || k->enc_from > now) {
+        out->state = TLSR_KEY_NEXT;
+    } else {
+        out->state = now < k->enc_until ? TLSR_KEY_CURRENT : TLSR_KEY_DECRYPT_ONLY;
+        out->age_s = k->enc_from > 0 ? now - k->enc_from : 0;
+    }
+    out->expires_s = k->dec_until > now ? k->dec_until - now : 0;
+    out->issued = __atomic_load_n(&k->issued, __ATOMIC_RELAXED);
+    out->presented = __atomic_load_n(&k->presented, __ATOMIC_RELAXED);
+    (void)sh;
+}
+
+static int by_age(const void *a, const void *b)
+{
+    const struct kr_key *x = *(const struct kr_key *const *)a;
+    const struct kr_key *y = *(const struct kr_key *const *)b;
+    if (x->enc_from != y->enc_from) {
+        return x->enc_from < y->enc_from ? -1 : 1;
+    }
+    return x->generation < y->generation ? -1 : x->generation > y->generation;
+}
+
+tlsr_status tlsr_keyring_list(struct tlsr_keyring *ring, struct tlsr_key_info *out, size_t cap,
+                              size_t *n)
+{
+    ENSURE(ring != NULL && n != NULL && (out != NULL || cap == 0), TLSR_E_INVALID,
+           "ticket keys: list: NULL argument");
+    *n = 0;
+    TRY(tlsr__kr_lock(ring));
+    struct kr_shared *sh = ring->sh;
+    uint64_t now = ring->clock(ring->clock_arg);
+    (void)tlsr__kr_maintain(ring, now);
+    /* Oldest first: by when each started encrypting; next keys last. */
+    struct kr_key *live[TLSR_KEYRING_MAX_KEYS];
+    size_t n_live = 0;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        if (sh->keys[i].state == KEY_LIVE) {
+            live[n_live++] = &sh->keys[i];
+        }
+    }
+    qsort(live, n_live, sizeof(live[0]), by_age);
+    for (size_t i = 0; i < n_live && i < cap; i++) {
+        describe(sh, live[i], now, &out[i]);
+        (*n)++;
+    }
+    tlsr__kr_unlock(ring);
+    return TLSR_OK;
+}

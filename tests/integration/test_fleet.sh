@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# A fleet of `tlsresume serve` hosts on one Redis behind an HAProxy round-robin balancer.
+# usage: test_fleet.sh SCENARIO
+#
+# Each server is its own host: a network namespace made here, with one link to the balancer's
+# network (eth0, 10.77.1.0/24) and another to Redis's (eth1, 10.77.2.0/24), so that a server can
+# be cut off from Redis alone. Redis, HAProxy, the backend and every client run in a "hub"
+# namespace holding both bridges. Needs root (ip netns); without it the test is skipped (77).
+. "$(dirname "$0")/lib/common.sh"
+
+scenario=${1:?scenario}
+TLSR="$BUILD_DIR/tlsresume"
+TAG=$$
+HUB="tlsr${TAG}hub"
+NETNS=()
+LINKS=()
+SERVE_PIDS=()
+REDIS_PID=""
+
+fleet_cleanup() {
+    local pid ns
+    for pid in "${SERVE_PIDS[@]}" $REDIS_PID; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVE_PIDS[@]}" $REDIS_PID; do
+        wait "$pid" 2>/dev/null || true
+    done
+    for ns in "${NETNS[@]}"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+trap 'fleet_cleanup; cleanup' EXIT
+
+if [ "$(id -u)" -ne 0 ] || ! ip netns add "$HUB" 2>/dev/null; then
+    echo "SKIP: network namespaces need root" >&2
+    exit 77
+fi
+NETNS+=("$HUB")
+command -v haproxy >/dev/null || fail "haproxy is not installed"
+command -v redis-server >/dev/null || fail "redis-server is not installed"
+
+hub() { ip netns exec "$HUB" "$@"; }
+
+make_cert
+"$TLSR" keys init --out "$WORK/fleet.key" 2>"$WORK/keys.log" || fail "keys init"
+
+hub ip link set lo up
+hub ip link add brf type bridge
+hub ip link add brb type bridge
+hub ip addr add 10.77.1.1/24 dev brf
+hub ip addr add 10.77.2.1/24 dev brb
+hub ip link set brf up
+hub ip link set brb up
+
+# add_host I: namespace tlsr<tag>s<I> with eth0 = 10.77.1.1I and eth1 = 10.77.2.1I.
+add_host() {
+    local i=$1 ns="tlsr${TAG}s$1" side
+    ip netns add "$ns" || fail "ip netns add $ns"
+    NETNS+=("$ns")
+    ip -n "$ns" link set lo up
+    for side in f b; do
+        local dev="t${side}${i}x${TAG}" peer="t${side}${i}y${TAG}"
+        ip link add "$dev" type veth peer name "$peer" || fail "veth"
+        ip link set "$dev" netns "$ns"
+        ip link set "$peer" netns "$HUB"
+        local name=eth0 br=brf net=1
+        [ "$side" = b ] && name=eth1 br=brb net=2
+        ip -n "$ns" link set "$dev" name "$name"
+        ip -n "$ns" addr add "10.77.$net.1$i/24" dev "$name"
+        ip -n "$ns" link set "$name" up
+        hub ip link set "$peer" master "$br"
+        hub ip link set "$peer" up
+    done
+}
+
+start_redis() {
+    ip netns exec "$HUB" redis-server --bind 10.77.2.1 --port 6379 --save '' --appendonly no \
+        --protected-mode no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        hub redis-cli -h 10.77.2.1 ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    fail "redis did not start"
+}
+
+stop_redis() {
+    kill -KILL "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+}
+
+# start_host I ARGS...: serve in host I on 10.77.1.1I:8443 (admin 127.0.0.1:9443 inside it).
+start_host() {
+    local i=$1
+    shift
+    ip netns exec "tlsr${TAG}s$i" "$TLSR" serve --listen "10.77.1.1$i:8443" \
+        --backend 10.77.1.1:8080 --admin 127.0.0.1:9443 --workers 1 \
+        --cert "$WORK/cert.pem" --key "$WORK/key.pem" "$@" \
+        >"$WORK/serve$i.out" 2>"$WORK/serve$i.log" &
+    SERVE_PIDS[$i]=$!
+    local n
+    for n in $(seq 1 150); do
+        grep -q "event=started" "$WORK/serve$i.log" 2>/dev/null && return 0
+        kill -0 "${SERVE_PIDS[$i]}" 2>/dev/null || fail "serve $i exited at start"
+        sleep 0.1
+    done
+    fail "serve $i did not start"
+}
+
+stop_host() {
+    local i=$1
+    kill -TERM "${SERVE_PIDS[$i]}"
+    wait "${SERVE_PIDS[$i]}" || fail "serve $i exited with status $?"
+    unset "SERVE_PIDS[$i]"
+    if grep -qE "event=worker_died|AddressSanitizer|runtime error|LeakSanitizer" \
+        "$WORK/serve$i.log"; then
+        fail "serve $i log shows a crash or a sanitizer report"
+    fi
+}
+
+# host_metric I 'NAME{labels}'
+host_metric() {
+    ip netns exec "tlsr${TAG}s$1" curl -s --max-time 5 http://127.0.0.1:9443/metrics \
+        >"$WORK/metrics$1.out" || fail "admin of host $1 unreachable"
+    awk -v k="$2" '$1 == k { print $2 }' "$WORK/metrics$1.out"
+}
+
+FLEET_ARGS=(--redis redis://10.77.2.1:6379 --fleet-key "$WORK/fleet.key")
+
+# start_fleet N ARGS...: hosts 1..N, the backend and HAProxy on 127.0.0.1:8443 in the hub.
+start_fleet() {
+    local n=$1 i
+    shift
+    hub python3 "$SRC_DIR/scripts/backend.py" --listen 10.77.1.1:8080 --mode echo \
+        >"$WORK/backend.out" 2>"$WORK/backend.log" &
+    PIDS+=("$!")
+    for i in $(seq 1 "$n"); do
+        add_host "$i"
+    done
+    for i in $(seq 1 "$n"); do
+        start_host "$i" "$@"
+    done
+    {
+        printf 'global\n    maxconn 2000\ndefaults\n    mode tcp\n    timeout connect 2s\n'
+        printf '    timeout client 20s\n    timeout server 20s\n'
+        printf 'frontend fe\n    bind 127.0.0.1:8443\n    default_backend be\n'
+        printf 'backend be\n    balance roundrobin\n'
+        for i in $(seq 1 "$n"); do
+            printf '    server s%s 10.77.1.1%s:8443\n' "$i" "$i"
+        done
+    } >"$WORK/haproxy.cfg"
+    hub haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+    PIDS+=("$!")
+    local k
+    for k in $(seq 1 100); do
+        hub bash -c 'exec 7<>/dev/tcp/127.0.0.1/8443' 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "haproxy did not start"
+}
+
+# wait_joined N: every host 1..N holds the fleet's encrypting key.
+wait_joined() {
+    local i k
+    for i in $(seq 1 "$1"); do
+        for k in $(seq 1 100); do
+            grep -q "event=joined_fleet_ring" "$WORK/serve$i.log" && break
+            [ "$k" -eq 100 ] && fail "host $i never joined the fleet ring"
+            sleep 0.1
+        done
+    done
+}
+
+# run_check OUT ARGS...: tlsresume check --json through the balancer (from the hub).
+run_check() {
+    local out=$1
+    shift
+    set +e
+    hub timeout 150 "$TLSR" check 127.0.0.1:8443 --insecure --json "$@" \
+        >"$WORK/$out.out" 2>"$WORK/$out.log"
+    set -e
+}
+
+field() {
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$WORK/$1.out"
+}
+
+expect_field() {
+    local got
+    got=$(field "$1" "$2")
+    [ "$got" = "$3" ] || fail "$1: $2 = '$got', expected '$3'"
+}
+
+# fleet_client OUT ARGS...: the resumption loop of lib/fleet_client.py through the balancer.
+fleet_client() {
+    local out=$1
+    shift
+    hub python3 "$SRC_DIR/tests/integration/lib/fleet_client.py" --connect 127.0.0.1:8443 "$@" \
+        >"$WORK/$out.out" 2>"$WORK/$out.log" || fail "fleet client $out"
+}
+
+kind() {
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['kinds']; print($2)" \
+        "$WORK/$1.out"
+}
+
+# s_client_reconnect OUT ARGS...: openssl s_client -reconnect through the balancer.
+s_client_reconnect() {
+    local out=$1
+    shift
+    hub timeout 30 openssl s_client -connect 127.0.0.1:8443 -servername localhost -reconnect \
+        "$@" </dev/null >"$WORK/$out.out" 2>&1 || true
+    grep -c '^Reused' "$WORK/$out.out" || true
+}
+
+case "$scenario" in
+balancer)
+    start_redis
+    start_fleet 3 "${FLEET_ARGS[@]}"
+    wait_joined 3
+    run_check r --attempts 30
+    expect_field r "r['tls12']['session_id']['resumed']" 30
+    expect_field r "r['tls12']['ticket']['resumed']" 30
+    expect_field r "r['tls13']['ticket']['resumed']" 30
+    expect_field r "len(r['tls12']['ticket']['key_names'])" 1
+    # openssl s_client: 5 reconnects each, every one reused, on every server in turn.
+    [ "$(s_client_reconnect id -tls1_2 -no_ticket)" = 5 ] || fail "s_client IDs"
+    [ "$(s_client_reconnect tk -tls1_2)" = 5 ] || fail "s_client TLS 1.2 tickets"
+    for i in 1 2 3; do
+        [ "$(host_metric "$i" tlsresume_fleet_members)" = 3 ] || fail "host $i sees no 3 members"
+        stop_host "$i"
+    done
+    # TLS 1.3 stateful tickets, single-use across the whole fleet.
+    for i in 1 2 3; do
+        start_host "$i" "${FLEET_ARGS[@]}" --tls13-tickets stateful
+    done
+    run_check s --attempts 30
+    expect_field s "r['tls12']['session_id']['resumed']" 30
+    expect_field s "r['tls13']['ticket']['resumed']" 30
+    expect_field s "r['tls13']['ticket']['single_use']" True
+    hits=0
+    for i in 1 2 3; do
+        hits=$((hits + $(host_metric "$i" 'tlsresume_fleet_cache_lookups_total{result="hit"}')))
+        stop_host "$i"
+    done
+    [ "$hits" -ge 20 ] || fail "only $hits sessions came from Redis"
+    echo "balancer: 30/30 IDs, TLS 1.2 tickets and TLS 1.3 (stateless and stateful); $hits Redis hits"
+    ;;
+control)
+    # The same fleet without Redis: each host has its own cache and keys.
+    start_fleet 3
+    run_check r --attempts 30
+    id=$(field r "r['tls12']['session_id']['resumed']")
+    tk=$(field r "r['tls12']['ticket']['resumed']")
+    t13=$(field r "r['tls13']['ticket']['resumed']")
+    [ "$id" -lt 20 ] && [ "$tk" -lt 20 ] && [ "$t13" -lt 20 ] ||
+        fail "without Redis: id=$id ticket=$tk tls13=$t13 of 30 (expected a fraction)"
+    expect_field r "len(r['tls12']['ticket']['key_names']) >= 2" True
+    echo "control: without Redis id=$id ticket=$tk tls13=$t13 of 30"
+    ;;
+rotation)
+    # Rotations every few seconds (period 10 s, plus SIGUSR1 to a host every 3 s) while a
+    # client keeps resuming through the balancer: not one resumption may be lost.
+    start_redis
+    start_fleet 3 "${FLEET_ARGS[@]}" --ticket-rotate 10s --ticket-lifetime 120s \
+        --fleet-poll-ms 250 --fleet-ack-wait 5s
+    wait_joined 3
+    gen0=$(host_metric 1 tlsresume_fleet_generation)
+    fleet_client load --duration 30 --pause 0.05 --kinds tls12_ticket,tls13 --old-after 8 &
+    client_pid=$!
+    for k in 1 2 3 4 5 6 7 8; do
+        sleep 3
+        kill -USR1 "${SERVE_PIDS[$(((k % 3) + 1))]}"
+    done
+    wait "$client_pid" || fail "fleet client"
+    gen1=$(host_metric 1 tlsresume_fleet_generation)
+    rotations=$((gen1 - gen0))
+    [ "$rotations" -ge 4 ] || fail "only $rotations rotations in 30 s"
+    for k in tls12_ticket tls13; do
+        att=$(kind load "r['$k']['attempts']")
+        res=$(kind load "r['$k']['resumed']")
+        oatt=$(kind load "r['$k']['old_attempts']")
+        ores=$(kind load "r['$k']['old_resumed']")
+        failed=$(kind load "r['$k']['failed']")
+        [ "$att" -ge 50 ] || fail "$k: only $att attempts"
+        [ "$res" = "$att" ] || fail "$k: $res of $att resumed across $rotations rotations"
+        [ "$oatt" -ge 10 ] && [ "$ores" = "$oatt" ] || fail "$k: old sessions $ores of $oatt"
+        [ "$failed" = 0 ] || fail "$k: $failed failed connections"
+        echo "rotation: $k $res/$att resumed, old $ores/$oatt, $rotations rotations"
+    done
+    early=0
+    for i in 1 2 3; do
+        early=$((early + $(host_metric "$i" tlsresume_fleet_promotions_unacked_total)))
+        stop_host "$i"
+    done
+    [ "$early" = 0 ] || fail "$early promotions went ahead without every acknowledgement"
+    ;;
+redis_down)
+    # Redis killed mid-run: no failed connection; tickets keep resuming (every host holds the
+    # keys); session IDs come back within seconds of Redis returning. Then one host loses its
+    # link to Redis and keeps serving.
+    start_redis
+    start_fleet 3 "${FLEET_ARGS[@]}"
+    wait_joined 3
+    fleet_client load --duration 24 --pause 0.05 &
+    client_pid=$!
+    sleep 6
+    stop_redis
+    sleep 8
+    start_redis
+    wait "$client_pid" || fail "fleet client"
+    for k in tls12_id tls12_ticket tls13; do
+        [ "$(kind load "r['$k']['failed']")" = 0 ] || fail "$k: failed connections"
+    done
+    for k in tls12_ticket tls13; do
+        [ "$(kind load "r['$k']['resumed']")" = "$(kind load "r['$k']['attempts']")" ] ||
+            fail "$k: a ticket did not resume while Redis was down"
+    done
+    grep -q "event=redis_down" "$WORK/serve1.log" || fail "no redis_down log line"
+    grep -q "event=redis_up part=cache" "$WORK/serve1.log" || fail "no redis_up log line"
+    # Recovery: IDs resume through the balancer again, within seconds.
+    ok=0
+    back=$(date +%s)
+    for n in $(seq 1 20); do
+        run_check rec --attempts 6
+        if [ "$(field rec "r['tls12']['session_id']['resumed']")" = 6 ]; then
+            ok=1
+            break
+        fi
+        sleep 0.5
+    done
+    [ "$ok" = 1 ] || fail "session IDs did not recover after Redis came back"
+    took=$(($(date +%s) - back))
+    # Host 1 cut off from Redis (its link down): it keeps serving, from its own cache.
+    ip -n "tlsr${TAG}s1" link set eth1 down
+    fleet_client cut --duration 6 --pause 0.05
+    for k in tls12_id tls12_ticket tls13; do
+        [ "$(kind cut "r['$k']['failed']")" = 0 ] || fail "$k: failed with host 1 cut off"
+    done
+    [ "$(host_metric 1 tlsresume_fleet_redis_down)" -ge 1 ] || fail "host 1 gauge: redis up?"
+    ip -n "tlsr${TAG}s1" link set eth1 up
+    for i in 1 2 3; do
+        stop_host "$i"
+    done
+    echo "redis_down: zero failed connections; IDs resumed 6/6 again ${took}s after the client run"
+    echo "redis_down: while down: $(kind load "r['tls12_id']")"
+    ;;
+join)
+    # A fourth server started mid-run resumes sessions the others made.
+    start_redis
+    start_fleet 3 "${FLEET_ARGS[@]}"
+    wait_joined 3
+    add_host 4
+    start_host 4 "${FLEET_ARGS[@]}"
+    wait_joined 4
+    for mode in "-tls1_2 -no_ticket" "-tls1_2" "-tls1_3"; do
+        for k in 1 2 3; do
+            # shellcheck disable=SC2086
+            sleep 1 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 \
+                -servername localhost $mode -sess_out "$WORK/sess" >"$WORK/full.out" 2>&1 || true
+            [ -s "$WORK/sess" ] || fail "no session saved ($mode)"
+            # shellcheck disable=SC2086
+            hub timeout 20 openssl s_client -connect 10.77.1.14:8443 -servername localhost \
+                $mode -sess_in "$WORK/sess" </dev/null >"$WORK/resume.out" 2>&1 || true
+            if ! grep -q '^Reused' "$WORK/resume.out"; then
+                host_metric 4 x >/dev/null
+                fail "host 4 did not resume ($mode)"
+            fi
+            rm -f "$WORK/sess"
+        done
+    done
+    for i in 1 2 3 4; do
+        stop_host "$i"
+    done
+    echo "join: host 4 resumed IDs, TLS 1.2 tickets and TLS 1.3 sessions of hosts 1-3"
+    ;;
+secrets)
+    # Nothing secret in Redis: master secrets, session IDs and ticket key names seen by a
+    # client are looked for in a full dump of Redis (RDB and every value).
+    start_redis
+    start_fleet 3 "${FLEET_ARGS[@]}" --tls13-tickets stateless
+    wait_joined 3
+    : >"$WORK/needles.txt"
+    for k in $(seq 1 6); do
+        for mode in "-no_ticket" ""; do
+            # shellcheck disable=SC2086
+            hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
+                -tls1_2 $mode -sess_out "$WORK/s.pem" </dev/null >/dev/null 2>&1 || true
+            openssl sess_id -in "$WORK/s.pem" -text -noout >"$WORK/s.txt" 2>/dev/null ||
+                fail "sess_id"
+            python3 - "$WORK/s.txt" >>"$WORK/needles.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+for label in ("Session-ID", "Master-Key"):
+    m = re.search(label + r": ([0-9A-F]+)", t)
+    if m and len(m.group(1)) >= 32:
+        print(label, m.group(1).lower())
+m = re.search(r"TLS session ticket:\n((?:\s+[0-9a-f]{4} - .*\n)+)", t)
+if m:
+    hexs = "".join(re.findall(r" - ((?:[0-9a-f]{2}[ -]){1,16})", m.group(1)))
+    hexs = re.sub(r"[ -]", "", hexs)
+    print("ticket-key-name", hexs[:32])
+PY
+        done
+    done
+    [ "$(grep -c Master-Key "$WORK/needles.txt")" -ge 10 ] || fail "too few master secrets"
+    grep -q ticket-key-name "$WORK/needles.txt" || fail "no ticket seen"
+    sleep 1
+    hub redis-cli -h 10.77.2.1 --rdb "$WORK/dump.rdb" >/dev/null 2>&1 || fail "redis dump"
+    hub redis-cli -h 10.77.2.1 --scan >"$WORK/keys.txt"
+    : >"$WORK/values.bin"
+    while read -r key; do
+        case "$(hub redis-cli -h 10.77.2.1 TYPE "$key")" in
+        string) hub redis-cli -h 10.77.2.1 --raw GET "$key" >>"$WORK/values.bin" ;;
+        set) hub redis-cli -h 10.77.2.1 --raw SMEMBERS "$key" >>"$WORK/values.bin" ;;
+        zset) hub redis-cli -h 10.77.2.1 --raw ZRANGE "$key" 0 -1 >>"$WORK/values.bin" ;;
+        esac
+    done <"$WORK/keys.txt"
+    [ "$(grep -c '^tlsr:s:' "$WORK/keys.txt")" -ge 6 ] || fail "sessions did not reach Redis"
+    python3 - "$WORK/needles.txt" "$WORK/dump.rdb" "$WORK/values.bin" "$WORK/keys.txt" <<'PY' ||
+import sys
+needles = [l.split() for l in open(sys.argv[1]) if l.strip()]
+blobs = [open(p, "rb").read() for p in sys.argv[2:]]
+found = 0
+for label, h in needles:
+    raw = bytes.fromhex(h)
+    for probe in (raw, h.encode(), h.upper().encode()):
+        if any(probe in b for b in blobs):
+            print(f"found {label} {h[:16]}... in Redis", file=sys.stderr)
+            found += 1
+sys.exit(1 if found else 0)
+PY
+        fail "a secret, a session ID or a ticket key name is readable in Redis"
+    for i in 1 2 3; do
+        stop_host "$i"
+    done
+    echo "secrets: $(wc -l <"$WORK/needles.txt") values scanned for; none in Redis"
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
