@@ -225,9 +225,26 @@ balancer)
     expect_field r "r['tls12']['ticket']['resumed']" 30
     expect_field r "r['tls13']['ticket']['resumed']" 30
     expect_field r "len(r['tls12']['ticket']['key_names'])" 1
-    # openssl s_client: 5 reconnects each, every one reused, on every server in turn.
-    [ "$(s_client_reconnect id -tls1_2 -no_ticket)" = 5 ] || fail "s_client IDs"
-    [ "$(s_client_reconnect tk -tls1_2)" = 5 ] || fail "s_client TLS 1.2 tickets"
+    # openssl s_client: 30 resumptions each (6 runs of -reconnect, 5 each), every one reused,
+    # on every server in turn; TLS 1.3 by -sess_out/-sess_in, 30 times.
+    for mode in "-tls1_2 -no_ticket" "-tls1_2"; do
+        reused=0
+        for k in 1 2 3 4 5 6; do
+            # shellcheck disable=SC2086
+            reused=$((reused + $(s_client_reconnect rc $mode)))
+        done
+        [ "$reused" = 30 ] || fail "s_client $mode: $reused of 30 reused"
+    done
+    reused=0
+    for k in $(seq 1 30); do
+        rm -f "$WORK/s13"
+        sleep 0.2 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
+            -tls1_3 -sess_out "$WORK/s13" >/dev/null 2>&1 || true
+        sleep 0.2 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
+            -tls1_3 -sess_in "$WORK/s13" >"$WORK/r13.out" 2>&1 || true
+        grep -q '^Reused, TLSv1.3' "$WORK/r13.out" && reused=$((reused + 1))
+    done
+    [ "$reused" = 30 ] || fail "s_client TLS 1.3: $reused of 30 reused"
     for i in 1 2 3; do
         [ "$(host_metric "$i" tlsresume_fleet_members)" = 3 ] || fail "host $i sees no 3 members"
         stop_host "$i"
@@ -246,7 +263,8 @@ balancer)
         stop_host "$i"
     done
     [ "$hits" -ge 20 ] || fail "only $hits sessions came from Redis"
-    echo "balancer: 30/30 IDs, TLS 1.2 tickets and TLS 1.3 (stateless and stateful); $hits Redis hits"
+    echo "balancer: check and s_client 30/30 for IDs, TLS 1.2 tickets, TLS 1.3 stateless;"
+    echo "balancer: check 30/30 IDs and TLS 1.3 stateful (single use); $hits Redis hits"
     ;;
 control)
     # The same fleet without Redis: each host has its own cache and keys.
@@ -347,6 +365,28 @@ redis_down)
     echo "redis_down: zero failed connections; IDs resumed 6/6 again ${took}s after the client run"
     echo "redis_down: while down: $(kind load "r['tls12_id']")"
     ;;
+late_redis)
+    # Servers started while Redis is down serve at once with local keys, say so, and join
+    # the fleet ring when Redis comes up; then sessions cross servers.
+    start_fleet 3 "${FLEET_ARGS[@]}"
+    fleet_client before --duration 3 --pause 0.05
+    for k in tls12_id tls12_ticket tls13; do
+        [ "$(kind before "r['$k']['failed']")" = 0 ] || fail "$k: failed before Redis"
+    done
+    grep -q "event=redis_down" "$WORK/serve1.log" || fail "no redis_down log line"
+    [ "$(host_metric 1 tlsresume_fleet_joined)" = 0 ] || fail "joined without Redis"
+    start_redis
+    wait_joined 3
+    sleep 1.5 # every server also holds the next key: one more poll
+    run_check r --attempts 10
+    expect_field r "r['tls12']['session_id']['resumed']" 10
+    expect_field r "r['tls12']['ticket']['resumed']" 10
+    expect_field r "r['tls13']['ticket']['resumed']" 10
+    for i in 1 2 3; do
+        stop_host "$i"
+    done
+    echo "late_redis: served without Redis, joined when it came, then 10/10 everywhere"
+    ;;
 join)
     # A fourth server started mid-run resumes sessions the others made.
     start_redis
@@ -408,18 +448,7 @@ PY
     [ "$(grep -c Master-Key "$WORK/needles.txt")" -ge 10 ] || fail "too few master secrets"
     grep -q ticket-key-name "$WORK/needles.txt" || fail "no ticket seen"
     sleep 1
-    hub redis-cli -h 10.77.2.1 --rdb "$WORK/dump.rdb" >/dev/null 2>&1 || fail "redis dump"
-    hub redis-cli -h 10.77.2.1 --scan >"$WORK/keys.txt"
-    : >"$WORK/values.bin"
-    while read -r key; do
-        case "$(hub redis-cli -h 10.77.2.1 TYPE "$key")" in
-        string) hub redis-cli -h 10.77.2.1 --raw GET "$key" >>"$WORK/values.bin" ;;
-        set) hub redis-cli -h 10.77.2.1 --raw SMEMBERS "$key" >>"$WORK/values.bin" ;;
-        zset) hub redis-cli -h 10.77.2.1 --raw ZRANGE "$key" 0 -1 >>"$WORK/values.bin" ;;
-        esac
-    done <"$WORK/keys.txt"
-    [ "$(grep -c '^tlsr:s:' "$WORK/keys.txt")" -ge 6 ] || fail "sessions did not reach Redis"
-    python3 - "$WORK/needles.txt" "$WORK/dump.rdb" "$WORK/values.bin" "$WORK/keys.txt" <<'PY' ||
+    cat >"$WORK/scan.py" <<'PY'
 import sys
 needles = [l.split() for l in open(sys.argv[1]) if l.strip()]
 blobs = [open(p, "rb").read() for p in sys.argv[2:]]
@@ -432,7 +461,35 @@ for label, h in needles:
             found += 1
 sys.exit(1 if found else 0)
 PY
-        fail "a secret, a session ID or a ticket key name is readable in Redis"
+    # dump_redis: an RDB of the whole instance and every value, raw.
+    dump_redis() {
+        hub redis-cli -h 10.77.2.1 --rdb "$WORK/dump.rdb" >/dev/null 2>&1 || fail "redis dump"
+        hub redis-cli -h 10.77.2.1 --scan >"$WORK/keys.txt"
+        : >"$WORK/values.bin"
+        while read -r key; do
+            case "$(hub redis-cli -h 10.77.2.1 TYPE "$key")" in
+            string) hub redis-cli -h 10.77.2.1 --raw GET "$key" >>"$WORK/values.bin" ;;
+            set) hub redis-cli -h 10.77.2.1 --raw SMEMBERS "$key" >>"$WORK/values.bin" ;;
+            zset) hub redis-cli -h 10.77.2.1 --raw ZRANGE "$key" 0 -1 >>"$WORK/values.bin" ;;
+            esac
+        done <"$WORK/keys.txt"
+    }
+    scan() {
+        python3 "$WORK/scan.py" "$WORK/needles.txt" "$WORK/dump.rdb" "$WORK/values.bin"
+    }
+    # The scan can fail: a master secret planted in Redis is found.
+    planted=$(awk '$1 == "Master-Key" { print $2; exit }' "$WORK/needles.txt")
+    python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$planted" |
+        hub redis-cli -h 10.77.2.1 -x SET probe:planted >/dev/null
+    dump_redis
+    if scan 2>/dev/null; then
+        fail "the scan missed a planted master secret"
+    fi
+    hub redis-cli -h 10.77.2.1 DEL probe:planted >/dev/null
+    dump_redis
+    [ "$(grep -c '^tlsr:s:' "$WORK/keys.txt")" -ge 6 ] || fail "sessions did not reach Redis"
+    [ "$(grep -c '^tlsr:tk:' "$WORK/keys.txt")" -ge 2 ] || fail "ticket keys did not reach Redis"
+    scan || fail "a secret, a session ID or a ticket key name is readable in Redis"
     for i in 1 2 3; do
         stop_host "$i"
     done

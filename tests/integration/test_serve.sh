@@ -337,6 +337,31 @@ bad_configs)
     check "access_log: expected yes or no" "${ok[@]}" --access-log=maybe
     python3 -c "print('cert = ' + 'x' * 250)" >"$WORK/long.ini"
     check "long.ini:1: line longer than 198 characters" --config "$WORK/long.ini" --backend 127.0.0.1:1
+    # Fleet mode: endpoints, the fleet key file and the password.
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    set +e
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" >"$WORK/bad.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 1 ] && grep -q "fleet.key: File exists" "$WORK/bad.out" || fail "keys init overwrote"
+    check "fleet_key: required with --redis" "${ok[@]}" --redis redis://127.0.0.1:1
+    check "fleet_key: needs --redis" "${ok[@]}" --fleet-key "$WORK/fleet.key"
+    check "redis: redis endpoint \"127.0.0.1:6379\": expected redis://" "${ok[@]}" \
+        --redis 127.0.0.1:6379 --fleet-key "$WORK/fleet.key"
+    check "no credentials in the endpoint; use a password file" "${ok[@]}" \
+        --redis redis://u:pw@127.0.0.1 --fleet-key "$WORK/fleet.key"
+    check "fleet_key: $WORK/missing.key: No such file" "${ok[@]}" --redis redis://127.0.0.1:1 \
+        --fleet-key "$WORK/missing.key"
+    cp "$WORK/fleet.key" "$WORK/open.key"
+    chmod 644 "$WORK/open.key"
+    check "open.key: readable by group or others" "${ok[@]}" --redis redis://127.0.0.1:1 \
+        --fleet-key "$WORK/open.key"
+    printf 'tlsresume-fleet-key 1\nnot base64\n' >"$WORK/bad.key"
+    chmod 600 "$WORK/bad.key"
+    check "bad.key:2: expected the 32-byte key" "${ok[@]}" --redis redis://127.0.0.1:1 \
+        --fleet-key "$WORK/bad.key"
+    check "redis_password_file: $WORK/nopass: No such file" "${ok[@]}" \
+        --redis redis://127.0.0.1:1 --fleet-key "$WORK/fleet.key" --redis-password-file "$WORK/nopass"
     busy=$(free_port)
     python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy)); s.listen(); time.sleep(30)" &
     PIDS+=("$!")

@@ -492,7 +492,10 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
     ENSURE(fr != NULL, TLSR_E_NOMEM, "fleet: out of memory");
     tlsr_status rc = make_member(fr, ro->member);
     if (rc == TLSR_OK) {
-        rc = tlsr_keyring_set_fleet_timing(ring, ro->clock_skew_s, tlsr__keyring_lifetime_s(ring));
+        /* Redis unreachable: the current key encrypts on for up to a ticket lifetime. */
+        uint32_t life = tlsr__keyring_lifetime_s(ring);
+        uint32_t rotate = tlsr__keyring_rotate_s(ring);
+        rc = tlsr_keyring_set_fleet_timing(ring, ro->clock_skew_s, life > rotate ? life : rotate);
     }
     if (rc != TLSR_OK) {
         tlsr__free(fr);
