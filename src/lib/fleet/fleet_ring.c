@@ -10,7 +10,8 @@
  *     P cur        "<gen> <ms>": the encrypting generation and when it was promoted
  *     P next_at    when the next key was created (ms), for the acknowledgement deadline
  *     P ack:<gen>  the members holding key <gen>
- *     P members    sorted set of members by last poll (ms); silent for 3 polls + 2 s: gone
+ *     P members    sorted set of members, scored by when each stops counting as live (ms):
+ *                  its last poll + 3 of its own poll intervals + 2 s
  *     P force      set by a rotation request; cleared by the promotion
  * All times are Redis's own clock (TIME in the scripts), so servers' clocks do not matter to
  * the schedule; they matter only to ticket ages, covered by the skew allowance.
@@ -52,8 +53,8 @@ static const char tick_lua[] =
     "local p = ARGV[1]\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "redis.call('ZADD', p .. 'members', now, ARGV[2])\n"
-    "redis.call('ZREMRANGEBYSCORE', p .. 'members', '-inf', now - tonumber(ARGV[3]))\n"
+    "redis.call('ZADD', p .. 'members', now + tonumber(ARGV[3]), ARGV[2])\n"
+    "redis.call('ZREMRANGEBYSCORE', p .. 'members', '-inf', now)\n"
     "local gen, promoted = 0, 0\n"
     "local cur = redis.call('GET', p .. 'cur')\n"
     "if cur then\n"
@@ -128,7 +129,6 @@ struct tlsr_fleet_ring {
     bool is_busy;
     bool want_rotate;
     bool was_overdue;
-    uint64_t acked_gen;
     uint8_t promoted[TLSR_TICKET_NAME_LEN];
     struct tlsr_fleet_ring_stats st;
 };
@@ -282,15 +282,16 @@ static void promote_next(struct tlsr_fleet_ring *fr, uint64_t gen)
                               fr->prefix, a, b, c, d);
 }
 
+/* Says this server holds key gen. Sent every poll (SADD is idempotent), so an acknowledgement
+ * lost with a connection, or with a Redis restart, is made again. */
 static void acknowledge(struct tlsr_fleet_ring *fr, uint64_t gen)
 {
     char set[96];
     snprintf(set, sizeof(set), "%sack:%llu", fr->prefix, (unsigned long long)gen);
     uint64_t ttl = 2 * fr->rotate_ms + fr->o.ack_wait_s * 1000ull;
-    if (tlsr__rconn_command(&fr->conn, on_simple, NULL, "SADD %s %s", set, fr->member) == 0 &&
-        tlsr__rconn_command(&fr->conn, on_simple, NULL, "PEXPIRE %s %llu", set,
-                            (unsigned long long)ttl) == 0) {
-        fr->acked_gen = gen;
+    if (tlsr__rconn_command(&fr->conn, on_simple, NULL, "SADD %s %s", set, fr->member) == 0) {
+        (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "PEXPIRE %s %llu", set,
+                                  (unsigned long long)ttl);
     }
 }
 
@@ -336,10 +337,10 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
     struct tlsr_ticket_key key;
     for (size_t i = 0; i < n_keys; i++) {
         uint64_t g = gen + 1 - i;
+        /* An older key is installed (if missing: a server that joins, or comes back after
+         * missing rotations) only for the time Redis keeps it, which is when the fleet retires
+         * it: a wiped key never comes back for longer than that. */
         bool is_old = g < gen;
-        if (is_old && was_joined) {
-            break; /* held already, or retired here: never bring a wiped key back */
-        }
         const redisReply *blob = r->element[TICK_FIELDS + 2 * i];
         const redisReply *pttl = r->element[TICK_FIELDS + 2 * i + 1];
         if (!install(fr, g, blob, pttl, is_old, &key)) {
@@ -347,9 +348,7 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
         }
         if (i == 0) {
             has_next = true;
-            if (g > fr->acked_gen) {
-                acknowledge(fr, g);
-            }
+            acknowledge(fr, g);
         } else if (g == gen && CRYPTO_memcmp(fr->promoted, key.name, sizeof(key.name)) != 0) {
             if (tlsr_keyring_promote(fr->ring, key.name) == TLSR_OK) {
                 memcpy(fr->promoted, key.name, sizeof(key.name));
