@@ -52,7 +52,8 @@ format-check:
 # libFuzzer builds of every target (clang); run one with e.g. build-fuzz/fuzz_cache_ops -max_total_time=60.
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DTLSR_SANITIZE=ON -DTLSR_LIBFUZZER=ON >/dev/null
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_sess_decode fuzz_cache_ops fuzz_sni fuzz_client_file
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_sess_decode fuzz_cache_ops fuzz_sni \
+		fuzz_client_file fuzz_fleet_entry fuzz_fleet_key fuzz_psk
 
 # The unit tests under valgrind's memcheck (release build; ASan covers `make test`).
 valgrind: build
