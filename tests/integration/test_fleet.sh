@@ -98,7 +98,7 @@ stop_redis() {
 start_host() {
     local i=$1
     shift
-    ip netns exec "tlsr${TAG}s$i" "$TLSR" serve --listen "10.77.1.1$i:8443" \
+    ip netns exec "tlsr${TAG}s$i" env ${HOST_ENV[$i]:-} "$TLSR" serve --listen "10.77.1.1$i:8443" \
         --backend 10.77.1.1:8080 --admin 127.0.0.1:9443 --workers 1 \
         --cert "$WORK/cert.pem" --key "$WORK/key.pem" "$@" \
         >"$WORK/serve$i.out" 2>"$WORK/serve$i.log" &
@@ -132,6 +132,7 @@ host_metric() {
 
 FLEET_ARGS=(--redis redis://10.77.2.1:6379 --fleet-key "$WORK/fleet.key")
 HOST3_ARGS=()
+HOST_ENV=() # per host: an `env` assignment list, e.g. a fake clock
 
 # start_fleet N ARGS...: hosts 1..N, the backend and HAProxy on 127.0.0.1:8443 in the hub.
 start_fleet() {
@@ -286,16 +287,25 @@ control)
     expect_field r "len(r['tls12']['ticket']['key_names']) >= 2" True
     echo "control: without Redis id=$id ticket=$tk tls13=$t13 of 30"
     ;;
-rotation | rotation_control)
+rotation | rotation_control | skew)
     # Rotations every few seconds (period 10 s, and SIGUSR1 to a host every second, so each
     # next key is promoted as soon as allowed) while a client keeps resuming through the
     # balancer. Host 3 polls the fleet only every 3 s, so it
     # learns of a new key up to 3 s late: with the acknowledgement wait (5 s) no resumption is
     # lost; the control run caps the wait at 1 s, promotes before host 3 holds the key, and
     # must lose resumptions (this shows the test can fail).
+    # skew: the same with host 2's clock 14 s behind and host 3's 14 s ahead (libfaketime),
+    # within the default 30 s allowance.
     wait_s=5s
     [ "$scenario" = rotation_control ] && wait_s=1s
     HOST3_ARGS=(--fleet-poll-ms 3000)
+    if [ "$scenario" = skew ]; then
+        fake=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+        [ -f "$fake" ] || fail "libfaketime is not installed"
+        HOST_ENV[2]="LD_PRELOAD=$fake FAKETIME=-14s ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+        HOST_ENV[3]="LD_PRELOAD=$fake FAKETIME=+14s ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+        HOST3_ARGS=()
+    fi
     start_redis
     start_fleet 3 "${FLEET_ARGS[@]}" --ticket-rotate 10s --ticket-lifetime 120s \
         --fleet-poll-ms 250 --fleet-ack-wait "$wait_s"
@@ -329,7 +339,7 @@ rotation | rotation_control)
         early=$((early + $(host_metric "$i" tlsresume_fleet_promotions_unacked_total)))
         stop_host "$i"
     done
-    if [ "$scenario" = rotation ]; then
+    if [ "$scenario" != rotation_control ]; then
         [ "$lost" = 0 ] || fail "$lost resumptions lost across $rotations rotations"
         [ "$early" = 0 ] || fail "$early promotions went ahead without every acknowledgement"
     else

@@ -277,25 +277,25 @@ int tlsr_fleet_cache_client_hello(struct tlsr_fleet_cache *fc, SSL *ssl,
     if (state != NULL) {
         return SSL_CLIENT_HELLO_RETRY;
     }
-    struct lookup *l = tlsr__calloc(1, sizeof(*l));
-    if (l == NULL) {
-        return SSL_CLIENT_HELLO_SUCCESS;
-    }
-    char name[NAME_MAX_LEN];
-    struct rconn *conn = NULL;
-    if (tlsr_ssl_client_hello_lookup(ssl, &l->lk) != TLSR_OK) {
-        goto no_lookup;
+    struct tlsr_ssl_lookup lk;
+    if (tlsr_ssl_client_hello_lookup(ssl, &lk) != TLSR_OK) {
+        return SSL_CLIENT_HELLO_SUCCESS; /* nothing to fetch: most handshakes */
     }
     fc->st.lookups++;
+    char name[NAME_MAX_LEN];
+    struct rconn *conn = NULL;
+    struct lookup *l = NULL;
+    if (fc->n_pending >= MAX_PENDING ||
+        name_of(fc, lk.sid_ctx, lk.sid_ctx_len, lk.id, lk.id_len, name, &conn) != TLSR_OK ||
+        conn->state != RCONN_UP || (l = tlsr__calloc(1, sizeof(*l))) == NULL) {
+        fc->st.unavailable++;
+        OPENSSL_cleanse(&lk, sizeof(lk));
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    l->lk = lk;
+    OPENSSL_cleanse(&lk, sizeof(lk));
     l->aad_len = tlsr__fleet_entry_aad(l->lk.sid_ctx, l->lk.sid_ctx_len, l->lk.id, l->lk.id_len,
                                        l->lk.flags, l->aad, sizeof(l->aad));
-    if (l->aad_len == 0 ||
-        name_of(fc, l->lk.sid_ctx, l->lk.sid_ctx_len, l->lk.id, l->lk.id_len, name, &conn) !=
-            TLSR_OK ||
-        fc->n_pending >= MAX_PENDING) {
-        fc->st.unavailable++;
-        goto no_lookup;
-    }
     const char *cmd = (l->lk.flags & TLSR_CACHE_SINGLE_USE) != 0 ? "GETDEL %s" : "GET %s";
     if (tlsr__rconn_command(conn, on_get, l, cmd, name) != 0) {
         fc->st.unavailable++;
