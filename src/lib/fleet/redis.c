@@ -3,10 +3,12 @@
  * a libev loop that reconnects by itself.
  *
  * States: DOWN (waiting out a backoff of 0.1 s doubling to 5 s), CONNECTING (at most 1 s, then
- * abandoned), UP. hiredis 0.14 has no command timeouts, so a connection that stops answering
- * (a paused server, a cut link) would hold its callbacks forever: a connection with commands
- * outstanding and no reply for STALL_S is dropped, which runs every pending callback with a
- * NULL reply, and reconnected. Each change between up and down is logged once.
+ * abandoned; it ends with the reply to a PING, so a server that accepts connections but does
+ * not answer, such as a paused one, never counts as up), UP. hiredis 0.14 has no command timeouts,
+ * so a connection that stops answering (a paused server, a cut link) would hold its callbacks
+ * forever: a connection with commands outstanding and no reply for STALL_S is dropped, which runs
+ * every pending callback with a NULL reply, and reconnected. Each change between up and down is
+ * logged once.
  *
  * Threat: a password in logs (endpoints are logged without one; passwords come from a file or
  * the environment, never from an endpoint) and a hung Redis stalling handshakes (callers never
@@ -167,17 +169,8 @@ static void drop(struct rconn *rc, const char *why)
     went_down(rc, why);
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void became_up(struct rconn *rc)
 {
-    struct rconn *rc = ac->data;
-    if (rc == NULL || rc->ac != ac) {
-        return;
-    }
-    if (status != REDIS_OK) {
-        rc->ac = NULL; /* hiredis frees it after this callback */
-        went_down(rc, ac->errstr[0] != '\0' ? ac->errstr : "connect failed");
-        return;
-    }
     rc->state = RCONN_UP;
     rc->backoff_s = BACKOFF_MIN_S;
     rc->pending = 0;
@@ -188,6 +181,32 @@ static void on_connect(const redisAsyncContext *ac, int status)
     rc->was_up = true;
     rc->is_logged = false;
     arm(rc, CHECK_EVERY_S, CHECK_EVERY_S);
+}
+
+/* The reply to the PING sent after AUTH and SELECT: the server answers, so it is up. */
+static void on_ping(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct rconn *rc = priv;
+    redisReply *reply = r;
+    if (rc->ac != ac || rc->state != RCONN_CONNECTING) {
+        return;
+    }
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        return; /* the connect deadline drops it */
+    }
+    became_up(rc);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct rconn *rc = ac->data;
+    if (rc == NULL || rc->ac != ac) {
+        return;
+    }
+    if (status != REDIS_OK) {
+        rc->ac = NULL; /* hiredis frees it after this callback */
+        went_down(rc, ac->errstr[0] != '\0' ? ac->errstr : "connect failed");
+    }
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -241,6 +260,7 @@ static void connect_now(struct rconn *rc)
     if (rc->ep.db != 0) {
         redisAsyncCommand(ac, on_setup_reply, rc, "SELECT %d", rc->ep.db);
     }
+    redisAsyncCommand(ac, on_ping, rc, "PING");
     arm(rc, CONNECT_DEADLINE_S, 0.0);
 }
 
@@ -252,7 +272,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     if (rc->state == RCONN_DOWN) {
         connect_now(rc);
     } else if (rc->state == RCONN_CONNECTING) {
-        drop(rc, "connect timed out");
+        drop(rc, "no answer within 1 s of connecting");
     } else if (rc->pending > 0 && ev_now(rc->loop) - rc->last_reply > STALL_S) {
         drop(rc, "no reply for 1 s");
     }
