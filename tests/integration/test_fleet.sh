@@ -173,13 +173,27 @@ start_fleet() {
     fail "haproxy did not start"
 }
 
-# wait_joined N: every host 1..N holds the fleet's encrypting key.
+# wait_joined N: every host 1..N holds the fleet's encrypting key and its workers reach Redis.
 wait_joined() {
     local i k
     for i in $(seq 1 "$1"); do
         for k in $(seq 1 100); do
             grep -q "event=joined_fleet_ring" "$WORK/serve$i.log" && break
             [ "$k" -eq 100 ] && fail "host $i never joined the fleet ring"
+            sleep 0.1
+        done
+    done
+    wait_cache_up "$1"
+}
+
+# wait_cache_up N: every worker of hosts 1..N reaches Redis (they reconnect with a backoff
+# of up to 5 s, independently of the key ring).
+wait_cache_up() {
+    local i k
+    for i in $(seq 1 "$1"); do
+        for k in $(seq 1 150); do
+            [ "$(host_metric "$i" tlsresume_fleet_redis_down)" = 0 ] && break
+            [ "$k" -eq 150 ] && fail "host $i: the session cache never reached Redis"
             sleep 0.1
         done
     done
@@ -265,6 +279,7 @@ balancer)
     for i in 1 2 3; do
         start_host "$i" "${FLEET_ARGS[@]}" --tls13-tickets stateful
     done
+    wait_joined 3
     run_check s --attempts 30
     expect_field s "r['tls12']['session_id']['resumed']" 30
     expect_field s "r['tls13']['ticket']['resumed']" 30
