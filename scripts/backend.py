@@ -11,6 +11,10 @@
   backend.py --listen 127.0.0.1:8080 --mode echo   echoes bytes back until the client half-closes,
                                                    then half-closes too; a connection that starts
                                                    with "GET " is answered as in http mode
+  backend.py --listen 127.0.0.1:8080 --mode lines  prints every line received as "line early=E
+                                                   TEXT" (E: 1 when the PROXY header said the
+                                                   connection began with TLS 1.3 early data) and
+                                                   answers "ok TEXT" to each
 
 With --proxy-protocol it expects a PROXY protocol v2 header first and puts the client address it
 carries in the answer (http) or prints it (echo). Prints "listening HOST:PORT" when ready.
@@ -24,17 +28,34 @@ import sys
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
-async def read_proxy_header(reader):
+PP2_TYPE_EARLY_DATA = 0xE0
+
+
+def early_tlv(tlvs):
+    """1 when the TLVs after the addresses carry tlsresume's early data marker."""
+    while len(tlvs) >= 3:
+        kind, length = tlvs[0], struct.unpack("!H", tlvs[1:3])[0]
+        if kind == PP2_TYPE_EARLY_DATA and length == 1 and tlvs[3:4] == b"\x01":
+            return 1
+        tlvs = tlvs[3 + length:]
+    return 0
+
+
+async def read_proxy_header(reader, info=None):
     head = await reader.readexactly(16)
     if head[:12] != SIG or head[12] != 0x21:
         raise ValueError("bad PROXY v2 header")
     length = struct.unpack("!H", head[14:16])[0]
     body = await reader.readexactly(length)
     if head[13] == 0x11:
+        if info is not None:
+            info["early"] = early_tlv(body[12:])
         src = ipaddress.ip_address(body[0:4])
         port = struct.unpack("!H", body[8:10])[0]
         return "%s:%d" % (src, port)
     if head[13] == 0x21:
+        if info is not None:
+            info["early"] = early_tlv(body[36:])
         src = ipaddress.ip_address(body[0:16])
         port = struct.unpack("!H", body[32:34])[0]
         return "[%s]:%d" % (src, port)
@@ -44,9 +65,20 @@ async def read_proxy_header(reader):
 def handler(mode, proxy_protocol, count=0):
     async def handle(reader, writer):
         client = "-"
+        info = {"early": 0}
         try:
             if proxy_protocol:
-                client = await read_proxy_header(reader)
+                client = await read_proxy_header(reader, info)
+            if mode == "lines":
+                while True:
+                    line = await reader.readline()
+                    if not line:
+                        break
+                    text = line.rstrip(b"\r\n").decode(errors="replace")
+                    print("line early=%d %s" % (info["early"], text), flush=True)
+                    writer.write(b"ok " + line)
+                    await writer.drain()
+                return
             if mode == "count":
                 total = 0
                 while total < count:
@@ -92,7 +124,7 @@ def handler(mode, proxy_protocol, count=0):
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", default="127.0.0.1:8080")
-    ap.add_argument("--mode", choices=["http", "echo", "reject", "count"], default="http")
+    ap.add_argument("--mode", choices=["http", "echo", "reject", "count", "lines"], default="http")
     ap.add_argument("--proxy-protocol", action="store_true")
     ap.add_argument("--count", type=int, default=0)
     args = ap.parse_args()

@@ -104,6 +104,16 @@ TLSR_MUST_CHECK tlsr_status tlsr_cache_lookup(struct tlsr_cache *cache,
                                               const struct tlsr_cache_key *key, uint8_t *out,
                                               size_t out_cap, size_t *out_len);
 
+/*
+ * A strike register on the cache: records key for lifetime_s seconds unless a live record of
+ * it exists. TLSR_OK: first seen (recorded now); TLSR_E_EXISTS: seen within its lifetime (no
+ * message). It never evicts a live entry to make room: when a shard is full of them it fails
+ * with TLSR_E_TOOBIG, so that a caller can fail closed. Use a cache of its own for this.
+ * Errors: also TLSR_E_INVALID, TLSR_E_SYSTEM.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_cache_record(struct tlsr_cache *cache,
+                                              const struct tlsr_cache_key *key,
+                                              uint32_t lifetime_s);
 /* TLSR_OK when a live entry is stored under key, TLSR_E_NOTFOUND when not (no message); takes
  * nothing and counts nothing. Errors: TLSR_E_INVALID, TLSR_E_SYSTEM. */
 TLSR_MUST_CHECK tlsr_status tlsr_cache_contains(struct tlsr_cache *cache,

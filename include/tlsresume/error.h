@@ -29,6 +29,7 @@ typedef enum tlsr_status {
     TLSR_E_TOOBIG = -6,   /* the input or the result does not fit */
     TLSR_E_FORMAT = -7,   /* malformed, truncated or foreign bytes */
     TLSR_E_EXPIRED = -8,  /* the item exists but is past its lifetime */
+    TLSR_E_EXISTS = -9,   /* the item is recorded already (a replay); no message is set */
 } tlsr_status;
 
 /*

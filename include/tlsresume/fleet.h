@@ -73,6 +73,7 @@ struct tlsr_fleet_opts {
     const char *prefix;                     /* Redis key prefix; default "tlsr:" */
     const struct tlsr_fleet_secret *secret; /* borrowed; required */
     uint32_t lookup_timeout_ms;             /* cache: a slower reply is a miss; default 5 */
+    uint32_t early_window_s;                /* 0-RTT: records kept this long in Redis; default 10 */
     tlsr_log_fn log;                        /* NULL: silent */
     void *log_arg;
 };
@@ -96,6 +97,9 @@ struct tlsr_fleet_cache_stats {
     uint64_t removed;      /* single-use sessions deleted from Redis */
     uint64_t endpoints_up; /* a gauge */
     uint64_t endpoints_down;
+    uint64_t early_fresh;       /* 0-RTT ClientHellos the Redis register had not seen */
+    uint64_t early_replays;     /* ... had seen before: refused */
+    uint64_t early_unavailable; /* no answer in time, or the endpoint down: refused */
 };
 
 /* Creates the cache on loop and starts connecting (in the background). Errors: TLSR_E_INVALID
@@ -112,7 +116,10 @@ TLSR_MUST_CHECK tlsr_status tlsr_fleet_cache_bind(struct tlsr_fleet_cache *fc, S
  * ssl again. Never called for an SSL freed meanwhile. */
 typedef void (*tlsr_fleet_resume_fn)(SSL *ssl, void *arg);
 /*
- * Call from the client-hello callback, after choosing the SSL_CTX: returns
+ * Call from the client-hello callback, after choosing the SSL_CTX (instead of, not beside,
+ * tlsr_ssl_client_hello_early(): this calls it, then records the ClientHello in Redis too, so
+ * that 0-RTT is accepted at most once in the fleet; no answer in time refuses early data).
+ * Returns
  * SSL_CLIENT_HELLO_SUCCESS when the handshake can go on (nothing to fetch, or the fetch is
  * done) or SSL_CLIENT_HELLO_RETRY when it asked Redis; resume(ssl, arg) is then called from
  * the loop within lookup_timeout_ms, and SSL_do_handshake() then reports the callback again,

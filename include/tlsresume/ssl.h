@@ -56,7 +56,19 @@ struct tlsr_ssl_opts {
      * later no longer require that). Sets SSL_OP_IGNORE_UNEXPECTED_EOF: SSL_read() then
      * reports such an EOF as a clean close (SSL_ERROR_ZERO_RETURN). */
     bool keep_on_unexpected_eof;
+    /* TLS 1.3 early data (0-RTT): the most bytes accepted before the handshake completes, 0
+     * (the default) for none, at most TLSR_EARLY_DATA_MAX. Accepted only for a ClientHello that
+     * the strike register has not seen (see tlsr_ssl_client_hello_early()), fresh by OpenSSL's
+     * ticket age check (RFC 8446 §8.3, 10 s), and not within early_window_s of attach. */
+    uint32_t max_early_data;
+    struct tlsr_cache *early_register; /* borrowed: a cache of its own; required for 0-RTT */
+    uint32_t early_window_s;           /* how long records are kept; default 10, 1 to 3600 */
+    /* Default true. false turns the replay check off (for tests that show a replay): never in
+     * production. */
+    bool is_early_replay_checked;
 };
+
+#define TLSR_EARLY_DATA_MAX 16384u
 
 /* Fills *opts with the defaults. */
 void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts);
@@ -144,6 +156,41 @@ TLSR_MUST_CHECK tlsr_status tlsr_ssl_client_hello_lookup(SSL *ssl, struct tlsr_s
 TLSR_MUST_CHECK tlsr_status tlsr_ssl_prime(SSL *ssl, const struct tlsr_ssl_lookup *lk,
                                            const uint8_t *value, size_t value_len,
                                            uint32_t lifetime_s);
+
+/*
+ * Anti-replay for 0-RTT (RFC 8446 §8.2: ClientHello recording). From a client-hello callback,
+ * after choosing the SSL_CTX: when the ClientHello offers early data, records the hash of its
+ * random and its first PSK binder in the strike register and writes that 32-byte hash to key
+ * (for a fleet-wide register). The binder is part of the key so that a forged ClientHello
+ * reusing an observed random cannot burn the genuine one; an exact replay matches.
+ * Returns TLSR_OK (first seen: early data may be accepted), TLSR_E_EXISTS (a replay: early data
+ * is refused), TLSR_E_NOTFOUND (no early data offered, or 0-RTT off) or TLSR_E_TOOBIG (the
+ * register is full: refused, fail closed). Without this call early data is always refused.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_ssl_client_hello_early(SSL *ssl, uint8_t key[32]);
+
+/* What a second, fleet-wide register says of the key of tlsr_ssl_client_hello_early(). */
+enum tlsr_early_verdict {
+    TLSR_EARLY_FRESH = 0,       /* first seen fleet-wide */
+    TLSR_EARLY_REPLAY = 1,      /* seen before */
+    TLSR_EARLY_UNAVAILABLE = 2, /* could not tell (down, slow): refuse */
+};
+/* Makes early data on ssl wait for tlsr_ssl_early_verdict() (a fleet register is asked). */
+void tlsr_ssl_early_require_verdict(SSL *ssl);
+void tlsr_ssl_early_verdict(SSL *ssl, enum tlsr_early_verdict verdict);
+
+/* What became of early data on a finished handshake. */
+enum tlsr_early_outcome {
+    TLSR_EARLY_NOT_OFFERED = 0,
+    TLSR_EARLY_ACCEPTED = 1,
+    TLSR_EARLY_REJECTED_REPLAY = 2,      /* the ClientHello was seen before */
+    TLSR_EARLY_REJECTED_UNAVAILABLE = 3, /* a register could not answer, or is full */
+    TLSR_EARLY_REJECTED_STARTING = 4,    /* within early_window_s of start */
+    TLSR_EARLY_REJECTED_OTHER = 5,       /* stale ticket age, no resumption, or 0-RTT off */
+};
+enum tlsr_early_outcome tlsr_ssl_early_outcome(const SSL *ssl);
+/* "not_offered", "accepted", "replay", "unavailable", "starting", "stale_or_full". */
+const char *tlsr_early_outcome_name(enum tlsr_early_outcome outcome);
 
 #ifdef __cplusplus
 }

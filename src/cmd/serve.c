@@ -68,12 +68,17 @@ struct admin_conn {
     size_t resp_sent;
 };
 
+/* The 0-RTT strike register: 64 Ki records of 128 bytes, enough for 6,500 early-data
+ * handshakes a second with the default 10 s window; when full, early data is refused. */
+#define EARLY_REGISTER_BYTES ((size_t)8 * 1024 * 1024)
+
 struct master {
     int argc;
     char **argv;
     struct serve_config *cfg;
     struct tls_set *tls;
     struct tlsr_cache *cache;
+    struct tlsr_cache *early_register; /* 0-RTT strike register; NULL without early data */
     struct tlsr_keyring *ring;
     struct listener listeners[CFG_LIST_MAX];
     size_t n_listeners;
@@ -299,11 +304,13 @@ static void log_summary(const struct master *m, const char *event)
     log_msg(LOG_INFO, "serve",
             "event=%s listen=%s backend=%s workers=%llu certificates=%zu cache_bytes=%llu "
             "session_timeout_s=%llu tickets=%s tls13_tickets=%s ticket_rotate_s=%llu "
-            "ticket_lifetime_s=%llu admin=%s proxy_protocol=%s",
+            "ticket_lifetime_s=%llu admin=%s proxy_protocol=%s early_data=%s fleet=%s",
             event, listen, c->backend, (unsigned long long)c->workers, m->tls->n,
             (unsigned long long)c->cache_size_bytes, (unsigned long long)c->session_timeout_s,
             tickets, c->tls13_tickets, (unsigned long long)c->ticket_rotate_s,
-            (unsigned long long)c->ticket_lifetime_s, c->admin, c->proxy_protocol ? "v2" : "off");
+            (unsigned long long)c->ticket_lifetime_s, c->admin, c->proxy_protocol ? "v2" : "off",
+            c->early_data ? (c->early_data_anti_replay ? "on" : "on_without_anti_replay") : "off",
+            c->redis.n > 0 ? "redis" : "off");
 }
 
 /* The ring to attach for cfg: none when stateless tickets are off. */
@@ -322,7 +329,7 @@ static void reload(struct master *m)
     struct listener fresh[CFG_LIST_MAX];
     if (cfg == NULL || tls == NULL ||
         !serve_config_load(m->argc, m->argv, cfg, &action, err, sizeof(err)) ||
-        !tls_set_build(cfg, m->cache, ring_for(m, cfg), tls, err, sizeof(err))) {
+        !tls_set_build(cfg, m->cache, ring_for(m, cfg), m->early_register, tls, err, sizeof(err))) {
         log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" keeping=old_config", err);
         free(cfg);
         free(tls);
@@ -611,6 +618,7 @@ static bool setup_fleet(struct master *m, char *err, size_t cap)
     m->fleet_opts.prefix = cfg->redis_prefix;
     m->fleet_opts.secret = m->fleet_secret;
     m->fleet_opts.lookup_timeout_ms = (uint32_t)cfg->redis_timeout_ms;
+    m->fleet_opts.early_window_s = (uint32_t)cfg->early_data_window_s;
     m->fleet_opts.log = lib_log;
     return redis_password(m, err, cap);
 }
@@ -651,7 +659,12 @@ static bool setup_library(struct master *m, char *err, size_t cap)
         snprintf(err, cap, "out of memory");
         return false;
     }
-    if (!tls_set_build(m->cfg, m->cache, ring_for(m, m->cfg), m->tls, err, cap) ||
+    if (m->cfg->early_data && tlsr_cache_new(EARLY_REGISTER_BYTES, &m->early_register) != TLSR_OK) {
+        snprintf(err, cap, "early_data: strike register: %s", tlsr_last_error());
+        return false;
+    }
+    if (!tls_set_build(m->cfg, m->cache, ring_for(m, m->cfg), m->early_register, m->tls, err,
+                       cap) ||
         !setup_fleet(m, err, cap)) {
         return false;
     }
@@ -729,6 +742,7 @@ static void cleanup(struct master *m)
     OPENSSL_cleanse(m->redis_password, sizeof(m->redis_password));
     tlsr_keyring_free(m->ring);
     tlsr_cache_free(m->cache);
+    tlsr_cache_free(m->early_register);
     free(m->cfg);
 }
 
@@ -764,6 +778,11 @@ int serve_main(int argc, char **argv)
         log_msg(LOG_ERROR, "serve", "%s", err);
         rc = 1;
     } else {
+        if (m.cfg->early_data && !m.cfg->early_data_anti_replay) {
+            log_msg(LOG_WARN, "tls",
+                    "early_data_anti_replay=no note=\"replayed 0-RTT flights are accepted: for "
+                    "demonstrations only, never in production\"");
+        }
         if (m.cfg->self_signed) {
             log_msg(LOG_WARN, "tls",
                     "certificate=self-signed names=localhost,127.0.0.1,::1 "

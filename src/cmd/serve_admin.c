@@ -59,24 +59,35 @@ static void handshakes(struct out *o, const struct metrics_slot *s)
     }
 }
 
-static void errors(struct out *o, const struct metrics_slot *s)
+struct row {
+    enum metric m;
+    const char *value;
+};
+
+/* One labelled counter family from the summed worker counters. */
+static void family(struct out *o, const char *name, const char *help, const char *label,
+                   const struct row *rows, size_t n, const struct metrics_slot *s)
 {
-    static const struct {
-        enum metric m;
-        const char *kind;
-    } rows[] = {{M_HS_FAILED, "handshake_failed"},
-                {M_HS_TIMEOUT, "handshake_timeout"},
-                {M_IDLE_TIMEOUT, "idle_timeout"},
-                {M_BACKEND_FAILED, "backend_connect"},
-                {M_BACKEND_TIMEOUT, "backend_timeout"},
-                {M_REFUSED, "max_connections"},
-                {M_PROXY_ERRORS, "proxy_io"}};
-    put(o, "# HELP tlsresume_errors_total Connections ended by an error, by kind.\n"
-           "# TYPE tlsresume_errors_total counter\n");
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        put(o, "tlsresume_errors_total{kind=\"%s\"} %llu\n", rows[i].kind,
+    put(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < n; i++) {
+        put(o, "%s{%s=\"%s\"} %llu\n", name, label, rows[i].value,
             (unsigned long long)s->v[rows[i].m]);
     }
+}
+
+#define ROWS(r) (r), sizeof(r) / sizeof((r)[0])
+
+static void errors(struct out *o, const struct metrics_slot *s)
+{
+    static const struct row rows[] = {{M_HS_FAILED, "handshake_failed"},
+                                      {M_HS_TIMEOUT, "handshake_timeout"},
+                                      {M_IDLE_TIMEOUT, "idle_timeout"},
+                                      {M_BACKEND_FAILED, "backend_connect"},
+                                      {M_BACKEND_TIMEOUT, "backend_timeout"},
+                                      {M_REFUSED, "max_connections"},
+                                      {M_PROXY_ERRORS, "proxy_io"}};
+    family(o, "tlsresume_errors_total", "Connections ended by an error, by kind.", "kind",
+           ROWS(rows), s);
 }
 
 static void library(struct out *o, const struct admin_view *v)
@@ -159,21 +170,22 @@ static void fleet_metrics(struct out *o, const struct admin_view *v, const struc
     if (v->fleet_ring == NULL) {
         return;
     }
-    put(o,
-        "# HELP tlsresume_fleet_cache_lookups_total Handshakes that asked Redis, by result.\n"
-        "# TYPE tlsresume_fleet_cache_lookups_total counter\n"
-        "tlsresume_fleet_cache_lookups_total{result=\"hit\"} %llu\n"
-        "tlsresume_fleet_cache_lookups_total{result=\"miss\"} %llu\n"
-        "tlsresume_fleet_cache_lookups_total{result=\"timeout\"} %llu\n"
-        "tlsresume_fleet_cache_lookups_total{result=\"unavailable\"} %llu\n"
-        "tlsresume_fleet_cache_lookups_total{result=\"rejected\"} %llu\n",
-        (unsigned long long)s->v[M_FLEET_HITS], (unsigned long long)s->v[M_FLEET_MISSES],
-        (unsigned long long)s->v[M_FLEET_TIMEOUTS], (unsigned long long)s->v[M_FLEET_UNAVAILABLE],
-        (unsigned long long)s->v[M_FLEET_REJECTED]);
+    static const struct row lookups[] = {{M_FLEET_HITS, "hit"},
+                                         {M_FLEET_MISSES, "miss"},
+                                         {M_FLEET_TIMEOUTS, "timeout"},
+                                         {M_FLEET_UNAVAILABLE, "unavailable"},
+                                         {M_FLEET_REJECTED, "rejected"}};
+    family(o, "tlsresume_fleet_cache_lookups_total", "Handshakes that asked Redis, by result.",
+           "result", ROWS(lookups), s);
     metric(o, "tlsresume_fleet_cache_stored_total", "counter", "Sessions written to Redis.",
            s->v[M_FLEET_STORED]);
     metric(o, "tlsresume_fleet_cache_removed_total", "counter",
            "Single-use tickets deleted from Redis.", s->v[M_FLEET_REMOVED]);
+    static const struct row answers[] = {{M_FLEET_EARLY_FRESH, "first"},
+                                         {M_FLEET_EARLY_REPLAYS, "replay"},
+                                         {M_FLEET_EARLY_UNAVAILABLE, "unavailable"}};
+    family(o, "tlsresume_fleet_early_register_total",
+           "0-RTT ClientHellos recorded in Redis, by answer.", "answer", ROWS(answers), s);
     metric(o, "tlsresume_fleet_redis_down", "gauge",
            "Redis endpoints unreachable, summed over workers.", s->v[M_FLEET_DOWN]);
     struct tlsr_fleet_ring_stats f;
@@ -223,6 +235,22 @@ static void failures(struct out *o, const struct admin_view *v, const struct met
     }
 }
 
+static void early_metrics(struct out *o, const struct metrics_slot *s)
+{
+    static const struct row results[] = {{M_EARLY_OFFERED, "offered"},
+                                         {M_EARLY_ACCEPTED, "accepted"},
+                                         {M_EARLY_REPLAY, "rejected_replay"},
+                                         {M_EARLY_UNAVAILABLE, "rejected_unavailable"},
+                                         {M_EARLY_STARTING, "rejected_starting"},
+                                         {M_EARLY_OTHER, "rejected_stale"},
+                                         {M_EARLY_TOO_LARGE, "too_large"}};
+    family(o, "tlsresume_early_data_total",
+           "TLS 1.3 early data (0-RTT) offered, and what became of it.", "result", ROWS(results),
+           s);
+    metric(o, "tlsresume_early_data_bytes_total", "counter", "Early data bytes accepted.",
+           s->v[M_EARLY_BYTES]);
+}
+
 static void metrics_text(struct out *o, const struct admin_view *v)
 {
     struct metrics_slot s;
@@ -248,6 +276,7 @@ static void metrics_text(struct out *o, const struct admin_view *v)
         per_key(o, v->ring);
     }
     failures(o, v, &s, &k);
+    early_metrics(o, &s);
     fleet_metrics(o, v, &s);
     metric(o, "tlsresume_workers", "gauge", "Worker processes.", v->workers);
     metric(o, "tlsresume_reloads_total", "counter", "Successful reloads.", v->reloads);

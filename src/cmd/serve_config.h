@@ -47,6 +47,10 @@ struct serve_config {
     char admin[CFG_STR];
     bool access_log;
     char log_level[CFG_STR];
+    bool early_data;
+    uint64_t max_early_data;
+    uint64_t early_data_window_s;
+    bool early_data_anti_replay;
     struct str_list redis;
     char redis_password_file[CFG_STR];
     char redis_prefix[CFG_STR];

@@ -37,6 +37,18 @@ enum metric {
     M_FLEET_STORED,
     M_FLEET_REMOVED,
     M_FLEET_DOWN, /* a gauge: endpoints this worker cannot reach */
+    M_FLEET_EARLY_FRESH,
+    M_FLEET_EARLY_REPLAYS,
+    M_FLEET_EARLY_UNAVAILABLE,
+    /* 0-RTT: offered, then one outcome each; bytes accepted; flights over the limit. */
+    M_EARLY_OFFERED,
+    M_EARLY_ACCEPTED,
+    M_EARLY_REPLAY,
+    M_EARLY_UNAVAILABLE,
+    M_EARLY_STARTING,
+    M_EARLY_OTHER,
+    M_EARLY_TOO_LARGE,
+    M_EARLY_BYTES,
     M_COUNT
 };
 

@@ -43,10 +43,14 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
             }
         }
     }
-    /* With the certificate chosen, the session ID context is known: ask the fleet. */
+    /* With the certificate chosen, the session ID context is known: ask the fleet (which
+     * also records a 0-RTT ClientHello), or record it here. */
     if (set->fleet != NULL) {
         return tlsr_fleet_cache_client_hello(set->fleet, ssl, set->fleet_resume, NULL);
     }
+    uint8_t key[32];
+    tlsr_status rc = tlsr_ssl_client_hello_early(ssl, key);
+    (void)rc; /* the outcome is kept on the connection; refused early data is no error */
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
@@ -160,7 +164,8 @@ static bool configure(SSL_CTX *ctx, const struct serve_config *cfg, char *err, s
 }
 
 static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cache *cache,
-                   struct tlsr_keyring *ring, char *err, size_t cap)
+                   struct tlsr_keyring *ring, struct tlsr_cache *early_register, char *err,
+                   size_t cap)
 {
     struct tlsr_ssl_opts o;
     tlsr_ssl_opts_init(&o);
@@ -170,6 +175,16 @@ static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cac
     o.num_tickets = (unsigned)cfg->num_tickets;
     o.tls13_tickets =
         strcmp(cfg->tls13_tickets, "stateful") == 0 ? TLSR_TLS13_STATEFUL : TLSR_TLS13_STATELESS;
+    if (cfg->early_data) {
+        if (early_register == NULL && cfg->early_data_anti_replay) {
+            snprintf(err, cap, "early_data: turned on by a reload; restart to enable it");
+            return false;
+        }
+        o.max_early_data = (uint32_t)cfg->max_early_data;
+        o.early_register = early_register;
+        o.early_window_s = (uint32_t)cfg->early_data_window_s;
+        o.is_early_replay_checked = cfg->early_data_anti_replay;
+    }
     if (tlsr_ssl_attach(ctx, &o) != TLSR_OK) {
         snprintf(err, cap, "resumption: %s", tlsr_last_error());
         return false;
@@ -178,7 +193,8 @@ static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cac
 }
 
 bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
-                   struct tlsr_keyring *ring, struct tls_set *set, char *err, size_t cap)
+                   struct tlsr_keyring *ring, struct tlsr_cache *early_register,
+                   struct tls_set *set, char *err, size_t cap)
 {
     memset(set, 0, sizeof(*set));
     ERR_clear_error();
@@ -197,7 +213,7 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
         bool ok = configure(ctx, cfg, err, cap) &&
                   (cfg->self_signed ? self_signed(ctx, err, cap)
                                     : load_pair(ctx, cfg->cert.v[i], cfg->key.v[i], err, cap)) &&
-                  attach(ctx, cfg, cache, ring, err, cap);
+                  attach(ctx, cfg, cache, ring, early_register, err, cap);
         if (!ok) {
             tls_set_free(set);
             return false;
@@ -206,7 +222,7 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
             SSL_CTX_set_alpn_select_cb(ctx, on_alpn, set);
         }
     }
-    if (set->n > 1 || cfg->redis.n > 0) {
+    if (set->n > 1 || cfg->redis.n > 0 || cfg->early_data) {
         SSL_CTX_set_client_hello_cb(set->ctx[0], on_client_hello, set);
     }
     return true;

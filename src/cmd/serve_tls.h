@@ -23,11 +23,13 @@ struct tls_set {
 
 /*
  * Builds the contexts from cfg: certificates (or a self-signed one), versions, ciphers, groups,
- * ALPN, and resumption through cache and ring (either may be NULL). On error writes a message
+ * ALPN, resumption through cache and ring (either may be NULL), and 0-RTT with early_register
+ * as its strike register (NULL when early data is off). On error writes a message
  * naming the file or setting into err and returns false; *set is then empty.
  */
 bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
-                   struct tlsr_keyring *ring, struct tls_set *set, char *err, size_t cap);
+                   struct tlsr_keyring *ring, struct tlsr_cache *early_register,
+                   struct tls_set *set, char *err, size_t cap);
 void tls_set_free(struct tls_set *set);
 
 #endif

@@ -67,6 +67,11 @@ struct conn {
     int write_wants;         /* last SSL_write want */
     bool is_backend_blocked; /* send() would block */
     bool is_upload_dropped;  /* the backend stopped taking bytes; the client's are discarded */
+    bool is_reading_early;   /* 0-RTT on: SSL_read_early_data() until it reports the end */
+    bool is_backend_up;      /* connected (a connect started for early data may finish first) */
+    bool is_header_sent;     /* the PROXY header is in c2b */
+    bool is_early_counted;   /* the 0-RTT outcome went to the counters */
+    uint64_t early_bytes;
     uint64_t bytes_in;
     uint64_t bytes_out;
     ev_tstamp started;
@@ -236,9 +241,14 @@ static void maybe_exit(struct worker *w)
     }
 }
 
+static void count_early(struct conn *c);
+
 static void conn_close(struct conn *c, const char *why)
 {
     struct worker *w = c->w;
+    if (c->state == ST_HANDSHAKE) {
+        count_early(c); /* a replayed flight never finishes its handshake */
+    }
     access_log(c, why);
     ev_io_stop(w->loop, &c->cio);
     ev_io_stop(w->loop, &c->bio);
@@ -482,9 +492,19 @@ static void proxy(struct conn *c)
     }
 }
 
-/* PROXY protocol v2 header (haproxy's proxy-protocol.txt §2.2): client and our address. */
-static void proxy_header(struct conn *c)
+/* The PROXY v2 TLV that marks a connection whose first bytes were TLS 1.3 early data (a type in
+ * the custom range of proxy-protocol.txt §2.2.7), so that an HTTP backend can answer 425 Too
+ * Early (RFC 8470) to requests that are not safe to replay. */
+#define PP2_TYPE_EARLY_DATA 0xE0
+
+/* PROXY protocol v2 header (haproxy's proxy-protocol.txt §2.2): client and our address, and
+ * the early data TLV when is_early. */
+static void proxy_header(struct conn *c, bool is_early)
 {
+    if (c->is_header_sent) {
+        return;
+    }
+    c->is_header_sent = true;
     static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                     0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
     struct sockaddr_storage local;
@@ -519,6 +539,13 @@ static void proxy_header(struct conn *c)
         memcpy(p + n + 34, &dst->sin6_port, 2);
         n += 36;
     }
+    if (is_early) {
+        p[n] = PP2_TYPE_EARLY_DATA;
+        p[n + 1] = 0;
+        p[n + 2] = 1;
+        p[n + 3] = 1;
+        n += 4;
+    }
     p[14] = (uint8_t)((n - 16) >> 8);
     p[15] = (uint8_t)(n - 16);
     c->c2b.end += n;
@@ -527,7 +554,8 @@ static void proxy_header(struct conn *c)
 
 static void on_backend(struct ev_loop *loop, ev_io *io, int revents);
 
-static void backend_connect(struct conn *c)
+/* Starts connecting to the backend; false when that failed and the connection is closed. */
+static bool backend_connect(struct conn *c, bool is_early)
 {
     const struct worker_args *a = c->w->a;
     c->bfd = socket(a->backend.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -535,7 +563,7 @@ static void backend_connect(struct conn *c)
         log_msg(LOG_ERROR, "backend", "error=\"socket: %s\"", strerror(errno));
         metrics_add(a->metrics, M_BACKEND_FAILED, 1);
         conn_close(c, "backend_error");
-        return;
+        return false;
     }
     int one = 1;
     setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -545,14 +573,50 @@ static void backend_connect(struct conn *c)
                 strerror(errno));
         metrics_add(a->metrics, M_BACKEND_FAILED, 1);
         conn_close(c, "backend_error");
-        return;
+        return false;
     }
-    c->state = ST_CONNECTING;
     ev_io_init(&c->bio, on_backend, c->bfd, EV_WRITE);
     c->bio.data = c;
     ev_io_start(c->w->loop, &c->bio);
+    if (is_early) {
+        return true; /* the handshake goes on under its own timer */
+    }
+    c->state = ST_CONNECTING;
     c->timer.repeat = (ev_tstamp)a->cfg->backend_connect_timeout_s;
     ev_timer_again(c->w->loop, &c->timer);
+    return true;
+}
+
+/* Sends what c2b holds (early data) to the backend while the handshake goes on. */
+static void early_flush(struct conn *c)
+{
+    while (buf_len(&c->c2b) > 0) {
+        ssize_t n = send(c->bfd, c->c2b.data + c->c2b.start, buf_len(&c->c2b), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        c->c2b.start += (size_t)n;
+    }
+    set_events(c->w, &c->bio, c->bfd, buf_len(&c->c2b) > 0 ? EV_WRITE : 0);
+}
+
+/* Whether the backend connect has finished well; closes the connection when it failed. */
+static bool backend_connected(struct conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", c->w->a->cfg->backend,
+                strerror(err != 0 ? err : errno));
+        metrics_add(c->w->a->metrics, M_BACKEND_FAILED, 1);
+        conn_close(c, "backend_error");
+        return false;
+    }
+    c->is_backend_up = true;
+    return true;
 }
 
 static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
@@ -560,14 +624,16 @@ static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
     (void)loop;
     (void)revents;
     struct conn *c = io->data;
+    if (c->state == ST_HANDSHAKE) {
+        /* Connected for early data before the handshake finished. */
+        if (!c->is_backend_up && !backend_connected(c)) {
+            return;
+        }
+        early_flush(c);
+        return;
+    }
     if (c->state == ST_CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-            log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", c->w->a->cfg->backend,
-                    strerror(err != 0 ? err : errno));
-            metrics_add(c->w->a->metrics, M_BACKEND_FAILED, 1);
-            conn_close(c, "backend_error");
+        if (!c->is_backend_up && !backend_connected(c)) {
             return;
         }
         c->state = ST_PROXY;
@@ -577,38 +643,146 @@ static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
     proxy(c);
 }
 
-static void handshake(struct conn *c)
+static void handshake_failed(struct conn *c)
 {
-    ERR_clear_error();
-    int r = SSL_do_handshake(c->ssl);
-    if (r == 1) {
-        metrics_add(c->w->a->metrics,
-                    metrics_handshake(SSL_version(c->ssl), tlsr_ssl_resumption(c->ssl)), 1);
-        if (c->w->a->cfg->proxy_protocol) {
-            proxy_header(c);
-        }
-        c->read_wants = 0;
-        set_events(c->w, &c->cio, c->cfd, 0);
-        backend_connect(c);
-        return;
-    }
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        set_events(c->w, &c->cio, c->cfd, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
-        return;
-    }
-    if (e == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
-        /* Paused while the fleet cache asks Redis; on_fleet_resume() goes on. */
-        set_events(c->w, &c->cio, c->cfd, 0);
-        return;
-    }
     unsigned long code = ERR_peek_error();
     char peer[INET6_ADDRSTRLEN + 8];
     addr_text(&c->peer, peer, sizeof(peer));
     log_msg(LOG_DEBUG, "tls", "client=%s error=\"handshake: %s\"", peer,
             code != 0 ? ERR_reason_error_string(code) : "connection closed");
+    if (ERR_GET_REASON(code) == SSL_R_TOO_MUCH_EARLY_DATA) {
+        metrics_add(c->w->a->metrics, M_EARLY_TOO_LARGE, 1);
+    }
     metrics_add(c->w->a->metrics, M_HS_FAILED, 1);
     conn_close(c, "handshake_failed");
+}
+
+/* Waits for what SSL_get_error() says the handshake needs; false when it failed. */
+static bool handshake_wait(struct conn *c, int e)
+{
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        set_events(c->w, &c->cio, c->cfd, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
+        return true;
+    }
+    if (e == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+        /* Paused while the fleet cache asks Redis; on_fleet_resume() goes on. */
+        set_events(c->w, &c->cio, c->cfd, 0);
+        return true;
+    }
+    return false;
+}
+
+/* Early data accepted: on its way to the backend at once, behind the PROXY header. False when
+ * the backend cannot be reached and the connection is closed. */
+static bool early_data(struct conn *c, const uint8_t *data, size_t n)
+{
+    if (c->early_bytes == 0) {
+        if (c->w->a->cfg->proxy_protocol) {
+            proxy_header(c, true);
+        }
+        if (c->bfd < 0 && !backend_connect(c, true)) {
+            return false;
+        }
+    }
+    c->early_bytes += n;
+    memcpy(c->c2b.data + c->c2b.end, data, n);
+    c->c2b.end += n;
+    c->c2b.high = c->c2b.end > c->c2b.high ? c->c2b.end : c->c2b.high;
+    if (c->is_backend_up) {
+        early_flush(c);
+    }
+    return true;
+}
+
+/* Reads 0-RTT data (OpenSSL requires it before the rest of the handshake); true when done. */
+static bool read_early(struct conn *c)
+{
+    uint8_t data[TLSR_EARLY_DATA_MAX];
+    for (;;) {
+        if (!buf_ensure(&c->c2b)) {
+            conn_close(c, "no_memory");
+            return false;
+        }
+        size_t room = buf_room(&c->c2b);
+        size_t n = 0;
+        ERR_clear_error();
+        int r = SSL_read_early_data(c->ssl, data, room < sizeof(data) ? room : sizeof(data), &n);
+        if (n > 0) {
+            bool is_open = early_data(c, data, n);
+            OPENSSL_cleanse(data, n);
+            if (!is_open) {
+                return false;
+            }
+        }
+        if (r == SSL_READ_EARLY_DATA_FINISH) {
+            c->is_reading_early = false;
+            return true;
+        }
+        if (r == SSL_READ_EARLY_DATA_SUCCESS) {
+            continue;
+        }
+        if (!handshake_wait(c, SSL_get_error(c->ssl, 0))) {
+            handshake_failed(c);
+        }
+        return false;
+    }
+}
+
+/* Counts what became of early data on a finished handshake. */
+static void count_early(struct conn *c)
+{
+    static const enum metric by_outcome[] = {
+        [TLSR_EARLY_ACCEPTED] = M_EARLY_ACCEPTED,
+        [TLSR_EARLY_REJECTED_REPLAY] = M_EARLY_REPLAY,
+        [TLSR_EARLY_REJECTED_UNAVAILABLE] = M_EARLY_UNAVAILABLE,
+        [TLSR_EARLY_REJECTED_STARTING] = M_EARLY_STARTING,
+        [TLSR_EARLY_REJECTED_OTHER] = M_EARLY_OTHER,
+    };
+    enum tlsr_early_outcome o = tlsr_ssl_early_outcome(c->ssl);
+    if (o == TLSR_EARLY_NOT_OFFERED || c->is_early_counted) {
+        return;
+    }
+    c->is_early_counted = true;
+    metrics_add(c->w->a->metrics, M_EARLY_OFFERED, 1);
+    metrics_add(c->w->a->metrics, by_outcome[o], 1);
+    metrics_add(c->w->a->metrics, M_EARLY_BYTES, c->early_bytes);
+}
+
+static void handshake(struct conn *c)
+{
+    if (c->is_reading_early && !read_early(c)) {
+        return;
+    }
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        metrics_add(c->w->a->metrics,
+                    metrics_handshake(SSL_version(c->ssl), tlsr_ssl_resumption(c->ssl)), 1);
+        count_early(c);
+        if (c->w->a->cfg->proxy_protocol) {
+            proxy_header(c, false);
+        }
+        c->read_wants = 0;
+        set_events(c->w, &c->cio, c->cfd, 0);
+        if (c->bfd < 0) {
+            (void)backend_connect(c, false);
+        } else if (c->is_backend_up) {
+            c->state = ST_PROXY;
+            c->timer.repeat = (ev_tstamp)c->w->a->cfg->idle_timeout_s;
+            ev_timer_again(c->w->loop, &c->timer);
+            proxy(c);
+        } else {
+            c->state = ST_CONNECTING; /* started for early data, not connected yet */
+            set_events(c->w, &c->bio, c->bfd, EV_WRITE);
+            c->timer.repeat = (ev_tstamp)c->w->a->cfg->backend_connect_timeout_s;
+            ev_timer_again(c->w->loop, &c->timer);
+        }
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (!handshake_wait(c, e)) {
+        handshake_failed(c);
+    }
 }
 
 /* The fleet cache has an answer (or gave up waiting): the paused handshake goes on. */
@@ -779,6 +953,7 @@ static void conn_start(struct worker *w, int fd, const struct sockaddr_storage *
     c->peer_len = peer_len;
     c->started = ev_now(w->loop);
     SSL_set_accept_state(ssl);
+    c->is_reading_early = w->a->cfg->early_data;
     c->next = w->conns;
     if (w->conns != NULL) {
         w->conns->prev = c;

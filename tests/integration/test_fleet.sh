@@ -135,13 +135,14 @@ host_metric() {
 # redis_down shows the deadline at work (Redis paused).
 FLEET_ARGS=(--redis redis://10.77.2.1:6379 --fleet-key "$WORK/fleet.key" --redis-timeout-ms 200)
 HOST3_ARGS=()
+BACKEND_MODE=(echo)
 HOST_ENV=() # per host: an `env` assignment list, e.g. a fake clock
 
 # start_fleet N ARGS...: hosts 1..N, the backend and HAProxy on 127.0.0.1:8443 in the hub.
 start_fleet() {
     local n=$1 i
     shift
-    hub python3 "$SRC_DIR/scripts/backend.py" --listen 10.77.1.1:8080 --mode echo \
+    hub python3 "$SRC_DIR/scripts/backend.py" --listen 10.77.1.1:8080 --mode "${BACKEND_MODE[@]}" \
         >"$WORK/backend.out" 2>"$WORK/backend.log" &
     PIDS+=("$!")
     for i in $(seq 1 "$n"); do
@@ -464,6 +465,63 @@ shards)
         stop_host "$i"
     done
     echo "shards: 30/30 over two endpoints ($a and $b sessions); one down: IDs $res of $att"
+    ;;
+early)
+    # 0-RTT across the fleet: a flight recorded through the balancer and resent 40 times at
+    # once, to every host directly and through the balancer, reaches the backend once. With
+    # Redis down, early data is refused everywhere and every handshake still resumes.
+    BACKEND_MODE=(lines --proxy-protocol)
+    start_redis
+    start_fleet 3 "${FLEET_ARGS[@]}" --early-data --early-data-window 2s --proxy-protocol
+    wait_joined 3
+    sleep 2
+    sleep 0.5 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
+        -tls1_3 -sess_out "$WORK/sess" >"$WORK/full.out" 2>&1 || true
+    grep -q "Max Early Data: 16384" "$WORK/full.out" || fail "no 0-RTT ticket"
+    hub python3 "$SRC_DIR/tests/integration/lib/replay.py" record --listen 127.0.0.1:9000 \
+        --target 127.0.0.1:8443 --out "$WORK/flight.bin" >"$WORK/record.out" 2>&1 &
+    PIDS+=("$!")
+    for k in $(seq 1 50); do
+        grep -q listening "$WORK/record.out" && break
+        sleep 0.1
+    done
+    printf 'fleet-early-1\n' >"$WORK/early.txt"
+    sleep 0.5 | hub timeout 20 openssl s_client -connect 127.0.0.1:9000 -servername localhost \
+        -tls1_3 -sess_in "$WORK/sess" -early_data "$WORK/early.txt" >"$WORK/orig.out" 2>&1 || true
+    grep -q "Early data was accepted" "$WORK/orig.out" || fail "the original flight was refused"
+    for k in $(seq 1 50); do
+        grep -q recorded "$WORK/record.out" && break
+        sleep 0.1
+    done
+    hub python3 "$SRC_DIR/tests/integration/lib/replay.py" send --flight "$WORK/flight.bin" \
+        --to 10.77.1.11:8443 --to 10.77.1.12:8443 --to 10.77.1.13:8443 --to 127.0.0.1:8443 \
+        --times 40 --wait 1 >"$WORK/send.out" || fail "replay sender"
+    grep -q '"connections": 40' "$WORK/send.out" || fail "replays did not connect"
+    sleep 0.5
+    got=$(grep -c '^line early=1 fleet-early-1$' "$WORK/backend.out" || true)
+    [ "$got" = 1 ] || fail "the backend got the early data $got times"
+    replays=0
+    for i in 1 2 3; do
+        replays=$((replays + $(host_metric "$i" 'tlsresume_early_data_total{result="rejected_replay"}')))
+    done
+    [ "$replays" -ge 40 ] || fail "only $replays replays refused"
+    stop_redis
+    sleep 1
+    for k in 1 2 3; do
+        printf 'no-redis-%s\n' "$k" >"$WORK/early.txt"
+        sleep 0.5 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 \
+            -servername localhost -tls1_3 -sess_in "$WORK/sess" -early_data "$WORK/early.txt" \
+            >"$WORK/down.out" 2>&1 || true
+        grep -q "Early data was rejected" "$WORK/down.out" || fail "early data accepted without Redis"
+        grep -q "^Reused, TLSv1.3" "$WORK/down.out" || fail "no resumption without Redis"
+    done
+    unavailable=0
+    for i in 1 2 3; do
+        unavailable=$((unavailable + $(host_metric "$i" 'tlsresume_early_data_total{result="rejected_unavailable"}')))
+        stop_host "$i"
+    done
+    [ "$unavailable" = 3 ] || fail "$unavailable of 3 refusals counted as register unavailable"
+    echo "early: 40 replays over 3 hosts and the balancer: received once; Redis down: 3/3 refused, resumed"
     ;;
 late_redis)
     # Servers started while Redis is down serve at once with local keys, say so, and join

@@ -402,6 +402,43 @@ static void test_every_allocation_failure_is_clean(void **state)
     assert_true(failures >= 2);
 }
 
+/* The strike register: first sighting recorded, a second refused until the record expires;
+ * when full of live records it refuses (fail closed) instead of forgetting one. */
+static void test_record_is_a_strike_register(void **state)
+{
+    (void)state;
+    struct tlsr_cache *c = new_cache(TLSR_CACHE_MIN_BYTES);
+    struct th_clock clk = {1000000};
+    tlsr_cache_set_clock(c, th_clock_fn, &clk);
+    uint8_t id[32];
+    struct tlsr_cache_key k = key_of(CTX_A, id, 1);
+    assert_int_equal(tlsr_cache_record(c, &k, 10), TLSR_OK);
+    assert_int_equal(tlsr_cache_record(c, &k, 10), TLSR_E_EXISTS);
+    clk.now += 9;
+    assert_int_equal(tlsr_cache_record(c, &k, 10), TLSR_E_EXISTS);
+    clk.now += 1;
+    assert_int_equal(tlsr_cache_record(c, &k, 10), TLSR_OK);
+    assert_int_equal(tlsr_cache_record(c, &k, 0), TLSR_E_INVALID);
+    /* Fill it: eventually a record cannot be made without forgetting a live one. */
+    tlsr_status rc = TLSR_OK;
+    uint32_t n = 2;
+    for (; n < 100000 && rc == TLSR_OK; n++) {
+        struct tlsr_cache_key kn = key_of(CTX_A, id, n);
+        rc = tlsr_cache_record(c, &kn, 60);
+    }
+    assert_int_equal(rc, TLSR_E_TOOBIG);
+    /* Every record made is still refused as a replay: none was evicted. */
+    for (uint32_t i = 2; i < n - 1; i++) {
+        struct tlsr_cache_key ki = key_of(CTX_A, id, i);
+        assert_int_equal(tlsr_cache_record(c, &ki, 60), TLSR_E_EXISTS);
+    }
+    /* Once they expire, room comes back. */
+    clk.now += 61;
+    struct tlsr_cache_key kn = key_of(CTX_A, id, n + 1);
+    assert_int_equal(tlsr_cache_record(c, &kn, 60), TLSR_OK);
+    tlsr_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_oversized_and_bad_arguments),
         cmocka_unit_test(test_arena_locked_and_not_dumped),
         cmocka_unit_test(test_removed_entry_is_wiped),
+        cmocka_unit_test(test_record_is_a_strike_register),
         cmocka_unit_test(test_processes_hammer_one_cache),
         cmocka_unit_test(test_killed_lock_holder_costs_one_shard),
         cmocka_unit_test(test_every_allocation_failure_is_clean),

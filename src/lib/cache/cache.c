@@ -134,8 +134,9 @@ static bool entry_drop(struct shard *sh, uint32_t link)
     return true;
 }
 
-/* Evicts entries by CLOCK (expired ones first in passing) until need slots are free. */
-static bool make_room(struct shard *sh, uint32_t need, uint32_t now)
+/* Evicts entries by CLOCK (expired ones first in passing) until need slots are free. With
+ * is_live_kept, only expired entries are reclaimed. */
+static bool make_room(struct shard *sh, uint32_t need, uint32_t now, bool is_live_kept)
 {
     uint64_t budget = 2u * (uint64_t)sh->nslots + 2u;
     while (sh->free_count < need && budget-- > 0) {
@@ -146,6 +147,9 @@ static bool make_room(struct shard *sh, uint32_t need, uint32_t now)
             continue;
         }
         bool is_expired = s->expire_s <= now;
+        if (!is_expired && is_live_kept) {
+            continue;
+        }
         if (!is_expired && (s->bits & SLOT_BIT_REF) != 0) {
             s->bits &= (uint8_t)~SLOT_BIT_REF;
             continue;
@@ -261,7 +265,7 @@ tlsr_status tlsr_cache_insert(struct tlsr_cache *c, const struct tlsr_cache_key 
         drop_or_reset(sh, link);
         sh->replaced++;
     }
-    if (!make_room(sh, (uint32_t)need, now)) {
+    if (!make_room(sh, (uint32_t)need, now, false)) {
         shard_fault(sh);
     }
     entry_write(sh, &loc, value, value_len, now + lifetime_s, flags);
@@ -332,6 +336,44 @@ tlsr_status tlsr_cache_lookup(struct tlsr_cache *c, const struct tlsr_cache_key 
         drop_or_reset(sh, link);
         sh->taken++;
     }
+out:
+    tlsr__cache_shard_unlock(sh);
+    return rc;
+}
+
+tlsr_status tlsr_cache_record(struct tlsr_cache *c, const struct tlsr_cache_key *key,
+                              uint32_t lifetime_s)
+{
+    ENSURE(c != NULL, TLSR_E_INVALID, "cache: record: NULL cache");
+    ENSURE(lifetime_s >= 1 && lifetime_s <= MAX_LIFETIME_S, TLSR_E_INVALID,
+           "cache: lifetime %u s is outside 1 s to 7 days", lifetime_s);
+    struct located loc;
+    TRY(locate(c, key, &loc));
+    struct shard *sh = loc.sh;
+    uint32_t now = now_s(c);
+    static const uint8_t mark = 1;
+    TRY(tlsr__cache_shard_lock(sh));
+    tlsr_status rc = TLSR_OK;
+    uint32_t link = find_or_reset(sh, &loc);
+    struct slot *head = shard_slot(sh, link);
+    if (head != NULL && head->expire_s > now) {
+        sh->hits++;
+        rc = TLSR_E_EXISTS; /* seen within its lifetime */
+        goto out;
+    }
+    if (head != NULL) {
+        drop_or_reset(sh, link);
+        sh->expirations++;
+    }
+    if (!make_room(sh, 1, now, true)) {
+        /* Every slot holds a live record: forgetting one could let a replay through. */
+        sh->too_large++;
+        rc = tlsr__err_set(TLSR_E_TOOBIG, "cache: register full of live records");
+        goto out;
+    }
+    entry_write(sh, &loc, &mark, sizeof(mark), now + lifetime_s, 0);
+    sh->misses++;
+    sh->inserts++;
 out:
     tlsr__cache_shard_unlock(sh);
     return rc;

@@ -37,6 +37,8 @@ const char *tlsr_strerror(tlsr_status status)
         return "malformed input";
     case TLSR_E_EXPIRED:
         return "expired";
+    case TLSR_E_EXISTS:
+        return "already recorded";
     }
     return "unknown error";
 }

@@ -45,6 +45,7 @@ struct tlsr_fleet_cache {
     size_t n;
     struct rconn conns[TLSR_FLEET_MAX_ENDPOINTS];
     uint64_t seeds[TLSR_FLEET_MAX_ENDPOINTS];
+    uint32_t early_window_s;
     struct tlsr_fleet_cache_stats st;
     struct lookup *pending; /* doubly linked */
     uint32_t n_pending;
@@ -62,6 +63,9 @@ struct lookup {
     uint8_t aad[AAD_MAX];
     size_t aad_len;
     ev_timer deadline;
+    int refs;            /* hiredis callbacks still due: the lookup lives until none */
+    bool is_session_due; /* the session GET has not answered yet */
+    bool is_strike_due;  /* the 0-RTT register SET NX has not answered yet */
 };
 
 static int ssl_index = -1;
@@ -167,6 +171,7 @@ static void l2_store(void *arg, const struct tlsr_cache_key *key, const uint8_t 
     size_t lens[] = {3, strlen(name), blob_len, 2, strlen(ttl)};
     if (tlsr__rconn_argv(conn, on_ignored_reply, NULL, 5, argv, lens) == 0) {
         fc->st.stored++;
+        tlsr__rconn_flush(conn);
     }
 }
 
@@ -206,6 +211,12 @@ static void finish(struct lookup *l)
     }
     l->ssl = NULL;
     ev_timer_stop(l->fc->loop, &l->deadline);
+    if (l->is_strike_due) {
+        l->is_strike_due = false;
+        l->fc->st.early_unavailable++;
+        tlsr_ssl_early_verdict(ssl, TLSR_EARLY_UNAVAILABLE);
+    }
+    l->is_session_due = false;
     SSL_set_ex_data(ssl, ssl_index, &done_marker);
     if (!l->fc->is_closing) {
         l->resume(ssl, l->arg);
@@ -245,17 +256,52 @@ static void use_entry(struct lookup *l, const redisReply *reply)
     }
 }
 
-static void on_get(redisAsyncContext *ac, void *r, void *priv)
+/* One hiredis callback came: resume the handshake once nothing more is awaited; free the lookup
+ * once no callback is due. */
+static void answered(struct lookup *l)
 {
-    (void)ac;
-    struct lookup *l = priv;
-    if (l->ssl != NULL) {
-        use_entry(l, r);
+    if (l->ssl != NULL && !l->is_session_due && !l->is_strike_due) {
         finish(l);
+    }
+    if (--l->refs > 0) {
+        return;
     }
     unlink_lookup(l);
     OPENSSL_cleanse(&l->lk, sizeof(l->lk));
     tlsr__free(l);
+}
+
+static void on_get(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct lookup *l = priv;
+    if (l->ssl != NULL && l->is_session_due) {
+        l->is_session_due = false;
+        use_entry(l, r);
+    }
+    answered(l);
+}
+
+/* The reply to SET key 1 NX PX window: OK when first seen, nil when seen before. */
+static void on_strike(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct lookup *l = priv;
+    redisReply *reply = r;
+    if (l->ssl != NULL && l->is_strike_due) {
+        l->is_strike_due = false;
+        enum tlsr_early_verdict v = TLSR_EARLY_UNAVAILABLE;
+        if (reply != NULL && reply->type == REDIS_REPLY_STATUS) {
+            v = TLSR_EARLY_FRESH;
+        } else if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
+            v = TLSR_EARLY_REPLAY;
+        }
+        l->fc->st.early_fresh += v == TLSR_EARLY_FRESH;
+        l->fc->st.early_replays += v == TLSR_EARLY_REPLAY;
+        l->fc->st.early_unavailable += v == TLSR_EARLY_UNAVAILABLE;
+        tlsr_ssl_early_verdict(l->ssl, v);
+    }
+    answered(l);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
@@ -263,8 +309,59 @@ static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     struct lookup *l = t->data;
-    l->fc->st.timeouts++;
+    if (l->is_session_due) {
+        l->fc->st.timeouts++;
+    }
     finish(l); /* the lookup stays until hiredis calls back */
+}
+
+/* Sends GET (GETDEL for single-use) for the session the ClientHello asks for, if any. */
+static void ask_session(struct tlsr_fleet_cache *fc, struct lookup *l, SSL *ssl)
+{
+    if (tlsr_ssl_client_hello_lookup(ssl, &l->lk) != TLSR_OK) {
+        return; /* nothing to fetch: most handshakes */
+    }
+    fc->st.lookups++;
+    char name[NAME_MAX_LEN];
+    struct rconn *conn = NULL;
+    l->aad_len = tlsr__fleet_entry_aad(l->lk.sid_ctx, l->lk.sid_ctx_len, l->lk.id, l->lk.id_len,
+                                       l->lk.flags, l->aad, sizeof(l->aad));
+    const char *cmd = (l->lk.flags & TLSR_CACHE_SINGLE_USE) != 0 ? "GETDEL %s" : "GET %s";
+    if (l->aad_len == 0 ||
+        name_of(fc, l->lk.sid_ctx, l->lk.sid_ctx_len, l->lk.id, l->lk.id_len, name, &conn) !=
+            TLSR_OK ||
+        tlsr__rconn_command(conn, on_get, l, cmd, name) != 0) {
+        fc->st.unavailable++;
+        return;
+    }
+    l->refs++;
+    l->is_session_due = true;
+}
+
+/* Records a 0-RTT ClientHello in the fleet's register (after the local one said "first"). */
+static void ask_strike(struct tlsr_fleet_cache *fc, struct lookup *l, SSL *ssl)
+{
+    uint8_t key[32];
+    if (tlsr_ssl_client_hello_early(ssl, key) != TLSR_OK) {
+        return; /* no early data, or refused here already */
+    }
+    tlsr_ssl_early_require_verdict(ssl);
+    char name[NAME_MAX_LEN];
+    int n = snprintf(name, sizeof(name), "%se:", fc->prefix);
+    for (size_t i = 0; i < 16 && n > 0 && (size_t)n + 2 < sizeof(name); i++) {
+        n += snprintf(name + n, sizeof(name) - (size_t)n, "%02x", key[i]);
+    }
+    uint8_t h[NAME_HASH_LEN];
+    memcpy(h, key + 16, sizeof(h));
+    struct rconn *conn = pick(fc, h);
+    if (tlsr__rconn_command(conn, on_strike, l, "SET %s 1 NX PX %u", name,
+                            fc->early_window_s * 1000u) != 0) {
+        fc->st.early_unavailable++;
+        tlsr_ssl_early_verdict(ssl, TLSR_EARLY_UNAVAILABLE);
+        return;
+    }
+    l->refs++;
+    l->is_strike_due = true;
 }
 
 int tlsr_fleet_cache_client_hello(struct tlsr_fleet_cache *fc, SSL *ssl,
@@ -277,31 +374,25 @@ int tlsr_fleet_cache_client_hello(struct tlsr_fleet_cache *fc, SSL *ssl,
     if (state != NULL) {
         return SSL_CLIENT_HELLO_RETRY;
     }
-    struct tlsr_ssl_lookup lk;
-    if (tlsr_ssl_client_hello_lookup(ssl, &lk) != TLSR_OK) {
-        return SSL_CLIENT_HELLO_SUCCESS; /* nothing to fetch: most handshakes */
-    }
-    fc->st.lookups++;
-    char name[NAME_MAX_LEN];
-    struct rconn *conn = NULL;
     struct lookup *l = NULL;
-    if (fc->n_pending >= MAX_PENDING ||
-        name_of(fc, lk.sid_ctx, lk.sid_ctx_len, lk.id, lk.id_len, name, &conn) != TLSR_OK ||
-        conn->state != RCONN_UP || (l = tlsr__calloc(1, sizeof(*l))) == NULL) {
+    if (fc->n_pending >= MAX_PENDING || (l = tlsr__calloc(1, sizeof(*l))) == NULL) {
         fc->st.unavailable++;
-        OPENSSL_cleanse(&lk, sizeof(lk));
+        uint8_t key[32];
+        if (tlsr_ssl_client_hello_early(ssl, key) == TLSR_OK) {
+            tlsr_ssl_early_require_verdict(ssl); /* no fleet answer: refuse early data */
+        }
+        SSL_set_ex_data(ssl, ssl_index, &done_marker);
         return SSL_CLIENT_HELLO_SUCCESS;
     }
-    l->lk = lk;
-    OPENSSL_cleanse(&lk, sizeof(lk));
-    l->aad_len = tlsr__fleet_entry_aad(l->lk.sid_ctx, l->lk.sid_ctx_len, l->lk.id, l->lk.id_len,
-                                       l->lk.flags, l->aad, sizeof(l->aad));
-    const char *cmd = (l->lk.flags & TLSR_CACHE_SINGLE_USE) != 0 ? "GETDEL %s" : "GET %s";
-    if (tlsr__rconn_command(conn, on_get, l, cmd, name) != 0) {
-        fc->st.unavailable++;
-        goto no_lookup;
-    }
     l->fc = fc;
+    ask_session(fc, l, ssl);
+    ask_strike(fc, l, ssl);
+    SSL_set_ex_data(ssl, ssl_index, &done_marker); /* asked once, even when nothing was sent */
+    if (l->refs == 0) {
+        OPENSSL_cleanse(&l->lk, sizeof(l->lk));
+        tlsr__free(l);
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
     l->ssl = ssl;
     l->resume = resume;
     l->arg = arg;
@@ -316,10 +407,6 @@ int tlsr_fleet_cache_client_hello(struct tlsr_fleet_cache *fc, SSL *ssl,
     ev_timer_start(fc->loop, &l->deadline);
     SSL_set_ex_data(ssl, ssl_index, l);
     return SSL_CLIENT_HELLO_RETRY;
-no_lookup:
-    OPENSSL_cleanse(&l->lk, sizeof(l->lk));
-    tlsr__free(l);
-    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 static tlsr_status check_opts(const struct tlsr_fleet_opts *o)
@@ -360,6 +447,7 @@ tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_o
     fc->secret = o->secret;
     snprintf(fc->prefix, sizeof(fc->prefix), "%s", o->prefix);
     fc->timeout_s = o->lookup_timeout_ms / 1000.0;
+    fc->early_window_s = o->early_window_s != 0 ? o->early_window_s : 10;
     fc->log = o->log;
     fc->log_arg = o->log_arg;
     for (size_t i = 0; i < o->n_endpoints; i++) {

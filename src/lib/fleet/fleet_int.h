@@ -103,6 +103,11 @@ int tlsr__rconn_command(struct rconn *rc, redisCallbackFn *fn, void *priv, const
 int tlsr__rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *priv, int argc, const char **argv,
                      const size_t *argvlen);
 
+/* Writes queued commands to the socket now, rather than on the next loop iteration: a session
+ * stored during a handshake reaches Redis before the handshake's last flight reaches the
+ * client, so the client's next connection, on whatever server, finds it. */
+void tlsr__rconn_flush(struct rconn *rc);
+
 void tlsr__fleet_log(tlsr_log_fn log, void *arg, enum tlsr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -366,6 +366,17 @@ int tlsr__rconn_command(struct rconn *rc, redisCallbackFn *fn, void *priv, const
     return sent(rc, call, status);
 }
 
+void tlsr__rconn_flush(struct rconn *rc)
+{
+    if (rc->state != RCONN_UP || rc->ac == NULL) {
+        return;
+    }
+    /* A plain non-blocking write of what is queued: no callback runs here; an error is left
+     * for the event loop to find. */
+    int done = 0;
+    (void)redisBufferWrite(&rc->ac->c, &done);
+}
+
 int tlsr__rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *priv, int argc, const char **argv,
                      const size_t *argvlen)
 {

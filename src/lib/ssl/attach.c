@@ -78,6 +78,8 @@ void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts)
     opts->tls13_tickets = TLSR_TLS13_STATELESS;
     opts->num_tickets = 2;
     opts->keep_on_unexpected_eof = true;
+    opts->early_window_s = 10;
+    opts->is_early_replay_checked = true;
 }
 
 static tlsr_status check_opts(const struct tlsr_ssl_opts *o)
@@ -154,7 +156,7 @@ static tlsr_status configure(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct
     }
     /* The lifetime hint of tickets; OpenSSL caps TLS 1.3 ticket lifetimes at 7 days. */
     SSL_CTX_set_timeout(ctx, (long)timeout);
-    return TLSR_OK;
+    return tlsr__ssl_install_early(ctx, o, b);
 }
 
 tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts)

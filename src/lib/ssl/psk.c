@@ -13,8 +13,9 @@
 #include "../buf/tlsr_buf.h"
 #include "../err/tlsr_err.h"
 
-tlsr_status tlsr__psk_first_identity(const uint8_t *ext, size_t len, const uint8_t **id,
-                                     size_t *id_len)
+/* Walks the whole extension; sets the first identity and the first binder. */
+static tlsr_status parse(const uint8_t *ext, size_t len, const uint8_t **id, size_t *id_len,
+                         const uint8_t **binder, size_t *binder_len)
 {
     struct tlsr_rd rd;
     tlsr_rd_init(&rd, ext, len);
@@ -40,6 +41,10 @@ tlsr_status tlsr__psk_first_identity(const uint8_t *ext, size_t len, const uint8
         TRY(tlsr_rd_u8(&brd, &blen));
         ENSURE(blen >= 32, TLSR_E_FORMAT, "pre_shared_key: binder of %u bytes", blen);
         TRY(tlsr_rd_bytes(&brd, blen, &b));
+        if (n_binders == 0) {
+            *binder = b;
+            *binder_len = blen;
+        }
         n_binders++;
     }
 
@@ -63,6 +68,22 @@ tlsr_status tlsr__psk_first_identity(const uint8_t *ext, size_t len, const uint8
     ENSURE(n_ids == n_binders, TLSR_E_FORMAT, "pre_shared_key: %zu identities, %zu binders", n_ids,
            n_binders);
     return TLSR_OK;
+}
+
+tlsr_status tlsr__psk_first_identity(const uint8_t *ext, size_t len, const uint8_t **id,
+                                     size_t *id_len)
+{
+    const uint8_t *binder = NULL;
+    size_t binder_len = 0;
+    return parse(ext, len, id, id_len, &binder, &binder_len);
+}
+
+tlsr_status tlsr__psk_first_binder(const uint8_t *ext, size_t len, const uint8_t **binder,
+                                   size_t *binder_len)
+{
+    const uint8_t *id = NULL;
+    size_t id_len = 0;
+    return parse(ext, len, &id, &id_len, binder, binder_len);
 }
 
 int tlsr__versions_has_tls13(const uint8_t *ext, size_t len)

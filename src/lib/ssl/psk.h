@@ -15,6 +15,9 @@
  */
 TLSR_MUST_CHECK tlsr_status tlsr__psk_first_identity(const uint8_t *ext, size_t len,
                                                      const uint8_t **id, size_t *id_len);
+/* The same, pointing *binder at the first binder (32 to 255 bytes; borrowed from ext). */
+TLSR_MUST_CHECK tlsr_status tlsr__psk_first_binder(const uint8_t *ext, size_t len,
+                                                   const uint8_t **binder, size_t *binder_len);
 
 /* Whether a supported_versions extension body (client side) lists TLS 1.3. */
 int tlsr__versions_has_tls13(const uint8_t *ext, size_t len);

@@ -17,13 +17,23 @@ struct binding {
     size_t sid_ctx_len;
     void (*prev_info_cb)(const SSL *ssl, int where, int ret); /* chained, may be NULL */
     struct tlsr_ssl_l2 l2; /* second-level store of this process; l2.store NULL when none */
+    struct tlsr_cache *early_register; /* borrowed; NULL without 0-RTT */
+    uint32_t early_window_s;
+    uint64_t early_not_before; /* no 0-RTT before this time (the register's memory is young) */
+    bool is_early_replay_checked;
 };
 
 /* Per-connection flags, kept in the SSL's ex_data as an integer. */
-#define CONN_KEY_UNKNOWN 0x1u    /* the ticket named no key of the ring */
-#define CONN_KEY_FOUND 0x2u      /* the ticket named a key of the ring */
-#define CONN_TICKET_RESUMED 0x4u /* a ticket decrypted and is being used */
-#define CONN_STORED 0x8u         /* the TLS 1.2 session went to the cache before Finished */
+#define CONN_KEY_UNKNOWN 0x1u      /* the ticket named no key of the ring */
+#define CONN_KEY_FOUND 0x2u        /* the ticket named a key of the ring */
+#define CONN_TICKET_RESUMED 0x4u   /* a ticket decrypted and is being used */
+#define CONN_STORED 0x8u           /* the TLS 1.2 session went to the cache before Finished */
+#define CONN_EARLY_OFFERED 0x10u   /* the ClientHello offered early data */
+#define CONN_EARLY_FRESH 0x20u     /* the local register had not seen it */
+#define CONN_EARLY_REPLAY 0x40u    /* a register had seen it */
+#define CONN_EARLY_NO_ANSWER 0x80u /* a register could not answer (full, down, slow) */
+#define CONN_EARLY_STARTING 0x100u /* within the window after start */
+#define CONN_EARLY_WAIT 0x200u     /* a fleet verdict is still due */
 
 /* The binding of ctx, or NULL when tlsr_ssl_attach() was not called on it. */
 struct binding *tlsr__ssl_binding(const SSL_CTX *ctx);
@@ -33,5 +43,7 @@ void tlsr__ssl_conn_set_flags(SSL *ssl, unsigned flags);
 /* Installs the session cache callbacks (sess_cb.c) and the ticket callbacks (ticket_cb.c). */
 void tlsr__ssl_install_cache(SSL_CTX *ctx, struct binding *b);
 void tlsr__ssl_install_tickets(SSL_CTX *ctx, struct binding *b);
+/* Sets up 0-RTT on ctx (early.c). */
+tlsr_status tlsr__ssl_install_early(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct binding *b);
 
 #endif
