@@ -53,7 +53,7 @@ format-check:
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DTLSR_SANITIZE=ON -DTLSR_LIBFUZZER=ON >/dev/null
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_sess_decode fuzz_cache_ops fuzz_sni \
-		fuzz_client_file fuzz_fleet_entry fuzz_fleet_key fuzz_psk
+		fuzz_client_file fuzz_fleet_entry fuzz_fleet_key fuzz_psk fuzz_server_flight
 
 # The unit tests under valgrind's memcheck (release build; ASan covers `make test`).
 valgrind: build

@@ -62,13 +62,17 @@ struct tlsr_ssl_opts {
      * ticket age check (RFC 8446 §8.3, 10 s), and not within early_window_s of attach. */
     uint32_t max_early_data;
     struct tlsr_cache *early_register; /* borrowed: a cache of its own; required for 0-RTT */
-    uint32_t early_window_s;           /* how long records are kept; default 10, 1 to 3600 */
+    uint32_t early_window_s; /* how long records are kept; TLSR_EARLY_WINDOW_MIN_S (default) to
+                              * 3600 */
     /* Default true. false turns the replay check off (for tests that show a replay): never in
      * production. */
     bool is_early_replay_checked;
 };
 
 #define TLSR_EARLY_DATA_MAX 16384u
+/* OpenSSL accepts early data when the client's and the server's ticket ages agree within 10 s
+ * (RFC 8446 §8.3): records must be kept at least that long. */
+#define TLSR_EARLY_WINDOW_MIN_S 10u
 
 /* Fills *opts with the defaults. */
 void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts);

@@ -39,6 +39,9 @@ struct check_opts {
     bool expect_id;
     bool expect_ticket;
     bool expect_tls13;
+    bool is_early;
+    struct probe_target replay_to[EARLY_MAX_TARGETS];
+    size_t n_replay_to;
 };
 
 static void usage(FILE *out)
@@ -47,7 +50,8 @@ static void usage(FILE *out)
             "usage: tlsresume check HOST[:PORT] [--servername NAME] [--attempts N] [--json]\n"
             "                       [--ca FILE | --insecure] [--expect id,ticket,tls13]\n"
             "                       [--timeout MS] [--session-file FILE]\n"
-            "                       [--watch DURATION [--interval DURATION]]\n\n"
+            "                       [--watch DURATION [--interval DURATION]]\n"
+            "                       [--early-data [--replay-to HOST:PORT]...]\n\n"
             "Checks TLS 1.2 session IDs, TLS 1.2 tickets and TLS 1.3 tickets: supported or not,\n"
             "resumed k of N, ticket lifetime, renewal, single use, key names, and the time a\n"
             "resumption saves. PORT defaults to 443, N to 5 (1 to %d), MS to 5000.\n"
@@ -56,7 +60,10 @@ static void usage(FILE *out)
             "--session-file FILE resumes a session saved by an earlier run and saves a fresh one\n"
             "(the file holds session secrets; it is created with mode 0600).\n"
             "--watch 10m repeats every --interval (default 30s) and reports ticket key rotations\n"
-            "and whether tickets of older keys still resume (durations take s, m, h).\n",
+            "and whether tickets of older keys still resume (durations take s, m, h).\n"
+            "--early-data resumes with TLS 1.3 early data (an HTTP HEAD request), then sends the\n"
+            "same first flight again to the server and to each --replay-to address (say, the\n"
+            "other servers of a fleet); a replay accepted is a security failure (exit 1).\n",
             CHECK_MAX_ATTEMPTS);
 }
 
@@ -183,6 +190,13 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
         } else if (strcmp(a, "--session-file") == 0 && v != NULL) {
             o->session_file = v;
             i++;
+        } else if (strcmp(a, "--early-data") == 0) {
+            o->is_early = true;
+        } else if (strcmp(a, "--replay-to") == 0 && v != NULL &&
+                   o->n_replay_to < EARLY_MAX_TARGETS) {
+            ok = parse_target(v, &o->replay_to[o->n_replay_to]);
+            o->n_replay_to++;
+            i++;
         } else if (strcmp(a, "--expect") == 0 && v != NULL) {
             ok = parse_expect(v, o);
             i++;
@@ -199,6 +213,15 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
     }
     if (target == NULL) {
         usage(stderr);
+        return 2;
+    }
+    for (size_t i = 0; i < o->n_replay_to; i++) {
+        o->replay_to[i].timeout_ms = o->target.timeout_ms;
+        snprintf(o->replay_to[i].servername, sizeof(o->replay_to[i].servername), "%s",
+                 o->target.servername);
+    }
+    if (o->n_replay_to > 0 && !o->is_early) {
+        fprintf(stderr, "error check: --replay-to needs --early-data\n");
         return 2;
     }
     if (o->ca_file != NULL && o->is_insecure) {
@@ -464,6 +487,11 @@ static void conclude(const struct check_opts *o, struct check_report *r)
             r->exit_code = 1;
         }
     }
+    if (r->early.replays_accepted > 0) {
+        add_hint(r, "SECURITY: a replayed 0-RTT flight was accepted again; an attacker who records "
+                    "a client's first flight can repeat its request (RFC 8446 section 8)");
+        r->exit_code = 1;
+    }
 }
 
 int check_main(int argc, char **argv)
@@ -497,6 +525,9 @@ int check_main(int argc, char **argv)
     }
     check_tls12(&o, c12, t12, &r);
     check_tls13(&o, c13, &r);
+    if (o.is_early && r.tls13.is_supported) {
+        check_early(c13, &o.target, o.replay_to, o.n_replay_to, &r.early);
+    }
     if (!r.tls12.is_supported && !r.tls13.is_supported) {
         fprintf(stderr, "error check: %s: %s\n", r.target,
                 r.tls13.error[0] ? r.tls13.error : r.tls12.error);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "check_early.h"
+
 #define CHECK_MAX_ATTEMPTS 100
 #define CHECK_MAX_NAMES 16
 #define CHECK_MAX_HINTS 8
@@ -56,6 +58,7 @@ struct check_report {
     bool is_file_offered; /* a session from --session-file was offered */
     bool is_file_resumed; /* and resumed */
     char file_error[300];
+    struct early_report early; /* --early-data */
     int exit_code;
     char expect_failed[128]; /* mechanisms --expect wanted but did not get */
 };

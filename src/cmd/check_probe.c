@@ -79,7 +79,7 @@ SSL_CTX *probe_ctx(int version, bool has_tickets, const char *ca_file, bool inse
 }
 
 /* Connects with a deadline; returns the socket or -1 with out->error set. */
-static int tcp_connect(const struct probe_target *t, struct probe_result *out)
+int probe_connect(const struct probe_target *t, struct probe_result *out)
 {
     struct addrinfo hints;
     memset(&hints, 0, sizeof(hints));
@@ -189,7 +189,7 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
 {
     memset(out, 0, sizeof(*out));
     double start = now_ms();
-    int fd = tcp_connect(t, out);
+    int fd = probe_connect(t, out);
     if (fd < 0) {
         return;
     }

@@ -39,5 +39,8 @@ SSL_CTX *probe_ctx(int version, bool has_tickets, const char *ca_file, bool inse
 void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
                struct probe_result *out);
 void probe_result_free(struct probe_result *r);
+/* A non-blocking TCP connection to t within its timeout (every address tried); -1 with
+ * out->error set when none worked. */
+int probe_connect(const struct probe_target *t, struct probe_result *out);
 
 #endif

@@ -116,6 +116,19 @@ void check_print_table(FILE *out, const struct check_report *r, bool has_color)
                                         : (r->is_file_resumed ? "saved session resumed"
                                                               : "saved session did not resume")));
     }
+    const struct early_report *e = &r->early;
+    if (e->is_tested) {
+        if (!e->is_offered) {
+            fprintf(out, "early data: not offered%s%s\n", e->error[0] ? ": " : "", e->error);
+        } else {
+            fprintf(out,
+                    "early data: up to %lu bytes, %s; replays: %u sent, %u accepted, %u refused, "
+                    "%u without answer%s%s\n",
+                    e->max_early_data, e->is_accepted ? "accepted" : "refused", e->replays,
+                    e->replays_accepted, e->replays_refused, e->replays_unknown,
+                    e->error[0] ? "; " : "", e->error);
+        }
+    }
     for (size_t i = 0; i < r->n_hints; i++) {
         fprintf(out, "hint: %s\n", r->hints[i]);
     }
@@ -224,6 +237,21 @@ void check_print_json(FILE *out, const struct check_report *r)
                 "{\"offered\":%s,\"resumed\":%s,\"error\":", r->is_file_offered ? "true" : "false",
                 r->is_file_resumed ? "true" : "false");
         json_string(out, r->file_error);
+        fprintf(out, "}");
+    } else {
+        fprintf(out, "null");
+    }
+    fprintf(out, ",\"early_data\":");
+    const struct early_report *e = &r->early;
+    if (e->is_tested) {
+        fprintf(out,
+                "{\"offered\":%s,\"max_early_data\":%lu,\"accepted\":%s,\"replays\":%u,"
+                "\"replays_accepted\":%u,\"replays_refused\":%u,\"replays_unknown\":%u,"
+                "\"error\":",
+                e->is_offered ? "true" : "false", e->max_early_data,
+                e->is_accepted ? "true" : "false", e->replays, e->replays_accepted,
+                e->replays_refused, e->replays_unknown);
+        json_string(out, e->error);
         fprintf(out, "}");
     } else {
         fprintf(out, "null");

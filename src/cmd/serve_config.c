@@ -97,8 +97,9 @@ static const struct opt opts[] = {
      "accept TLS 1.3 early data (0-RTT), each flight at most once (see docs/EARLY_DATA.md)"},
     {"max_early_data", T_SIZE, "16k", 1, 16384, NULL, F(max_early_data),
      "most early data bytes accepted per connection"},
-    {"early_data_window", T_DURATION, "10s", 1, 3600, NULL, F(early_data_window_s),
-     "how long 0-RTT ClientHellos are remembered; no early data this long after start"},
+    {"early_data_window", T_DURATION, "10s", 10, 3600, NULL, F(early_data_window_s),
+     "how long 0-RTT ClientHellos are remembered (at least OpenSSL's 10 s ticket age "
+     "allowance); no early data this long after start"},
     {"early_data_anti_replay", T_BOOL, "yes", 0, 0, NULL, F(early_data_anti_replay),
      "refuse replayed 0-RTT flights; 'no' only to demonstrate a replay, never in production"},
     {"redis", T_LIST, NULL, 0, 0, NULL, F(redis),

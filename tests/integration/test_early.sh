@@ -6,7 +6,7 @@
 scenario=${1:?scenario}
 make_cert
 REPLAY="$SRC_DIR/tests/integration/lib/replay.py"
-WINDOW=2 # seconds: --early-data-window, so that the fresh-start refusal ends quickly
+WINDOW=10 # seconds: --early-data-window (its minimum); 0-RTT is refused this long after start
 
 # serve_early ARGS...: serve with 0-RTT and PROXY v2 in front of the line-logging backend,
 # after its fresh-start window.
@@ -138,6 +138,31 @@ starting)
     grep -q "Early data was rejected" "$WORK/e.out" || fail "early data accepted at start"
     grep -q "^Reused, TLSv1.3" "$WORK/e.out" || fail "the handshake did not complete"
     [ "$(early_metric rejected_starting)" = 1 ] || fail "starting counter"
+    stop_serve
+    ;;
+check | check_control)
+    # tlsresume check --early-data: accepted, and its replays refused (exit 0); against a
+    # server without anti-replay its replay probe reports the failure (exit 1).
+    if [ "$scenario" = check ]; then serve_early; else serve_early --early-data-anti-replay=no; fi
+    set +e
+    "$BUILD_DIR/tlsresume" check "127.0.0.1:$PORT" --insecure --json --attempts 2 --early-data \
+        >"$WORK/c.out" 2>"$WORK/c.log"
+    rc=$?
+    set -e
+    field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['early_data'][sys.argv[2]])" "$WORK/c.out" "$1"; }
+    [ "$(field accepted)" = True ] || fail "check: early data not accepted"
+    [ "$(field replays)" = 3 ] || fail "check: replays sent"
+    python3 "$SRC_DIR/tests/integration/lib/schema_check.py" "$SRC_DIR/docs/check-json.md" \
+        "$WORK/c.out" || fail "report does not match docs/check-json.md"
+    if [ "$scenario" = check ]; then
+        [ "$rc" = 0 ] || fail "check exit $rc"
+        [ "$(field replays_refused)" = 3 ] || fail "check: replays not refused"
+        [ "$(early_metric rejected_replay)" = 3 ] || fail "server: replays not counted"
+    else
+        [ "$rc" = 1 ] || fail "check exit $rc with replays accepted"
+        [ "$(field replays_accepted)" = 3 ] || fail "check: accepted replays not seen"
+        grep -q SECURITY "$WORK/c.out" || fail "no security hint"
+    fi
     stop_serve
     ;;
 *)

@@ -60,8 +60,12 @@ tlsr_status tlsr__ssl_install_early(SSL_CTX *ctx, const struct tlsr_ssl_opts *o,
            "early data of %u bytes (max %u)", o->max_early_data, TLSR_EARLY_DATA_MAX);
     ENSURE(o->early_register != NULL || !o->is_early_replay_checked, TLSR_E_INVALID,
            "early data needs a strike register (early_register)");
-    uint32_t window = o->early_window_s != 0 ? o->early_window_s : 10;
-    ENSURE(window <= 3600, TLSR_E_INVALID, "early data window %u s (max 3600)", window);
+    uint32_t window = o->early_window_s != 0 ? o->early_window_s : TLSR_EARLY_WINDOW_MIN_S;
+    /* A record must outlive every flight OpenSSL still finds fresh, or a replay sent after the
+     * record expired would be accepted. */
+    ENSURE(window >= TLSR_EARLY_WINDOW_MIN_S && window <= 3600, TLSR_E_INVALID,
+           "early data window %u s is outside %u s (OpenSSL's ticket age allowance) to 1 h", window,
+           TLSR_EARLY_WINDOW_MIN_S);
     b->early_register = o->early_register;
     b->early_window_s = window;
     b->early_not_before = (uint64_t)time(NULL) + window;
