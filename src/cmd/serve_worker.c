@@ -71,6 +71,7 @@ struct conn {
     bool is_backend_up;      /* connected (a connect started for early data may finish first) */
     bool is_header_sent;     /* the PROXY header is in c2b */
     bool is_early_counted;   /* the 0-RTT outcome went to the counters */
+    bool is_early_blocked;   /* early data waits for c2b to drain to the backend */
     uint64_t early_bytes;
     uint64_t bytes_in;
     uint64_t bytes_out;
@@ -601,6 +602,10 @@ static void early_flush(struct conn *c)
         c->c2b.start += (size_t)n;
     }
     set_events(c->w, &c->bio, c->bfd, buf_len(&c->c2b) > 0 ? EV_WRITE : 0);
+    if (c->is_early_blocked && buf_len(&c->c2b) == 0) {
+        c->is_early_blocked = false;
+        ev_feed_event(c->w->loop, &c->cio, EV_READ); /* read the rest of the early data */
+    }
 }
 
 /* Whether the backend connect has finished well; closes the connection when it failed. */
@@ -704,6 +709,12 @@ static bool read_early(struct conn *c)
             return false;
         }
         size_t room = buf_room(&c->c2b);
+        if (room == 0) {
+            /* c2b is full until the backend takes it: early_flush() brings us back. */
+            c->is_early_blocked = true;
+            set_events(c->w, &c->cio, c->cfd, 0);
+            return false;
+        }
         size_t n = 0;
         ERR_clear_error();
         int r = SSL_read_early_data(c->ssl, data, room < sizeof(data) ? room : sizeof(data), &n);
