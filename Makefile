@@ -40,6 +40,7 @@ run: deps-run build
 # The benchmark suite against nginx, HAProxy, hitch and stunnel; rewrites docs/BENCHMARKS.md.
 bench: deps-bench build
 	@bench/suite.sh --write
+	@bench/fleet.sh --write
 
 install: build
 	cmake --install build --prefix $(PREFIX)

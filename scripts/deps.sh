@@ -9,7 +9,7 @@ run_pkgs=(openssl curl)
 test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light libnginx-mod-stream haproxy
     hitch stunnel4 util-linux redis-server iproute2 faketime)
 bench_pkgs=(openssl python3 procps nginx-light libnginx-mod-stream haproxy hitch stunnel4
-    util-linux)
+    util-linux redis-server)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;

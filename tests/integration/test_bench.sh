@@ -55,6 +55,18 @@ suite)
     done
     grep -q "^| tlsresume | 50 | .* | [0-9]* |$" "$WORK/suite.out" || fail "idle/bulk row of tlsresume"
     ;;
+fleet)
+    # bench/fleet.sh on a tiny load: both fleets measured; ours resumes every check attempt
+    # through the balancer, nginx with per-host keys does not.
+    out=$(TLSR_BUILD_DIR="$BUILD_DIR" timeout 300 bash "$SRC_DIR/bench/fleet.sh" --quick 2>"$WORK/fleet.log") ||
+        { cat "$WORK/fleet.log" >&2; fail "fleet bench failed"; }
+    echo "$out" >"$WORK/fleet.out"
+    grep -q "^| tlsresume + Redis | 5/5 | 5/5 | 5/5 | 100% " "$WORK/fleet.out" ||
+        fail "tlsresume fleet row: not 100%"
+    grep -q "^| nginx, per-host keys | " "$WORK/fleet.out" || fail "no nginx fleet row"
+    grep -q "^| nginx, per-host keys | 5/5 | 5/5 | 5/5 |" "$WORK/fleet.out" &&
+        fail "nginx with per-host keys resumed everything: the comparison measures nothing"
+    ;;
 *)
     fail "unknown scenario $scenario"
     ;;
