@@ -29,7 +29,7 @@ build-asan: deps-test
 	@cmake --build build-asan -j $(JOBS)
 
 # Unit tests, fuzz corpora and integration tests, all under AddressSanitizer + UBSan.
-test: build-asan
+test: build-asan build
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure --timeout 300 -j $(JOBS)

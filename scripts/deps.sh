@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev libev-dev libinih-dev libhiredis-dev)
 run_pkgs=(openssl curl)
 test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light libnginx-mod-stream haproxy
-    hitch stunnel4 util-linux redis-server iproute2 faketime)
+    hitch stunnel4 util-linux redis-server iproute2 faketime strace gdb)
 bench_pkgs=(openssl python3 procps nginx-light libnginx-mod-stream haproxy hitch stunnel4
     util-linux redis-server)
 

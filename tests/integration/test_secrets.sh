@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Secrets audit of a running `tlsresume serve`: ticket keys never reach a file, and a core dump
+# of the process that holds the key ring does not contain them.
+# usage: test_secrets.sh SCENARIO
+. "$(dirname "$0")/lib/common.sh"
+
+scenario=${1:?scenario}
+make_cert
+
+# key_name: the name of the key that sealed a fresh TLS 1.2 ticket (its first 16 bytes), hex.
+key_name() {
+    timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_2 \
+        -sess_out "$WORK/s.pem" </dev/null >/dev/null 2>&1 || true
+    openssl sess_id -in "$WORK/s.pem" -text -noout 2>/dev/null | python3 -c '
+import re, sys
+t = sys.stdin.read()
+m = re.search(r"TLS session ticket:\n((?:\s+[0-9a-f]{4} - .*\n)+)", t)
+hexs = re.sub(r"[ -]", "", "".join(re.findall(r" - ((?:[0-9a-f]{2}[ -]){1,16})", m.group(1))))
+print(hexs[:32])'
+}
+
+# found FILE HEX: how many times the bytes HEX occur in FILE.
+found() {
+    python3 -c 'import sys; print(open(sys.argv[1], "rb").read().count(bytes.fromhex(sys.argv[2])))' \
+        "$1" "$2"
+}
+
+case "$scenario" in
+no_file_writes)
+    # Through handshakes and five rotations, under strace: no file is opened for writing and
+    # nothing is renamed or created; the process writes only to sockets, pipes and stderr.
+    command -v strace >/dev/null || fail "strace is not installed"
+    start_backend echo
+    PORT=$(free_port)
+    ADMIN_PORT=$(free_port)
+    # LeakSanitizer cannot run under ptrace; leaks are checked by every other test.
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -f -qq -e trace=open,openat,creat,rename,renameat,renameat2,link,linkat,truncate \
+        -o "$WORK/strace.txt" "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$PORT" \
+        --admin "127.0.0.1:$ADMIN_PORT" --backend "127.0.0.1:$BACKEND_PORT" --workers 2 \
+        --cert "$WORK/cert.pem" --key "$WORK/key.pem" >"$WORK/serve.out" 2>"$WORK/serve.log" &
+    STRACE_PID=$!
+    PIDS+=("$STRACE_PID")
+    SERVE_PID=$STRACE_PID # until strace's child (the master) is known
+    wait_serve_log "event=started"
+    SERVE_PID=$(pgrep -P "$STRACE_PID" -x tlsresume) || fail "no serve under strace"
+    names=""
+    for k in 1 2 3 4 5; do
+        names="$names $(key_name)"
+        kill -USR1 "$SERVE_PID"
+        sleep 0.3
+    done
+    [ "$(echo "$names" | tr ' ' '\n' | sort -u | grep -c .)" -ge 5 ] || fail "keys did not rotate"
+    kill -TERM "$SERVE_PID"
+    wait "$STRACE_PID" || fail "serve exited with an error"
+    grep -E 'O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|rename|link\(|creat\(|truncate' "$WORK/strace.txt" |
+        grep -v -- '--- SIG' >"$WORK/writes.txt" || true
+    if [ -s "$WORK/writes.txt" ]; then
+        cat "$WORK/writes.txt" >&2
+        fail "serve opened files for writing"
+    fi
+    # The trace can fail: it sees reads of the certificate.
+    grep -q "cert.pem" "$WORK/strace.txt" || fail "strace saw nothing"
+    echo "no_file_writes: 5 rotations, $(grep -c . "$WORK/strace.txt") traced calls, no file written"
+    ;;
+core_dump)
+    # gcore of the master, which holds the key ring: the current key's name (next to its AES
+    # and HMAC keys in the ring) is not in the dump. The control dumps the MADV_DONTDUMP
+    # mappings too and must find it (the search works). The key pages show `lo` and `dd` in
+    # smaps. An ASan build's core holds its whole shadow memory (tens of GB), so the dump uses
+    # the release build (`make test` builds both).
+    command -v gcore >/dev/null || fail "gdb (gcore) is not installed"
+    release="$SRC_DIR/build"
+    if [ ! -x "$release/tlsresume" ] || ldd "$release/tlsresume" | grep -q libasan; then
+        echo "SKIP: no release build in $release" >&2
+        exit 77
+    fi
+    BUILD_DIR=$release
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    name=$(key_name)
+    python3 - "$SERVE_PID" "$name" <<'PY' || fail "the key is not on a locked, non-dumpable page"
+import re, sys
+pid, name = sys.argv[1], bytes.fromhex(sys.argv[2])
+maps = open("/proc/%s/smaps" % pid).read().split("\n")
+mem = open("/proc/%s/mem" % pid, "rb")
+found, flags = 0, []
+start = end = None
+for line in maps:
+    m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+    if m:
+        start, end = int(m.group(1), 16), int(m.group(2), 16)
+    elif line.startswith("VmFlags:") and " sh " in line + " " and end - start < 1 << 30:
+        try:
+            mem.seek(start)
+            data = mem.read(end - start)
+        except OSError:
+            continue
+        if name in data:
+            found += 1
+            flags.append(line)
+ok = found >= 1 and all(" lo " in f + " " and " dd " in f + " " for f in flags)
+print("key pages:", found, flags, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+    [ ${#name} = 32 ] || fail "no ticket key name"
+    gcore -o "$WORK/core" "$SERVE_PID" >"$WORK/gcore.log" 2>&1 || fail "gcore"
+    gdb -p "$SERVE_PID" -batch -ex "set dump-excluded-mappings on" \
+        -ex "gcore $WORK/control.core" >"$WORK/gdb.log" 2>&1 || fail "gdb control dump"
+    [ "$(found "$WORK/core.$SERVE_PID" "$name")" = 0 ] || fail "the ticket key is in the core dump"
+    [ "$(found "$WORK/control.core" "$name")" -ge 1 ] ||
+        fail "control: the key is not found even with excluded mappings dumped"
+    rm -f "$WORK/core.$SERVE_PID" "$WORK/control.core"
+    stop_serve
+    echo "core_dump: key $name... absent from the core dump, present in the control"
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
+echo "PASS: $scenario"
