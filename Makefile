@@ -50,11 +50,14 @@ format:
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
-# libFuzzer builds of every target (clang); run one with e.g. build-fuzz/fuzz_cache_ops -max_total_time=60.
+# libFuzzer builds (clang), then every target for FUZZ_SECONDS (default 60) on its corpus.
+FUZZ_SECONDS ?= 60
 fuzz:
+	@scripts/deps.sh fuzz
 	CC=clang cmake -S . -B build-fuzz -DTLSR_SANITIZE=ON -DTLSR_LIBFUZZER=ON >/dev/null
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_sess_decode fuzz_cache_ops fuzz_sni \
 		fuzz_client_file fuzz_fleet_entry fuzz_fleet_key fuzz_psk fuzz_server_flight
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The unit tests under valgrind's memcheck (release build; ASan covers `make test`).
 valgrind: build

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a target needs, when they are missing.
-# usage: scripts/deps.sh build|test|run|bench
+# usage: scripts/deps.sh build|test|run|bench|fuzz
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -16,7 +16,8 @@ build) want=("${build_pkgs[@]}") ;;
 run) want=("${build_pkgs[@]}" "${run_pkgs[@]}") ;;
 test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
 bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
-*) echo "usage: $0 build|test|run|bench" >&2; exit 2 ;;
+fuzz) want=("${build_pkgs[@]}" clang) ;;
+*) echo "usage: $0 build|test|run|bench|fuzz" >&2; exit 2 ;;
 esac
 
 missing=()

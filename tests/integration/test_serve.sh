@@ -268,6 +268,39 @@ burst)
     expect burst "answer=b'got 1050000"
     stop_serve
     ;;
+worker_kill)
+    # A worker SIGKILLed under load: the other worker keeps serving, the master starts a new
+    # one, and the shared cache (robust locks) still resumes sessions afterwards.
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers 2
+    timeout 60 "$BUILD_DIR/tlsresume" bench "127.0.0.1:$PORT" --tls1_2 --mode mixed:50 \
+        --duration 5 -C 8 --json >"$WORK/load.out" 2>"$WORK/load.log" &
+    load=$!
+    PIDS+=("$load")
+    sleep 1.5
+    victim=$(pgrep -P "$SERVE_PID" | head -n 1)
+    [ -n "$victim" ] || fail "no worker"
+    kill -KILL "$victim"
+    wait "$load" || true
+    grep -q "event=worker_died pid=$victim" "$WORK/serve.log" || fail "the death went unnoticed"
+    for _ in $(seq 1 50); do
+        [ "$(pgrep -P "$SERVE_PID" | grep -cv "^$victim\$")" -ge 2 ] && break
+        sleep 0.1
+    done
+    [ "$(pgrep -P "$SERVE_PID" | grep -cv "^$victim\$")" -ge 2 ] || fail "no new worker"
+    done=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['handshakes'])" "$WORK/load.out")
+    errors=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(sum(r['errors'].values()) if isinstance(r['errors'], dict) else r['errors'])" "$WORK/load.out")
+    [ "$done" -ge 200 ] || fail "only $done handshakes around the kill"
+    [ "$errors" -le 16 ] || fail "$errors failed connections: more than the killed worker held"
+    # Sessions resume on the survivors and the newcomer alike.
+    "$BUILD_DIR/tlsresume" check "127.0.0.1:$PORT" --insecure --json --attempts 10 \
+        >"$WORK/after.out" 2>/dev/null || fail "resumption broken after the kill"
+    kill -TERM "$SERVE_PID"
+    wait "$SERVE_PID" || fail "serve exited with status $?"
+    ! grep -qE "AddressSanitizer|runtime error|LeakSanitizer" "$WORK/serve.log" ||
+        fail "sanitizer report"
+    echo "worker_kill: $done handshakes, $errors errors around the kill; 10/10 resumed after"
+    ;;
 early_answer)
     # A backend that answers an upload early and closes: the client still gets the answer.
     start_backend reject

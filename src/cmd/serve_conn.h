@@ -1,0 +1,113 @@
+/*
+ * Private to `tlsresume serve`'s worker: a connection, its buffers and the worker, shared by
+ * serve_worker.c (the loop, handshakes, accepting, timers) and serve_proxy.c (buffers, the
+ * backend connection, relaying both ways, the PROXY header).
+ */
+#ifndef TLSR_SERVE_CONN_H
+#define TLSR_SERVE_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+#include <openssl/ssl.h>
+
+#include "serve_worker.h"
+
+#define BUF_SIZE (16 * 1024)
+
+/* A direction's buffer. Its 16 KiB are allocated only while bytes are in flight and released
+ * (wiped) as soon as it drains, so an idle connection holds no buffer at all. */
+struct buf {
+    size_t start;
+    size_t end;
+    size_t high; /* highest end reached: the bytes to wipe */
+    uint8_t *data;
+};
+
+enum conn_state { ST_HANDSHAKE, ST_CONNECTING, ST_PROXY };
+
+struct worker;
+
+struct conn {
+    struct worker *w;
+    struct conn *prev;
+    struct conn *next;
+    int cfd;
+    int bfd;
+    SSL *ssl;
+    ev_io cio;
+    ev_io bio;
+    ev_timer timer;
+    enum conn_state state;
+    struct buf c2b;
+    struct buf b2c;
+    bool is_client_eof;      /* no more bytes from the client */
+    bool is_backend_eof;     /* no more bytes from the backend */
+    bool is_backend_shut;    /* SHUT_WR sent to the backend */
+    bool is_client_shut;     /* close_notify sent to the client */
+    int read_wants;          /* last SSL_read want: 0, SSL_ERROR_WANT_READ/WRITE */
+    int write_wants;         /* last SSL_write want */
+    bool is_backend_blocked; /* send() would block */
+    bool is_upload_dropped;  /* the backend stopped taking bytes; the client's are discarded */
+    bool is_reading_early;   /* 0-RTT on: SSL_read_early_data() until it reports the end */
+    bool is_backend_up;      /* connected (a connect started for early data may finish first) */
+    bool is_header_sent;     /* the PROXY header is in c2b */
+    bool is_early_counted;   /* the 0-RTT outcome went to the counters */
+    bool is_early_blocked;   /* early data waits for c2b to drain to the backend */
+    uint64_t early_bytes;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    ev_tstamp started;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+};
+
+struct worker {
+    struct ev_loop *loop;
+    const struct worker_args *a;
+    ev_io accept_w[CFG_LIST_MAX];
+    ev_signal sig_term;
+    ev_signal sig_int;
+    ev_timer accept_pause; /* accepting stops briefly when descriptors run out */
+    ev_timer drain_timer;  /* draining connections are closed when it fires */
+    struct conn *conns;
+    unsigned long open;
+    bool is_draining;
+    ev_tstamp last_refusal_log;
+    ev_tstamp last_accept_error_log;
+    struct tlsr_fleet_cache *fleet; /* NULL without --redis */
+    ev_timer fleet_stats;
+};
+
+size_t buf_len(const struct buf *b);
+/* Allocates the buffer's memory if it has none; false when out of memory. */
+bool buf_ensure(struct buf *b);
+/* Gives the memory back once the buffer is empty (or unconditionally when closing). */
+void buf_release(struct buf *b, bool is_final);
+size_t buf_room(struct buf *b);
+
+/* Watches fd for events on io (0 stops it). */
+void set_events(struct worker *w, ev_io *io, int fd, int events);
+/* Reads decrypted client bytes into c2b; false on a fatal error. *progress tells whether any
+ * byte moved. */
+bool client_read(struct conn *c, bool *progress);
+/* The libev events for an SSL want (SSL_ERROR_WANT_READ/WRITE), or dflt when none. */
+int want_events(int wants, int dflt);
+/* Pumps both directions until nothing moves, then sets the watchers. */
+void proxy(struct conn *c);
+/* Puts the PROXY v2 header into c2b once; with the early data TLV when is_early. */
+void proxy_header(struct conn *c, bool is_early);
+/* Starts connecting to the backend; false when that failed and the connection is closed. */
+bool backend_connect(struct conn *c, bool is_early);
+/* Sends what c2b holds (early data) to the backend while the handshake goes on. */
+void early_flush(struct conn *c);
+
+/* Closes and frees c (serve_worker.c). */
+void conn_close(struct conn *c, const char *why);
+/* Counts what became of early data on c, once (serve_worker.c). */
+void count_early(struct conn *c);
+
+#endif

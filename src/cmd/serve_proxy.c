@@ -1,0 +1,416 @@
+/*
+ * Relaying for `tlsresume serve`'s worker: the two fixed 16 KiB buffers of a connection, the
+ * backend connection (started during the handshake when early data arrives), the pump that
+ * moves bytes both ways with back-pressure and half-closes, and the PROXY v2 header.
+ */
+#include "serve_conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "log.h"
+
+size_t buf_len(const struct buf *b)
+{
+    return b->end - b->start;
+}
+
+/* Makes sure the buffer has its memory before bytes are written into it. */
+bool buf_ensure(struct buf *b)
+{
+    if (b->data == NULL) {
+        b->data = malloc(BUF_SIZE);
+    }
+    return b->data != NULL;
+}
+
+/* Gives the memory back once the buffer is empty (or unconditionally when closing). */
+void buf_release(struct buf *b, bool is_final)
+{
+    if (b->data != NULL && (is_final || b->start == b->end)) {
+        OPENSSL_cleanse(b->data, b->high);
+        free(b->data);
+        b->data = NULL;
+        b->start = 0;
+        b->end = 0;
+        b->high = 0;
+    }
+}
+
+size_t buf_room(struct buf *b)
+{
+    if (b->data == NULL) {
+        return BUF_SIZE;
+    }
+    if (b->start == b->end) {
+        b->start = 0;
+        b->end = 0;
+    } else if (b->start > 0 && b->end == BUF_SIZE) {
+        memmove(b->data, b->data + b->start, b->end - b->start);
+        b->end -= b->start;
+        b->start = 0;
+    }
+    return BUF_SIZE - b->end;
+}
+
+void set_events(struct worker *w, ev_io *io, int fd, int events)
+{
+    if (events == 0) {
+        ev_io_stop(w->loop, io);
+        return;
+    }
+    if (ev_is_active(io) && io->events == events) {
+        return;
+    }
+    ev_io_stop(w->loop, io);
+    ev_io_set(io, fd, events);
+    ev_io_start(w->loop, io);
+}
+
+/* Reads decrypted client bytes into c2b while there is room; false on a fatal error. */
+bool client_read(struct conn *c, bool *progress)
+{
+    while (!c->is_client_eof && buf_room(&c->c2b) > 0) {
+        if (!buf_ensure(&c->c2b)) {
+            return false;
+        }
+        size_t room = buf_room(&c->c2b);
+        int n = SSL_read(c->ssl, c->c2b.data + c->c2b.end, (int)room);
+        if (n > 0) {
+            c->c2b.end += (size_t)n;
+            c->c2b.high = c->c2b.end > c->c2b.high ? c->c2b.end : c->c2b.high;
+            c->bytes_in += (uint64_t)n;
+            c->read_wants = 0;
+            *progress = true;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            c->read_wants = e;
+            return true;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            c->is_client_eof = true;
+            *progress = true;
+            return true;
+        }
+        return false;
+    }
+    return true;
+}
+
+/* Writes b2c to the client; false on a fatal error. */
+static bool client_write(struct conn *c, bool *progress)
+{
+    while (buf_len(&c->b2c) > 0) {
+        int n = SSL_write(c->ssl, c->b2c.data + c->b2c.start, (int)buf_len(&c->b2c));
+        if (n > 0) {
+            c->b2c.start += (size_t)n;
+            c->write_wants = 0;
+            *progress = true;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            c->write_wants = e;
+            return true;
+        }
+        return false;
+    }
+    if (c->is_backend_eof && !c->is_client_shut) {
+        int r = SSL_shutdown(c->ssl);
+        if (r >= 0) {
+            c->is_client_shut = true;
+            *progress = true;
+        } else if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE) {
+            c->write_wants = SSL_ERROR_WANT_WRITE;
+        } else {
+            c->is_client_shut = true;
+        }
+    }
+    return true;
+}
+
+/* Moves c2b to the backend and the backend into b2c; false on a fatal error. */
+static bool backend_io(struct conn *c, bool *progress)
+{
+    while (buf_len(&c->c2b) > 0) {
+        ssize_t n = send(c->bfd, c->c2b.data + c->c2b.start, buf_len(&c->c2b), MSG_NOSIGNAL);
+        if (n > 0) {
+            c->c2b.start += (size_t)n;
+            c->is_backend_blocked = false;
+            *progress = true;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->is_backend_blocked = true;
+            break;
+        }
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            /* The backend stopped reading (e.g. it answered an upload early): drop the
+             * client's bytes but still deliver everything the backend sends. */
+            c->is_upload_dropped = true;
+            c->is_client_eof = true;
+            c->is_backend_shut = true;
+            c->c2b.start = c->c2b.end = 0;
+            *progress = true;
+            break;
+        }
+        return false;
+    }
+    if (c->is_client_eof && buf_len(&c->c2b) == 0 && !c->is_backend_shut) {
+        shutdown(c->bfd, SHUT_WR);
+        c->is_backend_shut = true;
+        *progress = true;
+    }
+    while (!c->is_backend_eof && buf_room(&c->b2c) > 0) {
+        if (!buf_ensure(&c->b2c)) {
+            return false;
+        }
+        ssize_t n = recv(c->bfd, c->b2c.data + c->b2c.end, buf_room(&c->b2c), 0);
+        if (n > 0) {
+            c->b2c.end += (size_t)n;
+            c->b2c.high = c->b2c.end > c->b2c.high ? c->b2c.end : c->b2c.high;
+            c->bytes_out += (uint64_t)n;
+            *progress = true;
+            continue;
+        }
+        if (n == 0) {
+            c->is_backend_eof = true;
+            *progress = true;
+            break;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        }
+        if (errno == ECONNRESET) {
+            /* What came before the reset is delivered; then the connection ends. */
+            c->is_backend_eof = true;
+            *progress = true;
+            break;
+        }
+        return false;
+    }
+    return true;
+}
+
+int want_events(int wants, int dflt)
+{
+    if (wants == SSL_ERROR_WANT_READ) {
+        return EV_READ;
+    }
+    if (wants == SSL_ERROR_WANT_WRITE) {
+        return EV_WRITE;
+    }
+    return dflt;
+}
+
+/* Pumps both directions until nothing moves, then sets the watchers. */
+void proxy(struct conn *c)
+{
+    bool progress = true;
+    bool any = false;
+    for (int rounds = 0; progress && rounds < 64; rounds++) {
+        progress = false;
+        if (!client_read(c, &progress) || !backend_io(c, &progress) ||
+            !client_write(c, &progress)) {
+            metrics_add(c->w->a->metrics, M_PROXY_ERRORS, 1);
+            conn_close(c, "error");
+            return;
+        }
+        any = any || progress;
+    }
+    if (c->is_client_eof && c->is_backend_eof && buf_len(&c->c2b) == 0 && buf_len(&c->b2c) == 0 &&
+        c->is_client_shut) {
+        conn_close(c, "done");
+        return;
+    }
+    if (any) {
+        ev_timer_again(c->w->loop, &c->timer);
+    }
+    buf_release(&c->c2b, false);
+    buf_release(&c->b2c, false);
+    int cev = 0;
+    if (!c->is_client_eof && buf_room(&c->c2b) > 0) {
+        cev |= want_events(c->read_wants, EV_READ);
+    }
+    if (buf_len(&c->b2c) > 0 || (c->is_backend_eof && !c->is_client_shut)) {
+        cev |= want_events(c->write_wants, EV_WRITE);
+    }
+    int bev = 0;
+    if (!c->is_backend_eof && buf_room(&c->b2c) > 0) {
+        bev |= EV_READ;
+    }
+    if (buf_len(&c->c2b) > 0) {
+        bev |= EV_WRITE;
+    }
+    set_events(c->w, &c->cio, c->cfd, cev);
+    set_events(c->w, &c->bio, c->bfd, bev);
+    if (!c->is_client_eof && buf_room(&c->c2b) > 0 && SSL_has_pending(c->ssl)) {
+        /* Decrypted bytes wait inside OpenSSL and the socket may never become readable
+         * again: come back on the next loop iteration (stopping the watcher cancels this). */
+        ev_feed_event(c->w->loop, &c->cio, EV_READ);
+    }
+}
+
+/* The PROXY v2 TLV that marks a connection whose first bytes were TLS 1.3 early data (a type in
+ * the custom range of proxy-protocol.txt §2.2.7), so that an HTTP backend can answer 425 Too
+ * Early (RFC 8470) to requests that are not safe to replay. */
+#define PP2_TYPE_EARLY_DATA 0xE0
+
+/* PROXY protocol v2 header (haproxy's proxy-protocol.txt §2.2): client and our address, and
+ * the early data TLV when is_early. */
+void proxy_header(struct conn *c, bool is_early)
+{
+    if (c->is_header_sent) {
+        return;
+    }
+    c->is_header_sent = true;
+    static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                    0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof(local);
+    if (getsockname(c->cfd, (struct sockaddr *)&local, &local_len) != 0 ||
+        local.ss_family != c->peer.ss_family) {
+        return;
+    }
+    if (!buf_ensure(&c->c2b)) {
+        return;
+    }
+    uint8_t *p = c->c2b.data + c->c2b.end;
+    memcpy(p, sig, sizeof(sig));
+    p[12] = 0x21; /* version 2, PROXY */
+    size_t n = 16;
+    if (c->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *src = (const struct sockaddr_in *)&c->peer;
+        const struct sockaddr_in *dst = (const struct sockaddr_in *)&local;
+        p[13] = 0x11; /* TCP over IPv4 */
+        memcpy(p + n, &src->sin_addr, 4);
+        memcpy(p + n + 4, &dst->sin_addr, 4);
+        memcpy(p + n + 8, &src->sin_port, 2);
+        memcpy(p + n + 10, &dst->sin_port, 2);
+        n += 12;
+    } else {
+        const struct sockaddr_in6 *src = (const struct sockaddr_in6 *)&c->peer;
+        const struct sockaddr_in6 *dst = (const struct sockaddr_in6 *)&local;
+        p[13] = 0x21; /* TCP over IPv6 */
+        memcpy(p + n, &src->sin6_addr, 16);
+        memcpy(p + n + 16, &dst->sin6_addr, 16);
+        memcpy(p + n + 32, &src->sin6_port, 2);
+        memcpy(p + n + 34, &dst->sin6_port, 2);
+        n += 36;
+    }
+    if (is_early) {
+        p[n] = PP2_TYPE_EARLY_DATA;
+        p[n + 1] = 0;
+        p[n + 2] = 1;
+        p[n + 3] = 1;
+        n += 4;
+    }
+    p[14] = (uint8_t)((n - 16) >> 8);
+    p[15] = (uint8_t)(n - 16);
+    c->c2b.end += n;
+    c->c2b.high = c->c2b.end;
+}
+
+static void on_backend(struct ev_loop *loop, ev_io *io, int revents);
+
+/* Starts connecting to the backend; false when that failed and the connection is closed. */
+bool backend_connect(struct conn *c, bool is_early)
+{
+    const struct worker_args *a = c->w->a;
+    c->bfd = socket(a->backend.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->bfd < 0) {
+        log_msg(LOG_ERROR, "backend", "error=\"socket: %s\"", strerror(errno));
+        metrics_add(a->metrics, M_BACKEND_FAILED, 1);
+        conn_close(c, "backend_error");
+        return false;
+    }
+    int one = 1;
+    setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(c->bfd, (const struct sockaddr *)&a->backend, a->backend_len) != 0 &&
+        errno != EINPROGRESS) {
+        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", a->cfg->backend,
+                strerror(errno));
+        metrics_add(a->metrics, M_BACKEND_FAILED, 1);
+        conn_close(c, "backend_error");
+        return false;
+    }
+    ev_io_init(&c->bio, on_backend, c->bfd, EV_WRITE);
+    c->bio.data = c;
+    ev_io_start(c->w->loop, &c->bio);
+    if (is_early) {
+        return true; /* the handshake goes on under its own timer */
+    }
+    c->state = ST_CONNECTING;
+    c->timer.repeat = (ev_tstamp)a->cfg->backend_connect_timeout_s;
+    ev_timer_again(c->w->loop, &c->timer);
+    return true;
+}
+
+/* Sends what c2b holds (early data) to the backend while the handshake goes on. */
+void early_flush(struct conn *c)
+{
+    while (buf_len(&c->c2b) > 0) {
+        ssize_t n = send(c->bfd, c->c2b.data + c->c2b.start, buf_len(&c->c2b), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        c->c2b.start += (size_t)n;
+    }
+    set_events(c->w, &c->bio, c->bfd, buf_len(&c->c2b) > 0 ? EV_WRITE : 0);
+    if (c->is_early_blocked && buf_len(&c->c2b) == 0) {
+        c->is_early_blocked = false;
+        ev_feed_event(c->w->loop, &c->cio, EV_READ); /* read the rest of the early data */
+    }
+}
+
+/* Whether the backend connect has finished well; closes the connection when it failed. */
+static bool backend_connected(struct conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", c->w->a->cfg->backend,
+                strerror(err != 0 ? err : errno));
+        metrics_add(c->w->a->metrics, M_BACKEND_FAILED, 1);
+        conn_close(c, "backend_error");
+        return false;
+    }
+    c->is_backend_up = true;
+    return true;
+}
+
+static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct conn *c = io->data;
+    if (c->state == ST_HANDSHAKE) {
+        /* Connected for early data before the handshake finished. */
+        if (!c->is_backend_up && !backend_connected(c)) {
+            return;
+        }
+        early_flush(c);
+        return;
+    }
+    if (c->state == ST_CONNECTING) {
+        if (!c->is_backend_up && !backend_connected(c)) {
+            return;
+        }
+        c->state = ST_PROXY;
+        c->timer.repeat = (ev_tstamp)c->w->a->cfg->idle_timeout_s;
+        ev_timer_again(c->w->loop, &c->timer);
+    }
+    proxy(c);
+}
