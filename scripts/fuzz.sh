@@ -27,7 +27,7 @@ for dir in fuzz/corpus/*/; do
         echo "error fuzz: $t crashed; reproducer in $crashes/" >&2
         exit 1
     fi
-    runs=$(sed -n 's/^stat::number_of_executed_runs: *//p' "$log")
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
     ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
     corpus=$(find "$work" -type f | wc -l)
