@@ -268,6 +268,42 @@ burst)
     expect burst "answer=b'got 1050000"
     stop_serve
     ;;
+fleet_unix)
+    # Fleet mode over a Unix socket, with a password from a file and database 3: a session made
+    # on one server resumes on another (two processes, two caches, one Redis).
+    command -v redis-server >/dev/null || fail "redis-server is not installed"
+    sock="$WORK/redis.sock"
+    redis-server --port 0 --unixsocket "$sock" --requirepass s3cret-pass --save '' \
+        --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+    PIDS+=("$!")
+    for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
+    printf 's3cret-pass\n' >"$WORK/redis.pass"
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    start_backend echo
+    fleet=(--redis "unix:$sock?db=3" --redis-password-file "$WORK/redis.pass"
+        --fleet-key "$WORK/fleet.key" --redis-timeout-ms 200)
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" "${fleet[@]}"
+    first=$PORT
+    first_pid=$SERVE_PID
+    cp "$WORK/serve.log" "$WORK/serve1.log"
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" "${fleet[@]}"
+    wait_serve_log "event=joined_fleet_ring"
+    for mode in "-tls1_2 -no_ticket" "-tls1_2" "-tls1_3"; do
+        # shellcheck disable=SC2086
+        sleep 0.3 | timeout 20 openssl s_client -connect "127.0.0.1:$first" -servername localhost \
+            $mode -sess_out "$WORK/sess" >/dev/null 2>&1 || true
+        # shellcheck disable=SC2086
+        timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -servername localhost $mode \
+            -sess_in "$WORK/sess" </dev/null >"$WORK/resume.out" 2>&1 || true
+        grep -q '^Reused' "$WORK/resume.out" || fail "no resumption across servers ($mode)"
+    done
+    [ "$(redis-cli -s "$sock" -a s3cret-pass --no-auth-warning -n 3 --scan --pattern 'tlsr:s:*' | wc -l)" -ge 1 ] ||
+        fail "no session in database 3"
+    ! grep -q "s3cret-pass" "$WORK/serve.log" "$WORK/serve1.log" || fail "the password was logged"
+    stop_serve
+    kill -TERM "$first_pid"
+    wait "$first_pid" || fail "first serve exited with an error"
+    ;;
 soak_short)
     # 20 s of bench/soak.sh: mixed load with RSS and descriptors flat and no failed handshake.
     # ASan keeps freed memory in a quarantine (256 MiB by default) that would read as growth.
