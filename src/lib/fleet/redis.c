@@ -174,6 +174,7 @@ static void became_up(struct rconn *rc)
     rc->state = RCONN_UP;
     rc->backoff_s = BACKOFF_MIN_S;
     rc->pending = 0;
+    rc->last_reply = ev_now(rc->loop);
     if (!rc->was_up) {
         tlsr__fleet_log(rc->log, rc->log_arg, TLSR_LOG_INFO, "event=redis_up part=%s redis=%s",
                         rc->who, rc->ep.text);
@@ -264,6 +265,13 @@ static void connect_now(struct rconn *rc)
     arm(rc, CONNECT_DEADLINE_S, 0.0);
 }
 
+static void on_heartbeat(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    (void)reply;
+    (void)priv;
+}
+
 static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;
@@ -275,6 +283,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         drop(rc, "no answer within 1 s of connecting");
     } else if (rc->pending > 0 && ev_now(rc->loop) - rc->last_reply > STALL_S) {
         drop(rc, "no reply for 1 s");
+    } else if (rc->pending == 0 && ev_now(rc->loop) - rc->last_reply > STALL_S) {
+        /* Idle: a PING now and then, so that a dead link shows without traffic. */
+        (void)tlsr__rconn_command(rc, on_heartbeat, NULL, "PING");
     }
 }
 
