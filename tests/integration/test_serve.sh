@@ -268,6 +268,46 @@ burst)
     expect burst "answer=b'got 1050000"
     stop_serve
     ;;
+ticket_flood)
+    # 150 connections offering forged tickets (unknown key names, good names with broken MACs,
+    # random bytes): every one completes as a full handshake, every ticket is counted as
+    # rejected, nothing fails. The server CPU per handshake is printed beside plain full
+    # handshakes (reported, not asserted: a performance figure, not a test).
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers 1
+    timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 -sess_out "$WORK/real.pem" \
+        </dev/null >/dev/null 2>&1 || true
+    for how in unknown_key bad_mac random; do
+        python3 "$SRC_DIR/tests/integration/lib/forge_ticket.py" "$WORK/real.pem" \
+            "$WORK/$how.pem" "$how" || fail "forge $how"
+    done
+    worker=$(pgrep -P "$SERVE_PID" | head -n 1)
+    ticks() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
+    run() { # run OUT N [ARGS...]: N s_client connections, 4 at a time
+        local out=$1 n=$2
+        shift 2
+        seq 1 "$n" | xargs -P 4 -I{} sh -c 'timeout 20 openssl s_client -connect "$0" -tls1_2 "$@" \
+            </dev/null 2>/dev/null | grep -E "^(New|Reused)," || echo failed' "127.0.0.1:$PORT" "$@" \
+            >"$WORK/$out.out"
+    }
+    before=$(ticks)
+    run plain 150
+    plain=$(($(ticks) - before))
+    before=$(ticks)
+    for how in unknown_key bad_mac random; do
+        run "flood_$how" 50 -sess_in "$WORK/$how.pem"
+    done
+    flood=$(($(ticks) - before))
+    cat "$WORK"/flood_*.out >"$WORK/flood.out"
+    [ "$(grep -c '^New, TLSv1.2' "$WORK/flood.out")" = 150 ] ||
+        fail "not every forged-ticket connection completed as a full handshake"
+    unknown=$(metric 'tlsresume_tickets_rejected_total{reason="unknown_key"}')
+    bad=$(metric 'tlsresume_tickets_rejected_total{reason="bad_mac"}')
+    [ $((unknown + bad)) -ge 150 ] || fail "only $((unknown + bad)) forged tickets counted"
+    [ "$(metric 'tlsresume_errors_total{kind="handshake_failed"}')" = 0 ] || fail "handshakes failed"
+    stop_serve
+    echo "ticket_flood: 150 forged tickets, 150 full handshakes; rejected unknown_key=$unknown bad_mac=$bad; server CPU $flood ticks for them against $plain for 150 plain full handshakes"
+    ;;
 fleet_unix)
     # Fleet mode over a Unix socket, with a password from a file and database 3: a session made
     # on one server resumes on another (two processes, two caches, one Redis).
