@@ -11,6 +11,8 @@
   backend.py --listen 127.0.0.1:8080 --mode echo   echoes bytes back until the client half-closes,
                                                    then half-closes too; a connection that starts
                                                    with "GET " is answered as in http mode
+  backend.py --listen 127.0.0.1:8080 --mode reset  reads a little, then closes with a TCP reset
+  backend.py --listen 127.0.0.1:8080 --mode slow   answers like http, a byte every 0.2 s
   backend.py --listen 127.0.0.1:8080 --mode lines  prints every line received as "line early=E
                                                    TEXT" (E: 1 when the PROXY header said the
                                                    connection began with TLS 1.3 early data) and
@@ -22,6 +24,7 @@ carries in the answer (http) or prints it (echo). Prints "listening HOST:PORT" w
 import argparse
 import asyncio
 import ipaddress
+import socket
 import struct
 import sys
 
@@ -69,6 +72,19 @@ def handler(mode, proxy_protocol, count=0):
         try:
             if proxy_protocol:
                 client = await read_proxy_header(reader, info)
+            if mode == "reset":
+                await reader.read(4)
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
+                return
+            if mode == "slow":
+                await reader.readuntil(b"\r\n\r\n")
+                for b in b"HTTP/1.0 200 OK\r\n\r\nslow answer\n":
+                    writer.write(bytes([b]))
+                    await writer.drain()
+                    await asyncio.sleep(0.2)
+                return
             if mode == "lines":
                 while True:
                     line = await reader.readline()
@@ -124,7 +140,8 @@ def handler(mode, proxy_protocol, count=0):
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", default="127.0.0.1:8080")
-    ap.add_argument("--mode", choices=["http", "echo", "reject", "count", "lines"], default="http")
+    ap.add_argument("--mode", choices=["http", "echo", "reject", "count", "lines", "reset", "slow"],
+                    default="http")
     ap.add_argument("--proxy-protocol", action="store_true")
     ap.add_argument("--count", type=int, default=0)
     args = ap.parse_args()

@@ -110,6 +110,29 @@ backend_down)
     expect_metric_ge 'tlsresume_errors_total{kind="backend_connect"}' 1
     stop_serve
     ;;
+backend_reset | backend_slow)
+    # A backend that resets the connection, or answers one byte at a time: the client gets a
+    # clean close (or the whole slow answer), and no connection stays open afterwards.
+    start_backend "${scenario#backend_}"
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    for k in 1 2 3; do
+        printf 'GET / HTTP/1.0\r\n\r\n' | timeout 30 openssl s_client -connect "127.0.0.1:$PORT" \
+            -servername localhost -ign_eof >"$WORK/b$k.out" 2>&1 || true
+        expect "b$k" "New, TLSv1.3"
+        if [ "$scenario" = backend_slow ]; then
+            expect "b$k" "slow answer"
+        fi
+    done
+    if [ "$scenario" = backend_reset ]; then
+        wait_serve_log "bytes_out=0 .*end="
+    fi
+    for _ in $(seq 1 50); do
+        [ "$(metric tlsresume_connections_open)" = 0 ] && break
+        sleep 0.1
+    done
+    [ "$(metric tlsresume_connections_open)" = 0 ] || fail "connections left open"
+    stop_serve
+    ;;
 handshake_timeout)
     start_backend echo
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --handshake-timeout 1s
