@@ -142,7 +142,10 @@ HOST_ENV=() # per host: an `env` assignment list, e.g. a fake clock
 start_fleet() {
     local n=$1 i
     shift
-    hub python3 "$SRC_DIR/scripts/backend.py" --listen 10.77.1.1:8080 --mode "${BACKEND_MODE[@]}" \
+    # Background processes go through `ip netns exec` itself (not the hub function, which would
+    # put a subshell's PID in PIDS and leave the process behind).
+    ip netns exec "$HUB" python3 "$SRC_DIR/scripts/backend.py" --listen 10.77.1.1:8080 \
+        --mode "${BACKEND_MODE[@]}" \
         >"$WORK/backend.out" 2>"$WORK/backend.log" &
     PIDS+=("$!")
     for i in $(seq 1 "$n"); do
@@ -164,7 +167,7 @@ start_fleet() {
             printf '    server s%s 10.77.1.1%s:8443\n' "$i" "$i"
         done
     } >"$WORK/haproxy.cfg"
-    hub haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+    ip netns exec "$HUB" haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
     PIDS+=("$!")
     local k
     for k in $(seq 1 100); do
@@ -482,7 +485,8 @@ early)
     sleep 0.5 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
         -tls1_3 -sess_out "$WORK/sess" >"$WORK/full.out" 2>&1 || true
     grep -q "Max Early Data: 16384" "$WORK/full.out" || fail "no 0-RTT ticket"
-    hub python3 "$SRC_DIR/tests/integration/lib/replay.py" record --listen 127.0.0.1:9000 \
+    ip netns exec "$HUB" python3 "$SRC_DIR/tests/integration/lib/replay.py" record \
+        --listen 127.0.0.1:9000 \
         --target 127.0.0.1:8443 --out "$WORK/flight.bin" >"$WORK/record.out" 2>&1 &
     PIDS+=("$!")
     for k in $(seq 1 50); do
