@@ -23,40 +23,16 @@ while [ $# -gt 0 ]; do
 done
 [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] || { echo "error fleet: --duration 1..60" >&2; exit 2; }
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsr-fleet.XXXXXX")
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-    local i
-    for i in $(seq 1 100); do
-        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "error fleet: nothing listens on $1" >&2
-    exit 1
-}
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
-BACKEND=$(free_port)
-python3 scripts/backend.py --listen "127.0.0.1:$BACKEND" --mode echo >/dev/null 2>&1 &
-PIDS+=("$!")
+. bench/lib.sh
+bench_init fleet
+make_cert
+start_echo_backend
 REDIS=$(free_port)
 redis-server --bind 127.0.0.1 --port "$REDIS" --save '' --appendonly no --dir "$WORK" \
     >"$WORK/redis.log" 2>&1 &
 PIDS+=("$!")
+wait_port "$REDIS" redis
 "$BUILD/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null
-wait_port "$BACKEND"
-wait_port "$REDIS"
 
 # balancer PORT SERVER_PORTS...: HAProxy round robin in TCP mode.
 balancer() {
@@ -84,25 +60,7 @@ start_tlsresume() {
 }
 
 start_nginx() {
-    mkdir -p "$WORK/nginx-$1"
-    cat >"$WORK/nginx-$1/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-worker_processes 1;
-pid $WORK/nginx-$1/nginx.pid;
-error_log $WORK/nginx-$1/error.log error;
-events { worker_connections 4096; }
-stream {
-    server {
-        listen 127.0.0.1:$1 ssl;
-        ssl_certificate $WORK/cert.pem;
-        ssl_certificate_key $WORK/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_cache shared:SSL:16m;
-        ssl_session_tickets on;
-        proxy_pass 127.0.0.1:$BACKEND;
-    }
-}
-CONF
+    nginx_conf "$WORK/nginx-$1" "$1"
     nginx -p "$WORK/nginx-$1" -c "$WORK/nginx-$1/nginx.conf" -g 'daemon off;' \
         2>>"$WORK/nginx.log" &
     PIDS+=("$!")
@@ -155,8 +113,8 @@ print("| %s | %s | %s | %s | %s (%s/s) | %s (%s/s) |" % (
     "tlsresume + Redis" if server == "tlsresume" else "nginx, per-host keys",
     m(["tls12", "session_id"]), m(["tls12", "ticket"]), m(["tls13", "ticket"]), f12, s12, f13, s13))
 PY
-    for p in "${PIDS[@]:3}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    PIDS=("${PIDS[@]:0:3}")
+    for p in "${PIDS[@]:2}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    PIDS=("${PIDS[@]:0:2}") # the backend and Redis stay
 done
 
 {

@@ -17,32 +17,17 @@ ROUND=10
 [ "$TOTAL" -lt 60 ] && ROUND=5
 ROUNDS=$((TOTAL / ROUND))
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsr-soak.XXXXXX")
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
-BACKEND=$(free_port)
-python3 scripts/backend.py --listen "127.0.0.1:$BACKEND" --mode echo >/dev/null 2>&1 &
-PIDS+=("$!")
+. bench/lib.sh
+bench_init soak
+make_cert
+start_echo_backend
 PORT=$(free_port)
 "$BUILD/tlsresume" serve --listen "127.0.0.1:$PORT" --backend "127.0.0.1:$BACKEND" --workers 2 \
     --cert "$WORK/cert.pem" --key "$WORK/key.pem" --admin off --cache-size 1m \
     --log-level warn 2>"$WORK/serve.log" &
 SERVE=$!
 PIDS+=("$SERVE")
-for _ in $(seq 1 100); do
-    (exec 7<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-    sleep 0.1
-done
+wait_port "$PORT" serve
 
 # usage: the workers' total RSS (KiB) and open descriptors.
 usage() {

@@ -37,44 +37,16 @@ done
     [ "$IDLE" -ge 1 ] && [ "$IDLE" -le 20000 ] && [ "$BULK" -ge 1 ] && [ "$BULK" -le 1024 ] ||
     { echo "error suite: --reps 1..20, --duration 1..60, --idle 1..20000, --bulk 1..1024" >&2; exit 2; }
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsr-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_init bench
 
 SERVER_CPU="taskset -c 0"
 CLIENT_CPU="taskset -c 1"
 [ "$(nproc)" -ge 2 ] || { SERVER_CPU=""; CLIENT_CPU=""; }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-    local i
-    for i in $(seq 1 100); do
-        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "error suite: nothing listens on $1 ($2)" >&2
-    return 1
-}
-
-if [ "$RSA" -eq 1 ]; then
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
-else
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-        -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
-fi
+make_cert "$([ "$RSA" -eq 1 ] && echo rsa || true)"
 cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
-BACKEND=$(free_port)
-python3 scripts/backend.py --listen "127.0.0.1:$BACKEND" --mode echo >/dev/null 2>&1 &
-PIDS+=("$!")
-wait_port "$BACKEND" backend
+start_echo_backend
 
 # start_<server> PORT: starts it pinned, sets SPID.
 start_tlsresume() {
@@ -84,25 +56,7 @@ start_tlsresume() {
     SPID=$!
 }
 start_nginx() {
-    mkdir -p "$WORK/nginx"
-    cat >"$WORK/nginx/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log error;
-events { worker_connections 4096; }
-stream {
-    server {
-        listen 127.0.0.1:$1 ssl;
-        ssl_certificate $WORK/cert.pem;
-        ssl_certificate_key $WORK/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_cache shared:SSL:16m;
-        ssl_session_tickets on;
-        proxy_pass 127.0.0.1:$BACKEND;
-    }
-}
-CONF
+    nginx_conf "$WORK/nginx" "$1"
     $SERVER_CPU nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
         2>"$WORK/nginx.log" &
     SPID=$!

@@ -7,10 +7,6 @@ scenario=${1:?scenario}
 make_cert
 TLSR="$BUILD_DIR/tlsresume"
 
-field() {
-    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$WORK/$1.out"
-}
-
 case "$scenario" in
 command)
     start_backend echo

@@ -28,17 +28,6 @@ run_check() {
     [ "$rc" -eq "$want" ] || { cat "$WORK/$out.out" "$WORK/$out.log" >&2; fail "$out: exit $rc, expected $want"; }
 }
 
-# field OUT EXPR: a value of the JSON report, by a Python expression on `r`.
-field() {
-    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$WORK/$1.out"
-}
-
-expect_field() {
-    local got
-    got=$(field "$1" "$2")
-    [ "$got" = "$3" ] || fail "$1: $2 = '$got', expected '$3'"
-}
-
 case "$scenario" in
 s_server_no_ticket)
     port=$(free_port)

@@ -213,16 +213,6 @@ run_check() {
     set -e
 }
 
-field() {
-    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$WORK/$1.out"
-}
-
-expect_field() {
-    local got
-    got=$(field "$1" "$2")
-    [ "$got" = "$3" ] || fail "$1: $2 = '$got', expected '$3'"
-}
-
 # fleet_client OUT ARGS...: the resumption loop of lib/fleet_client.py through the balancer.
 fleet_client() {
     local out=$1

@@ -133,22 +133,6 @@ struct tlsr_fleet_ring {
     struct tlsr_fleet_ring_stats st;
 };
 
-static void say(struct tlsr_fleet_ring *fr, enum tlsr_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(struct tlsr_fleet_ring *fr, enum tlsr_log_level level, const char *fmt, ...)
-{
-    if (fr->log == NULL) {
-        return;
-    }
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    fr->log(fr->log_arg, level, "fleet", msg);
-}
-
 static size_t key_aad(uint64_t gen, uint8_t out[64])
 {
     struct tlsr_wr wr;
@@ -210,8 +194,8 @@ static void on_created(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         fr->st.keys_created++;
-        say(fr, TLSR_LOG_INFO, "event=key_created generation=%llu",
-            (unsigned long long)fr->st.generation + 1);
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO, "event=key_created generation=%llu",
+                        (unsigned long long)fr->st.generation + 1);
     }
 }
 
@@ -230,10 +214,10 @@ static void on_promoted(redisAsyncContext *ac, void *r, void *priv)
         fr->want_rotate = false;
         if (fr->st.unacked > 0) {
             fr->st.promotions_early++;
-            say(fr, TLSR_LOG_WARN,
-                "event=key_promoted_unacked generation=%llu unacked=%llu wait_s=%u",
-                (unsigned long long)fr->st.generation + 1, (unsigned long long)fr->st.unacked,
-                fr->o.ack_wait_s);
+            tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_WARN,
+                            "event=key_promoted_unacked generation=%llu unacked=%llu wait_s=%u",
+                            (unsigned long long)fr->st.generation + 1,
+                            (unsigned long long)fr->st.unacked, fr->o.ack_wait_s);
         }
     }
 }
@@ -249,7 +233,8 @@ static void create_next(struct tlsr_fleet_ring *fr, uint64_t gen)
         tlsr__fleet_seal(fr->secret->wrap_key, aad, aad_len, plain, sizeof(plain), blob,
                          sizeof(blob), &blob_len) != TLSR_OK) {
         OPENSSL_cleanse(plain, sizeof(plain));
-        say(fr, TLSR_LOG_ERROR, "event=key_create_failed error=\"%s\"", tlsr_last_error());
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                        "event=key_create_failed error=\"%s\"", tlsr_last_error());
         return;
     }
     OPENSSL_cleanse(plain, sizeof(plain));
@@ -304,8 +289,9 @@ static bool install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *
     }
     if (open_key(fr, gen, (const uint8_t *)blob->str, blob->len, key) != TLSR_OK) {
         fr->st.rejected++;
-        say(fr, TLSR_LOG_ERROR, "event=key_rejected generation=%llu error=\"%s\"",
-            (unsigned long long)gen, tlsr_last_error());
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                        "event=key_rejected generation=%llu error=\"%s\"", (unsigned long long)gen,
+                        tlsr_last_error());
         return false;
     }
     uint64_t left_ms = num(pttl);
@@ -315,8 +301,9 @@ static bool install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *
         retired_for = (uint32_t)(s > UINT32_MAX ? UINT32_MAX : s);
     }
     if (tlsr_keyring_install(fr->ring, gen, key, retired_for) != TLSR_OK) {
-        say(fr, TLSR_LOG_ERROR, "event=key_install_failed generation=%llu error=\"%s\"",
-            (unsigned long long)gen, tlsr_last_error());
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                        "event=key_install_failed generation=%llu error=\"%s\"",
+                        (unsigned long long)gen, tlsr_last_error());
         return false;
     }
     return true;
@@ -353,9 +340,11 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
             if (tlsr_keyring_promote(fr->ring, key.name) == TLSR_OK) {
                 memcpy(fr->promoted, key.name, sizeof(key.name));
                 fr->st.is_joined = true;
-                say(fr, TLSR_LOG_INFO, "event=%s generation=%llu key=%02x%02x%02x%02x",
-                    was_joined ? "key_encrypting" : "joined_fleet_ring", (unsigned long long)gen,
-                    key.name[0], key.name[1], key.name[2], key.name[3]);
+                tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO,
+                                "event=%s generation=%llu key=%02x%02x%02x%02x",
+                                was_joined ? "key_encrypting" : "joined_fleet_ring",
+                                (unsigned long long)gen, key.name[0], key.name[1], key.name[2],
+                                key.name[3]);
             }
         }
     }
@@ -387,12 +376,13 @@ static void check_overdue(struct tlsr_fleet_ring *fr)
     uint64_t grace_s = 3ull * fr->o.poll_ms / 1000 + 5;
     bool is_overdue = ks.current_overdue_s > grace_s;
     if (is_overdue && !fr->was_overdue) {
-        say(fr, TLSR_LOG_WARN,
+        tlsr__fleet_log(
+            fr->log, fr->log_arg, TLSR_LOG_WARN,
             "event=key_overdue generation=%llu overdue_s=%llu note=\"the fleet cannot rotate; "
             "the current key keeps encrypting\"",
             (unsigned long long)ks.current_generation, (unsigned long long)ks.current_overdue_s);
     } else if (!is_overdue && fr->was_overdue) {
-        say(fr, TLSR_LOG_INFO, "event=key_rotation_resumed");
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO, "event=key_rotation_resumed");
     }
     fr->was_overdue = is_overdue;
 }
@@ -406,7 +396,8 @@ static void on_tick(redisAsyncContext *ac, void *r, void *priv)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < TICK_FIELDS) {
         fr->st.polls_failed++;
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-            say(fr, TLSR_LOG_ERROR, "event=poll_failed error=\"%.200s\"", reply->str);
+            tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                            "event=poll_failed error=\"%.200s\"", reply->str);
         }
         fr->st.is_redis_up = false;
         return;
@@ -514,7 +505,8 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
     ev_timer_init(&fr->poll, on_poll, 0.05, ro->poll_ms / 1000.0);
     fr->poll.data = fr;
     ev_timer_start(loop, &fr->poll);
-    say(fr, TLSR_LOG_INFO, "event=ring_start member=%s redis=%s", fr->member, ep.text);
+    tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO, "event=ring_start member=%s redis=%s",
+                    fr->member, ep.text);
     *out = fr;
     return TLSR_OK;
 }

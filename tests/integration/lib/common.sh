@@ -102,6 +102,17 @@ client() {
     grep -q 'resumed=' "$WORK/$out.out" || fail "client $out got no answer"
 }
 
+# field OUT EXPR: a value of the JSON in $WORK/OUT.out, by a Python expression on `r`.
+field() {
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$WORK/$1.out"
+}
+
+expect_field() {
+    local got
+    got=$(field "$1" "$2")
+    [ "$got" = "$3" ] || fail "$1: $2 = '$got', expected '$3'"
+}
+
 expect() {
     local file=$1 pattern=$2
     grep -q -- "$pattern" "$WORK/$file.out" || fail "$file: expected '$pattern'"

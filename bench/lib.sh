@@ -1,0 +1,69 @@
+# Shared by the bench scripts (sourced): a temp dir whose processes are stopped by PID on exit,
+# free ports, a certificate, the echo backend and nginx's stream configuration.
+
+# bench_init NAME: WORK (removed on exit) and PIDS (each killed on exit).
+bench_init() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsr-$1.XXXXXX")
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+bench_cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [WHAT]: waits (bounded) for a listener on 127.0.0.1:PORT.
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "error bench: nothing listens on $1 (${2:-})" >&2
+    return 1
+}
+
+# make_cert [rsa]: $WORK/cert.pem and key.pem for localhost (ECDSA P-256, or RSA-2048).
+make_cert() {
+    local kind=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+    [ "${1:-}" = rsa ] && kind=(-newkey rsa:2048)
+    openssl req -x509 "${kind[@]}" -nodes -days 2 -subj /CN=localhost \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
+}
+
+# start_echo_backend: the echo backend on BACKEND.
+start_echo_backend() {
+    BACKEND=$(free_port)
+    python3 scripts/backend.py --listen "127.0.0.1:$BACKEND" --mode echo >/dev/null 2>&1 &
+    PIDS+=("$!")
+    wait_port "$BACKEND" backend
+}
+
+# nginx_conf DIR PORT: an nginx stream server on PORT terminating TLS in front of BACKEND,
+# with a shared session cache and tickets on, written to DIR/nginx.conf.
+nginx_conf() {
+    mkdir -p "$1"
+    cat >"$1/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log error;
+events { worker_connections 4096; }
+stream {
+    server {
+        listen 127.0.0.1:$2 ssl;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:16m;
+        ssl_session_tickets on;
+        proxy_pass 127.0.0.1:$BACKEND;
+    }
+}
+CONF
+}
