@@ -44,26 +44,11 @@ start_echo_backend() {
     wait_port "$BACKEND" backend
 }
 
-# nginx_conf DIR PORT: an nginx stream server on PORT terminating TLS in front of BACKEND,
-# with a shared session cache and tickets on, written to DIR/nginx.conf.
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/conf.sh"
+
+# nginx_conf DIR PORT [WORKERS]: an nginx stream server on PORT terminating TLS in front of
+# BACKEND, with a shared session cache and tickets on, written to DIR/nginx.conf.
 nginx_conf() {
-    mkdir -p "$1"
-    cat >"$1/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-worker_processes 1;
-pid $1/nginx.pid;
-error_log $1/error.log error;
-events { worker_connections 4096; }
-stream {
-    server {
-        listen 127.0.0.1:$2 ssl;
-        ssl_certificate $WORK/cert.pem;
-        ssl_certificate_key $WORK/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_cache shared:SSL:16m;
-        ssl_session_tickets on;
-        proxy_pass 127.0.0.1:$BACKEND;
-    }
-}
-CONF
+    nginx_stream_conf "$1" "$2" "$BACKEND" "$WORK/cert.pem" "$WORK/key.pem" "${3:-1}" \
+        "ssl_session_cache shared:SSL:16m;"
 }

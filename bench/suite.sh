@@ -6,7 +6,9 @@
 # and tickets on everywhere. Servers are interleaved (A B C D E, then again) and each figure is
 # the median of the repetitions. Every load is bounded by --duration.
 #
-# usage: bench/suite.sh [--quick] [--reps N] [--duration S] [--rsa] [--idle N] [--bulk MIB] [--write]
+# usage: bench/suite.sh [--quick] [--reps N] [--duration S] [--rsa] [--all-cores] [--idle N] [--bulk MIB] [--write]
+#   --all-cores  one worker (or thread) per core for every server, unpinned; the client shares
+#             the cores (without it: one worker pinned to core 0, the client on core 1)
 #   --quick   1 repetition of 1 s per case (what `make test` runs, to prove the suite works)
 #   --idle N  memory per idle TLS connection: RSS growth with N idle connections (default 2000)
 #   --bulk M  throughput of one stream of M MiB echoed through the proxy (default 64)
@@ -18,6 +20,7 @@ REPS=3
 DURATION=5
 RSA=0
 WRITE=0
+ALL=0
 IDLE=2000
 BULK=64
 while [ $# -gt 0 ]; do
@@ -28,8 +31,9 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --rsa) RSA=1 ;;
+    --all-cores) ALL=1 ;;
     --write) WRITE=1 ;;
-    *) echo "usage: $0 [--quick] [--reps N] [--duration S] [--rsa] [--idle N] [--bulk M] [--write]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--reps N] [--duration S] [--rsa] [--all-cores] [--idle N] [--bulk M] [--write]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -42,7 +46,9 @@ bench_init bench
 
 SERVER_CPU="taskset -c 0"
 CLIENT_CPU="taskset -c 1"
+NWORK=1
 [ "$(nproc)" -ge 2 ] || { SERVER_CPU=""; CLIENT_CPU=""; }
+[ "$ALL" -eq 0 ] || { SERVER_CPU=""; CLIENT_CPU=""; NWORK=$(nproc); }
 
 make_cert "$([ "$RSA" -eq 1 ] && echo rsa || true)"
 cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
@@ -51,38 +57,26 @@ start_echo_backend
 # start_<server> PORT: starts it pinned, sets SPID.
 start_tlsresume() {
     $SERVER_CPU "$BUILD/tlsresume" serve --listen "127.0.0.1:$1" --backend "127.0.0.1:$BACKEND" \
-        --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers 1 --admin off \
+        --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers "$NWORK" --admin off \
         --log-level error 2>"$WORK/tlsresume.log" &
     SPID=$!
 }
 start_nginx() {
-    nginx_conf "$WORK/nginx" "$1"
+    nginx_conf "$WORK/nginx" "$1" "$NWORK"
     $SERVER_CPU nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
         2>"$WORK/nginx.log" &
     SPID=$!
 }
 start_haproxy() {
-    cat >"$WORK/haproxy.cfg" <<CONF
-global
-    nbthread 1
+    haproxy_tls_conf "$WORK/haproxy.cfg" "$1" "$BACKEND" "$WORK/combined.pem" \
+        "    nbthread $NWORK
     maxconn 4096
-    tune.ssl.cachesize 100000
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend fe
-    bind 127.0.0.1:$1 ssl crt $WORK/combined.pem
-    default_backend be
-backend be
-    server b 127.0.0.1:$BACKEND
-CONF
+    tune.ssl.cachesize 100000"
     $SERVER_CPU haproxy -f "$WORK/haproxy.cfg" -db 2>"$WORK/haproxy.log" &
     SPID=$!
 }
 start_hitch() {
-    $SERVER_CPU hitch --frontend="[127.0.0.1]:$1" --backend="[127.0.0.1]:$BACKEND" --workers=1 \
+    $SERVER_CPU hitch --frontend="[127.0.0.1]:$1" --backend="[127.0.0.1]:$BACKEND" --workers="$NWORK" \
         --user=nobody --tls-protos="TLSv1.2 TLSv1.3" "$WORK/combined.pem" 2>"$WORK/hitch.log" &
     SPID=$!
 }
@@ -187,12 +181,13 @@ done
 cert=$([ "$RSA" -eq 1 ] && echo "--rsa" || true)
 "$BUILD/ceiling" --count 1000 $cert --json >"$WORK/ceiling.json"
 python3 bench/summarise.py "$RESULTS" "$WORK/ceiling.json" "$EXTRAS" "$IDLE" "$BULK" "$REPS" "$DURATION" \
+    "$([ "$ALL" -eq 1 ] && echo "$NWORK workers (or threads) per server, unpinned, the client on the same cores" || echo "one worker per server pinned to core 0, the client on core 1")" \
     "$([ "$RSA" -eq 1 ] && echo RSA-2048 || echo 'ECDSA P-256')" \
     "$(date -u +%F) on $(nproc) cores, $(openssl version | cut -d' ' -f1-2), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), HAProxy $(haproxy -v | head -n1 | cut -d' ' -f3 | cut -d- -f1), hitch $(hitch --version 2>&1 | sed 's/.* //'), stunnel $(stunnel4 -version 2>&1 | sed -n 's/^stunnel \([0-9.]*\).*/\1/p' | head -n1)" \
     >"$WORK/tables.md"
 cat "$WORK/tables.md"
 if [ "$WRITE" -eq 1 ]; then
-    python3 - "$WORK/tables.md" docs/BENCHMARKS.md "$([ "$RSA" -eq 1 ] && echo suite-rsa || echo suite)" <<'PY'
+    python3 - "$WORK/tables.md" docs/BENCHMARKS.md "suite$([ "$RSA" -eq 1 ] && echo -rsa || true)$([ "$ALL" -eq 1 ] && echo -all || true)" <<'PY'
 import sys
 tables = open(sys.argv[1]).read()
 doc = open(sys.argv[2]).read()

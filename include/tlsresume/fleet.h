@@ -138,6 +138,17 @@ struct tlsr_fleet_ring_opts {
     uint32_t poll_ms;      /* how often it talks to Redis; default 1000 */
     uint32_t ack_wait_s;   /* promote without every acknowledgement after this; default 30 */
     uint32_t clock_skew_s; /* tolerated clock difference between servers; default 30 */
+    /* Reads the fleet's keys without taking part: not a member, never creates, promotes or
+     * acknowledges a key (status and export tools). */
+    bool is_observer;
+    /* Called after each poll has installed the fleet's keys into the ring, before the next key
+     * is acknowledged; the acknowledgement is sent only when it returns TLSR_OK, so the fleet
+     * waits (up to ack_wait_s) for whatever apply feeds (`keys sync`: nginx, HAProxy). */
+    tlsr_status (*apply)(void *arg, struct tlsr_keyring *ring);
+    void *apply_arg;
+    /* Called after each poll: is_ok false when Redis did not answer. */
+    void (*polled)(void *arg, bool is_ok);
+    void *polled_arg;
 };
 void tlsr_fleet_ring_opts_init(struct tlsr_fleet_ring_opts *opts);
 
@@ -152,6 +163,22 @@ struct tlsr_fleet_ring_stats {
     uint64_t promotions_early; /* of those, made after ack_wait_s without every ack */
     uint64_t rejected;         /* fleet key blobs that did not unseal */
     uint64_t polls_failed;
+    uint64_t polls;         /* polls answered */
+    bool is_rotation_asked; /* a rotation was requested and is not done yet */
+    uint64_t imported;      /* keys imported from files, held in Redis now */
+};
+
+/* One key as the fleet holds it in Redis (never its bytes). */
+struct tlsr_fleet_key_status {
+    uint64_t generation;    /* 0: a key imported from another server's file */
+    uint8_t name_prefix[4]; /* the first bytes of its name */
+    enum tlsr_key_state state;
+    uint8_t size;       /* 80, or 48 for an imported AES-128 key */
+    uint64_t age_s;     /* since it was promoted (0: never encrypted) */
+    uint64_t expires_s; /* until Redis drops it (0: no expiry set yet) */
+    uint64_t acks;      /* servers that acknowledged it */
+    uint64_t issued;    /* tickets issued under it, summed over the servers' reports */
+    uint64_t presented; /* tickets presented with it, likewise */
 };
 
 /*
@@ -169,6 +196,20 @@ void tlsr_fleet_ring_free(struct tlsr_fleet_ring *fr);
 /* Asks the fleet to rotate now: the next key is promoted as soon as every server holds it. */
 void tlsr_fleet_ring_rotate(struct tlsr_fleet_ring *fr);
 void tlsr_fleet_ring_get_stats(const struct tlsr_fleet_ring *fr, struct tlsr_fleet_ring_stats *out);
+/* The fleet's keys as of the last poll, newest generation first, imported keys last. The
+ * array is the ring's; valid until the next poll. */
+void tlsr_fleet_ring_keys(const struct tlsr_fleet_ring *fr,
+                          const struct tlsr_fleet_key_status **out, size_t *n);
+/*
+ * Adds a key from another server's file to the fleet: sealed into Redis, decrypt-only on every
+ * server for ttl_s seconds (each installs it on its next poll), so tickets that server issued
+ * keep resuming through a migration. Queued on the ring's connection; the next poll shows it.
+ * Errors: TLSR_E_INVALID (a key of neither 48 nor 80 bytes, ttl_s 0), TLSR_E_SYSTEM (Redis not
+ * connected), TLSR_E_CRYPTO.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_ring_import(struct tlsr_fleet_ring *fr,
+                                                   const struct tlsr_key_material *key,
+                                                   uint32_t ttl_s);
 
 #ifdef __cplusplus
 }

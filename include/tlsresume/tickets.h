@@ -168,6 +168,91 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyring_list(struct tlsr_keyring *ring, struct 
 TLSR_MUST_CHECK tlsr_status tlsr_keyring_current_name(struct tlsr_keyring *ring,
                                                       uint8_t name_out[TLSR_TICKET_NAME_LEN]);
 
+/*
+ * Ticket-key files of other servers (docs/KEYS.md). Every format below is what the server
+ * named reads with OpenSSL's ticket callback: AES-CBC and HMAC-SHA256 over a 16-byte key
+ * name; 48-byte keys use AES-128 and a 16-byte HMAC key, 80-byte keys AES-256 and 32 bytes.
+ */
+enum tlsr_key_format {
+    TLSR_KEYFMT_NGINX48 = 0, /* one key a file: 48 bytes, name | aes | hmac */
+    TLSR_KEYFMT_NGINX80,     /* one key a file: 80 bytes, name | hmac | aes */
+    TLSR_KEYFMT_HAPROXY,     /* base64 lines of name | aes | hmac (48 or 80 bytes); the
+                              * penultimate line encrypts, the last is the next key */
+    TLSR_KEYFMT_APACHE,      /* one 48-byte key: name | hmac | aes */
+    TLSR_KEYFMT_NODE,        /* one 48-byte key: name | hmac | aes (tls.Server setTicketKeys) */
+    TLSR_KEYFMT_RAW,         /* 80-byte records name | aes | hmac, the encrypting key first */
+};
+
+/* A key as files carry it, in our canonical order name | aes | hmac. */
+struct tlsr_key_material {
+    uint8_t len; /* 48 (AES-128) or 80 (AES-256) */
+    uint8_t bytes[80];
+};
+
+/* The format called name ("nginx48", "nginx80", "haproxy", "apache", "node", "raw"). */
+TLSR_MUST_CHECK tlsr_status tlsr_key_format_from_name(const char *name, enum tlsr_key_format *out);
+const char *tlsr_key_format_name(enum tlsr_key_format fmt);
+/* Whether fmt holds 48-byte keys only (nginx48, apache, node). */
+bool tlsr_key_format_is_48(enum tlsr_key_format fmt);
+
+/*
+ * Reads the keys of a file in fmt (what names it in messages: "keys.txt") into out (cap
+ * entries) and sets *n, oldest first for HAProxy, as stored otherwise. Errors: TLSR_E_FORMAT
+ * naming the file, the line or key, and what is wrong (wrong length, bad base64, empty);
+ * TLSR_E_TOOBIG (more than cap keys). Wipes its scratch copies.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyfile_read(enum tlsr_key_format fmt, const char *what,
+                                              const uint8_t *data, size_t len,
+                                              struct tlsr_key_material *out, size_t cap, size_t *n);
+
+/*
+ * The 48-byte key that stands for an 80-byte one in 48-byte formats: HKDF-SHA256 of its AES
+ * and HMAC keys, salted with its name, so every host derives the same bytes. A 48-byte key is
+ * copied.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_key_material_to48(const struct tlsr_key_material *in,
+                                                   struct tlsr_key_material *out);
+
+/*
+ * Writes one key in fmt's byte layout (48-byte formats derive it with tlsr_key_material_to48)
+ * into out (80 bytes) and sets *len: the content of one nginx or Apache key file, or Node's
+ * setTicketKeys() buffer, or one HAProxy line before base64.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyfile_key_bytes(enum tlsr_key_format fmt,
+                                                   const struct tlsr_key_material *key,
+                                                   uint8_t out[80], size_t *len);
+
+/*
+ * Writes a whole file in fmt from keys ordered as tlsr_keyring_export() gives them (the
+ * encrypting key, then the next key when has_next, then decrypt-only keys, newest first):
+ * nginx, Apache and Node files hold the encrypting key; HAProxy three lines (previous,
+ * encrypting, next: a missing one repeats the encrypting key); raw every key. Errors:
+ * TLSR_E_INVALID (no key), TLSR_E_TOOBIG (cap too small).
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyfile_write(enum tlsr_key_format fmt,
+                                               const struct tlsr_key_material *keys, size_t n,
+                                               bool has_next, uint8_t *out, size_t cap,
+                                               size_t *len);
+
+/*
+ * Copies the ring's keys (fleet keys only when fleet_only) into out (cap entries, which the
+ * caller wipes with OPENSSL_cleanse after use): the encrypting key first, then the next key
+ * (*has_next), then decrypt-only keys newest first. Errors: TLSR_E_NOTFOUND (no encrypting
+ * key yet: a fleet not joined), TLSR_E_INVALID.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_export(struct tlsr_keyring *ring, bool fleet_only,
+                                                struct tlsr_key_material *out, size_t cap,
+                                                size_t *n, bool *has_next);
+
+/*
+ * Adds a key from another server (48 or 80 bytes) as decrypt-only for retired_for_s seconds
+ * (at most lifetime_s + skew), so tickets it issued keep resuming after a migration. A key
+ * already held is left alone. Errors: as tlsr_keyring_install.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_import(struct tlsr_keyring *ring,
+                                                const struct tlsr_key_material *key,
+                                                uint32_t retired_for_s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
  * The tlsresume program: one binary, subcommands like git. Each subcommand lives in its own
  * file (serve.c, check.c, ...) as it lands; this file only dispatches.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,7 +33,8 @@ static const struct command commands[] = {
     {"serve", "terminate TLS in front of a TCP backend, resuming sessions", serve_main},
     {"check", "tell whether a TLS server resumes sessions, how, and what it saves", check_main},
     {"bench", "load a TLS server with full or resumed handshakes, bounded", bench_main},
-    {"keys", "make the fleet key (init); more key tools are planned", keys_main},
+    {"keys", "the fleet key and ticket keys: init, status, rotate, export, import, sync",
+     keys_main},
     {"version", "print the version", cmd_version},
 };
 
@@ -51,6 +53,9 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    /* A peer that resets a connection must cost that connection only (EPIPE), never the
+     * process: bench and check write to servers that may vanish mid-handshake. */
+    signal(SIGPIPE, SIG_IGN);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             return commands[i].run(argc - 1, argv + 1);

@@ -567,35 +567,14 @@ static void lib_log(void *arg, enum tlsr_log_level level, const char *component,
     log_msg((enum log_level)level, component, "%s", msg);
 }
 
-/* Reads the Redis password from the file named by redis_password_file, else from the
- * environment; the trailing newline of a file is dropped. */
 static bool redis_password(struct master *m, char *err, size_t cap)
 {
-    const char *path = m->cfg->redis_password_file;
-    if (path[0] == '\0') {
-        const char *env = getenv("TLSR_REDIS_PASSWORD");
-        if (env != NULL && env[0] != '\0') {
-            snprintf(m->redis_password, sizeof(m->redis_password), "%s", env);
-            m->fleet_opts.password = m->redis_password;
-        }
-        return true;
-    }
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, cap, "redis_password_file: %s: %s", path, strerror(errno));
+    bool is_set = false;
+    if (!serve_redis_password(m->cfg, m->redis_password, sizeof(m->redis_password), &is_set, err,
+                              cap)) {
         return false;
     }
-    size_t n = fread(m->redis_password, 1, sizeof(m->redis_password) - 1, f);
-    bool is_long = n == sizeof(m->redis_password) - 1;
-    fclose(f);
-    m->redis_password[n] = '\0';
-    m->redis_password[strcspn(m->redis_password, "\r\n")] = '\0';
-    if (is_long || m->redis_password[0] == '\0') {
-        snprintf(err, cap, "redis_password_file: %s: %s", path,
-                 is_long ? "longer than 510 bytes" : "empty");
-        return false;
-    }
-    m->fleet_opts.password = m->redis_password;
+    m->fleet_opts.password = is_set ? m->redis_password : NULL;
     return true;
 }
 

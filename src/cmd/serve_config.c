@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <openssl/crypto.h>
 
 #include <tlsresume/fleet.h>
 
@@ -65,6 +66,10 @@ static const struct opt opts[] = {
     {"tls13_tickets", T_ENUM, "stateless", 0, 0, "stateless|stateful", F(tls13_tickets),
      "TLS 1.3 tickets: stateless (sealed session) or stateful (single-use cache key; turns "
      "TLS 1.2 tickets off)"},
+    {"session_context", T_STRING, "", 0, 0, NULL, F(session_context),
+     "TLS session ID context: text or hex:BYTES, up to 32 bytes; servers resume each other's "
+     "sessions only with the same one. Empty: derived from the certificate. 'haproxy' "
+     "matches HAProxy; nginx's is in docs/KEYS.md"},
     {"session_timeout", T_DURATION, "1h", 1, 7 * DAY, NULL, F(session_timeout_s),
      "lifetime of a cached session (session IDs, stateful tickets)"},
     {"cache_size", T_SIZE, "64m", 64 * 1024, 64ull << 30, NULL, F(cache_size_bytes),
@@ -483,6 +488,11 @@ static bool validate(struct serve_config *cfg, char *err, size_t cap)
         set_err(err, cap, "backend: required (--backend host:port)");
         return false;
     }
+    uint8_t sid_ctx[32];
+    size_t sid_ctx_len = 0;
+    if (!serve_session_context(cfg, sid_ctx, &sid_ctx_len, err, cap)) {
+        return false;
+    }
     if (cfg->cert.n != cfg->key.n) {
         set_err(err, cap, "cert/key: %zu certificates but %zu keys; give them in pairs",
                 cfg->cert.n, cfg->key.n);
@@ -517,8 +527,8 @@ static bool validate(struct serve_config *cfg, char *err, size_t cap)
     return true;
 }
 
-bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
-                       char *err, size_t cap)
+static bool load_all(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
+                     char *err, size_t cap)
 {
     defaults(cfg);
     *action = CFG_SERVE;
@@ -590,7 +600,29 @@ bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg
             return false;
         }
     }
-    return validate(cfg, err, cap);
+    return true;
+}
+
+bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
+                       char *err, size_t cap)
+{
+    if (!load_all(argc, argv, cfg, action, err, cap)) {
+        return false;
+    }
+    return *action == CFG_HELP || *action == CFG_TABLE || validate(cfg, err, cap);
+}
+
+bool serve_config_load_fleet(int argc, char **argv, struct serve_config *cfg, char *err, size_t cap)
+{
+    enum cfg_action action;
+    if (!load_all(argc, argv, cfg, &action, err, cap) || !validate_fleet(cfg, err, cap)) {
+        return false;
+    }
+    if (cfg->redis.n == 0) {
+        set_err(err, cap, "redis: required (--redis redis://HOST:PORT, as the servers have it)");
+        return false;
+    }
+    return true;
 }
 
 static const char *type_name(const struct opt *o)
@@ -653,4 +685,64 @@ void serve_config_table(FILE *out)
                 opts[i].def != NULL && opts[i].def[0] != '\0' ? opts[i].def : "none", range,
                 opts[i].help);
     }
+}
+
+bool serve_redis_password(const struct serve_config *cfg, char *out, size_t out_cap, bool *is_set,
+                          char *err, size_t cap)
+{
+    const char *path = cfg->redis_password_file;
+    *is_set = false;
+    out[0] = '\0';
+    if (path[0] == '\0') {
+        const char *env = getenv("TLSR_REDIS_PASSWORD");
+        if (env != NULL && env[0] != '\0') {
+            snprintf(out, out_cap, "%s", env);
+            *is_set = true;
+        }
+        return true;
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        set_err(err, cap, "redis_password_file: %s: %s", path, strerror(errno));
+        return false;
+    }
+    size_t n = fread(out, 1, out_cap - 1, f);
+    bool is_long = n == out_cap - 1;
+    fclose(f);
+    out[n] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    if (is_long || out[0] == '\0') {
+        set_err(err, cap, "redis_password_file: %s: %s", path, is_long ? "too long" : "empty");
+        OPENSSL_cleanse(out, out_cap);
+        return false;
+    }
+    *is_set = true;
+    return true;
+}
+
+bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size_t *len, char *err,
+                           size_t cap)
+{
+    const char *v = cfg->session_context;
+    if (strncmp(v, "hex:", 4) != 0) {
+        *len = strlen(v);
+        if (*len > 32) {
+            set_err(err, cap, "session_context: %zu bytes (at most 32)", *len);
+            return false;
+        }
+        memcpy(out, v, *len);
+        return true;
+    }
+    const char *hex = v + 4;
+    size_t n = strlen(hex);
+    if (n == 0 || n % 2 != 0 || n > 64 || strspn(hex, "0123456789abcdefABCDEF") != n) {
+        set_err(err, cap, "session_context: hex:%s: expected 2 to 64 hex digits, in pairs", hex);
+        return false;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        char byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        out[i] = (uint8_t)strtoul(byte, NULL, 16);
+    }
+    *len = n / 2;
+    return true;
 }

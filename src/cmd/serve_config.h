@@ -33,6 +33,7 @@ struct serve_config {
     char min_tls[CFG_STR];
     bool proxy_protocol;
     char tls13_tickets[CFG_STR];
+    char session_context[CFG_STR];
     uint64_t session_timeout_s;
     uint64_t cache_size_bytes;
     uint64_t ticket_rotate_s;
@@ -74,6 +75,19 @@ enum cfg_action { CFG_SERVE, CFG_CHECK, CFG_HELP, CFG_TABLE };
 bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
                        char *err, size_t err_cap);
 
+/* As serve_config_load, for `tlsresume keys`: the same flags and file, but only the fleet's
+ * settings are checked (redis required, fleet_key, prefix, timing); no action flags. */
+bool serve_config_load_fleet(int argc, char **argv, struct serve_config *cfg, char *err,
+                             size_t cap);
+/* Reads the Redis password from the file named by redis_password_file, else from
+ * $TLSR_REDIS_PASSWORD (the trailing newline of a file is dropped) into out; *is_set says
+ * whether there is one. On error writes "redis_password_file: PATH: why" into err. */
+bool serve_redis_password(const struct serve_config *cfg, char *out, size_t out_cap, bool *is_set,
+                          char *err, size_t cap);
+/* The session ID context session_context gives (text, or hex:BYTES) into out; *len 0 when
+ * empty. On error writes "session_context: why" into err. */
+bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size_t *len, char *err,
+                           size_t cap);
 /* Resolves "host:port" or "[v6]:port" (numeric port) into out (may be NULL to only check).
  * On failure writes the reason into why and returns false. */
 bool serve_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *why,

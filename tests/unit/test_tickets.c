@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <tlsresume/tickets.h>
 
@@ -389,6 +390,226 @@ static void test_fleet_retired_install(void **state)
     tlsr_keyring_free(ring);
 }
 
+/* A key whose bytes say where they are: name 0x1n, AES 0xAn, HMAC 0x5n. */
+static struct tlsr_key_material marked(size_t len)
+{
+    struct tlsr_key_material m;
+    memset(&m, 0, sizeof(m));
+    m.len = (uint8_t)len;
+    size_t half = (len - 16) / 2;
+    for (size_t i = 0; i < 16; i++) {
+        m.bytes[i] = (uint8_t)(0x10 + i);
+    }
+    for (size_t i = 0; i < half; i++) {
+        m.bytes[16 + i] = (uint8_t)(0xa0 + i);
+        m.bytes[16 + half + i] = (uint8_t)(0x50 + i);
+    }
+    return m;
+}
+
+/* Each format's byte order, both ways: nginx 80 and Apache/Node put the HMAC key first. */
+static void test_keyfile_layouts(void **state)
+{
+    (void)state;
+    static const struct {
+        enum tlsr_key_format fmt;
+        size_t len;
+        uint8_t second; /* the first byte after the name */
+    } cases[] = {
+        {TLSR_KEYFMT_NGINX80, 80, 0x50}, {TLSR_KEYFMT_RAW, 80, 0xa0},
+        {TLSR_KEYFMT_NGINX48, 48, 0xa0}, {TLSR_KEYFMT_APACHE, 48, 0x50},
+        {TLSR_KEYFMT_NODE, 48, 0x50},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tlsr_key_material m = marked(cases[i].len);
+        uint8_t file[80];
+        size_t len = 0;
+        /* A 48-byte key is written as is (no derivation) in every format. */
+        assert_int_equal(tlsr_keyfile_key_bytes(cases[i].fmt, &m, file, &len), TLSR_OK);
+        assert_int_equal(len, cases[i].len);
+        assert_memory_equal(file, m.bytes, 16);
+        assert_int_equal(file[16], cases[i].second);
+        struct tlsr_key_material back[2];
+        size_t n = 0;
+        assert_int_equal(tlsr_keyfile_read(cases[i].fmt, "k", file, len, back, 2, &n), TLSR_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(back[0].len, cases[i].len);
+        assert_memory_equal(back[0].bytes, m.bytes, cases[i].len);
+    }
+    enum tlsr_key_format f;
+    assert_int_equal(tlsr_key_format_from_name("haproxy", &f), TLSR_OK);
+    assert_int_equal(f, TLSR_KEYFMT_HAPROXY);
+    assert_string_equal(tlsr_key_format_name(TLSR_KEYFMT_NGINX48), "nginx48");
+    assert_int_equal(tlsr_key_format_from_name("nginx", &f), TLSR_E_INVALID);
+}
+
+/* 80-byte ring keys in 48-byte formats: derived, the same every time, under a new name. */
+static void test_keyfile_derives_48(void **state)
+{
+    (void)state;
+    struct tlsr_key_material m = marked(80);
+    struct tlsr_key_material a;
+    struct tlsr_key_material b;
+    assert_int_equal(tlsr_key_material_to48(&m, &a), TLSR_OK);
+    assert_int_equal(tlsr_key_material_to48(&m, &b), TLSR_OK);
+    assert_int_equal(a.len, 48);
+    assert_memory_equal(a.bytes, b.bytes, 48);
+    assert_memory_not_equal(a.bytes, m.bytes, 16);
+    m.bytes[79] ^= 1;
+    assert_int_equal(tlsr_key_material_to48(&m, &b), TLSR_OK);
+    assert_memory_not_equal(a.bytes, b.bytes, 48);
+    uint8_t file[80];
+    size_t len = 0;
+    assert_int_equal(tlsr_keyfile_key_bytes(TLSR_KEYFMT_NODE, &m, file, &len), TLSR_OK);
+    assert_int_equal(len, 48);
+    assert_memory_equal(file, b.bytes, 16);
+}
+
+/* HAProxy: previous, encrypting, next; a missing one repeats the encrypting key. */
+static void test_keyfile_haproxy_order(void **state)
+{
+    (void)state;
+    struct tlsr_key_material keys[3];
+    for (size_t i = 0; i < 3; i++) {
+        keys[i] = marked(80);
+        keys[i].bytes[0] = (uint8_t)i; /* 0: encrypting, 1: next, 2: previous */
+    }
+    uint8_t out[512];
+    size_t len = 0;
+    struct tlsr_key_material back[4];
+    size_t n = 0;
+    assert_int_equal(tlsr_keyfile_write(TLSR_KEYFMT_HAPROXY, keys, 3, true, out, sizeof(out), &len),
+                     TLSR_OK);
+    assert_int_equal(len, 3 * 109); /* 108 base64 characters and a newline each */
+    assert_int_equal(tlsr_keyfile_read(TLSR_KEYFMT_HAPROXY, "h", out, len, back, 4, &n), TLSR_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(back[0].bytes[0], 2);
+    assert_int_equal(back[1].bytes[0], 0);
+    assert_int_equal(back[2].bytes[0], 1);
+    assert_memory_equal(back[1].bytes, keys[0].bytes, 80);
+    assert_int_equal(
+        tlsr_keyfile_write(TLSR_KEYFMT_HAPROXY, keys, 1, false, out, sizeof(out), &len), TLSR_OK);
+    assert_int_equal(tlsr_keyfile_read(TLSR_KEYFMT_HAPROXY, "h", out, len, back, 4, &n), TLSR_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(back[0].bytes, keys[0].bytes, 80);
+    assert_memory_equal(back[2].bytes, keys[0].bytes, 80);
+    /* Too small a buffer fails and leaves nothing behind. */
+    assert_int_equal(tlsr_keyfile_write(TLSR_KEYFMT_HAPROXY, keys, 3, true, out, 200, &len),
+                     TLSR_E_TOOBIG);
+    /* Raw: every 80-byte key, encrypting first. */
+    assert_int_equal(tlsr_keyfile_write(TLSR_KEYFMT_RAW, keys, 3, true, out, sizeof(out), &len),
+                     TLSR_OK);
+    assert_int_equal(len, 240);
+    assert_int_equal(out[80], 1);
+}
+
+/* Malformed files: wrong length, bad base64, empty; each message names the file and line. */
+static void test_keyfile_rejects_malformed(void **state)
+{
+    (void)state;
+    struct tlsr_key_material out[4];
+    size_t n = 0;
+    static const uint8_t bytes[81] = {0};
+    static const struct {
+        enum tlsr_key_format fmt;
+        const char *data;
+        size_t len;
+        const char *says;
+    } cases[] = {
+        {TLSR_KEYFMT_NGINX80, "", 0, "k.key: empty"},
+        {TLSR_KEYFMT_NGINX80, (const char *)bytes, 79, "k.key: 79 bytes"},
+        {TLSR_KEYFMT_NGINX48, (const char *)bytes, 81, "k.key: 81 bytes"},
+        {TLSR_KEYFMT_APACHE, (const char *)bytes, 80, "k.key: 80 bytes"},
+        {TLSR_KEYFMT_NODE, (const char *)bytes, 47, "k.key: 47 bytes"},
+        {TLSR_KEYFMT_RAW, (const char *)bytes, 81, "not a whole number"},
+        {TLSR_KEYFMT_HAPROXY, "\n# only a comment\n", 18, "k.key: no key"},
+        {TLSR_KEYFMT_HAPROXY, "AAAA\n", 5, "k.key:1: a key of 3 bytes"},
+        {TLSR_KEYFMT_HAPROXY, "\nAA*A\n", 6, "k.key:2: byte 3 (0x2a) is not base64"},
+        {TLSR_KEYFMT_HAPROXY, "AAA\n", 4, "k.key:1: 3 base64 bytes"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tlsr_status rc = tlsr_keyfile_read(cases[i].fmt, "k.key", (const uint8_t *)cases[i].data,
+                                           cases[i].len, out, 4, &n);
+        assert_int_equal(rc, TLSR_E_FORMAT);
+        assert_non_null(strstr(tlsr_last_error(), cases[i].says));
+    }
+    /* More keys than room. */
+    uint8_t raw[400] = {0};
+    assert_int_equal(tlsr_keyfile_read(TLSR_KEYFMT_RAW, "r", raw, 400, out, 4, &n), TLSR_E_TOOBIG);
+}
+
+/* Export order (encrypting, next, older) and an imported 48-byte key that decrypts tickets
+ * sealed the way nginx seals them with it (AES-128-CBC). */
+static void test_keyring_export_import(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, HOUR);
+    struct tlsr_ticket_key a = fleet_key(0xa1);
+    struct tlsr_ticket_key b = fleet_key(0xb2);
+    struct tlsr_ticket_key c = fleet_key(0xc3);
+    struct tlsr_key_material out[8];
+    size_t n = 0;
+    bool has_next = false;
+    assert_int_equal(tlsr_keyring_export(ring, true, out, 8, &n, &has_next), TLSR_E_NOTFOUND);
+    assert_int_equal(tlsr_keyring_install(ring, 1, &a, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_promote(ring, a.name), TLSR_OK);
+    assert_int_equal(tlsr_keyring_install(ring, 2, &b, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_promote(ring, b.name), TLSR_OK);
+    assert_int_equal(tlsr_keyring_install(ring, 3, &c, 0), TLSR_OK);
+    struct tlsr_key_material legacy = marked(48);
+    assert_int_equal(tlsr_keyring_import(ring, &legacy, 600), TLSR_OK);
+    assert_int_equal(tlsr_keyring_export(ring, true, out, 8, &n, &has_next), TLSR_OK);
+    assert_int_equal(n, 4);
+    assert_true(has_next);
+    assert_memory_equal(out[0].bytes, b.name, 16);
+    assert_memory_equal(out[1].bytes, c.name, 16);
+    assert_memory_equal(out[2].bytes, a.name, 16);
+    assert_int_equal(out[3].len, 48);
+    assert_memory_equal(out[0].bytes + 16, b.aes_key, 32);
+    assert_memory_equal(out[0].bytes + 48, b.hmac_key, 32);
+
+    /* Seal as nginx does with a 48-byte key, then open through the ring. */
+    uint8_t iv[16] = {7};
+    const uint8_t msg[32] = "a ticket issued by another one..";
+    uint8_t ct[64];
+    uint8_t pt[64];
+    int n1 = 0;
+    int n2 = 0;
+    EVP_CIPHER_CTX *c1 = EVP_CIPHER_CTX_new();
+    assert_int_equal(EVP_EncryptInit_ex(c1, EVP_aes_128_cbc(), NULL, legacy.bytes + 16, iv), 1);
+    assert_int_equal(EVP_EncryptUpdate(c1, ct, &n1, msg, sizeof(msg)), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(c1, ct + n1, &n2), 1);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *h2 = EVP_MAC_CTX_new(mac);
+    EVP_CIPHER_CTX *c2 = EVP_CIPHER_CTX_new();
+    enum tlsr__key_match match = TLSR__KEY_UNKNOWN;
+    assert_int_equal(tlsr__keyring_open_setup(ring, legacy.bytes, iv, c2, h2, &match), TLSR_OK);
+    assert_int_equal(match, TLSR__KEY_OLD);
+    int n3 = 0;
+    int n4 = 0;
+    assert_int_equal(EVP_DecryptUpdate(c2, pt, &n3, ct, n1 + n2), 1);
+    assert_int_equal(EVP_DecryptFinal_ex(c2, pt + n3, &n4), 1);
+    assert_memory_equal(pt, msg, sizeof(msg));
+    /* The HMAC key is the 16 bytes the file gave. */
+    size_t mac_len = 0;
+    uint8_t tag1[32];
+    uint8_t tag2[32];
+    assert_int_equal(EVP_MAC_init(h2, NULL, 0, NULL), 1);
+    assert_int_equal(EVP_MAC_update(h2, msg, sizeof(msg)), 1);
+    assert_int_equal(EVP_MAC_final(h2, tag1, &mac_len, sizeof(tag1)), 1);
+    assert_non_null(HMAC(EVP_sha256(), legacy.bytes + 32, 16, msg, sizeof(msg), tag2, NULL));
+    assert_memory_equal(tag1, tag2, 32);
+    EVP_CIPHER_CTX_free(c1);
+    EVP_CIPHER_CTX_free(c2);
+    EVP_MAC_CTX_free(h2);
+    EVP_MAC_free(mac);
+    /* Imported keys decrypt for the time given, then are wiped. */
+    clk.now += 601;
+    assert_int_equal(seal_open(ring, legacy.bytes, NULL), TLSR__KEY_UNKNOWN);
+    tlsr_keyring_free(ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +624,11 @@ int main(void)
         cmocka_unit_test(test_fleet_install_promote_retire),
         cmocka_unit_test(test_fleet_overdue_falls_back_to_local),
         cmocka_unit_test(test_fleet_retired_install),
+        cmocka_unit_test(test_keyfile_layouts),
+        cmocka_unit_test(test_keyfile_derives_48),
+        cmocka_unit_test(test_keyfile_haproxy_order),
+        cmocka_unit_test(test_keyfile_rejects_malformed),
+        cmocka_unit_test(test_keyring_export_import),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,12 @@
  */
 #include "tlsr_buf.h"
 
+#include <limits.h>
+#include <stdbool.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "../err/tlsr_err.h"
 
@@ -148,5 +153,37 @@ tlsr_status tlsr_wr_bytes(struct tlsr_wr *wr, const uint8_t *data, size_t n)
     if (n > 0) {
         memcpy(p, data, n);
     }
+    return TLSR_OK;
+}
+
+tlsr_status tlsr__b64_decode(const uint8_t *b64, size_t len, uint8_t *out, size_t cap,
+                             size_t *out_len)
+{
+    ENSURE(len >= 4 && len % 4 == 0 && len <= INT_MAX, TLSR_E_FORMAT,
+           "%zu base64 bytes: not a whole number of 4-byte groups", len);
+    ENSURE(len / 4 * 3 <= cap + 2, TLSR_E_TOOBIG, "%zu base64 bytes: too long", len);
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = b64[i];
+        /* '=' only as the last byte, or as the last two. */
+        bool is_pad = c == '=' && (i == len - 1 || (i == len - 2 && b64[len - 1] == '='));
+        bool is_alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        ENSURE(is_alnum || c == '+' || c == '/' || is_pad, TLSR_E_FORMAT,
+               "byte %zu (0x%02x) is not base64", i + 1, c);
+    }
+    size_t n = len / 4 * 3 - (b64[len - 1] == '=') - (b64[len - 2] == '=');
+    ENSURE(n <= cap, TLSR_E_TOOBIG, "%zu decoded bytes: too long", n);
+    uint8_t tmp[3];
+    for (size_t i = 0; i < len; i += 4) {
+        /* Quantum by quantum, so the output never needs the padding's room. */
+        if (EVP_DecodeBlock(tmp, b64 + i, 4) != 3) {
+            OPENSSL_cleanse(tmp, sizeof(tmp));
+            return tlsr__err_set(TLSR_E_FORMAT, "bad base64");
+        }
+        size_t at = i / 4 * 3;
+        size_t take = n - at < 3 ? n - at : 3;
+        memcpy(out + at, tmp, take);
+    }
+    OPENSSL_cleanse(tmp, sizeof(tmp));
+    *out_len = n;
     return TLSR_OK;
 }

@@ -48,6 +48,13 @@ TLSR_MUST_CHECK tlsr_status tlsr_wr_u32(struct tlsr_wr *wr, uint32_t v);
 TLSR_MUST_CHECK tlsr_status tlsr_wr_u64(struct tlsr_wr *wr, uint64_t v);
 TLSR_MUST_CHECK tlsr_status tlsr_wr_bytes(struct tlsr_wr *wr, const uint8_t *data, size_t n);
 /* Reserves n bytes and returns where to write them (for encoders that write in place). */
+/*
+ * Decodes strict base64 (RFC 4648 §4: whole quanta, '=' only as the last one or two bytes, no
+ * white space) into out (cap bytes) and sets *out_len. TLSR_E_FORMAT names the first bad byte;
+ * TLSR_E_TOOBIG when it does not fit. Wipes its scratch copy (callers decode secrets).
+ */
+TLSR_MUST_CHECK tlsr_status tlsr__b64_decode(const uint8_t *b64, size_t len, uint8_t *out,
+                                             size_t cap, size_t *out_len);
 TLSR_MUST_CHECK tlsr_status tlsr_wr_reserve(struct tlsr_wr *wr, size_t n, uint8_t **out);
 
 #endif

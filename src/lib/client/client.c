@@ -94,20 +94,9 @@ static tlsr_status parse_number(const uint8_t *p, size_t len, uint64_t max, uint
 
 static tlsr_status parse_session(const uint8_t *b64, size_t len, SSL_SESSION **out)
 {
-    ENSURE(len >= 4 && len % 4 == 0 && len / 4 * 3 <= MAX_DER, TLSR_E_FORMAT,
-           "session of %zu base64 bytes", len);
-    for (size_t i = 0; i < len; i++) {
-        uint8_t c = b64[i];
-        /* '=' only as the last byte, or as the last two. */
-        bool is_pad = c == '=' && (i == len - 1 || (i == len - 2 && b64[len - 1] == '='));
-        bool is_alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        ENSURE(is_alnum || c == '+' || c == '/' || is_pad, TLSR_E_FORMAT,
-               "byte 0x%02x is not base64", c);
-    }
     uint8_t der[MAX_DER];
-    int n = EVP_DecodeBlock(der, b64, (int)len);
-    ENSURE(n > 0, TLSR_E_FORMAT, "bad base64");
-    size_t der_len = (size_t)n - (b64[len - 1] == '=') - (b64[len - 2] == '=');
+    size_t der_len = 0;
+    TRY(tlsr__b64_decode(b64, len, der, sizeof(der), &der_len));
     const unsigned char *p = der;
     SSL_SESSION *s = d2i_SSL_SESSION(NULL, &p, (long)der_len);
     size_t used = (size_t)(p - der);

@@ -13,15 +13,24 @@
  *     P members    sorted set of members, scored by when each stops counting as live (ms):
  *                  its last poll + 3 of its own poll intervals + 2 s
  *     P force      set by a rotation request; cleared by the promotion
+ *     P at:<gen>   when key <gen> was promoted (ms), with the key's TTL
+ *     P use:<gen>  hash: member -> "issued presented", each member's counts for key <gen>
+ *     P imp:<id>   a key imported from another server's file (tlsresume keys import), sealed
+ *                  (AAD: label | id), 48 or 80 bytes, decrypt-only until its TTL runs out
+ *     P imports    the set of import ids
  * All times are Redis's own clock (TIME in the scripts), so servers' clocks do not matter to
  * the schedule; they matter only to ticket ages, covered by the skew allowance.
  *
  * Each poll, one script records this member and returns the state and the sealed keys; the
- * server installs what it lacks, acknowledges the next key, promotes locally the key the fleet
- * promoted, and then, if needed, either creates the next key (SET NX in a script: exactly one
- * server wins) or promotes it (a compare-and-set on P cur: exactly one server wins) when its
- * period is over or a rotation was asked and every live member acknowledged it, or when the
- * acknowledgement wait ran out (logged).
+ * server installs what it lacks, applies them where they go (the apply hook: `keys sync`
+ * writes them to nginx or HAProxy), acknowledges the next key once applied, promotes locally the
+ * key the fleet promoted, and then, if needed, either creates the next key (SET NX in a script:
+ * exactly one server wins) or promotes it (a compare-and-set on P cur: exactly one server wins)
+ * when its period is over or a rotation was asked and every live member acknowledged it, or when
+ * the acknowledgement wait ran out (logged).
+ *
+ * An observer (tlsresume keys status, export, rotate, import) reads the same state without
+ * registering: it neither counts as a member nor creates, promotes or acknowledges.
  *
  * Threat: ticket keys readable in Redis (sealed with the wrap key derived from the fleet key),
  * keys outliving their tickets (TTLs in Redis, schedule wipes in memory), a server that lacks
@@ -46,22 +55,28 @@
 #define KEY_LABEL "tlsresume ticket key v1"
 #define KEY_PLAIN_LEN (TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN + TLSR_TICKET_HMAC_LEN)
 #define KEY_BLOB_LEN (KEY_PLAIN_LEN + SEAL_OVERHEAD)
-#define TICK_FIELDS 7
+#define TICK_FIELDS 8
+#define KEY_FIELDS 5
+#define IMPORT_FIELDS 3
 #define MAX_KEYS_READ 64
+#define MAX_IMPORTS 64
+#define IMPORT_LABEL "tlsresume imported key v1"
 
 static const char tick_lua[] =
     "local p = ARGV[1]\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "redis.call('ZADD', p .. 'members', now + tonumber(ARGV[3]), ARGV[2])\n"
-    "redis.call('ZREMRANGEBYSCORE', p .. 'members', '-inf', now)\n"
+    "if ARGV[5] ~= '1' then\n"
+    "  redis.call('ZADD', p .. 'members', now + tonumber(ARGV[3]), ARGV[2])\n"
+    "  redis.call('ZREMRANGEBYSCORE', p .. 'members', '-inf', now)\n"
+    "end\n"
     "local gen, promoted = 0, 0\n"
     "local cur = redis.call('GET', p .. 'cur')\n"
     "if cur then\n"
     "  local a, b = string.match(cur, '^(%d+) (%d+)$')\n"
     "  if a then gen = tonumber(a); promoted = tonumber(b) end\n"
     "end\n"
-    "local members = redis.call('ZRANGE', p .. 'members', 0, -1)\n"
+    "local members = redis.call('ZRANGEBYSCORE', p .. 'members', now, '+inf')\n"
     "local missing = 0\n"
     "for _, m in ipairs(members) do\n"
     "  if redis.call('SISMEMBER', p .. 'ack:' .. (gen + 1), m) == 0 then missing = missing + 1 "
@@ -69,7 +84,7 @@ static const char tick_lua[] =
     "end\n"
     "local out = {tostring(now), tostring(gen), tostring(promoted), tostring(#members),\n"
     "  tostring(missing), redis.call('GET', p .. 'next_at') or '0',\n"
-    "  tostring(redis.call('EXISTS', p .. 'force'))}\n"
+    "  tostring(redis.call('EXISTS', p .. 'force')), '0'}\n"
     "local g, n = gen + 1, 0\n"
     "while g >= 1 and n < tonumber(ARGV[4]) do\n"
     "  local k = redis.call('GET', p .. 'tk:' .. g)\n"
@@ -77,10 +92,29 @@ static const char tick_lua[] =
     "    if g <= gen then break end\n"
     "    k = ''\n"
     "  end\n"
+    "  local issued, presented = 0, 0\n"
+    "  for _, v in ipairs(redis.call('HVALS', p .. 'use:' .. g)) do\n"
+    "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
+    "    if a then issued = issued + tonumber(a); presented = presented + tonumber(b) end\n"
+    "  end\n"
     "  out[#out + 1] = k\n"
     "  out[#out + 1] = tostring(redis.call('PTTL', p .. 'tk:' .. g))\n"
+    "  out[#out + 1] = tostring(redis.call('SCARD', p .. 'ack:' .. g))\n"
+    "  out[#out + 1] = issued .. ' ' .. presented\n"
+    "  out[#out + 1] = redis.call('GET', p .. 'at:' .. g) or '0'\n"
     "  g = g - 1\n"
     "  n = n + 1\n"
+    "end\n"
+    "out[8] = tostring(n)\n"
+    "for _, id in ipairs(redis.call('SMEMBERS', p .. 'imports')) do\n"
+    "  local k = redis.call('GET', p .. 'imp:' .. id)\n"
+    "  if k then\n"
+    "    out[#out + 1] = id\n"
+    "    out[#out + 1] = k\n"
+    "    out[#out + 1] = tostring(redis.call('PTTL', p .. 'imp:' .. id))\n"
+    "  elseif ARGV[5] ~= '1' then\n"
+    "    redis.call('SREM', p .. 'imports', id)\n"
+    "  end\n"
     "end\n"
     "return out\n";
 
@@ -108,8 +142,13 @@ static const char promote_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "redis.call('SET', p .. 'cur', ARGV[3] .. ' ' .. tostring(now))\n"
+    "redis.call('SET', p .. 'at:' .. ARGV[3], tostring(now), 'PX', ARGV[5])\n"
     "redis.call('PEXPIRE', p .. 'tk:' .. ARGV[3], ARGV[5])\n"
-    "if gen > 0 then redis.call('PEXPIRE', p .. 'tk:' .. gen, ARGV[4]) end\n"
+    "if gen > 0 then\n"
+    "  redis.call('PEXPIRE', p .. 'tk:' .. gen, ARGV[4])\n"
+    "  redis.call('PEXPIRE', p .. 'at:' .. gen, ARGV[4])\n"
+    "  redis.call('PEXPIRE', p .. 'use:' .. gen, ARGV[4])\n"
+    "end\n"
     "redis.call('DEL', p .. 'force', p .. 'next_at', p .. 'ack:' .. ARGV[3])\n"
     "return 1\n";
 
@@ -131,6 +170,8 @@ struct tlsr_fleet_ring {
     bool was_overdue;
     uint8_t promoted[TLSR_TICKET_NAME_LEN];
     struct tlsr_fleet_ring_stats st;
+    struct tlsr_fleet_key_status keys[MAX_KEYS_READ + MAX_IMPORTS];
+    size_t n_keys;
 };
 
 static size_t key_aad(uint64_t gen, uint8_t out[64])
@@ -144,26 +185,53 @@ static size_t key_aad(uint64_t gen, uint8_t out[64])
     return wr.used;
 }
 
+/* Opens a sealed key: a generation's (80 bytes) or an import's (48 or 80, after a size byte). */
+static tlsr_status open_blob(struct tlsr_fleet_ring *fr, const uint8_t *aad, size_t aad_len,
+                             const uint8_t *blob, size_t len, struct tlsr_key_material *out)
+{
+    uint8_t plain[1 + KEY_PLAIN_LEN];
+    size_t plain_len = 0;
+    TRY(tlsr__fleet_open(fr->secret->wrap_key, aad, aad_len, blob, len, plain, sizeof(plain),
+                         &plain_len));
+    tlsr_status rc = TLSR_OK;
+    memset(out, 0, sizeof(*out));
+    if (plain_len == KEY_PLAIN_LEN) {
+        out->len = KEY_PLAIN_LEN;
+        memcpy(out->bytes, plain, KEY_PLAIN_LEN);
+    } else if (plain_len >= 1 && (plain[0] == 48 || plain[0] == 80) && plain_len - 1 == plain[0]) {
+        out->len = plain[0];
+        memcpy(out->bytes, plain + 1, plain[0]);
+    } else {
+        rc = tlsr__err_set(TLSR_E_FORMAT, "fleet ticket key: %zu bytes", plain_len);
+    }
+    OPENSSL_cleanse(plain, sizeof(plain));
+    return rc;
+}
+
 static tlsr_status open_key(struct tlsr_fleet_ring *fr, uint64_t gen, const uint8_t *blob,
                             size_t len, struct tlsr_ticket_key *out)
 {
     uint8_t aad[64];
     size_t aad_len = key_aad(gen, aad);
-    uint8_t plain[KEY_PLAIN_LEN];
-    size_t plain_len = 0;
-    TRY(tlsr__fleet_open(fr->secret->wrap_key, aad, aad_len, blob, len, plain, sizeof(plain),
-                         &plain_len));
+    struct tlsr_key_material m;
+    TRY(open_blob(fr, aad, aad_len, blob, len, &m));
     tlsr_status rc = TLSR_OK;
-    if (plain_len != KEY_PLAIN_LEN) {
-        rc = tlsr__err_set(TLSR_E_FORMAT, "fleet ticket key: %zu bytes", plain_len);
+    if (m.len != KEY_PLAIN_LEN) {
+        rc = tlsr__err_set(TLSR_E_FORMAT, "fleet ticket key: %u bytes", m.len);
     } else {
-        memcpy(out->name, plain, TLSR_TICKET_NAME_LEN);
-        memcpy(out->aes_key, plain + TLSR_TICKET_NAME_LEN, TLSR_TICKET_AES_LEN);
-        memcpy(out->hmac_key, plain + TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN,
+        memcpy(out->name, m.bytes, TLSR_TICKET_NAME_LEN);
+        memcpy(out->aes_key, m.bytes + TLSR_TICKET_NAME_LEN, TLSR_TICKET_AES_LEN);
+        memcpy(out->hmac_key, m.bytes + TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN,
                TLSR_TICKET_HMAC_LEN);
     }
-    OPENSSL_cleanse(plain, sizeof(plain));
+    OPENSSL_cleanse(&m, sizeof(m));
     return rc;
+}
+
+static size_t import_aad(const char *id, uint8_t out[96])
+{
+    int n = snprintf((char *)out, 96, "%s|%s", IMPORT_LABEL, id);
+    return n > 0 && n < 96 ? (size_t)n : 0;
 }
 
 static uint64_t num(const redisReply *r)
@@ -280,9 +348,9 @@ static void acknowledge(struct tlsr_fleet_ring *fr, uint64_t gen)
     }
 }
 
-/* Installs key i of the reply (generation gen); true when the ring holds it afterwards. */
+/* Installs key gen of the reply; true when the ring holds it afterwards. */
 static bool install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *blob,
-                    const redisReply *pttl, bool is_old, struct tlsr_ticket_key *key)
+                    uint64_t left_ms, bool is_old, struct tlsr_ticket_key *key)
 {
     if (blob->type != REDIS_REPLY_STRING || blob->len == 0) {
         return false;
@@ -294,7 +362,6 @@ static bool install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *
                         tlsr_last_error());
         return false;
     }
-    uint64_t left_ms = num(pttl);
     uint32_t retired_for = 0;
     if (is_old) {
         uint64_t s = left_ms / 1000 + 1;
@@ -309,6 +376,104 @@ static bool install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *
     return true;
 }
 
+/* Installs the imported keys (id, blob, pttl triples from element `at`). */
+static void install_imports(struct tlsr_fleet_ring *fr, const redisReply *r, size_t at)
+{
+    fr->st.imported = 0;
+    for (size_t i = at; i + IMPORT_FIELDS <= r->elements; i += IMPORT_FIELDS) {
+        const redisReply *id = r->element[i];
+        const redisReply *blob = r->element[i + 1];
+        uint64_t left_ms = num(r->element[i + 2]);
+        char ids[40];
+        uint8_t aad[96];
+        struct tlsr_key_material m;
+        if (id->type != REDIS_REPLY_STRING || id->len == 0 || id->len >= sizeof(ids) ||
+            blob->type != REDIS_REPLY_STRING ||
+            fr->n_keys >= sizeof(fr->keys) / sizeof(fr->keys[0])) {
+            continue;
+        }
+        memcpy(ids, id->str, id->len);
+        ids[id->len] = '\0';
+        size_t aad_len = import_aad(ids, aad);
+        if (open_blob(fr, aad, aad_len, (const uint8_t *)blob->str, blob->len, &m) != TLSR_OK) {
+            fr->st.rejected++;
+            tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                            "event=key_rejected import=%s error=\"%s\"", ids, tlsr_last_error());
+            continue;
+        }
+        uint64_t s = left_ms / 1000 + 1;
+        if (tlsr_keyring_import(fr->ring, &m, (uint32_t)(s > UINT32_MAX ? UINT32_MAX : s)) !=
+            TLSR_OK) {
+            tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                            "event=key_install_failed import=%s error=\"%s\"", ids,
+                            tlsr_last_error());
+        }
+        struct tlsr_fleet_key_status *ks = &fr->keys[fr->n_keys++];
+        memset(ks, 0, sizeof(*ks));
+        memcpy(ks->name_prefix, m.bytes, sizeof(ks->name_prefix));
+        ks->state = TLSR_KEY_DECRYPT_ONLY;
+        ks->size = m.len;
+        ks->expires_s = left_ms / 1000;
+        fr->st.imported++;
+        OPENSSL_cleanse(&m, sizeof(m));
+    }
+}
+
+/* Records what the reply says of key gen, for tlsr_fleet_ring_keys(). */
+static void describe(struct tlsr_fleet_ring *fr, uint64_t gen, uint64_t cur, uint64_t now,
+                     redisReply *const *f, const struct tlsr_ticket_key *key, bool is_open)
+{
+    struct tlsr_fleet_key_status *ks = &fr->keys[fr->n_keys++];
+    memset(ks, 0, sizeof(*ks));
+    ks->generation = gen;
+    if (is_open) {
+        memcpy(ks->name_prefix, key->name, sizeof(ks->name_prefix));
+    }
+    ks->state = gen > cur ? TLSR_KEY_NEXT : gen == cur ? TLSR_KEY_CURRENT : TLSR_KEY_DECRYPT_ONLY;
+    ks->size = KEY_PLAIN_LEN;
+    uint64_t pttl = num(f[1]);
+    ks->expires_s = pttl / 1000;
+    ks->acks = num(f[2]);
+    if (f[3]->type == REDIS_REPLY_STRING && f[3]->len < 48) {
+        char use[48];
+        memcpy(use, f[3]->str, f[3]->len);
+        use[f[3]->len] = '\0';
+        char *end = NULL;
+        ks->issued = strtoull(use, &end, 10);
+        ks->presented = end != NULL ? strtoull(end, NULL, 10) : 0;
+    }
+    uint64_t at = num(f[4]);
+    ks->age_s = at > 0 && now > at ? (now - at) / 1000 : 0;
+}
+
+/* Reports this server's per-key counts, summed by `keys status`. */
+static void report_use(struct tlsr_fleet_ring *fr)
+{
+    struct tlsr_key_info info[TLSR_KEYRING_MAX_KEYS];
+    size_t n = 0;
+    if (tlsr_keyring_list(fr->ring, info, TLSR_KEYRING_MAX_KEYS, &n) != TLSR_OK) {
+        return;
+    }
+    uint64_t ttl = 2 * fr->rotate_ms + fr->lifetime_ms + fr->o.clock_skew_s * 1000ull;
+    for (size_t i = 0; i < n; i++) {
+        if (!info[i].is_fleet || info[i].generation == 0 ||
+            (info[i].issued == 0 && info[i].presented == 0)) {
+            continue;
+        }
+        char key[96];
+        char use[48];
+        snprintf(key, sizeof(key), "%suse:%llu", fr->prefix,
+                 (unsigned long long)info[i].generation);
+        snprintf(use, sizeof(use), "%llu %llu", (unsigned long long)info[i].issued,
+                 (unsigned long long)info[i].presented);
+        if (tlsr__rconn_command(&fr->conn, on_simple, NULL, "HSET %s %s %s", key, fr->member,
+                                use) == 0) {
+            (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "PEXPIRE %s %llu", key,
+                                      (unsigned long long)ttl);
+        }
+    }
+}
+
 static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
 {
     uint64_t now = num(r->element[0]);
@@ -318,24 +483,32 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
     fr->st.unacked = num(r->element[4]);
     uint64_t next_at = num(r->element[5]);
     bool is_forced = num(r->element[6]) != 0;
-    size_t n_keys = (r->elements - TICK_FIELDS) / 2;
+    size_t n_keys = (size_t)num(r->element[7]);
+    if (n_keys > (r->elements - TICK_FIELDS) / KEY_FIELDS) {
+        n_keys = (r->elements - TICK_FIELDS) / KEY_FIELDS;
+    }
+    fr->st.is_rotation_asked = is_forced;
+    fr->st.polls++;
+    fr->n_keys = 0;
     bool has_next = false;
     bool was_joined = fr->st.is_joined;
     struct tlsr_ticket_key key;
     for (size_t i = 0; i < n_keys; i++) {
         uint64_t g = gen + 1 - i;
+        redisReply *const *f = &r->element[TICK_FIELDS + KEY_FIELDS * i];
         /* An older key is installed (if missing: a server that joins, or comes back after
          * missing rotations) only for the time Redis keeps it, which is when the fleet retires
          * it: a wiped key never comes back for longer than that. */
         bool is_old = g < gen;
-        const redisReply *blob = r->element[TICK_FIELDS + 2 * i];
-        const redisReply *pttl = r->element[TICK_FIELDS + 2 * i + 1];
-        if (!install(fr, g, blob, pttl, is_old, &key)) {
+        bool is_held = install(fr, g, f[0], num(f[1]), is_old, &key);
+        if (f[0]->type == REDIS_REPLY_STRING && f[0]->len > 0) {
+            describe(fr, g, gen, now, f, &key, is_held);
+        }
+        if (!is_held) {
             continue;
         }
         if (i == 0) {
             has_next = true;
-            acknowledge(fr, g);
         } else if (g == gen && CRYPTO_memcmp(fr->promoted, key.name, sizeof(key.name)) != 0) {
             if (tlsr_keyring_promote(fr->ring, key.name) == TLSR_OK) {
                 memcpy(fr->promoted, key.name, sizeof(key.name));
@@ -349,10 +522,25 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
         }
     }
     OPENSSL_cleanse(&key, sizeof(key));
+    install_imports(fr, r, TICK_FIELDS + KEY_FIELDS * n_keys);
     fr->st.generation = gen;
+    if (fr->o.is_observer) {
+        if (fr->want_rotate) {
+            fr->want_rotate = false;
+            char force[96];
+            snprintf(force, sizeof(force), "%sforce", fr->prefix);
+            (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "SET %s 1 PX 60000", force);
+        }
+        return;
+    }
+    report_use(fr);
     if (!has_next) {
         create_next(fr, gen + 1);
         return;
+    }
+    /* Acknowledged only once whatever the apply hook feeds holds the key too. */
+    if (fr->o.apply == NULL || fr->o.apply(fr->o.apply_arg, fr->ring) == TLSR_OK) {
+        acknowledge(fr, gen + 1);
     }
     bool is_due = gen == 0 || is_forced || fr->want_rotate || now >= promoted_at + fr->rotate_ms;
     bool is_acked =
@@ -400,10 +588,16 @@ static void on_tick(redisAsyncContext *ac, void *r, void *priv)
                             "event=poll_failed error=\"%.200s\"", reply->str);
         }
         fr->st.is_redis_up = false;
+        if (fr->o.polled != NULL) {
+            fr->o.polled(fr->o.polled_arg, false);
+        }
         return;
     }
     fr->st.is_redis_up = true;
     follow(fr, reply);
+    if (fr->o.polled != NULL) {
+        fr->o.polled(fr->o.polled_arg, true);
+    }
 }
 
 static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
@@ -423,8 +617,9 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
     char max[8];
     snprintf(dead, sizeof(dead), "%llu", (unsigned long long)fr->o.poll_ms * 3ull + 2000ull);
     snprintf(max, sizeof(max), "%u", MAX_KEYS_READ);
-    if (tlsr__rconn_command(&fr->conn, on_tick, fr, "EVAL %s 0 %s %s %s %s", tick_lua, fr->prefix,
-                            fr->member, dead, max) == 0) {
+    if (tlsr__rconn_command(&fr->conn, on_tick, fr, "EVAL %s 0 %s %s %s %s %s", tick_lua,
+                            fr->prefix, fr->member, dead, max,
+                            fr->o.is_observer ? "1" : "0") == 0) {
         fr->is_busy = true;
     } else {
         fr->st.polls_failed++;
@@ -529,4 +724,49 @@ void tlsr_fleet_ring_rotate(struct tlsr_fleet_ring *fr)
 void tlsr_fleet_ring_get_stats(const struct tlsr_fleet_ring *fr, struct tlsr_fleet_ring_stats *out)
 {
     *out = fr->st;
+}
+
+void tlsr_fleet_ring_keys(const struct tlsr_fleet_ring *fr,
+                          const struct tlsr_fleet_key_status **out, size_t *n)
+{
+    *out = fr->keys;
+    *n = fr->n_keys;
+}
+
+tlsr_status tlsr_fleet_ring_import(struct tlsr_fleet_ring *fr, const struct tlsr_key_material *key,
+                                   uint32_t ttl_s)
+{
+    ENSURE(fr != NULL && key != NULL && (key->len == 48 || key->len == 80) && ttl_s > 0,
+           TLSR_E_INVALID, "fleet: import: a 48- or 80-byte key and a TTL");
+    ENSURE(fr->conn.state == RCONN_UP, TLSR_E_SYSTEM, "fleet: Redis is not connected");
+    /* The id names the key without revealing it: a hash of its name under the name key. */
+    uint8_t hash[NAME_HASH_LEN];
+    TRY(tlsr__fleet_name_hash(fr->secret->name_key, key->bytes, TLSR_TICKET_NAME_LEN, hash));
+    char id[2 * NAME_HASH_LEN + 1];
+    for (size_t i = 0; i < NAME_HASH_LEN; i++) {
+        snprintf(id + 2 * i, 3, "%02x", hash[i]);
+    }
+    uint8_t aad[96];
+    size_t aad_len = import_aad(id, aad);
+    uint8_t plain[1 + KEY_PLAIN_LEN];
+    plain[0] = key->len;
+    memcpy(plain + 1, key->bytes, key->len);
+    uint8_t blob[1 + KEY_BLOB_LEN];
+    size_t blob_len = 0;
+    tlsr_status rc = tlsr__fleet_seal(fr->secret->wrap_key, aad, aad_len, plain, 1u + key->len,
+                                      blob, sizeof(blob), &blob_len);
+    OPENSSL_cleanse(plain, sizeof(plain));
+    TRY(rc);
+    char name[96];
+    char set[96];
+    char ttl[24];
+    snprintf(name, sizeof(name), "%simp:%s", fr->prefix, id);
+    snprintf(set, sizeof(set), "%simports", fr->prefix);
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)ttl_s * 1000ull);
+    const char *argv[] = {"SET", name, (const char *)blob, "PX", ttl};
+    size_t lens[] = {3, strlen(name), blob_len, 2, strlen(ttl)};
+    ENSURE(tlsr__rconn_argv(&fr->conn, on_simple, NULL, 5, argv, lens) == 0 &&
+               tlsr__rconn_command(&fr->conn, on_simple, NULL, "SADD %s %s", set, id) == 0,
+           TLSR_E_SYSTEM, "fleet: Redis is not connected");
+    return TLSR_OK;
 }

@@ -252,8 +252,9 @@ tlsr_status tlsr_keyring_new(uint32_t rotate_s, uint32_t lifetime_s, struct tlsr
     ring->clock = tlsr_clock_wall;
     ring->source.make_key = default_make_key;
     ring->aes_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    if (ring->aes_cbc == NULL) {
-        rc = tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: AES-256-CBC unavailable");
+    ring->aes128_cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    if (ring->aes_cbc == NULL || ring->aes128_cbc == NULL) {
+        rc = tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: AES-CBC unavailable");
         goto out;
     }
     void *mem;
@@ -290,6 +291,7 @@ void tlsr_keyring_free(struct tlsr_keyring *ring)
         tlsr__secmem_release(ring->sh, ring->map_size, ring->creator);
     }
     EVP_CIPHER_free(ring->aes_cbc);
+    EVP_CIPHER_free(ring->aes128_cbc);
     tlsr__free(ring);
 }
 

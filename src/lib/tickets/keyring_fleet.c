@@ -46,10 +46,10 @@ tlsr_status tlsr_keyring_set_fleet_timing(struct tlsr_keyring *ring, uint32_t sk
     return TLSR_OK;
 }
 
-tlsr_status tlsr_keyring_install(struct tlsr_keyring *ring, uint64_t generation,
-                                 const struct tlsr_ticket_key *key, uint32_t retired_for_s)
+/* Adds a key made elsewhere (is_48: an imported AES-128 key) unless its name is held. */
+static tlsr_status add_key(struct tlsr_keyring *ring, uint64_t generation,
+                           const struct tlsr_ticket_key *key, bool is_48, uint32_t retired_for_s)
 {
-    ENSURE(ring != NULL && key != NULL, TLSR_E_INVALID, "ticket keys: install: NULL argument");
     TRY(tlsr__kr_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
@@ -65,6 +65,7 @@ tlsr_status tlsr_keyring_install(struct tlsr_keyring *ring, uint64_t generation,
     k->k = *key;
     k->generation = generation;
     k->is_fleet = 1;
+    k->is_48 = is_48;
     if (retired_for_s == 0) {
         k->enc_from = KR_PENDING;
         k->enc_until = KR_PENDING;
@@ -80,6 +81,13 @@ tlsr_status tlsr_keyring_install(struct tlsr_keyring *ring, uint64_t generation,
 out:
     tlsr__kr_unlock(ring);
     return rc;
+}
+
+tlsr_status tlsr_keyring_install(struct tlsr_keyring *ring, uint64_t generation,
+                                 const struct tlsr_ticket_key *key, uint32_t retired_for_s)
+{
+    ENSURE(ring != NULL && key != NULL, TLSR_E_INVALID, "ticket keys: install: NULL argument");
+    return add_key(ring, generation, key, false, retired_for_s);
 }
 
 tlsr_status tlsr_keyring_promote(struct tlsr_keyring *ring,
@@ -189,4 +197,93 @@ tlsr_status tlsr_keyring_list(struct tlsr_keyring *ring, struct tlsr_key_info *o
     }
     tlsr__kr_unlock(ring);
     return TLSR_OK;
+}
+
+tlsr_status tlsr_keyring_import(struct tlsr_keyring *ring, const struct tlsr_key_material *key,
+                                uint32_t retired_for_s)
+{
+    ENSURE(ring != NULL && key != NULL && (key->len == 48 || key->len == 80) && retired_for_s > 0,
+           TLSR_E_INVALID, "ticket keys: import: a 48- or 80-byte key and a retirement time");
+    size_t half = (key->len - TLSR_TICKET_NAME_LEN) / 2u;
+    struct tlsr_ticket_key k;
+    memset(&k, 0, sizeof(k));
+    memcpy(k.name, key->bytes, TLSR_TICKET_NAME_LEN);
+    memcpy(k.aes_key, key->bytes + TLSR_TICKET_NAME_LEN, half);
+    memcpy(k.hmac_key, key->bytes + TLSR_TICKET_NAME_LEN + half, half);
+    /* Generation 0: not in the fleet's sequence; always decrypt-only. */
+    tlsr_status rc = add_key(ring, 0, &k, key->len == 48, retired_for_s);
+    OPENSSL_cleanse(&k, sizeof(k));
+    return rc;
+}
+
+static void to_material(const struct kr_key *k, struct tlsr_key_material *out)
+{
+    size_t half = k->is_48 ? 16 : TLSR_TICKET_AES_LEN;
+    memset(out, 0, sizeof(*out));
+    out->len = (uint8_t)(TLSR_TICKET_NAME_LEN + 2 * half);
+    memcpy(out->bytes, k->k.name, TLSR_TICKET_NAME_LEN);
+    memcpy(out->bytes + TLSR_TICKET_NAME_LEN, k->k.aes_key, half);
+    memcpy(out->bytes + TLSR_TICKET_NAME_LEN + half, k->k.hmac_key, half);
+}
+
+/* Decrypt-only keys newest first: by when they stopped encrypting (imported ones last). */
+static int by_retirement(const void *a, const void *b)
+{
+    const struct kr_key *x = *(const struct kr_key *const *)a;
+    const struct kr_key *y = *(const struct kr_key *const *)b;
+    if (x->enc_until != y->enc_until) {
+        return x->enc_until > y->enc_until ? -1 : 1;
+    }
+    return x->dec_until > y->dec_until ? -1 : x->dec_until < y->dec_until;
+}
+
+tlsr_status tlsr_keyring_export(struct tlsr_keyring *ring, bool fleet_only,
+                                struct tlsr_key_material *out, size_t cap, size_t *n,
+                                bool *has_next)
+{
+    ENSURE(ring != NULL && out != NULL && n != NULL && has_next != NULL && cap >= 2, TLSR_E_INVALID,
+           "ticket keys: export: NULL argument or fewer than 2 entries");
+    *n = 0;
+    *has_next = false;
+    TRY(tlsr__kr_lock(ring));
+    struct kr_shared *sh = ring->sh;
+    uint64_t now = ring->clock(ring->clock_arg);
+    (void)tlsr__kr_maintain(ring, now);
+    tlsr_status rc = TLSR_OK;
+    struct kr_key *cur = tlsr__kr_current(sh, now);
+    if (cur == NULL || (fleet_only && !cur->is_fleet)) {
+        rc = tlsr__err_set(TLSR_E_NOTFOUND, "ticket keys: no %skey encrypts yet",
+                           fleet_only ? "fleet " : "");
+        goto out;
+    }
+    struct kr_key *next = NULL;
+    struct kr_key *old[TLSR_KEYRING_MAX_KEYS];
+    size_t n_old = 0;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        struct kr_key *k = &sh->keys[i];
+        if (k->state != KEY_LIVE || k == cur || (fleet_only && !k->is_fleet)) {
+            continue;
+        }
+        bool is_next = k->enc_from == KR_PENDING || k->enc_from > now;
+        if (is_next && k->generation > cur->generation) {
+            /* The fleet's next key, or the local schedule's: the newest one. */
+            if (next == NULL || k->generation > next->generation) {
+                next = k;
+            }
+        } else if (!is_next) {
+            old[n_old++] = k;
+        }
+    }
+    qsort(old, n_old, sizeof(old[0]), by_retirement);
+    to_material(cur, &out[(*n)++]);
+    if (next != NULL) {
+        to_material(next, &out[(*n)++]);
+        *has_next = true;
+    }
+    for (size_t i = 0; i < n_old && *n < cap; i++) {
+        to_material(old[i], &out[(*n)++]);
+    }
+out:
+    tlsr__kr_unlock(ring);
+    return rc;
 }

@@ -38,7 +38,8 @@ enum kr_counter {
 struct kr_key {
     uint8_t state;
     uint8_t is_fleet; /* installed by tlsr_keyring_install(), not made by the schedule */
-    uint8_t reserved[6];
+    uint8_t is_48;    /* imported 48-byte key: AES-128, 16-byte HMAC key, decrypt-only */
+    uint8_t reserved[5];
     uint64_t generation;
     uint64_t enc_from;  /* encrypts from this second (KR_PENDING: not yet) ... */
     uint64_t enc_until; /* ... until this one (exclusive) */
@@ -73,6 +74,7 @@ struct tlsr_keyring {
     void *clock_arg;
     struct tlsr_key_source source;
     EVP_CIPHER *aes_cbc;
+    EVP_CIPHER *aes128_cbc; /* for keys imported from 48-byte formats */
 };
 
 /* Applies the schedule at time now: wipes expired keys, makes sure a current and a next key

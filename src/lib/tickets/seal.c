@@ -21,13 +21,16 @@
 static tlsr_status setup(struct tlsr_keyring *ring, const struct kr_key *k, const uint8_t *iv,
                          int is_enc, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx)
 {
+    /* A key imported from a 48-byte format: AES-128 and a 16-byte HMAC key, as its server. */
+    size_t hmac_len = k->is_48 ? 16 : sizeof(k->k.hmac_key);
+    const EVP_CIPHER *cipher = k->is_48 ? ring->aes128_cbc : ring->aes_cbc;
     OSSL_PARAM params[3];
-    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->k.hmac_key,
-                                                  sizeof(k->k.hmac_key));
+    params[0] =
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->k.hmac_key, hmac_len);
     params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
     params[2] = OSSL_PARAM_construct_end();
     ERR_clear_error();
-    if (EVP_CipherInit_ex(cctx, ring->aes_cbc, NULL, k->k.aes_key, iv, is_enc) != 1) {
+    if (EVP_CipherInit_ex(cctx, cipher, NULL, k->k.aes_key, iv, is_enc) != 1) {
         return tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: cipher setup failed");
     }
     if (EVP_MAC_CTX_set_params(hctx, params) != 1) {

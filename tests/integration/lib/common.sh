@@ -77,14 +77,21 @@ tstat() {
     sed -n "s/^$1=//p" "$WORK/tserver.out"
 }
 
-# wait_log PATTERN: waits (bounded) until the server log shows PATTERN.
-wait_log() {
+# wait_grep FILE PATTERN WHAT [PID]: waits (bounded, 15 s) until FILE shows PATTERN (a basic
+# regular expression); fails saying WHAT when it never does, or when PID exits first.
+wait_grep() {
     local i
-    for i in $(seq 1 100); do
-        grep -q "$1" "$WORK/tserver.log" && return 0
+    for i in $(seq 1 150); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        [ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || fail "$3 (the process exited)"
         sleep 0.1
     done
-    fail "server log never showed: $1"
+    fail "$3"
+}
+
+# wait_log PATTERN: waits (bounded) until the server log shows PATTERN.
+wait_log() {
+    wait_grep "$WORK/tserver.log" "$1" "server log never showed: $1"
 }
 
 # client PORT OUT ARGS...: one s_client connection; keeps its output in $WORK/OUT.out.
@@ -149,13 +156,7 @@ start_serve() {
 }
 
 wait_serve_log() {
-    local i
-    for i in $(seq 1 150); do
-        grep -q -- "$1" "$WORK/serve.log" 2>/dev/null && return 0
-        kill -0 "$SERVE_PID" 2>/dev/null || fail "serve exited (waiting for '$1')"
-        sleep 0.1
-    done
-    fail "serve log never showed: $1"
+    wait_grep "$WORK/serve.log" "$1" "serve log never showed: $1" "$SERVE_PID"
 }
 
 stop_serve() {

@@ -1,0 +1,49 @@
+# Configuration writers for the servers the benchmarks and tests run beside ours (sourced):
+# the same nginx stream server and HAProxy TLS frontend everywhere.
+
+# nginx_stream_conf DIR PORT BACKEND CERT KEY WORKERS [LINES]: DIR/nginx.conf, an nginx stream
+# server on 127.0.0.1:PORT terminating TLS 1.2 and 1.3 in front of 127.0.0.1:BACKEND with
+# tickets on; LINES go into the server block (a session cache, ticket keys, suites).
+nginx_stream_conf() {
+    mkdir -p "$1"
+    cat >"$1/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes $6;
+pid $1/nginx.pid;
+error_log $1/error.log error;
+events { worker_connections 4096; }
+stream {
+    server {
+        listen 127.0.0.1:$2 ssl;
+        ssl_certificate $4;
+        ssl_certificate_key $5;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets on;
+        ${7:-}
+        proxy_pass 127.0.0.1:$3;
+    }
+}
+CONF
+}
+
+# haproxy_defaults: the defaults section every HAProxy here uses (TCP mode).
+haproxy_defaults() {
+    printf 'defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n'
+    printf '    timeout server 30s\n'
+}
+
+# haproxy_tls_conf FILE PORT BACKEND PEM [GLOBAL_LINES] [BIND_OPTIONS]: HAProxy in TCP mode
+# terminating TLS on 127.0.0.1:PORT (certificate and key in PEM) in front of
+# 127.0.0.1:BACKEND.
+haproxy_tls_conf() {
+    cat >"$1" <<CONF
+global
+${5:-}
+$(haproxy_defaults)
+frontend fe
+    bind 127.0.0.1:$2 ssl crt $4 ${6:-}
+    default_backend be
+backend be
+    server b 127.0.0.1:$3
+CONF
+}

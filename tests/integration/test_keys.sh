@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# `tlsresume keys` against the servers it drives: nginx, HAProxy and Node from Debian, a real
+# Redis, and `tlsresume serve`, all on loopback.
+# usage: test_keys.sh SCENARIO
+#   formats        each export format loaded by its server (nginx -t, HAProxy -c, two Node
+#                  servers resuming each other's tickets); malformed imports refused clearly;
+#                  a disk-backed path refused
+#   cross_nginx    keys sync feeds nginx; tickets cross nginx -> serve and serve -> nginx
+#   cross_haproxy  keys sync feeds HAProxy over its runtime API; tickets cross both ways
+#   fleet_nginx    two nginx (each with its own keys sync) and serve behind a round-robin
+#                  balancer: 100% resumption through forced rotations
+#   fleet_nginx_control  the same without keys sync: resumptions lost (the test can fail)
+#   fleet_haproxy  the same with two HAProxy
+#   import         an nginx with its own 48-byte key: the key imported into the fleet, serve
+#                  resumes the tickets that nginx issued (a migration loses none)
+#   node_stream    keys sync --format node --stdout feeds a Node server through rotations
+#   status         keys status and rotate: names, states, acknowledgements, per-key use
+. "$(dirname "$0")/lib/common.sh"
+. "$SRC_DIR/scripts/conf.sh"
+scenario=${1:?scenario}
+TLSR="$BUILD_DIR/tlsresume"
+for cmd in redis-server nginx haproxy node; do
+    command -v "$cmd" >/dev/null || fail "$cmd is not installed (scripts/deps.sh test)"
+done
+NGINX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so
+[ -f "$NGINX_STREAM" ] || fail "nginx has no stream module (apt-get install libnginx-mod-stream)"
+# Ticket keys go to a memory-backed directory, as keys export and sync require.
+KEYS=$(mktemp -d /dev/shm/tlsr-keys.XXXXXX)
+trap 'cleanup; rm -rf "$KEYS"' EXIT
+make_cert
+start_backend echo
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$WORK/redis.log" 2>&1 &
+PIDS+=("$!")
+wait_port "$REDIS_PORT"
+"$TLSR" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+# Short periods so that tests see rotations: a key a 10 s period, tickets valid 60 s.
+FLEET=(--redis "redis://127.0.0.1:$REDIS_PORT" --fleet-key "$WORK/fleet.key" --ticket-rotate 10s
+    --ticket-lifetime 60s --fleet-poll-ms 200 --fleet-ack-wait 20s)
+# nginx's stream module sets its session ID context to SHA-1("STREAM" | SHA-1(certificate)).
+NGINX_CTX=hex:$(python3 -c '
+import hashlib, ssl, sys
+der = ssl.PEM_cert_to_DER_cert(open(sys.argv[1]).read())
+print(hashlib.sha1(b"STREAM" + hashlib.sha1(der).digest()).hexdigest())' "$WORK/cert.pem")
+# The same TLS 1.3 suites everywhere: a PSK resumes only under a suite of the same hash.
+SUITES=TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256
+
+# fleet_serve NAME ARGS...: tlsresume serve in the fleet; sets PORT_<NAME> and ADMIN_<NAME>.
+fleet_serve() {
+    local name=$1 port admin
+    shift
+    port=$(free_port)
+    admin=$(free_port)
+    "$TLSR" serve --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" --workers 1 \
+        --backend "127.0.0.1:$BACKEND_PORT" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
+        --ciphersuites "$SUITES" --fleet-member "$name" "${FLEET[@]}" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    PIDS+=("$!")
+    printf -v "PORT_$name" %s "$port"
+    printf -v "ADMIN_$name" %s "$admin"
+    wait_grep "$WORK/$name.log" "event=joined_fleet_ring" "$name never joined the fleet ring" "$!"
+}
+
+# start_sync NAME ARGS...: keys sync in the background, waiting until it has applied keys.
+start_sync() {
+    local name=$1
+    shift
+    "$TLSR" keys sync --fleet-member "$name" "${FLEET[@]}" "$@" >"$WORK/$name.out" \
+        2>"$WORK/$name.log" &
+    PIDS+=("$!")
+    wait_grep "$WORK/$name.log" "event=\(keys_written\|haproxy_updated\)" \
+        "$name never applied keys" "$!"
+}
+
+# nginx_conf NAME PORT KEYDIR SLOTS: an nginx stream server whose ticket keys are the slot
+# files of KEYDIR; sets NGINX_DIR.
+nginx_conf() {
+    NGINX_DIR="$WORK/$1"
+    local keys="" i
+    for i in $(seq 0 $(($4 - 1))); do keys="$keys ssl_session_ticket_key $3/$i.key;"; done
+    nginx_stream_conf "$NGINX_DIR" "$2" "$BACKEND_PORT" "$WORK/cert.pem" "$WORK/key.pem" 1 \
+        "ssl_conf_command Ciphersuites $SUITES; $keys"
+}
+
+# start_nginx NAME PORT KEYDIR SLOTS: sets NGINX_PID_<NAME>.
+start_nginx() {
+    nginx_conf "$@"
+    nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -g 'daemon off;' >"$WORK/$1.log" 2>&1 &
+    PIDS+=("$!")
+    printf -v "NGINX_PID_$1" %s "$!"
+    wait_port "$2"
+}
+
+# start_haproxy NAME PORT KEYFILE: HAProxy terminating TLS with tls-ticket-keys KEYFILE and a
+# runtime API socket at $WORK/NAME.sock.
+start_haproxy() {
+    haproxy_tls_conf "$WORK/$1.cfg" "$2" "$BACKEND_PORT" "$WORK/combined.pem" \
+        "    stats socket $WORK/$1.sock mode 600 level admin
+    ssl-default-bind-ciphersuites $SUITES" "tls-ticket-keys $3"
+    haproxy -f "$WORK/$1.cfg" -db >"$WORK/$1.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$2"
+}
+
+# start_balancer PORT BACKEND_PORT...: HAProxy in TCP mode, round robin, no TLS.
+start_balancer() {
+    local port=$1 i=0 servers=""
+    shift
+    for p in "$@"; do
+        servers="$servers    server s$i 127.0.0.1:$p
+"
+        i=$((i + 1))
+    done
+    cat >"$WORK/balancer.cfg" <<CONF
+$(haproxy_defaults)
+frontend fe
+    bind 127.0.0.1:$port
+    default_backend be
+backend be
+    balance roundrobin
+$servers
+CONF
+    haproxy -f "$WORK/balancer.cfg" -db >"$WORK/balancer.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$port"
+}
+
+# cross OUT FROM_PORT TO_PORT VERSION: a session from one server offered to the other; prints
+# Reused or New.
+cross() {
+    local out=$1
+    # Data first, and a moment: TLS 1.3 tickets come after the handshake.
+    { printf 'ping\n'; sleep 0.3; } | timeout 20 openssl s_client -connect "127.0.0.1:$2" \
+        "-tls$4" -sess_out "$WORK/$out.sess" >"$WORK/$out.1.out" 2>&1 || true
+    grep -q '^New' "$WORK/$out.1.out" || fail "$out: no handshake with $2"
+    timeout 20 openssl s_client -connect "127.0.0.1:$3" "-tls$4" -sess_in "$WORK/$out.sess" \
+        </dev/null >"$WORK/$out.2.out" 2>&1 || true
+    grep -oE '^(Reused|New)' "$WORK/$out.2.out" | head -n 1
+}
+
+# pycross FROM_PORT TO_PORT VERSION: as cross, with Python's ssl, which exchanges data first
+# (Node sends its TLS 1.3 tickets only then).
+pycross() {
+    python3 - "$@" <<'PY'
+import socket, ssl, sys
+a, b, v = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ver = ssl.TLSVersion.TLSv1_2 if v == "1_2" else ssl.TLSVersion.TLSv1_3
+ctx.minimum_version = ctx.maximum_version = ver
+def once(port, session=None):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            s.sendall(b"ping\n")
+            s.recv(64)
+            return s.session, s.session_reused
+sess, _ = once(a)
+_, reused = once(b, sess)
+print("Reused" if reused else "New")
+PY
+}
+
+# rotations N EVERY_S: asks the fleet to rotate N times.
+rotations() {
+    local i
+    for i in $(seq 1 "$1"); do
+        sleep "$2"
+        "$TLSR" keys rotate "${FLEET[@]}" 2>>"$WORK/rotate.log" || fail "keys rotate"
+    done
+}
+
+generation() {
+    "$TLSR" keys status --json "${FLEET[@]}" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])'
+}
+
+# fleet_load OUT BALANCER_PORT OLD_AFTER: fleet_client through the balancer for 16 s while the
+# fleet rotates 4 times; asserts every resumption resumed.
+fleet_load() {
+    local g0 g1 want=all
+    [ "${4:-}" = control ] && want=loss
+    g0=$(generation)
+    rotations 4 3 &
+    local rot=$!
+    PIDS+=("$rot")
+    python3 "$SRC_DIR/tests/integration/lib/fleet_client.py" --connect "127.0.0.1:$2" \
+        --duration 16 --pause 0.05 --kinds tls12_ticket,tls13 --old-after "$3" \
+        >"$WORK/$1.out" 2>"$WORK/$1.log" || fail "fleet client"
+    wait "$rot" || fail "rotations"
+    g1=$(generation)
+    [ "$g1" -ge $((g0 + 3)) ] || fail "only $((g1 - g0)) rotations (generation $g0 -> $g1)"
+    python3 - "$WORK/$1.out" "$1" "$((g1 - g0))" "$want" <<'PY' || fail "$1: not what $want expects"
+import json, sys
+r = json.load(open(sys.argv[1]))["kinds"]
+if sys.argv[4] == "loss":
+    for kind, s in r.items():
+        print("%s %s: %d/%d resumed" % (sys.argv[2], kind, s["resumed"], s["attempts"]))
+    # Without keys sync, tickets that cross servers do not resume.
+    sys.exit(0 if all(s["resumed"] < 0.8 * s["attempts"] for s in r.values()) else 1)
+bad = False
+for kind, s in r.items():
+    print("%s %s: %d/%d resumed, old %d/%d, %d failed connections, %s rotations" % (
+        sys.argv[2], kind, s["resumed"], s["attempts"], s["old_resumed"], s["old_attempts"],
+        s["failed"], sys.argv[3]))
+    bad |= s["attempts"] < 30 or s["resumed"] != s["attempts"] or s["failed"] > 0
+    bad |= s["old_attempts"] < 10 or s["old_resumed"] != s["old_attempts"]
+sys.exit(1 if bad else 0)
+PY
+}
+
+case "$scenario" in
+formats)
+    fleet_serve s1
+    cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
+    for fmt in nginx48 nginx80; do
+        mkdir -p "$KEYS/$fmt"
+        "$TLSR" keys export "${FLEET[@]}" --format "$fmt" --out "$KEYS/$fmt" --slots 3 \
+            2>"$WORK/export_$fmt.log" || fail "export $fmt"
+        size=$([ "$fmt" = nginx48 ] && echo 48 || echo 80)
+        for i in 0 1 2; do
+            [ "$(stat -c %s "$KEYS/$fmt/$i.key")" -eq "$size" ] || fail "$fmt/$i.key size"
+            [ "$(stat -c %a "$KEYS/$fmt/$i.key")" = 600 ] || fail "$fmt/$i.key mode"
+        done
+        nginx_conf "ng_$fmt" "$(free_port)" "$KEYS/$fmt" 3
+        nginx -t -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" >"$WORK/nginx_t_$fmt.log" 2>&1 ||
+            fail "nginx -t refused the $fmt keys"
+    done
+    # Slot 0 encrypts: the fleet's current key (nginx80 keeps our name; nginx48 derives one).
+    cur=$(curl -s "http://127.0.0.1:$ADMIN_s1/metrics" |
+        sed -n 's/.*tlsresume_ticket_key_issued_total{generation="[0-9]*",key="\([0-9a-f]*\)",state="current".*/\1/p')
+    [ "$(od -An -tx1 -N4 "$KEYS/nginx80/0.key" | tr -d ' \n')" = "$cur" ] ||
+        fail "nginx80 slot 0 is not the current key ($cur)"
+    [ "$(od -An -tx1 -N4 "$KEYS/nginx48/0.key" | tr -d ' \n')" != "$cur" ] ||
+        fail "nginx48 slot 0 is not a derived key"
+    "$TLSR" keys export "${FLEET[@]}" --format haproxy --out "$KEYS/haproxy.keys" \
+        2>"$WORK/export_haproxy.log" || fail "export haproxy"
+    [ "$(wc -l <"$KEYS/haproxy.keys")" -eq 3 ] || fail "haproxy file: not 3 lines"
+    [ "$(sed -n 2p "$KEYS/haproxy.keys" | base64 -d | od -An -tx1 -N4 | tr -d ' \n')" = "$cur" ] ||
+        fail "haproxy: the penultimate line is not the current key"
+    start_haproxy hp "$(free_port)" "$KEYS/haproxy.keys"
+    # Node: two servers on one exported key resume each other's tickets (TLS 1.2 and 1.3).
+    "$TLSR" keys export "${FLEET[@]}" --format node --out "$KEYS/node.key" \
+        2>"$WORK/export_node.log" || fail "export node"
+    [ "$(stat -c %s "$KEYS/node.key")" -eq 48 ] || fail "node key size"
+    for n in a b; do
+        p=$(free_port)
+        node "$SRC_DIR/tests/integration/lib/nodeserver.js" "$p" "$WORK/cert.pem" \
+            "$WORK/key.pem" "$KEYS/node.key" >"$WORK/node_$n.out" 2>"$WORK/node_$n.log" &
+        PIDS+=("$!")
+        wait_port "$p"
+        printf -v "NODE_$n" %s "$p"
+    done
+    for v in 1_2 1_3; do
+        [ "$(pycross "$NODE_a" "$NODE_b" "$v")" = Reused ] ||
+            fail "node: TLS $v ticket from one server not resumed by the other"
+    done
+    # Apache's layout is Node's (name | HMAC | AES, 48 bytes): the same bytes.
+    "$TLSR" keys export "${FLEET[@]}" --format apache --out "$KEYS/apache.key" 2>/dev/null ||
+        fail "export apache"
+    cmp -s "$KEYS/apache.key" "$KEYS/node.key" || fail "apache and node keys differ"
+    # Raw: 80-byte records; imported back, the fleet already holds them.
+    "$TLSR" keys export "${FLEET[@]}" --format raw --out "$KEYS/raw.keys" 2>/dev/null ||
+        fail "export raw"
+    [ $(($(stat -c %s "$KEYS/raw.keys") % 80)) -eq 0 ] || fail "raw: not 80-byte records"
+    # Malformed files: refused with the file, the line and what is wrong.
+    printf 'AAAA\n' >"$WORK/short.keys"
+    printf 'not*base64*at*all\n' >"$WORK/bad.keys"
+    : >"$WORK/empty.keys"
+    head -c 47 /dev/urandom >"$WORK/47.key"
+    for c in "haproxy short.keys short.keys:1: a key of 3 bytes" \
+        "haproxy bad.keys bad.keys:1:" "nginx80 empty.keys empty.keys: empty" \
+        "nginx48 47.key 47.key: 47 bytes" "node 47.key 47.key: 47 bytes"; do
+        set -- $c
+        if "$TLSR" keys import "${FLEET[@]}" --format "$1" --in "$WORK/$2" 2>"$WORK/import.log"; then
+            fail "import accepted $2"
+        fi
+        grep -q "$3" "$WORK/import.log" || fail "import $2: message lacks '$3': $(cat "$WORK/import.log")"
+    done
+    # A disk-backed directory is refused unless --allow-disk.
+    if [ "$(stat -f -c %T "$WORK")" != tmpfs ]; then
+        if "$TLSR" keys export "${FLEET[@]}" --format haproxy --out "$WORK/disk.keys" \
+            2>"$WORK/disk.log"; then
+            fail "export wrote to a disk-backed path"
+        fi
+        grep -q "memory-backed" "$WORK/disk.log" || fail "no reason given for the refusal"
+        [ ! -e "$WORK/disk.keys" ] || fail "a refused export left a file"
+        "$TLSR" keys export "${FLEET[@]}" --format haproxy --out "$WORK/disk.keys" \
+            --allow-disk 2>/dev/null || fail "--allow-disk refused"
+    fi
+    echo "formats: nginx48, nginx80 (nginx -t), haproxy (HAProxy started), node (2 servers" \
+        "resume each other), apache, raw; 5 malformed files refused"
+    ;;
+cross_nginx)
+    fleet_serve s1 --session-context "$NGINX_CTX"
+    mkdir -p "$KEYS/ng"
+    port=$(free_port)
+    nginx_conf ng "$port" "$KEYS/ng" 3
+    start_sync sync_ng --format nginx80 --out "$KEYS/ng" \
+        --reload "nginx -s reload -p $NGINX_DIR -c $NGINX_DIR/nginx.conf"
+    start_nginx ng "$port" "$KEYS/ng" 3
+    for v in 1_2 1_3; do
+        [ "$(cross "n2s$v" "$port" "$PORT_s1" "$v")" = Reused ] || fail "TLS $v: nginx -> serve"
+        [ "$(cross "s2n$v" "$PORT_s1" "$port" "$v")" = Reused ] || fail "TLS $v: serve -> nginx"
+    done
+    echo "cross_nginx: TLS 1.2 and 1.3 tickets resume nginx -> serve and serve -> nginx"
+    ;;
+cross_haproxy)
+    fleet_serve s1 --session-context haproxy
+    cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
+    "$TLSR" keys export "${FLEET[@]}" --format haproxy --out "$KEYS/hp.keys" 2>/dev/null ||
+        fail "export haproxy"
+    port=$(free_port)
+    start_haproxy hp "$port" "$KEYS/hp.keys"
+    start_sync sync_hp --haproxy-socket "$WORK/hp.sock" --haproxy-ref "$KEYS/hp.keys"
+    for v in 1_2 1_3; do
+        [ "$(cross "h2s$v" "$port" "$PORT_s1" "$v")" = Reused ] || fail "TLS $v: HAProxy -> serve"
+        [ "$(cross "s2h$v" "$PORT_s1" "$port" "$v")" = Reused ] || fail "TLS $v: serve -> HAProxy"
+    done
+    # After a rotation HAProxy encrypts with the fleet's new key, pushed over the runtime API.
+    g0=$(generation)
+    "$TLSR" keys rotate --wait "${FLEET[@]}" --timeout 30 2>"$WORK/rotate.log" || fail "rotate"
+    for _ in $(seq 1 50); do
+        [ "$(grep -c "event=haproxy_updated" "$WORK/sync_hp.log")" -ge 2 ] && break
+        sleep 0.1
+    done
+    [ "$(cross "h2s_after" "$port" "$PORT_s1" 1_3)" = Reused ] || fail "after rotation: HAProxy -> serve"
+    ticket=$(sed -n '/TLS session ticket:/{n;p}' "$WORK/h2s_after.1.out" | head -n 1 |
+        awk '{print $3 $4 $5 $6}')
+    cur=$(curl -s "http://127.0.0.1:$ADMIN_s1/metrics" |
+        sed -n 's/.*key="\([0-9a-f]*\)",state="current".*/\1/p' | head -n 1)
+    [ -n "$cur" ] && [ "$ticket" = "$cur" ] ||
+        fail "HAProxy's ticket names key '$ticket', the fleet encrypts with '$cur'"
+    echo "cross_haproxy: TLS 1.2 and 1.3 both ways; after rotation $g0 -> $(generation) HAProxy" \
+        "encrypts with the fleet's current key $cur"
+    ;;
+fleet_nginx)
+    fleet_serve s1 --session-context "$NGINX_CTX"
+    ports=()
+    for n in ng1 ng2; do
+        mkdir -p "$KEYS/$n"
+        port=$(free_port)
+        nginx_conf "$n" "$port" "$KEYS/$n" 5
+        # nginx reloads asynchronously: give its new workers a moment before acknowledging.
+        start_sync "sync_$n" --format nginx80 --out "$KEYS/$n" --slots 5 \
+            --reload "nginx -s reload -p $NGINX_DIR -c $NGINX_DIR/nginx.conf && sleep 0.5"
+        start_nginx "$n" "$port" "$KEYS/$n" 5
+        ports+=("$port")
+    done
+    lb=$(free_port)
+    start_balancer "$lb" "${ports[0]}" "$PORT_s1" "${ports[1]}"
+    fleet_load load "$lb" 6
+    ;;
+fleet_nginx_control)
+    # The same fleet, but each nginx keeps a key of its own (no keys sync): resumptions that
+    # cross servers are lost, which is what keys sync prevents.
+    fleet_serve s1 --session-context "$NGINX_CTX"
+    ports=()
+    for n in ng1 ng2; do
+        mkdir -p "$KEYS/$n"
+        head -c 80 /dev/urandom >"$KEYS/$n/0.key"
+        port=$(free_port)
+        start_nginx "$n" "$port" "$KEYS/$n" 1
+        ports+=("$port")
+    done
+    lb=$(free_port)
+    start_balancer "$lb" "${ports[0]}" "$PORT_s1" "${ports[1]}"
+    fleet_load load "$lb" 6 control
+    ;;
+fleet_haproxy)
+    fleet_serve s1 --session-context haproxy
+    cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
+    "$TLSR" keys export "${FLEET[@]}" --format haproxy --out "$KEYS/hp.keys" 2>/dev/null ||
+        fail "export haproxy"
+    ports=()
+    for n in hp1 hp2; do
+        port=$(free_port)
+        start_haproxy "$n" "$port" "$KEYS/hp.keys"
+        ports+=("$port")
+    done
+    start_sync sync_hp --haproxy-socket "$WORK/hp1.sock" --haproxy-socket "$WORK/hp2.sock" \
+        --haproxy-ref "$KEYS/hp.keys"
+    lb=$(free_port)
+    start_balancer "$lb" "${ports[0]}" "$PORT_s1" "${ports[1]}"
+    # HAProxy holds one key before the encrypting one: old sessions are tried within a period.
+    fleet_load load "$lb" 2
+    ;;
+import)
+    # An nginx that has run with its own 48-byte key (AES-128) issues tickets...
+    mkdir -p "$KEYS/legacy"
+    head -c 48 /dev/urandom >"$KEYS/legacy/0.key"
+    port=$(free_port)
+    start_nginx legacy "$port" "$KEYS/legacy" 1
+    fleet_serve s1 --session-context "$NGINX_CTX"
+    for v in 1_2 1_3; do
+        [ "$(cross "before$v" "$port" "$PORT_s1" "$v")" = New ] ||
+            fail "control: serve resumed an nginx ticket before the import"
+    done
+    # ... its key joins the fleet as decrypt-only, and serve resumes what nginx issued.
+    "$TLSR" keys import "${FLEET[@]}" --format nginx48 --in "$KEYS/legacy/0.key" --keep 10m \
+        2>"$WORK/import.log" || fail "import"
+    for _ in $(seq 1 30); do
+        [ "$(curl -s "http://127.0.0.1:$ADMIN_s1/metrics" | grep -c 'origin="fleet"')" -ge 3 ] && break
+        sleep 0.1
+    done
+    for v in 1_2 1_3; do
+        [ "$(cross "after$v" "$port" "$PORT_s1" "$v")" = Reused ] ||
+            fail "TLS $v: the imported key did not resume nginx's ticket"
+    done
+    "$TLSR" keys status "${FLEET[@]}" >"$WORK/status.out" 2>/dev/null || fail "status"
+    grep -qE '^0 +[0-9a-f]{8} imported +48' "$WORK/status.out" || fail "status lacks the import"
+    echo "import: nginx's own 48-byte key imported; its TLS 1.2 and 1.3 tickets resume on serve" \
+        "(control: not before)"
+    ;;
+node_stream)
+    fleet_serve s1
+    port=$(free_port)
+    coproc NODE { "$TLSR" keys sync --fleet-member node "${FLEET[@]}" --format node --stdout \
+        2>"$WORK/sync_node.log" | node "$SRC_DIR/tests/integration/lib/nodeserver.js" "$port" \
+        "$WORK/cert.pem" "$WORK/key.pem" - >"$WORK/node.out" 2>&1; }
+    PIDS+=("$NODE_PID")
+    for _ in $(seq 1 100); do grep -q '^keys' "$WORK/node.out" 2>/dev/null && break; sleep 0.1; done
+    grep -q '^keys' "$WORK/node.out" || fail "node never got keys"
+    [ "$(pycross "$port" "$port" 1_3)" = Reused ] || fail "node: no resumption"
+    "$TLSR" keys rotate --wait "${FLEET[@]}" --timeout 30 2>/dev/null || fail "rotate"
+    for _ in $(seq 1 50); do [ "$(grep -c '^keys' "$WORK/node.out")" -ge 2 ] && break; sleep 0.1; done
+    [ "$(grep -c '^keys' "$WORK/node.out")" -ge 2 ] || fail "node got no new key after rotation"
+    [ "$(pycross "$port" "$port" 1_2)" = Reused ] || fail "node: no resumption after rotation"
+    pkill -P "$NODE_PID" 2>/dev/null || true
+    echo "node_stream: Node took $(grep -c '^keys' "$WORK/node.out") keys from the stream and" \
+        "resumed before and after a rotation"
+    ;;
+status)
+    fleet_serve s1
+    fleet_serve s2
+    for _ in $(seq 1 5); do
+        timeout 10 openssl s_client -connect "127.0.0.1:$PORT_s1" -tls1_3 </dev/null \
+            >/dev/null 2>&1 || true
+    done
+    sleep 1.5 # one poll of each server reports its use (bounded by --fleet-poll-ms 200)
+    "$TLSR" keys status --json "${FLEET[@]}" >"$WORK/status.out" 2>"$WORK/status.log" ||
+        fail "status"
+    python3 - "$WORK/status.out" <<'PY' || fail "status: $(cat "$WORK/status.out")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["members"] == 2, s
+states = [k["state"] for k in s["keys"]]
+assert states[:2] == ["next", "current"], states
+cur = s["keys"][1]
+assert cur["issued"] >= 5, cur
+assert s["keys"][0]["acks"] == 2, s["keys"][0]
+assert all(len(k["name"]) == 8 for k in s["keys"])
+PY
+    # No key bytes in what status prints: the keys' full names are not in it.
+    "$TLSR" keys export "${FLEET[@]}" --format raw --out "$KEYS/raw" 2>/dev/null || fail "export"
+    name=$(od -An -tx1 -N16 "$KEYS/raw" | tr -d ' \n')
+    ! grep -q "$name" "$WORK/status.out" || fail "status printed a whole key name"
+    "$TLSR" keys rotate --wait "${FLEET[@]}" --timeout 30 2>"$WORK/rotate.log" || fail "rotate"
+    grep -q "event=rotated" "$WORK/rotate.log" || fail "rotate: $(cat "$WORK/rotate.log")"
+    "$TLSR" keys status "${FLEET[@]}" >"$WORK/status2.out" 2>/dev/null || fail "status"
+    grep -q "decrypt-only" "$WORK/status2.out" || fail "no decrypt-only key after rotation"
+    echo "status: 2 members, next key acknowledged by 2, current key issued $(python3 -c \
+        'import json,sys; print(json.load(open(sys.argv[1]))["keys"][1]["issued"])' \
+        "$WORK/status.out") tickets; rotate --wait promoted the next key"
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
+echo "PASS: $scenario"
