@@ -30,12 +30,7 @@ trap 'cleanup; rm -rf "$KEYS"' EXIT
 make_cert
 start_backend echo
 
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    >"$WORK/redis.log" 2>&1 &
-PIDS+=("$!")
-wait_port "$REDIS_PORT"
-"$TLSR" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+start_local_redis
 # Short periods so that tests see rotations: a key a 10 s period, tickets valid 60 s.
 FLEET=(--redis "redis://127.0.0.1:$REDIS_PORT" --fleet-key "$WORK/fleet.key" --ticket-rotate 10s
     --ticket-lifetime 60s --fleet-poll-ms 200 --fleet-ack-wait 20s)

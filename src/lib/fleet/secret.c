@@ -23,15 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/rand.h>
 
 #include "../buf/tlsr_buf.h"
 #include "../err/tlsr_err.h"
+#include "../kdf/tlsr_kdf.h"
 #include "../mem/tlsr_mem.h"
 
 #define MAGIC_LINE "tlsresume-fleet-key 1"
@@ -41,25 +40,7 @@
 
 static tlsr_status hkdf(const uint8_t *ikm, const char *label, uint8_t out[32])
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
-    EVP_KDF_CTX *kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
-    EVP_KDF_free(kdf);
-    if (kctx == NULL) {
-        return tlsr__err_ssl(TLSR_E_CRYPTO, "fleet key: HKDF unavailable");
-    }
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, TLSR_FLEET_KEY_LEN),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label, strlen(label)),
-        OSSL_PARAM_construct_end(),
-    };
-    int ok = EVP_KDF_derive(kctx, out, 32, params);
-    EVP_KDF_CTX_free(kctx);
-    if (ok != 1) {
-        OPENSSL_cleanse(out, 32);
-        return tlsr__err_ssl(TLSR_E_CRYPTO, "fleet key: HKDF failed");
-    }
-    return TLSR_OK;
+    return tlsr__hkdf_sha256("fleet key", ikm, TLSR_FLEET_KEY_LEN, NULL, 0, label, out, 32);
 }
 
 static tlsr_status derive(struct tlsr_fleet_secret *s)

@@ -22,15 +22,14 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 
 #include <tlsresume/tickets.h>
 
 #include "../buf/tlsr_buf.h"
 #include "../err/tlsr_err.h"
+#include "../kdf/tlsr_kdf.h"
 
 #define NAME 16
 #define HAPROXY_LINES 3
@@ -181,28 +180,9 @@ tlsr_status tlsr_key_material_to48(const struct tlsr_key_material *in,
         *out = *in;
         return TLSR_OK;
     }
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
-    EVP_KDF_CTX *kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
-    EVP_KDF_free(kdf);
-    if (kctx == NULL) {
-        return tlsr__err_ssl(TLSR_E_CRYPTO, "key: HKDF unavailable");
-    }
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(in->bytes + NAME),
-                                          80 - NAME),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)in->bytes, NAME),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)DERIVE_INFO,
-                                          strlen(DERIVE_INFO)),
-        OSSL_PARAM_construct_end(),
-    };
     memset(out, 0, sizeof(*out));
-    int ok = EVP_KDF_derive(kctx, out->bytes, 48, params);
-    EVP_KDF_CTX_free(kctx);
-    if (ok != 1) {
-        OPENSSL_cleanse(out, sizeof(*out));
-        return tlsr__err_ssl(TLSR_E_CRYPTO, "key: HKDF failed");
-    }
+    TRY(tlsr__hkdf_sha256("key", in->bytes + NAME, 80 - NAME, in->bytes, NAME, DERIVE_INFO,
+                          out->bytes, 48));
     out->len = 48;
     return TLSR_OK;
 }

@@ -125,6 +125,18 @@ expect() {
     grep -q -- "$pattern" "$WORK/$file.out" || fail "$file: expected '$pattern'"
 }
 
+# start_local_redis: a Redis of the test's own on 127.0.0.1:REDIS_PORT (no persistence), and a
+# fleet key in $WORK/fleet.key.
+start_local_redis() {
+    command -v redis-server >/dev/null || fail "redis-server is not installed (scripts/deps.sh test)"
+    REDIS_PORT=$(free_port)
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        >"$WORK/redis.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$REDIS_PORT"
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+}
+
 # ---- `tlsresume serve` helpers -------------------------------------------------------------
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 

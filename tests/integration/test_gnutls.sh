@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The GnuTLS adapter through its example server (examples/gnutls_server.c), with real
+# gnutls-cli and openssl s_client, on loopback.
+# usage: test_gnutls.sh SCENARIO
+#   resume    gnutls-cli --resume and s_client resume TLS 1.2 IDs, TLS 1.2 tickets and TLS 1.3
+#             across the server's two workers
+#   control   the same server without the adapter (--plain): nothing resumes across workers
+#   fleet     two GnuTLS servers and a serve on one Redis fleet ring: a ticket from one resumes
+#             on the other, before and after a rotation (the ticket's key is found by name)
+#   early     0-RTT from gnutls-cli accepted once; the first flight replayed 20 times is refused
+. "$(dirname "$0")/lib/common.sh"
+scenario=${1:?scenario}
+TLSR="$BUILD_DIR/tlsresume"
+GSERVER="$BUILD_DIR/gnutls_server"
+command -v gnutls-cli >/dev/null || fail "gnutls-cli is not installed (scripts/deps.sh test)"
+make_cert
+
+# start_gnutls NAME ARGS...: the example server on a fresh port (GPORT_<NAME>).
+start_gnutls() {
+    local name=$1 port
+    shift
+    port=$(free_port)
+    "$GSERVER" --port "$port" --cert "$WORK/cert.pem" --key "$WORK/key.pem" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    PIDS+=("$!")
+    printf -v "GPORT_$name" %s "$port"
+    wait_grep "$WORK/$name.log" "event=started" "$name did not start" "$!"
+    wait_port "$port"
+}
+
+# resumed NAME: how many handshakes the server logged as resumed.
+resumed() {
+    grep -c "event=handshake .*resumed=yes" "$WORK/$1.log" || true
+}
+
+# gcli OUT PORT PRIORITY: gnutls-cli --resume (a full handshake, then a resumption).
+gcli() {
+    echo ping | timeout 20 gnutls-cli --insecure --resume -p "$2" 127.0.0.1 --priority "$3" \
+        >"$WORK/$1.out" 2>&1 || true
+    grep -c "This is a resumed session" "$WORK/$1.out" || true
+}
+
+# sclient_pair OUT FROM_PORT TO_PORT ARGS...: a session from one server offered to the other.
+sclient_pair() {
+    local out=$1 from=$2 to=$3
+    shift 3
+    { printf 'ping\n'; sleep 0.3; } | timeout 20 openssl s_client -connect "127.0.0.1:$from" \
+        -sess_out "$WORK/$out.sess" "$@" >"$WORK/$out.1.out" 2>&1 || true
+    { printf 'ping\n'; sleep 0.3; } | timeout 20 openssl s_client -connect "127.0.0.1:$to" \
+        -sess_in "$WORK/$out.sess" "$@" >"$WORK/$out.2.out" 2>&1 || true
+    grep -oE '^(Reused|New)' "$WORK/$out.2.out" | head -n 1
+}
+
+PRIO12=NORMAL:-VERS-ALL:+VERS-TLS1.2
+PRIO13=NORMAL:-VERS-ALL:+VERS-TLS1.3
+
+case "$scenario" in
+resume | control)
+    extra=()
+    [ "$scenario" = control ] && extra=(--plain)
+    start_gnutls g --workers 2 "${extra[@]}"
+    total=0
+    for i in $(seq 1 6); do
+        total=$((total + $(gcli "ids$i" "$GPORT_g" "$PRIO12:%NO_TICKETS")))
+        total=$((total + $(gcli "t12_$i" "$GPORT_g" "$PRIO12")))
+        total=$((total + $(gcli "t13_$i" "$GPORT_g" "$PRIO13")))
+        for args in "-tls1_2 -no_ticket" "-tls1_2" "-tls1_3"; do
+            # shellcheck disable=SC2086
+            if [ "$(sclient_pair "s$i" "$GPORT_g" "$GPORT_g" $args)" = Reused ]; then
+                total=$((total + 1))
+            fi
+        done
+    done
+    pids=$({ grep "event=handshake .*resumed=yes" "$WORK/g.log" || true; } |
+        sed 's/.*pid=\([0-9]*\).*/\1/' | sort -u | wc -l)
+    if [ "$scenario" = resume ]; then
+        [ "$total" -eq 36 ] || fail "$total of 36 resumptions (gnutls-cli and s_client)"
+        [ "$(resumed g)" -eq 36 ] || fail "the server logged $(resumed g) resumptions"
+        [ "$pids" -eq 2 ] || fail "resumptions were served by $pids worker(s), not both"
+        echo "resume: 36/36 (gnutls-cli and s_client; IDs, TLS 1.2 tickets, TLS 1.3) over 2 workers"
+    else
+        # Without the adapter a session ID resumes only on the worker that made it (GnuTLS
+        # keeps no cache of its own) and no ticket is issued.
+        [ "$total" -lt 6 ] || fail "control: $total resumptions without the adapter"
+        echo "control: $total of 36 resumed without the adapter"
+    fi
+    ;;
+fleet)
+    start_local_redis
+    FLEET=(--redis "redis://127.0.0.1:$REDIS_PORT" --fleet-key "$WORK/fleet.key")
+    start_backend echo
+    port=$(free_port)
+    "$TLSR" serve --listen "127.0.0.1:$port" --admin off --workers 1 --cert "$WORK/cert.pem" \
+        --key "$WORK/key.pem" --backend "127.0.0.1:$BACKEND_PORT" --fleet-poll-ms 200 \
+        --ticket-rotate 10s --ticket-lifetime 60s "${FLEET[@]}" >"$WORK/serve.out" \
+        2>"$WORK/serve.log" &
+    PIDS+=("$!")
+    for n in a b; do
+        start_gnutls "$n" --workers 1 "${FLEET[@]}" --ticket-rotate 10 --ticket-lifetime 60
+        wait_grep "$WORK/$n.log" "event=joined_fleet_ring" "$n never joined the fleet" ""
+    done
+    for v in 1_2 1_3; do
+        [ "$(sclient_pair "ab$v" "$GPORT_a" "$GPORT_b" "-tls$v")" = Reused ] ||
+            fail "TLS $v: a ticket from server a did not resume on b"
+    done
+    "$TLSR" keys status --json "${FLEET[@]}" >"$WORK/status.out" 2>/dev/null || fail "status"
+    grep -q '"members":3' "$WORK/status.out" || fail "not 3 members: $(cat "$WORK/status.out")"
+    # A ticket from before a rotation still resumes: the hook finds its (now older) key.
+    { printf 'ping\n'; sleep 0.3; } | timeout 20 openssl s_client -connect "127.0.0.1:$GPORT_a" \
+        -tls1_3 -sess_out "$WORK/old.sess" >"$WORK/old.out" 2>&1 || true
+    g0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["generation"])' \
+        "$WORK/status.out")
+    "$TLSR" keys rotate --wait "${FLEET[@]}" --timeout 30 2>"$WORK/rotate.log" || fail "rotate"
+    sleep 0.5 # one poll (200 ms) for every server to promote the new key
+    { printf 'ping\n'; sleep 0.3; } | timeout 20 openssl s_client -connect "127.0.0.1:$GPORT_b" \
+        -tls1_3 -sess_in "$WORK/old.sess" >"$WORK/old2.out" 2>&1 || true
+    grep -q '^Reused' "$WORK/old2.out" || fail "a ticket from before the rotation did not resume"
+    [ "$(sclient_pair after "$GPORT_a" "$GPORT_b" -tls1_2)" = Reused ] ||
+        fail "after the rotation: a new ticket from a did not resume on b"
+    echo "fleet: TLS 1.2 and 1.3 tickets cross two GnuTLS servers sharing the ring with serve" \
+        "(3 members); a ticket from generation $g0 resumes after the rotation"
+    ;;
+early)
+    start_gnutls g --workers 2 --early-data
+    printf 'gnutls-early-1\n' >"$WORK/e.txt"
+    (sleep 1; echo after) | timeout 20 gnutls-cli --insecure --resume --earlydata="$WORK/e.txt" \
+        -p "$GPORT_g" 127.0.0.1 >"$WORK/e.out" 2>&1 || true
+    grep -q "This is a resumed session" "$WORK/e.out" || fail "gnutls-cli did not resume"
+    [ "$(grep -c 'early=yes' "$WORK/g.log")" -eq 1 ] || fail "early data not accepted once"
+    # The same with s_client through a recording relay, then its first flight replayed.
+    REPLAY="$SRC_DIR/tests/integration/lib/replay.py"
+    { printf 'ping\n'; sleep 0.5; } | timeout 20 openssl s_client -connect "127.0.0.1:$GPORT_g" \
+        -tls1_3 -sess_out "$WORK/t.sess" >"$WORK/t.out" 2>&1 || true
+    rport=$(free_port)
+    python3 "$REPLAY" record --listen "127.0.0.1:$rport" --target "127.0.0.1:$GPORT_g" \
+        --out "$WORK/flight.bin" >"$WORK/relay.out" 2>&1 &
+    PIDS+=("$!")
+    wait_grep "$WORK/relay.out" "listening" "the relay did not start" ""
+    printf 'replayed-early-1\n' >"$WORK/r.txt"
+    { sleep 1; } | timeout 20 openssl s_client -connect "127.0.0.1:$rport" -tls1_3 \
+        -sess_in "$WORK/t.sess" -early_data "$WORK/r.txt" >"$WORK/orig.out" 2>&1 || true
+    grep -q "Early data was accepted" "$WORK/orig.out" || fail "the original was not accepted"
+    before=$(grep -c 'early=yes' "$WORK/g.log")
+    python3 "$REPLAY" send --flight "$WORK/flight.bin" --to "127.0.0.1:$GPORT_g" --times 20 \
+        --wait 1 >"$WORK/send.out" || fail "replay sender"
+    grep -q '"connections": 20' "$WORK/send.out" || fail "replays did not connect"
+    sleep 0.5
+    after=$(grep -c 'early=yes' "$WORK/g.log")
+    [ "$after" -eq "$before" ] || fail "$((after - before)) replays had their early data accepted"
+    echo "early: gnutls-cli's and s_client's early data accepted once each; 20 replays refused"
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
+echo "PASS: $scenario"
