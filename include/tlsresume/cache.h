@@ -55,14 +55,15 @@ struct tlsr_cache_stats {
     uint64_t hits;
     uint64_t misses;
     uint64_t inserts;
-    uint64_t replaced;     /* inserts that replaced an entry with the same key */
-    uint64_t removals;     /* explicit removes that found an entry */
-    uint64_t taken;        /* single-use entries removed by their first lookup */
-    uint64_t evictions;    /* live entries dropped to make room */
-    uint64_t expirations;  /* entries dropped because their lifetime ended */
-    uint64_t too_large;    /* inserts refused because the value could never fit */
-    uint64_t shard_resets; /* shards emptied after a holder died or corruption was found */
-    uint64_t corrupt;      /* entries whose bytes did not decode (counted by the caller) */
+    uint64_t replaced;       /* inserts that replaced an entry with the same key */
+    uint64_t removals;       /* explicit removes that found an entry */
+    uint64_t taken;          /* single-use entries removed by their first lookup */
+    uint64_t evictions;      /* live entries dropped to make room */
+    uint64_t expirations;    /* entries dropped because their lifetime ended */
+    uint64_t too_large;      /* inserts refused because the value could never fit */
+    uint64_t shard_resets;   /* shards emptied after a holder died or corruption was found */
+    uint64_t corrupt;        /* entries whose bytes did not decode (counted by the caller) */
+    uint64_t rejected_chain; /* sessions past the resumption chain cap (counted by the caller) */
 };
 
 /*
@@ -129,6 +130,10 @@ TLSR_MUST_CHECK tlsr_status tlsr_cache_get_stats(struct tlsr_cache *cache,
 /* Counts one entry whose bytes did not decode (the cache stores opaque bytes; its user decodes
  * them). Lock-free. */
 void tlsr_cache_count_corrupt(struct tlsr_cache *cache);
+/* Counts a session refused by the resumption chain cap (tlsr_ssl_opts.max_chain_s). */
+void tlsr_cache_count_chain(struct tlsr_cache *cache);
+/* The time by this handle's clock (seconds since the epoch). */
+uint64_t tlsr_cache_now(const struct tlsr_cache *cache);
 
 #ifdef __cplusplus
 }

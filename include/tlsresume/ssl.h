@@ -67,7 +67,15 @@ struct tlsr_ssl_opts {
     /* Default true. false turns the replay check off (for tests that show a replay): never in
      * production. */
     bool is_early_replay_checked;
+    /* The resumption chain cap: a session resumes only within this many seconds of the full
+     * handshake it descends from, however often its tickets were renewed (each TLS 1.3
+     * resumption issues fresh tickets, so without a cap one authentication can live forever).
+     * The origin travels in the ticket (OpenSSL's ticket appdata) and in cached sessions.
+     * 0 (the default): no cap; at most TLSR_MAX_CHAIN_S. */
+    uint32_t max_chain_s;
 };
+
+#define TLSR_MAX_CHAIN_S (30u * 24 * 3600)
 
 #define TLSR_EARLY_DATA_MAX 16384u
 /* OpenSSL accepts early data when the client's and the server's ticket ages agree within 10 s

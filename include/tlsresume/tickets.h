@@ -74,6 +74,7 @@ struct tlsr_keyring_stats {
     uint64_t rejected_unknown_key; /* key name not in the ring: full handshake */
     uint64_t rejected_bad_mac;     /* known key, but the MAC or padding did not verify */
     uint64_t rejected_expired;     /* decrypted, but older than the ticket lifetime */
+    uint64_t rejected_chain;       /* past the resumption chain cap (tickets and cached) */
     uint64_t source_errors;        /* the key source failed; the current key stayed */
     bool is_fleet;                 /* a fleet promoted the encrypting key */
     uint64_t current_overdue_s;    /* fleet key encrypting this long past its period */

@@ -220,9 +220,10 @@ static void failures(struct out *o, const struct admin_view *v, const struct met
         "# TYPE tlsresume_resumption_failures_total counter\n"
         "tlsresume_resumption_failures_total{reason=\"unknown_key\"} %llu\n"
         "tlsresume_resumption_failures_total{reason=\"bad_mac\"} %llu\n"
-        "tlsresume_resumption_failures_total{reason=\"expired\"} %llu\n",
+        "tlsresume_resumption_failures_total{reason=\"expired\"} %llu\n"
+        "tlsresume_resumption_failures_total{reason=\"chain_expired\"} %llu\n",
         (unsigned long long)k->rejected_unknown_key, (unsigned long long)k->rejected_bad_mac,
-        (unsigned long long)k->rejected_expired);
+        (unsigned long long)k->rejected_expired, (unsigned long long)k->rejected_chain);
     if (v->fleet_ring != NULL) {
         put(o,
             "tlsresume_resumption_failures_total{reason=\"cache_miss\"} %llu\n"
@@ -274,6 +275,10 @@ static void metrics_text(struct out *o, const struct admin_view *v)
                "Seconds the fleet key has encrypted past its period (the fleet cannot rotate).",
                k.current_overdue_s);
         per_key(o, v->ring);
+    }
+    struct tlsr_cache_stats cs;
+    if (v->cache != NULL && tlsr_cache_get_stats(v->cache, &cs) == TLSR_OK) {
+        k.rejected_chain += cs.rejected_chain; /* cached sessions past the cap */
     }
     failures(o, v, &s, &k);
     early_metrics(o, &s);

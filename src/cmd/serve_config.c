@@ -78,6 +78,9 @@ static const struct opt opts[] = {
      "a new ticket key starts encrypting this often"},
     {"ticket_lifetime", T_DURATION, "12h", 1, 7 * DAY, NULL, F(ticket_lifetime_s),
      "how long a ticket resumes; old keys decrypt this long, then are wiped"},
+    {"max_resumption_chain", T_DURATION, "1d", 10, 30 * DAY, NULL, F(max_resumption_chain_s),
+     "a session resumes only this long after the full handshake it descends from, however "
+     "often its tickets were renewed (TLS 1.3 resumptions issue new tickets)"},
     {"num_tickets", T_INT, "2", 0, 16, NULL, F(num_tickets),
      "TLS 1.3 tickets sent after a full handshake"},
     {"no_tickets", T_BOOL, "no", 0, 0, NULL, F(no_tickets),

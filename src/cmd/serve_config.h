@@ -38,6 +38,7 @@ struct serve_config {
     uint64_t cache_size_bytes;
     uint64_t ticket_rotate_s;
     uint64_t ticket_lifetime_s;
+    uint64_t max_resumption_chain_s;
     uint64_t num_tickets;
     bool no_tickets;
     uint64_t handshake_timeout_s;

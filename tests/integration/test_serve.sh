@@ -415,6 +415,29 @@ early_answer)
     expect upload "answer=b'HTTP/1.1 413"
     stop_serve
     ;;
+chain | chain_control)
+    # A TLS 1.3 client that resumes every 4 s with the newest ticket: each ticket is fresh, but
+    # the chain from the full handshake ends after --max-resumption-chain (the control: a cap
+    # longer than the test goes on resuming).
+    start_backend echo
+    cap=$([ "$scenario" = chain ] && echo 10s || echo 1h)
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --max-resumption-chain "$cap"
+    sclient c0 -tls1_3 -sess_out "$WORK/c.sess"
+    outcomes=""
+    for i in 1 2 3; do
+        sleep 4 # real time for the chain to age (bounded: 12 s in all)
+        sclient "c$i" -tls1_3 -sess_in "$WORK/c.sess" -sess_out "$WORK/c.sess"
+        outcomes="$outcomes $(grep -oE '^(Reused|New)' "$WORK/c$i.out" | head -n 1)"
+    done
+    if [ "$scenario" = chain ]; then
+        [ "$outcomes" = " Reused Reused New" ] || fail "chain: $outcomes (expected Reused Reused New)"
+        expect_metric_ge 'tlsresume_resumption_failures_total{reason="chain_expired"}' 1
+    else
+        [ "$outcomes" = " Reused Reused Reused" ] || fail "control: $outcomes"
+    fi
+    stop_serve
+    echo "$scenario: resumptions at 4, 8 and 12 s:$outcomes (cap $cap)"
+    ;;
 fd_limit)
     # Out of descriptors: accepting pauses (a few log lines, no spin), and serving resumes.
     start_backend echo

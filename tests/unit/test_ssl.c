@@ -525,6 +525,62 @@ static void test_codec_tls13_fits_one_slot(void **state)
     codec_roundtrip(TLS1_3_VERSION, 96);
 }
 
+/* The resumption chain cap: each resumption hands the client a fresh session, but all of them
+ * descend from the first full handshake and stop resuming max_chain_s after it. */
+static void chain(struct fixture *f, int version, enum tlsr_tls13_tickets mode,
+                  uint32_t max_chain_s, bool is_last_reused)
+{
+    SSL_CTX *s = th_server_ctx(version, version, "localhost");
+    assert_non_null(s);
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.cache = f->cache;
+    o.keyring = mode == TLSR_TLS13_STATEFUL ? NULL : f->ring;
+    o.tls13_tickets = mode;
+    o.max_chain_s = max_chain_s;
+    assert_int_equal(tlsr_ssl_attach(s, &o), TLSR_OK);
+    SSL_CTX *c = th_client_ctx(version, version);
+    tlsr_cache_set_clock(f->cache, th_clock_fn, &f->clk);
+    uint64_t refused = ring_stats(f->ring).rejected_chain + cache_stats(f->cache).rejected_chain;
+    struct th_result r = th_handshake(s, c, NULL);
+    assert_true(r.is_ok);
+    assert_false(r.is_reused);
+    for (int step = 1; step <= 3; step++) {
+        f->clk.now += step < 3 ? 100 : 200; /* T+100, T+200: within; T+400: past 300 */
+        struct th_result next = th_handshake(s, c, r.session);
+        assert_true(next.is_ok);
+        assert_int_equal(next.is_reused, step < 3 || is_last_reused);
+        th_result_free(&r);
+        r = next;
+    }
+    assert_int_equal(ring_stats(f->ring).rejected_chain + cache_stats(f->cache).rejected_chain,
+                     refused + (is_last_reused ? 0 : 1));
+    th_result_free(&r);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+static void test_chain_cap_tls13_stateless(void **state)
+{
+    chain(*state, TLS1_3_VERSION, TLSR_TLS13_STATELESS, 300, false);
+}
+
+static void test_chain_cap_tls13_stateful(void **state)
+{
+    chain(*state, TLS1_3_VERSION, TLSR_TLS13_STATEFUL, 300, false);
+}
+
+static void test_chain_cap_tls12_ticket(void **state)
+{
+    chain(*state, TLS1_2_VERSION, TLSR_TLS13_STATELESS, 300, false);
+}
+
+/* The control: without a cap the same chain goes on resuming. */
+static void test_chain_without_cap_resumes(void **state)
+{
+    chain(*state, TLS1_3_VERSION, TLSR_TLS13_STATELESS, 0, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +601,10 @@ int main(void)
         cmocka_unit_test(test_sni_parser),
         cmocka_unit_test(test_codec_tls12_fits_one_slot),
         cmocka_unit_test(test_codec_tls13_fits_one_slot),
+        cmocka_unit_test(test_chain_cap_tls13_stateless),
+        cmocka_unit_test(test_chain_cap_tls13_stateful),
+        cmocka_unit_test(test_chain_cap_tls12_ticket),
+        cmocka_unit_test(test_chain_without_cap_resumes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -201,6 +201,16 @@ void tlsr_cache_count_corrupt(struct tlsr_cache *c)
     __atomic_add_fetch(&c->arena->corrupt, 1, __ATOMIC_RELAXED);
 }
 
+void tlsr_cache_count_chain(struct tlsr_cache *c)
+{
+    __atomic_add_fetch(&c->arena->chain, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t tlsr_cache_now(const struct tlsr_cache *c)
+{
+    return c->clock(c->clock_arg);
+}
+
 tlsr_status tlsr_cache_get_stats(struct tlsr_cache *c, struct tlsr_cache_stats *out)
 {
     ENSURE(c != NULL && out != NULL, TLSR_E_INVALID, "cache: stats: NULL argument");
@@ -226,5 +236,6 @@ tlsr_status tlsr_cache_get_stats(struct tlsr_cache *c, struct tlsr_cache_stats *
     out->bytes_used = out->slots_used * SLOT_SIZE;
     out->bytes_total = c->arena->size_bytes;
     out->corrupt = __atomic_load_n(&c->arena->corrupt, __ATOMIC_RELAXED);
+    out->rejected_chain = __atomic_load_n(&c->arena->chain, __ATOMIC_RELAXED);
     return TLSR_OK;
 }

@@ -63,9 +63,10 @@ struct arena {
     uint64_t shards_off;   /* from the start of the arena */
     uint64_t shard_stride; /* bytes from one shard to the next */
     uint64_t corrupt;      /* atomic */
+    uint64_t chain;        /* atomic: sessions past the resumption chain cap */
     uint8_t hash_key[HASH_KEY_LEN];
 };
-_Static_assert(sizeof(struct arena) == 80, "arena header layout");
+_Static_assert(sizeof(struct arena) == 88, "arena header layout");
 
 struct tlsr_cache {
     struct arena *arena; /* shared mapping */

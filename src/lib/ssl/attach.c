@@ -86,6 +86,8 @@ static tlsr_status check_opts(const struct tlsr_ssl_opts *o)
 {
     ENSURE(o->session_timeout_s >= 1 && o->session_timeout_s <= MAX_TIMEOUT_S, TLSR_E_INVALID,
            "session timeout %u s is outside 1 s to 7 days", o->session_timeout_s);
+    ENSURE(o->max_chain_s <= TLSR_MAX_CHAIN_S, TLSR_E_INVALID,
+           "resumption chain cap %u s is over 30 days", o->max_chain_s);
     ENSURE(o->num_tickets <= MAX_TICKETS, TLSR_E_INVALID, "%u tickets per handshake (max %u)",
            o->num_tickets, MAX_TICKETS);
     ENSURE(o->sid_ctx_len <= SSL_MAX_SID_CTX_LENGTH && (o->sid_ctx != NULL || o->sid_ctx_len == 0),
@@ -149,6 +151,8 @@ static tlsr_status configure(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct
         timeout = lifetime > timeout ? lifetime : timeout;
     } else {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        /* Stateful TLS 1.3 tickets still need their origin for the chain cap. */
+        tlsr__ssl_install_chain(ctx, b);
     }
     bool can_resume_13 = o->keyring != NULL || o->tls13_tickets == TLSR_TLS13_STATEFUL;
     if (SSL_CTX_set_num_tickets(ctx, can_resume_13 ? o->num_tickets : 0) != 1) {
@@ -179,6 +183,7 @@ tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts)
     b->cache = opts->cache;
     b->keyring = opts->keyring;
     b->session_timeout_s = opts->session_timeout_s;
+    b->max_chain_s = opts->max_chain_s;
     memcpy(b->sid_ctx, sid_ctx, sid_ctx_len);
     b->sid_ctx_len = sid_ctx_len;
     ERR_clear_error();

@@ -112,6 +112,10 @@ static SSL_SESSION *get_session(SSL *ssl, const unsigned char *id, int id_len, i
             TLSR_OK) {
             tlsr_cache_count_corrupt(b->cache);
             sess = NULL;
+        } else if (tlsr__ssl_chain_expired(b, sess, tlsr_cache_now(b->cache))) {
+            tlsr_cache_count_chain(b->cache);
+            SSL_SESSION_free(sess);
+            sess = NULL;
         }
         OPENSSL_cleanse(buf, len);
     }

@@ -21,7 +21,12 @@ struct binding {
     uint32_t early_window_s;
     uint64_t early_not_before; /* no 0-RTT before this time (the register's memory is young) */
     bool is_early_replay_checked;
+    uint32_t max_chain_s; /* 0: no resumption chain cap */
 };
+
+/* Whether sess descends from a full handshake more than max_chain_s before now: its origin is
+ * the ticket appdata our ticket generation callback wrote, else its time. */
+bool tlsr__ssl_chain_expired(const struct binding *b, const SSL_SESSION *sess, uint64_t now);
 
 /* Per-connection flags, kept in the SSL's ex_data as an integer. */
 #define CONN_KEY_UNKNOWN 0x1u      /* the ticket named no key of the ring */
@@ -43,6 +48,8 @@ void tlsr__ssl_conn_set_flags(SSL *ssl, unsigned flags);
 /* Installs the session cache callbacks (sess_cb.c) and the ticket callbacks (ticket_cb.c). */
 void tlsr__ssl_install_cache(SSL_CTX *ctx, struct binding *b);
 void tlsr__ssl_install_tickets(SSL_CTX *ctx, struct binding *b);
+/* Without a ring: only the callback that records a session's origin (the chain cap). */
+void tlsr__ssl_install_chain(SSL_CTX *ctx, struct binding *b);
 /* Sets up 0-RTT on ctx (early.c). */
 tlsr_status tlsr__ssl_install_early(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct binding *b);
 

@@ -10,9 +10,20 @@
  * The decrypt callback (SSL_CTX_set_session_ticket_cb) sees the outcome of the MAC check and
  * the decrypted session: it counts each rejection by reason and refuses sessions older than the
  * ring's ticket lifetime (RFC 8446 §4.6.1, RFC 5077 §4), so expiry follows the ring's clock.
+ *
+ * The resumption chain cap: the generate callback writes, into every session about to become
+ * a ticket that has none yet, its origin (ticket appdata: "tlsr-origin" and the time, u64
+ * big-endian, of the full handshake). OpenSSL carries appdata into the ticket, into sessions
+ * renewed from it (TLS 1.3 resumptions copy the session) and into the DER our cache stores, so
+ * every session descending from one full handshake keeps its origin; past max_chain_s it is
+ * refused (a full handshake, counted), however fresh its latest ticket.
  */
 #include "ssl_int.h"
 
+#include <string.h>
+#include <time.h>
+
+#include "../buf/tlsr_buf.h"
 #include "../err/tlsr_err.h"
 #include "../tickets/keyring_glue.h"
 
@@ -43,6 +54,59 @@ static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_C
     return match == TLSR__KEY_OLD ? 2 : 1;
 }
 
+#define ORIGIN_TAG "tlsr-origin"
+#define ORIGIN_LEN (sizeof(ORIGIN_TAG) - 1 + 8)
+
+/* The ring's clock; with stateful tickets (no ring) the cache's. */
+static uint64_t now_s(const struct binding *b)
+{
+    return b->keyring != NULL ? tlsr__keyring_now(b->keyring)
+           : b->cache != NULL ? tlsr_cache_now(b->cache)
+                              : (uint64_t)time(NULL);
+}
+
+bool tlsr__ssl_chain_expired(const struct binding *b, const SSL_SESSION *sess, uint64_t now)
+{
+    if (b->max_chain_s == 0) {
+        return false;
+    }
+    void *data = NULL;
+    size_t len = 0;
+    long t = SSL_SESSION_get_time(sess);
+    uint64_t origin = t > 0 ? (uint64_t)t : 0;
+    if (SSL_SESSION_get0_ticket_appdata((SSL_SESSION *)sess, &data, &len) == 1 &&
+        len == ORIGIN_LEN && memcmp(data, ORIGIN_TAG, sizeof(ORIGIN_TAG) - 1) == 0) {
+        struct tlsr_rd rd;
+        tlsr_rd_init(&rd, (const uint8_t *)data + sizeof(ORIGIN_TAG) - 1, 8);
+        if (tlsr_rd_u64(&rd, &origin) != TLSR_OK) {
+            origin = 0;
+        }
+    }
+    return now > origin + b->max_chain_s;
+}
+
+/* Before a ticket is made: a session without an origin descends from this full handshake. */
+static int ticket_generating(SSL *ssl, void *arg)
+{
+    struct binding *b = arg;
+    SSL_SESSION *sess = SSL_get0_session(ssl);
+    void *data = NULL;
+    size_t len = 0;
+    if (b->max_chain_s == 0 || sess == NULL ||
+        (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && len == ORIGIN_LEN)) {
+        return 1;
+    }
+    uint8_t buf[ORIGIN_LEN];
+    struct tlsr_wr wr;
+    tlsr_wr_init(&wr, buf, sizeof(buf));
+    if (tlsr_wr_bytes(&wr, (const uint8_t *)ORIGIN_TAG, sizeof(ORIGIN_TAG) - 1) != TLSR_OK ||
+        tlsr_wr_u64(&wr, now_s(b)) != TLSR_OK) {
+        return 0;
+    }
+    /* Failing here fails the ticket, not the handshake: fail closed on the cap. */
+    return SSL_SESSION_set1_ticket_appdata(sess, buf, sizeof(buf));
+}
+
 static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
                                           size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
@@ -69,6 +133,10 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
             tlsr__keyring_count(b->keyring, TLSR__KR_EXPIRED);
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         }
+        if (tlsr__ssl_chain_expired(b, sess, now)) {
+            tlsr__keyring_count(b->keyring, TLSR__KR_CHAIN);
+            return SSL_TICKET_RETURN_IGNORE_RENEW;
+        }
         tlsr__keyring_count(b->keyring, TLSR__KR_DECRYPTED);
         tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_TICKET_RESUMED);
         if (status == SSL_TICKET_SUCCESS_RENEW) {
@@ -86,5 +154,10 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
 void tlsr__ssl_install_tickets(SSL_CTX *ctx, struct binding *b)
 {
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key);
-    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_decrypted, b);
+    SSL_CTX_set_session_ticket_cb(ctx, ticket_generating, ticket_decrypted, b);
+}
+
+void tlsr__ssl_install_chain(SSL_CTX *ctx, struct binding *b)
+{
+    SSL_CTX_set_session_ticket_cb(ctx, ticket_generating, NULL, b);
 }

@@ -364,6 +364,7 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
     out->rejected_unknown_key = __atomic_load_n(&c[KR_UNKNOWN], __ATOMIC_RELAXED);
     out->rejected_bad_mac = __atomic_load_n(&c[KR_BAD_MAC], __ATOMIC_RELAXED);
     out->rejected_expired = __atomic_load_n(&c[KR_EXPIRED], __ATOMIC_RELAXED);
+    out->rejected_chain = __atomic_load_n(&c[KR_CHAIN], __ATOMIC_RELAXED);
     out->source_errors = __atomic_load_n(&c[KR_SOURCE_ERRORS], __ATOMIC_RELAXED);
     out->fleet_lapses = __atomic_load_n(&c[KR_FLEET_LAPSES], __ATOMIC_RELAXED);
     return TLSR_OK;

@@ -44,6 +44,7 @@ enum tlsr__kr_counter {
     TLSR__KR_RENEWED,
     TLSR__KR_BAD_MAC,
     TLSR__KR_EXPIRED,
+    TLSR__KR_CHAIN, /* refused by the resumption chain cap */
     TLSR__KR_NCOUNTERS_GLUE
 };
 
