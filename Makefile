@@ -59,11 +59,19 @@ fuzz:
 		fuzz_client_file fuzz_fleet_entry fuzz_fleet_key fuzz_psk fuzz_server_flight
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# The unit tests under valgrind's memcheck (release build; ASan covers `make test`).
+# The unit tests, then these `serve` scenarios with serve (master and workers) under valgrind's
+# memcheck (release build; ASan covers `make test`).
+VALGRIND_SCENARIOS = s_client_tls12 s_client_tls13 python curl node gnutls rotation sni sighup \
+	proxy_protocol backend_down backend_reset early_answer ticket_flood chain fleet_unix
+empty :=
+bar := |
+VALGRIND_REGEX = $(subst $(empty) $(empty),$(bar),$(strip $(VALGRIND_SCENARIOS)))
 valgrind: build
 	@for t in build/test_*; do \
 		valgrind -q --error-exitcode=1 --leak-check=full $$t >/dev/null || exit 1; \
 		echo "valgrind: $$t clean"; done
+	@cd build && TLSR_VALGRIND=1 ctest --output-on-failure --timeout 300 \
+		-R '^serve_($(VALGRIND_REGEX))$$'
 
 clean:
 	rm -rf build build-asan build-fuzz

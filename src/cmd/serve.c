@@ -516,7 +516,7 @@ static void on_admin_io(struct ev_loop *loop, ev_io *io, int revents)
         }
         struct admin_view v = {
             m->metrics, m->cache,   ring_for(m, m->cfg), (unsigned)m->cfg->workers,
-            m->started, m->reloads, m->fleet_ring};
+            m->started, m->reloads, m->fleet_ring,       m->cfg->redis.n > 0};
         a->resp = malloc(40000);
         a->resp_len = a->resp != NULL ? admin_respond(&v, a->req, a->resp, 40000) : 0;
         if (a->resp_len == 0) {

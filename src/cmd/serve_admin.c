@@ -167,7 +167,7 @@ static void per_key(struct out *o, struct tlsr_keyring *ring)
 
 static void fleet_metrics(struct out *o, const struct admin_view *v, const struct metrics_slot *s)
 {
-    if (v->fleet_ring == NULL) {
+    if (!v->is_fleet) {
         return;
     }
     static const struct row lookups[] = {{M_FLEET_HITS, "hit"},
@@ -188,6 +188,9 @@ static void fleet_metrics(struct out *o, const struct admin_view *v, const struc
            "0-RTT ClientHellos recorded in Redis, by answer.", "answer", ROWS(answers), s);
     metric(o, "tlsresume_fleet_redis_down", "gauge",
            "Redis endpoints unreachable, summed over workers.", s->v[M_FLEET_DOWN]);
+    if (v->fleet_ring == NULL) {
+        return; /* no tickets: no key ring to follow */
+    }
     struct tlsr_fleet_ring_stats f;
     tlsr_fleet_ring_get_stats(v->fleet_ring, &f);
     metric(o, "tlsresume_fleet_redis_up", "gauge", "The key ring reaches Redis (1) or not (0).",
@@ -224,7 +227,7 @@ static void failures(struct out *o, const struct admin_view *v, const struct met
         "tlsresume_resumption_failures_total{reason=\"chain_expired\"} %llu\n",
         (unsigned long long)k->rejected_unknown_key, (unsigned long long)k->rejected_bad_mac,
         (unsigned long long)k->rejected_expired, (unsigned long long)k->rejected_chain);
-    if (v->fleet_ring != NULL) {
+    if (v->is_fleet) {
         put(o,
             "tlsresume_resumption_failures_total{reason=\"cache_miss\"} %llu\n"
             "tlsresume_resumption_failures_total{reason=\"redis_timeout\"} %llu\n"

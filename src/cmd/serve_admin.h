@@ -2,6 +2,7 @@
 #ifndef TLSR_SERVE_ADMIN_H
 #define TLSR_SERVE_ADMIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <tlsresume/fleet.h>
@@ -16,7 +17,8 @@ struct admin_view {
     unsigned workers;
     double started; /* wall-clock seconds */
     unsigned long reloads;
-    const struct tlsr_fleet_ring *fleet_ring; /* NULL without --redis */
+    const struct tlsr_fleet_ring *fleet_ring; /* NULL without --redis, or without tickets */
+    bool is_fleet;                            /* --redis: the fleet session cache runs */
 };
 
 /* Writes the response for one request line into out; returns its length (0: no room). */

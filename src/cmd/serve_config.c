@@ -393,47 +393,78 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 
 /* inih reads at most INI_MAX_LINE (200) bytes a line and reports a longer one at the wrong
  * place; refuse such lines first, naming them. */
-static bool check_line_lengths(const char *path, char *err, size_t cap)
+static void defaults(struct serve_config *cfg);
+static bool validate(struct serve_config *cfg, char *err, size_t cap);
+
+/* Lines longer than inih's buffer would be split silently: refuse them instead. */
+static bool check_text_lines(const char *what, const char *text, size_t len, char *err, size_t cap)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        set_err(err, cap, "%s: cannot open: %s", path, strerror(errno));
-        return false;
-    }
     unsigned line = 1;
-    size_t len = 0;
-    bool is_ok = true;
-    for (int c; (c = fgetc(f)) != EOF;) {
-        if (c == '\n') {
+    size_t width = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n') {
             line++;
-            len = 0;
-        } else if (++len >= 199) {
-            set_err(err, cap, "%s:%u: line longer than 198 characters", path, line);
-            is_ok = false;
-            break;
+            width = 0;
+        } else if (++width >= 199) {
+            set_err(err, cap, "%s:%u: line longer than 198 characters", what, line);
+            return false;
         }
     }
-    fclose(f);
-    return is_ok;
+    return true;
+}
+
+/* Parses INI text (what names it in messages) into cfg. */
+static bool parse_text(struct serve_config *cfg, const char *what, const char *text, size_t len,
+                       char *err, size_t cap)
+{
+    if (!check_text_lines(what, text, len, err, cap)) {
+        return false;
+    }
+    if (memchr(text, '\0', len) != NULL) {
+        set_err(err, cap, "%s: a NUL byte in the file", what);
+        return false;
+    }
+    char msg[512] = "";
+    struct file_ctx f = {cfg, msg, sizeof(msg), false, what};
+    int line = ini_parse_string(text, on_ini, &f);
+    if (line != 0) {
+        set_err(err, cap, "%s:%d: %s", what, line, f.has_error ? msg : "syntax error");
+        return false;
+    }
+    return true;
 }
 
 static bool load_file(struct serve_config *cfg, const char *path, char *err, size_t cap)
 {
-    if (!check_line_lengths(path, err, cap)) {
-        return false;
-    }
-    char msg[512] = "";
-    struct file_ctx f = {cfg, msg, sizeof(msg), false, path};
-    int line = ini_parse(path, on_ini, &f);
-    if (line == -1) {
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
         set_err(err, cap, "%s: cannot open: %s", path, strerror(errno));
         return false;
     }
-    if (line != 0) {
-        set_err(err, cap, "%s:%d: %s", path, line, f.has_error ? msg : "syntax error");
-        return false;
+    /* A configuration is small: read it whole (bounded), then parse the text. */
+    enum { MAX_FILE = 1024 * 1024 };
+    char *text = malloc(MAX_FILE + 1);
+    size_t len = text != NULL ? fread(text, 1, MAX_FILE + 1, fp) : 0;
+    bool is_error = ferror(fp) != 0;
+    fclose(fp);
+    bool is_ok = false;
+    if (text == NULL || is_error) {
+        set_err(err, cap, "%s: cannot read", path);
+    } else if (len > MAX_FILE) {
+        set_err(err, cap, "%s: larger than 1 MiB", path);
+    } else {
+        text[len] = '\0';
+        is_ok = parse_text(cfg, path, text, len, err, cap);
     }
-    return true;
+    free(text);
+    return is_ok;
+}
+
+bool serve_config_parse_text(const char *what, const char *text, size_t len,
+                             struct serve_config *cfg, char *err, size_t cap)
+{
+    defaults(cfg);
+    return parse_text(cfg, what, text, len, err, cap) && validate(cfg, err, cap);
 }
 
 static void defaults(struct serve_config *cfg)

@@ -76,6 +76,10 @@ enum cfg_action { CFG_SERVE, CFG_CHECK, CFG_HELP, CFG_TABLE };
 bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
                        char *err, size_t err_cap);
 
+/* Defaults, then the INI text (len bytes at text, NUL-terminated; what names it in messages),
+ * then validation: the config file parser alone (its fuzz target uses it). */
+bool serve_config_parse_text(const char *what, const char *text, size_t len,
+                             struct serve_config *cfg, char *err, size_t cap);
 /* As serve_config_load, for `tlsresume keys`: the same flags and file, but only the fleet's
  * settings are checked (redis required, fleet_key, prefix, timing); no action flags. */
 bool serve_config_load_fleet(int argc, char **argv, struct serve_config *cfg, char *err,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Secrets audit of a running `tlsresume serve`: ticket keys never reach a file, and a core dump
 # of the process that holds the key ring does not contain them.
-# usage: test_secrets.sh SCENARIO
+# usage: test_secrets.sh SCENARIO (no_file_writes, core_dump, retired_wiped)
 . "$(dirname "$0")/lib/common.sh"
+KEYMEM="$SRC_DIR/tests/integration/lib/keymem.py"
 
 scenario=${1:?scenario}
 make_cert
@@ -78,30 +79,11 @@ core_dump)
     start_backend echo
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
     name=$(key_name)
-    python3 - "$SERVE_PID" "$name" <<'PY' || fail "the key is not on a locked, non-dumpable page"
-import re, sys
-pid, name = sys.argv[1], bytes.fromhex(sys.argv[2])
-maps = open("/proc/%s/smaps" % pid).read().split("\n")
-mem = open("/proc/%s/mem" % pid, "rb")
-found, flags = 0, []
-start = end = None
-for line in maps:
-    m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
-    if m:
-        start, end = int(m.group(1), 16), int(m.group(2), 16)
-    elif line.startswith("VmFlags:") and " sh " in line + " " and end - start < 1 << 30:
-        try:
-            mem.seek(start)
-            data = mem.read(end - start)
-        except OSError:
-            continue
-        if name in data:
-            found += 1
-            flags.append(line)
-ok = found >= 1 and all(" lo " in f + " " and " dd " in f + " " for f in flags)
-print("key pages:", found, flags, file=sys.stderr)
-sys.exit(0 if ok else 1)
-PY
+    python3 "$KEYMEM" find "$SERVE_PID" "$name" >"$WORK/pages.out" || fail "keymem"
+    [ -s "$WORK/pages.out" ] || fail "the key is not in a shared mapping"
+    # Every page that holds it shows lo (locked) and dd (excluded from dumps).
+    [ -z "$(awk '!(/ lo( |$)/ && / dd( |$)/)' "$WORK/pages.out")" ] ||
+        fail "a page holding the key is not locked and non-dumpable: $(cat "$WORK/pages.out")"
     [ ${#name} = 32 ] || fail "no ticket key name"
     gcore -o "$WORK/core" "$SERVE_PID" >"$WORK/gcore.log" 2>&1 || fail "gcore"
     gdb -p "$SERVE_PID" -batch -ex "set dump-excluded-mappings on" \
@@ -113,8 +95,32 @@ PY
     stop_serve
     echo "core_dump: key $name... absent from the core dump, present in the control"
     ;;
+retired_wiped)
+    # A retired key reads back as zero in the live server: the key that sealed a ticket is
+    # found in the ring's shared mapping (the control), then rotated out (SIGUSR1) and, past
+    # its 1 s ticket lifetime, wiped: its 80 bytes at the same address are all zero.
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --ticket-rotate 1h \
+        --ticket-lifetime 1s
+    name=$(key_name)
+    [ ${#name} = 32 ] || fail "no ticket key name"
+    python3 "$KEYMEM" find "$SERVE_PID" "$name" >"$WORK/before.out" || fail "keymem"
+    addr=$(head -n 1 "$WORK/before.out" | cut -d' ' -f1)
+    [ -n "$addr" ] || fail "control: the current key is not found in the ring's mapping"
+    kill -USR1 "$SERVE_PID"
+    wait_serve_log "event=rotated reason=signal"
+    sleep 2 # past the 1 s lifetime of the retired key's tickets (the wipe's deadline)
+    metric tlsresume_ticket_keys >/dev/null # any ring operation applies the schedule
+    bytes=$(python3 "$KEYMEM" read "$SERVE_PID" "$addr" 80)
+    [ "$bytes" = "$(printf '0%.0s' $(seq 1 160))" ] || fail "the retired key at $addr reads $bytes"
+    python3 "$KEYMEM" find "$SERVE_PID" "$name" >"$WORK/after.out" || fail "keymem"
+    [ ! -s "$WORK/after.out" ] || fail "the retired key's name is still in the ring's mapping"
+    stop_serve
+    echo "retired_wiped: key $name... at 0x$addr found, then zero after retirement"
+    ;;
 *)
     fail "unknown scenario $scenario"
     ;;
 esac
 echo "PASS: $scenario"
+

@@ -415,6 +415,65 @@ early_answer)
     expect upload "answer=b'HTTP/1.1 413"
     stop_serve
     ;;
+slow_redis)
+    # Two servers share sessions through a Redis reached over a relay that delays every
+    # chunk; a balancer alternates between them, so every resumption asks Redis. At 0, 1 and
+    # 30 ms of added delay each way: no handshake fails, latency is reported (p50, p99), and
+    # slower lookups give up at their 5 ms deadline: full handshakes instead of waits.
+    command -v haproxy >/dev/null || fail "haproxy is not installed"
+    . "$SRC_DIR/scripts/conf.sh"
+    start_backend echo
+    start_local_redis
+    echo 0 >"$WORK/delay"
+    relay=$(free_port)
+    python3 "$SRC_DIR/tests/integration/lib/slow_proxy.py" --listen "127.0.0.1:$relay" \
+        --target "127.0.0.1:$REDIS_PORT" --delay-file "$WORK/delay" >"$WORK/relay.out" 2>&1 &
+    PIDS+=("$!")
+    wait_grep "$WORK/relay.out" listening "the relay did not start" ""
+    ports=()
+    admins=()
+    for n in 1 2; do
+        p=$(free_port)
+        admins+=("$(free_port)")
+        "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$p" --admin "127.0.0.1:${admins[-1]}" \
+            --backend "127.0.0.1:$BACKEND_PORT" --workers 1 --cert "$WORK/cert.pem" \
+            --key "$WORK/key.pem" --no-tickets --redis "redis://127.0.0.1:$relay" \
+            --fleet-key "$WORK/fleet.key" >"$WORK/s$n.out" 2>"$WORK/s$n.log" &
+        PIDS+=("$!")
+        wait_grep "$WORK/s$n.log" "event=redis_up part=cache" "server $n never reached Redis" "$!"
+        ports+=("$p")
+    done
+    lb=$(free_port)
+    { printf 'global\n'; haproxy_defaults; printf 'frontend fe\n    bind 127.0.0.1:%s\n' "$lb"
+        printf '    default_backend be\nbackend be\n    balance roundrobin\n'
+        printf '    server a 127.0.0.1:%s\n    server b 127.0.0.1:%s\n' "${ports[@]}"; } \
+        >"$WORK/lb.cfg"
+    haproxy -f "$WORK/lb.cfg" -db >"$WORK/lb.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$lb"
+    report=""
+    for d in 0 1 30; do
+        echo "$d" >"$WORK/delay"
+        python3 "$SRC_DIR/tests/integration/lib/fleet_client.py" --connect "127.0.0.1:$lb" \
+            --duration 3 --pause 0 --kinds tls12_id >"$WORK/f$d.out" 2>"$WORK/f$d.log" ||
+            fail "client at $d ms"
+        line=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["kinds"]["tls12_id"]
+print(r["failed"], r["resumed"], r["attempts"], r["resume_p50_ms"], r["resume_p99_ms"])' \
+            "$WORK/f$d.out")
+        set -- $line
+        [ "$1" = 0 ] || fail "$1 failed connections with Redis $d ms slower"
+        [ "$3" -ge 20 ] || fail "only $3 resumptions at $d ms"
+        report="$report $d ms: $2/$3 resumed, p50 $4 ms, p99 $5 ms;"
+    done
+    t=0
+    for a in "${admins[@]}"; do
+        v=$(curl -s "http://127.0.0.1:$a/metrics" |
+            awk '$1 == "tlsresume_fleet_cache_lookups_total{result=\"timeout\"}" { print $2 }')
+        t=$((t + ${v:-0}))
+    done
+    [ "${t:-0}" -ge 1 ] || fail "no lookup gave up at its deadline with Redis 30 ms slower"
+    echo "slow_redis:$report 0 failed handshakes"
+    ;;
 chain | chain_control)
     # A TLS 1.3 client that resumes every 4 s with the newest ticket: each ticket is fresh, but
     # the chain from the full handshake ends after --max-resumption-chain (the control: a cap

@@ -111,4 +111,8 @@ void tlsr__rconn_flush(struct rconn *rc);
 void tlsr__fleet_log(tlsr_log_fn log, void *arg, enum tlsr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Hands a poll reply (a redisReply, or NULL) to the ring as Redis would: the fuzz target of
+ * the ring's reply parsing (fuzz/fuzz_redis_reply.c) uses it. */
+void tlsr__fleet_ring_reply(struct tlsr_fleet_ring *fr, void *reply);
+
 #endif

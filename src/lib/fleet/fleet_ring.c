@@ -600,6 +600,11 @@ static void on_tick(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
+void tlsr__fleet_ring_reply(struct tlsr_fleet_ring *fr, void *reply)
+{
+    on_tick(NULL, reply, fr);
+}
+
 static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;

@@ -155,11 +155,19 @@ start_backend() {
     fail "backend did not start"
 }
 
+# TLSR_VALGRIND=1 (make valgrind) runs serve under valgrind's memcheck; stop_serve fails on any
+# error or definite leak it reports, in the master or a worker.
+SERVE_WRAP=()
+if [ "${TLSR_VALGRIND:-0}" = 1 ]; then
+    SERVE_WRAP=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite
+        --log-file="$WORK/valgrind.%p.txt")
+fi
+
 # start_serve ARGS...: tlsresume serve on a fresh port (PORT) with its admin on ADMIN_PORT.
 start_serve() {
     PORT=$(free_port)
     ADMIN_PORT=$(free_port)
-    "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" \
+    "${SERVE_WRAP[@]}" "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" \
         --backend "127.0.0.1:${BACKEND_PORT:-1}" --workers 2 --access-log "$@" \
         >"$WORK/serve.out" 2>"$WORK/serve.log" &
     SERVE_PID=$!
@@ -178,6 +186,12 @@ stop_serve() {
     if grep -qE "event=worker_died|AddressSanitizer|runtime error|LeakSanitizer" "$WORK/serve.log"; then
         fail "serve log shows a crash or a sanitizer report"
     fi
+    local v
+    for v in "$WORK"/valgrind.*.txt; do
+        [ -s "$v" ] || continue
+        cat "$v" >&2
+        fail "valgrind reported errors ($v)"
+    done
 }
 
 # metric 'NAME{labels}': one value from /metrics.

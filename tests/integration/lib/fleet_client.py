@@ -5,8 +5,9 @@ Each round makes, for each kind (TLS 1.2 session ID, TLS 1.2 ticket, TLS 1.3 tic
 handshake and then a resumption of that session on a new connection (through a round-robin
 balancer the two land on different servers). Sessions are also kept and tried again later, so
 tickets made under keys that have since rotated are tried too. Bounded by --duration and
---rounds. Prints one JSON object: per kind attempts, resumed and failed connections, plus the
-same for old sessions.
+--rounds. Prints one JSON object: per kind attempts, resumed and failed connections, the same
+for old sessions, and the 50th and 99th percentiles of the resumptions' connect-to-echo time
+(resume_p50_ms, resume_p99_ms).
 """
 import argparse
 import json
@@ -32,6 +33,9 @@ def context(kind):
 def connect(addr, ctx, session=None, timeout=5.0):
     """One connection with one echoed line; returns (reused, session)."""
     raw = socket.create_connection(addr, timeout=timeout)
+    # As browsers and curl do: without it, the client's Finished and its first bytes wait on
+    # each other (Nagle, delayed ACK) and every resumed TLS 1.2 connection takes 40 ms more.
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         tls = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
         tls.sendall(b"ping\n")
@@ -67,6 +71,7 @@ def main():
     stats = {k: {"attempts": 0, "resumed": 0, "failed": 0, "old_attempts": 0, "old_resumed": 0}
              for k in kinds}
     kept = {k: [] for k in kinds}
+    times = {k: [] for k in kinds}
     end = time.monotonic() + a.duration
     rounds = 0
     while time.monotonic() < end and rounds < a.rounds:
@@ -80,7 +85,9 @@ def main():
                 print(f"{k}: full handshake failed: {e}", file=sys.stderr)
                 continue
             try:
+                t0 = time.monotonic()
                 reused, _ = connect(addr, ctxs[k], sess)
+                times[k].append(time.monotonic() - t0)
                 s["attempts"] += 1
                 s["resumed"] += int(reused)
             except (OSError, ssl.SSLError) as e:
@@ -100,6 +107,10 @@ def main():
                     s["failed"] += 1
                     print(f"{k}: old session failed: {e}", file=sys.stderr)
         time.sleep(a.pause)
+    for k in kinds:
+        t = sorted(times[k])
+        for name, q in (("resume_p50_ms", 0.50), ("resume_p99_ms", 0.99)):
+            stats[k][name] = round(1000 * t[min(len(t) - 1, int(q * len(t)))], 2) if t else 0
     json.dump({"rounds": rounds, "kinds": stats}, sys.stdout)
     print()
 

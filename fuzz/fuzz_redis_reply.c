@@ -1,0 +1,67 @@
+/* Fuzz target: what the fleet ticket key ring makes of a Redis poll reply (src/lib/fleet/
+ * fleet_ring.c): the bytes are RESP, parsed by hiredis's reader as a reply from Redis would
+ * be, then handed to the ring. Any reply, however shaped, must leave the ring consistent. */
+#include <ev.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include <tlsresume/fleet.h>
+
+#include "../src/lib/fleet/fleet_int.h"
+
+static struct tlsr_fleet_ring *ring_under_test(void)
+{
+    static struct tlsr_fleet_ring *fr;
+    static struct tlsr_fleet_secret *secret;
+    static struct tlsr_keyring *ring;
+    if (fr != NULL) {
+        return fr;
+    }
+    static const char key_file[] = "tlsresume-fleet-key 1\n"
+                                   "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n";
+    static const char *const endpoints[] = {"redis://127.0.0.1:1"};
+    struct tlsr_fleet_opts o;
+    struct tlsr_fleet_ring_opts ro;
+    tlsr_fleet_opts_init(&o);
+    tlsr_fleet_ring_opts_init(&ro);
+    o.endpoints = endpoints;
+    o.n_endpoints = 1;
+    if (tlsr_fleet_secret_parse("fuzz", (const uint8_t *)key_file, strlen(key_file), &secret) !=
+            TLSR_OK ||
+        tlsr_keyring_new(3600, 43200, &ring) != TLSR_OK) {
+        abort();
+    }
+    o.secret = secret;
+    /* The loop never runs: the ring never connects, so commands it would send are refused. */
+    if (tlsr_fleet_ring_new(ev_loop_new(0), &o, &ro, ring, &fr) != TLSR_OK) {
+        abort();
+    }
+    return fr;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct tlsr_fleet_ring *fr = ring_under_test();
+    redisReader *rd = redisReaderCreate();
+    if (rd == NULL || redisReaderFeed(rd, (const char *)data, size) != REDIS_OK) {
+        redisReaderFree(rd);
+        return 0;
+    }
+    void *reply = NULL;
+    while (redisReaderGetReply(rd, &reply) == REDIS_OK && reply != NULL) {
+        tlsr__fleet_ring_reply(fr, reply);
+        freeReplyObject(reply);
+        reply = NULL;
+    }
+    redisReaderFree(rd);
+    const struct tlsr_fleet_key_status *keys;
+    size_t n = 0;
+    tlsr_fleet_ring_keys(fr, &keys, &n);
+    if (n > 128) {
+        abort();
+    }
+    return 0;
+}
