@@ -52,11 +52,11 @@ format-check:
 
 # libFuzzer builds (clang), then every target for FUZZ_SECONDS (default 60) on its corpus.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 fuzz:
 	@scripts/deps.sh fuzz
 	CC=clang cmake -S . -B build-fuzz -DTLSR_SANITIZE=ON -DTLSR_LIBFUZZER=ON >/dev/null
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_sess_decode fuzz_cache_ops fuzz_sni \
-		fuzz_client_file fuzz_fleet_entry fuzz_fleet_key fuzz_psk fuzz_server_flight
+	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The unit tests, then these `serve` scenarios with serve (master and workers) under valgrind's

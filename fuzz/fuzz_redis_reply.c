@@ -42,8 +42,30 @@ static struct tlsr_fleet_ring *ring_under_test(void)
     return fr;
 }
 
+/* hiredis 0.14's reader allocates as many elements as an array header declares (1.0 added a
+ * limit): that is hiredis's, not ours, and Redis is trusted that far. Skip such inputs. */
+static int declares_huge_array(const uint8_t *data, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] != '*' || (i > 0 && data[i - 1] != '\n')) {
+            continue;
+        }
+        unsigned long n = 0;
+        for (size_t j = i + 1; j < size && data[j] >= '0' && data[j] <= '9' && n < 100000; j++) {
+            n = n * 10 + (unsigned long)(data[j] - '0');
+        }
+        if (n > 4096) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (declares_huge_array(data, size)) {
+        return 0;
+    }
     struct tlsr_fleet_ring *fr = ring_under_test();
     redisReader *rd = redisReaderCreate();
     if (rd == NULL || redisReaderFeed(rd, (const char *)data, size) != REDIS_OK) {

@@ -436,6 +436,9 @@ static int run_verb(struct run *r, int argc, char **argv)
     if (r->verb == V_IMPORT && !read_imports(r)) {
         return 1;
     }
+    if (r->verb != V_SYNC) {
+        log_set_level("warn"); /* one-shot commands: the library's progress lines are noise */
+    }
     if (!open_fleet(r, err, sizeof(err))) {
         fprintf(stderr, "error keys: %s\n", err);
         return 1;

@@ -415,6 +415,23 @@ early_answer)
     expect upload "answer=b'HTTP/1.1 413"
     stop_serve
     ;;
+cache_churn)
+    # A 64 KiB cache (about 500 sessions) under a churn of new TLS 1.2 sessions (half full
+    # handshakes, no tickets): it fills, evicts (counted), and no handshake fails.
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --no-tickets --cache-size 64k
+    timeout 60 "$BUILD_DIR/tlsresume" bench "127.0.0.1:$PORT" --tls1_2 --mode mixed:50 \
+        --duration 4 -C 8 --json >"$WORK/churn.out" 2>"$WORK/churn.log" || fail "bench"
+    set -- $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
+print(r["handshakes"], sum(r["errors"].values()), round(100 * r["resumed_fraction"]))' \
+        "$WORK/churn.out")
+    [ "$1" -ge 1000 ] || fail "only $1 handshakes"
+    [ "$2" = 0 ] || fail "$2 failed handshakes with the cache full"
+    evicted=$(metric tlsresume_cache_evictions_total)
+    [ "${evicted:-0}" -ge 100 ] || fail "only ${evicted:-0} evictions: the cache never filled"
+    stop_serve
+    echo "cache_churn: $1 handshakes ($3% resumed), $evicted evictions, 0 errors"
+    ;;
 slow_redis)
     # Two servers share sessions through a Redis reached over a relay that delays every
     # chunk; a balancer alternates between them, so every resumption asks Redis. At 0, 1 and

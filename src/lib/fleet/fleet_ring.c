@@ -705,8 +705,13 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
     ev_timer_init(&fr->poll, on_poll, 0.05, ro->poll_ms / 1000.0);
     fr->poll.data = fr;
     ev_timer_start(loop, &fr->poll);
-    tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO, "event=ring_start member=%s redis=%s",
-                    fr->member, ep.text);
+    if (ro->is_observer) {
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_DEBUG, "event=ring_observe redis=%s",
+                        ep.text);
+    } else {
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO, "event=ring_start member=%s redis=%s",
+                        fr->member, ep.text);
+    }
     *out = fr;
     return TLSR_OK;
 }
