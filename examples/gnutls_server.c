@@ -174,11 +174,15 @@ static void serve_one(int fd, gnutls_certificate_credentials_t creds,
     close(fd);
 }
 
-static void worker(int lfd, gnutls_certificate_credentials_t creds,
-                   const struct tlsr_gnutls_opts *ro, gnutls_anti_replay_t ar, int early_data)
+static void worker(int lfd, gnutls_certificate_credentials_t creds, struct tlsr_gnutls_opts *ro,
+                   gnutls_anti_replay_t ar, int early_data, const struct tlsr_fleet_opts *fo)
 {
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
+    /* With a fleet: this worker's own blocking Redis connection behind the shared cache. */
+    if (ro != NULL && fo != NULL && tlsr_fleet_store_new(fo, &ro->store) != TLSR_OK) {
+        fprintf(stderr, "error gnutls_server: %s\n", tlsr_last_error());
+    }
     for (;;) {
         int fd = accept(lfd, NULL, NULL);
         if (fd >= 0) {
@@ -237,11 +241,29 @@ int main(int argc, char **argv)
     if (lfd < 0) {
         return 1;
     }
+    /* The fleet key and options, before fork(): workers open their stores, the master the
+     * ring. */
+    struct tlsr_fleet_secret *secret = NULL;
+    struct tlsr_fleet_ring *fr = NULL;
+    struct tlsr_fleet_opts fo;
+    const char *endpoints[1] = {o.redis};
+    tlsr_fleet_opts_init(&fo);
+    fo.endpoints = endpoints;
+    fo.n_endpoints = 1;
+    fo.log = lib_log;
+    if (o.redis != NULL) {
+        if (tlsr_fleet_secret_load(o.fleet_key, &secret) != TLSR_OK) {
+            fprintf(stderr, "error gnutls_server: %s\n", tlsr_last_error());
+            return 1;
+        }
+        fo.secret = secret;
+    }
     pid_t pids[MAX_WORKERS];
     for (int i = 0; i < o.workers; i++) {
         pids[i] = fork();
         if (pids[i] == 0) {
-            worker(lfd, creds, o.is_plain ? NULL : &ro, ar, o.early_data);
+            worker(lfd, creds, o.is_plain ? NULL : &ro, ar, o.early_data,
+                   o.redis != NULL ? &fo : NULL);
         }
     }
     fprintf(stderr, "info gnutls_server event=started port=%d workers=%d fleet=%s\n", o.port,
@@ -249,27 +271,13 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
     /* The master follows the fleet's ring (the workers share it) until told to stop. */
-    struct tlsr_fleet_secret *secret = NULL;
-    struct tlsr_fleet_ring *fr = NULL;
     if (o.redis != NULL) {
-        struct tlsr_fleet_opts fo;
         struct tlsr_fleet_ring_opts fro;
-        const char *endpoints[1] = {o.redis};
-        tlsr_fleet_opts_init(&fo);
         tlsr_fleet_ring_opts_init(&fro);
-        fo.endpoints = endpoints;
-        fo.n_endpoints = 1;
-        fo.log = lib_log;
         fro.poll_ms = 200;
-        if (tlsr_fleet_secret_load(o.fleet_key, &secret) != TLSR_OK) {
+        if (tlsr_fleet_ring_new(EV_DEFAULT, &fo, &fro, ring, &fr) != TLSR_OK) {
             fprintf(stderr, "error gnutls_server: %s\n", tlsr_last_error());
             stopping = 1;
-        } else {
-            fo.secret = secret;
-            if (tlsr_fleet_ring_new(EV_DEFAULT, &fo, &fro, ring, &fr) != TLSR_OK) {
-                fprintf(stderr, "error gnutls_server: %s\n", tlsr_last_error());
-                stopping = 1;
-            }
         }
     }
     ev_timer stop_poll;

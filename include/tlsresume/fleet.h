@@ -25,6 +25,7 @@
 
 #include <openssl/ssl.h>
 
+#include <tlsresume/cache.h>
 #include <tlsresume/error.h>
 #include <tlsresume/tickets.h>
 
@@ -129,6 +130,31 @@ int tlsr_fleet_cache_client_hello(struct tlsr_fleet_cache *fc, SSL *ssl,
                                   tlsr_fleet_resume_fn resume, void *arg);
 void tlsr_fleet_cache_get_stats(const struct tlsr_fleet_cache *fc,
                                 struct tlsr_fleet_cache_stats *out);
+
+/*
+ * A blocking second-level session store, for servers without an event loop (the GnuTLS
+ * adapter: GnuTLS asks for a session from inside its handshake). Entries are the fleet
+ * cache's: sealed, named by a keyed hash, with a TTL. Each call waits at most
+ * lookup_timeout_ms; a slow or dead Redis is a miss, and a lost connection is retried at most
+ * once a second. Uses the first endpoint only. One per process (after fork()); not
+ * thread-safe.
+ */
+struct tlsr_fleet_store;
+/* opts is copied (its secret borrowed). Connects on first use. Errors: TLSR_E_INVALID,
+ * TLSR_E_NOMEM. */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_store_new(const struct tlsr_fleet_opts *opts,
+                                                 struct tlsr_fleet_store **out);
+void tlsr_fleet_store_free(struct tlsr_fleet_store *fs);
+/* Seals value and stores it under key for lifetime_s; best effort (a failure is silent). */
+void tlsr_fleet_store_put(struct tlsr_fleet_store *fs, const struct tlsr_cache_key *key,
+                          const uint8_t *value, size_t value_len, uint32_t lifetime_s);
+/* Fetches and opens the entry of key into out. TLSR_E_NOTFOUND for a miss, a timeout, Redis
+ * unavailable, or an entry that does not open (tampered, foreign, expired). */
+TLSR_MUST_CHECK tlsr_status tlsr_fleet_store_get(struct tlsr_fleet_store *fs,
+                                                 const struct tlsr_cache_key *key, uint8_t *out,
+                                                 size_t cap, size_t *out_len);
+/* Deletes the entry of key; best effort. */
+void tlsr_fleet_store_del(struct tlsr_fleet_store *fs, const struct tlsr_cache_key *key);
 
 /* The fleet ticket key ring of one server. */
 struct tlsr_fleet_ring;

@@ -4,7 +4,8 @@
  * register as an OpenSSL server attached with tlsr_ssl_attach().
  *
  * - Session IDs (TLS 1.2): gnutls_db_set_store/retrieve/remove_function on a tlsr_cache,
- *   under a session ID context of their own, so GnuTLS and OpenSSL sessions never mix.
+ *   under a session ID context of their own, so GnuTLS and OpenSSL sessions never mix; with a
+ *   fleet store, Redis behind it (sealed entries, bounded waits).
  * - Tickets (TLS 1.2 and 1.3): GnuTLS takes one 64-byte ticket key per session. Each ring key
  *   stands for one such key (HKDF-SHA256 of it). A hook on the ClientHello reads the key name
  *   of the ticket offered (a TLS 1.2 session_ticket extension or the first TLS 1.3 PSK
@@ -35,8 +36,14 @@
 extern "C" {
 #endif
 
+struct tlsr_fleet_store;
+
 struct tlsr_gnutls_opts {
-    struct tlsr_cache *cache;     /* TLS 1.2 session IDs; NULL: not cached */
+    struct tlsr_cache *cache; /* TLS 1.2 session IDs; NULL: not cached */
+    /* A fleet's Redis behind the cache (tlsr_fleet_store_new, one per process): sessions the
+     * cache lacks are fetched from it (a bounded wait) and every session stored goes to it,
+     * so session IDs resume across the fleet's GnuTLS servers. NULL: this host only. */
+    struct tlsr_fleet_store *store;
     uint32_t session_timeout_s;   /* cache entries' lifetime; default 3600 */
     struct tlsr_keyring *keyring; /* tickets; NULL: no tickets */
 };

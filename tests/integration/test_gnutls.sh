@@ -6,7 +6,8 @@
 #             across the server's two workers
 #   control   the same server without the adapter (--plain): nothing resumes across workers
 #   fleet     two GnuTLS servers and a serve on one Redis fleet ring: a ticket from one resumes
-#             on the other, before and after a rotation (the ticket's key is found by name)
+#             on the other, before and after a rotation (the ticket's key is found by name);
+#             session IDs cross through Redis
 #   early     0-RTT from gnutls-cli accepted once; the first flight replayed 20 times is refused
 . "$(dirname "$0")/lib/common.sh"
 scenario=${1:?scenario}
@@ -103,6 +104,13 @@ fleet)
         [ "$(sclient_pair "ab$v" "$GPORT_a" "$GPORT_b" "-tls$v")" = Reused ] ||
             fail "TLS $v: a ticket from server a did not resume on b"
     done
+    # TLS 1.2 session IDs cross too, through Redis behind each server's cache; a server
+    # without the fleet (the control) does not resume them.
+    [ "$(sclient_pair ids "$GPORT_a" "$GPORT_b" -tls1_2 -no_ticket)" = Reused ] ||
+        fail "a session ID from server a did not resume on b through Redis"
+    start_gnutls c --workers 1
+    [ "$(sclient_pair ids_c "$GPORT_a" "$GPORT_c" -tls1_2 -no_ticket)" = New ] ||
+        fail "control: a server outside the fleet resumed a session ID it never saw"
     "$TLSR" keys status --json "${FLEET[@]}" >"$WORK/status.out" 2>/dev/null || fail "status"
     grep -q '"members":3' "$WORK/status.out" || fail "not 3 members: $(cat "$WORK/status.out")"
     # A ticket from before a rotation still resumes: the hook finds its (now older) key.
@@ -117,8 +125,9 @@ fleet)
     grep -q '^Reused' "$WORK/old2.out" || fail "a ticket from before the rotation did not resume"
     [ "$(sclient_pair after "$GPORT_a" "$GPORT_b" -tls1_2)" = Reused ] ||
         fail "after the rotation: a new ticket from a did not resume on b"
-    echo "fleet: TLS 1.2 and 1.3 tickets cross two GnuTLS servers sharing the ring with serve" \
-        "(3 members); a ticket from generation $g0 resumes after the rotation"
+    echo "fleet: TLS 1.2 and 1.3 tickets and TLS 1.2 session IDs (through Redis) cross two" \
+        "GnuTLS servers sharing the ring with serve (3 members; a server outside: New); a" \
+        "ticket from generation $g0 resumes after the rotation"
     ;;
 early)
     start_gnutls g --workers 2 --early-data

@@ -11,6 +11,7 @@
  */
 #include "fleet_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -85,4 +86,22 @@ tlsr_status tlsr__fleet_entry_open(const struct tlsr_fleet_secret *s, const uint
     }
     OPENSSL_cleanse(plain, sizeof(plain));
     return rc;
+}
+
+tlsr_status tlsr__fleet_entry_name(const struct tlsr_fleet_secret *s, const char *prefix,
+                                   const uint8_t *ctx, size_t ctx_len, const uint8_t *id,
+                                   size_t id_len, char *name, size_t cap,
+                                   uint8_t hash[NAME_HASH_LEN])
+{
+    uint8_t what[256];
+    size_t what_len = tlsr__fleet_entry_aad(ctx, ctx_len, id, id_len, 0, what, sizeof(what));
+    ENSURE(what_len > 0, TLSR_E_INVALID, "fleet: session ID or context too long");
+    TRY(tlsr__fleet_name_hash(s->name_key, what, what_len, hash));
+    int n = snprintf(name, cap, "%ss:", prefix);
+    ENSURE(n > 0 && (size_t)n + 2 * NAME_HASH_LEN < cap, TLSR_E_INVALID,
+           "fleet: key prefix too long");
+    for (size_t i = 0; i < NAME_HASH_LEN; i++) {
+        n += snprintf(name + n, cap - (size_t)n, "%02x", hash[i]);
+    }
+    return TLSR_OK;
 }

@@ -124,15 +124,9 @@ static tlsr_status name_of(struct tlsr_fleet_cache *fc, const uint8_t *ctx, size
                            const uint8_t *id, size_t id_len, char name[NAME_MAX_LEN],
                            struct rconn **conn)
 {
-    uint8_t what[AAD_MAX];
-    size_t what_len = tlsr__fleet_entry_aad(ctx, ctx_len, id, id_len, 0, what, sizeof(what));
-    ENSURE(what_len > 0, TLSR_E_INVALID, "fleet: session ID or context too long");
     uint8_t h[NAME_HASH_LEN];
-    TRY(tlsr__fleet_name_hash(fc->secret->name_key, what, what_len, h));
-    int n = snprintf(name, NAME_MAX_LEN, "%ss:", fc->prefix);
-    for (size_t i = 0; i < sizeof(h) && n > 0 && (size_t)n + 2 < NAME_MAX_LEN; i++) {
-        n += snprintf(name + n, NAME_MAX_LEN - (size_t)n, "%02x", h[i]);
-    }
+    TRY(tlsr__fleet_entry_name(fc->secret, fc->prefix, ctx, ctx_len, id, id_len, name, NAME_MAX_LEN,
+                               h));
     *conn = pick(fc, h);
     return TLSR_OK;
 }

@@ -61,6 +61,14 @@ TLSR_MUST_CHECK tlsr_status tlsr__fleet_entry_open(const struct tlsr_fleet_secre
                                                    uint8_t *value, size_t cap, size_t *value_len,
                                                    uint64_t *expires_s);
 
+/* The Redis key name of a session, prefix "s:" hex(HMAC(name key, its AAD)), into name (cap
+ * bytes); hash gets the HMAC (for sharding). Errors: TLSR_E_INVALID (ID or context too long). */
+TLSR_MUST_CHECK tlsr_status tlsr__fleet_entry_name(const struct tlsr_fleet_secret *s,
+                                                   const char *prefix, const uint8_t *ctx,
+                                                   size_t ctx_len, const uint8_t *id, size_t id_len,
+                                                   char *name, size_t cap,
+                                                   uint8_t hash[NAME_HASH_LEN]);
+
 /* A parsed endpoint. */
 struct endpoint {
     char host[256];

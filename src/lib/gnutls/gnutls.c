@@ -21,11 +21,14 @@
  */
 #include <tlsresume/gnutls.h>
 
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+
+#include <tlsresume/fleet.h>
 
 #include "../buf/tlsr_buf.h"
 #include "../err/tlsr_err.h"
@@ -62,9 +65,11 @@ static int db_store(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
         return -1;
     }
     struct tlsr_cache_key k = cache_key(&key);
-    return tlsr_cache_insert(o->cache, &k, data.data, data.size, o->session_timeout_s, 0) == TLSR_OK
-               ? 0
-               : -1;
+    if (o->store != NULL) {
+        tlsr_fleet_store_put(o->store, &k, data.data, data.size, o->session_timeout_s);
+    }
+    tlsr_status rc = tlsr_cache_insert(o->cache, &k, data.data, data.size, o->session_timeout_s, 0);
+    return rc == TLSR_OK ? 0 : -1;
 }
 
 static gnutls_datum_t db_retrieve(void *ptr, gnutls_datum_t key)
@@ -77,7 +82,16 @@ static gnutls_datum_t db_retrieve(void *ptr, gnutls_datum_t key)
         return out;
     }
     struct tlsr_cache_key k = cache_key(&key);
-    if (tlsr_cache_lookup(o->cache, &k, buf, sizeof(buf), &len) == TLSR_OK) {
+    bool is_found = tlsr_cache_lookup(o->cache, &k, buf, sizeof(buf), &len) == TLSR_OK;
+    if (!is_found && o->store != NULL &&
+        tlsr_fleet_store_get(o->store, &k, buf, sizeof(buf), &len) == TLSR_OK) {
+        /* From the fleet: keep it here too, for the next resumption on this host (a failure
+         * only costs that; the cache counts it). */
+        tlsr_status kept = tlsr_cache_insert(o->cache, &k, buf, len, o->session_timeout_s, 0);
+        (void)kept;
+        is_found = true;
+    }
+    if (is_found) {
         out.data = gnutls_malloc(len);
         if (out.data != NULL) {
             memcpy(out.data, buf, len);
@@ -95,6 +109,9 @@ static int db_remove(void *ptr, gnutls_datum_t key)
         return -1;
     }
     struct tlsr_cache_key k = cache_key(&key);
+    if (o->store != NULL) {
+        tlsr_fleet_store_del(o->store, &k);
+    }
     return tlsr_cache_remove(o->cache, &k) == TLSR_OK ? 0 : -1;
 }
 
