@@ -40,6 +40,7 @@ run: deps-run build
 # The benchmark suite against nginx, HAProxy, hitch and stunnel; rewrites docs/BENCHMARKS.md.
 bench: deps-bench build
 	@bench/suite.sh --write
+	@bench/suite.sh --all-cores --write
 	@bench/fleet.sh --write
 
 install: build
