@@ -15,6 +15,8 @@
 #                  resumes the tickets that nginx issued (a migration loses none)
 #   node_stream    keys sync --format node --stdout feeds a Node server through rotations
 #   status         keys status and rotate: names, states, acknowledgements, per-key use
+#   apache         two Apache servers on one exported key resume each other's tickets (a third
+#                  on a key of its own, the control, does not)
 . "$(dirname "$0")/lib/common.sh"
 . "$SRC_DIR/scripts/conf.sh"
 scenario=${1:?scenario}
@@ -85,6 +87,41 @@ start_nginx() {
     nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -g 'daemon off;' >"$WORK/$1.log" 2>&1 &
     PIDS+=("$!")
     printf -v "NGINX_PID_$1" %s "$!"
+    wait_port "$2"
+}
+
+# start_apache NAME PORT KEYFILE: Apache httpd with mod_ssl, tickets from KEYFILE, no session
+# cache (so only tickets resume). The same ServerName everywhere: mod_ssl derives its session
+# ID context from it.
+start_apache() {
+    local d="$WORK/$1" m=/usr/lib/apache2/modules
+    mkdir -p "$d/htdocs"
+    cat >"$d/httpd.conf" <<CONF
+LoadModule mpm_event_module $m/mod_mpm_event.so
+LoadModule authz_core_module $m/mod_authz_core.so
+LoadModule socache_shmcb_module $m/mod_socache_shmcb.so
+LoadModule ssl_module $m/mod_ssl.so
+ServerName localhost:443
+Listen 127.0.0.1:$2
+PidFile $d/httpd.pid
+DefaultRuntimeDir $d
+Mutex file:$d default
+ErrorLog $d/error.log
+LogLevel warn
+User www-data
+Group www-data
+DocumentRoot $d/htdocs
+SSLEngine on
+SSLProtocol -all +TLSv1.2 +TLSv1.3
+SSLCipherSuite TLSv1.3 $SUITES
+SSLCertificateFile $WORK/cert.pem
+SSLCertificateKeyFile $WORK/key.pem
+SSLSessionCache none
+SSLSessionTickets on
+SSLSessionTicketKeyFile $3
+CONF
+    apache2 -f "$d/httpd.conf" -DFOREGROUND >"$WORK/$1.log" 2>&1 &
+    PIDS+=("$!")
     wait_port "$2"
 }
 
@@ -459,6 +496,27 @@ PY
     echo "status: 2 members, next key acknowledged by 2, current key issued $(python3 -c \
         'import json,sys; print(json.load(open(sys.argv[1]))["keys"][1]["issued"])' \
         "$WORK/status.out") tickets; rotate --wait promoted the next key"
+    ;;
+apache)
+    command -v apache2 >/dev/null || fail "apache2 is not installed (scripts/deps.sh test)"
+    fleet_serve s1
+    "$TLSR" keys export "${FLEET[@]}" --format apache --out "$KEYS/apache.key" 2>/dev/null ||
+        fail "export apache"
+    head -c 48 /dev/urandom >"$KEYS/other.key"
+    pa=$(free_port)
+    pb=$(free_port)
+    pc=$(free_port)
+    start_apache apa "$pa" "$KEYS/apache.key"
+    start_apache apb "$pb" "$KEYS/apache.key"
+    start_apache apc "$pc" "$KEYS/other.key"
+    for v in 1_2 1_3; do
+        [ "$(cross "ab$v" "$pa" "$pb" "$v")" = Reused ] ||
+            fail "TLS $v: a ticket from Apache a did not resume on b (same exported key)"
+        [ "$(cross "ac$v" "$pa" "$pc" "$v")" = New ] ||
+            fail "control: TLS $v ticket resumed on an Apache with another key"
+    done
+    echo "apache: TLS 1.2 and 1.3 tickets cross two Apache servers on the exported key;" \
+        "not to one with its own key"
     ;;
 *)
     fail "unknown scenario $scenario"
