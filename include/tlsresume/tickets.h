@@ -38,6 +38,9 @@ extern "C" {
 #define TLSR_TICKET_MIN_ROTATE_S 10u
 /* Most keys a ring holds at once: lifetime_s / rotate_s + 3 must not exceed it. */
 #define TLSR_KEYRING_MAX_KEYS 256u
+/* Keys imported from other servers a ring holds at most (tlsr_keyring_import), in room of
+ * their own: they never push out the ring's own keys. */
+#define TLSR_KEYRING_MAX_IMPORTS 16u
 
 struct tlsr_keyring;
 

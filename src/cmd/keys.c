@@ -36,7 +36,7 @@
 int keys_main(int argc, char **argv);
 
 #define MAX_ARGS 128
-#define MAX_IMPORT 64
+#define MAX_IMPORT TLSR_KEYRING_MAX_IMPORTS
 #define IMPORT_FILE_MAX (64 * 1024)
 
 enum verb { V_STATUS, V_ROTATE, V_EXPORT, V_IMPORT, V_SYNC };
@@ -201,6 +201,25 @@ static void import_all(struct run *r)
     }
 }
 
+/* Whether every key of this import shows in the fleet's imported keys (by name prefix). */
+static bool imports_confirmed(const struct run *r)
+{
+    const struct tlsr_fleet_key_status *keys;
+    size_t n = 0;
+    tlsr_fleet_ring_keys(r->fr, &keys, &n);
+    for (size_t i = 0; i < r->n_imports; i++) {
+        bool is_seen = false;
+        for (size_t j = 0; j < n && !is_seen; j++) {
+            is_seen =
+                keys[j].generation == 0 && memcmp(keys[j].name_prefix, r->imports[i].bytes, 4) == 0;
+        }
+        if (!is_seen) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void on_polled(void *arg, bool is_ok)
 {
     struct run *r = arg;
@@ -241,7 +260,7 @@ static void on_polled(void *arg, bool is_ok)
         if (r->phase == 0) {
             r->phase = 1;
             import_all(r);
-        } else if (st.imported >= r->n_imports) {
+        } else if (imports_confirmed(r)) {
             fprintf(stderr,
                     "info keys event=imported keys=%zu keep_s=%llu note=\"every server holds "
                     "them as decrypt-only from its next poll\"\n",

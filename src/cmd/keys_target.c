@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/magic.h>
@@ -32,7 +34,10 @@
 
 #include "cli.h"
 
-#define FILE_MAX 2048
+/* The largest file: raw with every key the ring may export (nginx slots fit too). */
+#define RELOAD_TIMEOUT_S 30
+#define FILE_MAX (80 * KEYS_MAX_EXPORT)
+_Static_assert(FILE_MAX >= 80 * KEYS_MAX_SLOTS, "nginx slot files fit");
 
 extern char **environ;
 
@@ -199,8 +204,26 @@ static bool run_reload(const char *cmd)
         fprintf(stderr, "error keys event=reload_failed error=\"%s\"\n", strerror(err));
         return false;
     }
+    /* Bounded: a reload that hangs is killed after RELOAD_TIMEOUT_S, and counts as failed. */
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid || (got < 0 && errno != EINTR)) {
+            break;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= RELOAD_TIMEOUT_S) {
+            kill(pid, SIGKILL);
+            (void)waitpid(pid, &status, 0);
+            fprintf(stderr, "error keys event=reload_failed error=\"timed out after %d s\"\n",
+                    RELOAD_TIMEOUT_S);
+            return false;
+        }
+        struct timespec tick = {0, 20 * 1000 * 1000};
+        nanosleep(&tick, NULL);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "error keys event=reload_failed status=%d command=\"%s\"\n",
@@ -223,6 +246,10 @@ static bool render_files(struct keys_target *t, const struct tlsr_key_material *
         return true;
     }
     uint64_t slots = t->slots != 0 ? t->slots : 3;
+    if (slots > cap / 80) {
+        fprintf(stderr, "error keys: %llu slots do not fit\n", (unsigned long long)slots);
+        return false;
+    }
     for (size_t i = 0; i < slots; i++) {
         /* Past the keys held, repeat the encrypting key: nginx needs every file it names. */
         const struct tlsr_key_material *k = i < n ? &keys[i] : &keys[0];
@@ -289,6 +316,12 @@ static bool haproxy_command(const char *sock_path, const char *cmd, const char *
     }
     memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = {.tv_sec = 5};
+    if (fd >= 0) {
+        /* Every step bounded: a wedged HAProxy must not stall the sync loop. */
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         fprintf(stderr, "error keys event=haproxy_unreachable socket=%s error=\"%s\"\n", sock_path,
                 strerror(errno));
@@ -297,8 +330,6 @@ static bool haproxy_command(const char *sock_path, const char *cmd, const char *
         }
         return false;
     }
-    struct timeval tv = {.tv_sec = 5};
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     size_t len = strlen(cmd);
     bool is_ok = write(fd, cmd, len) == (ssize_t)len;
     char answer[512];

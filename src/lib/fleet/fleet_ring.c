@@ -59,7 +59,7 @@
 #define KEY_FIELDS 5
 #define IMPORT_FIELDS 3
 #define MAX_KEYS_READ 64
-#define MAX_IMPORTS 64
+#define MAX_IMPORTS TLSR_KEYRING_MAX_IMPORTS
 #define IMPORT_LABEL "tlsresume imported key v1"
 
 static const char tick_lua[] =
@@ -423,6 +423,9 @@ static void install_imports(struct tlsr_fleet_ring *fr, const redisReply *r, siz
 static void describe(struct tlsr_fleet_ring *fr, uint64_t gen, uint64_t cur, uint64_t now,
                      redisReply *const *f, const struct tlsr_ticket_key *key, bool is_open)
 {
+    if (fr->n_keys >= sizeof(fr->keys) / sizeof(fr->keys[0])) {
+        return;
+    }
     struct tlsr_fleet_key_status *ks = &fr->keys[fr->n_keys++];
     memset(ks, 0, sizeof(*ks));
     ks->generation = gen;
@@ -486,6 +489,9 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
     size_t n_keys = (size_t)num(r->element[7]);
     if (n_keys > (r->elements - TICK_FIELDS) / KEY_FIELDS) {
         n_keys = (r->elements - TICK_FIELDS) / KEY_FIELDS;
+    }
+    if (n_keys > MAX_KEYS_READ) {
+        n_keys = MAX_KEYS_READ; /* what the script was asked for, whatever Redis says */
     }
     fr->st.is_rotation_asked = is_forced;
     fr->st.polls++;

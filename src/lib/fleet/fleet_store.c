@@ -6,16 +6,19 @@
  *
  * Every call is bounded by the lookup timeout (connect, send, receive: SO_SNDTIMEO and
  * SO_RCVTIMEO through hiredis). A failure drops the connection; a new one is tried at most
- * once a second, so a dead Redis costs one bounded attempt a second, not one per handshake.
- * The store uses the first endpoint only (no sharding).
+ * once a second (monotonic clock), so a dead Redis costs one bounded attempt a second, not one
+ * per handshake; the host name is resolved once, when the store is made, so no connect waits on
+ * DNS. The store uses the first endpoint only (no sharding).
  *
  * Threat: a hung or dead Redis stalling handshakes (bounded waits, then misses), a forged or
  * foreign entry (sealed: it does not open), the password in logs (never logged).
  */
 #include "fleet_int.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -36,7 +39,8 @@ struct tlsr_fleet_store {
     bool has_password;
     struct timeval timeout;
     redisContext *c;
-    time_t last_attempt;
+    char addr[64];        /* the host resolved once, so no connect waits on DNS */
+    int64_t last_attempt; /* monotonic seconds */
     tlsr_log_fn log;
     void *log_arg;
     bool was_up;
@@ -79,13 +83,15 @@ static bool ensure(struct tlsr_fleet_store *fs)
     if (fs->c != NULL) {
         return true;
     }
-    time_t now = time(NULL);
-    if (now - fs->last_attempt < RETRY_S) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec;
+    if (fs->last_attempt != 0 && now - fs->last_attempt < RETRY_S) {
         return false;
     }
     fs->last_attempt = now;
     fs->c = fs->ep.path[0] != '\0' ? redisConnectUnixWithTimeout(fs->ep.path, fs->timeout)
-                                   : redisConnectWithTimeout(fs->ep.host, fs->ep.port, fs->timeout);
+                                   : redisConnectWithTimeout(fs->addr, fs->ep.port, fs->timeout);
     if (fs->c == NULL || fs->c->err != 0 || redisSetTimeout(fs->c, fs->timeout) != REDIS_OK) {
         drop(fs);
         return false;
@@ -141,7 +147,23 @@ tlsr_status tlsr_fleet_store_new(const struct tlsr_fleet_opts *o, struct tlsr_fl
     fs->timeout.tv_usec = (suseconds_t)(ms % 1000) * 1000;
     fs->log = o->log;
     fs->log_arg = o->log_arg;
-    fs->last_attempt = 0;
+    if (ep.path[0] == '\0') {
+        /* Resolve now, once: hiredis would resolve at every connect, without a timeout. */
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+        struct addrinfo *res = NULL;
+        int rc = getaddrinfo(ep.host, NULL, &hints, &res);
+        if (rc != 0 || res == NULL ||
+            getnameinfo(res->ai_addr, res->ai_addrlen, fs->addr, sizeof(fs->addr), NULL, 0,
+                        NI_NUMERICHOST) != 0) {
+            if (res != NULL) {
+                freeaddrinfo(res);
+            }
+            tlsr__free(fs);
+            return tlsr__err_set(TLSR_E_INVALID, "fleet store: cannot resolve %s: %s", ep.host,
+                                 rc != 0 ? gai_strerror(rc) : "no address");
+        }
+        freeaddrinfo(res);
+    }
     *out = fs;
     return TLSR_OK;
 }

@@ -206,6 +206,50 @@ static tlsr_status gnutls_name(const uint8_t m[64], uint32_t expire_s, uint8_t n
     return is_ok ? TLSR_OK : tlsr__err_ssl(TLSR_E_CRYPTO, "gnutls: SHA3-512 failed");
 }
 
+/* Names GnuTLS gives each ring key in a period, remembered per thread: a ClientHello costs a
+ * comparison per key, not a derivation per key (a forged ticket stays cheap). Names are not
+ * secret (every ticket carries one). */
+struct name_memo {
+    uint8_t ring_name[NAME_LEN];
+    uint64_t period;
+    uint32_t expire_s;
+    uint8_t name[NAME_LEN];
+    bool is_used;
+};
+static _Thread_local struct name_memo memo[MAX_KEYS];
+static _Thread_local size_t memo_next;
+
+/* The GnuTLS name of ring key k now; derives (and remembers) it when not known. */
+static tlsr_status name_of(const struct tlsr_key_material *k, uint32_t expire_s,
+                           uint8_t name[NAME_LEN])
+{
+    uint64_t period = (uint64_t)time(NULL) / ((uint64_t)STEK_PERIODS * expire_s);
+    for (size_t i = 0; i < MAX_KEYS; i++) {
+        const struct name_memo *m = &memo[i];
+        if (m->is_used && m->period == period && m->expire_s == expire_s &&
+            memcmp(m->ring_name, k->bytes, NAME_LEN) == 0) {
+            memcpy(name, m->name, NAME_LEN);
+            return TLSR_OK;
+        }
+    }
+    uint8_t master[64];
+    tlsr_status rc = tlsr_gnutls_ticket_key(k, master);
+    if (rc == TLSR_OK) {
+        rc = gnutls_name(master, expire_s, name);
+    }
+    OPENSSL_cleanse(master, sizeof(master));
+    if (rc == TLSR_OK) {
+        struct name_memo *m = &memo[memo_next];
+        memo_next = (memo_next + 1) % MAX_KEYS;
+        memcpy(m->ring_name, k->bytes, NAME_LEN);
+        memcpy(m->name, name, NAME_LEN);
+        m->period = period;
+        m->expire_s = expire_s;
+        m->is_used = true;
+    }
+    return rc;
+}
+
 /* The GnuTLS key for this session: the one the offered ticket names, else the encrypting. */
 static tlsr_status choose_key(const struct tlsr_gnutls_opts *o, const gnutls_datum_t *hello,
                               uint8_t out[64])
@@ -220,24 +264,21 @@ static tlsr_status choose_key(const struct tlsr_gnutls_opts *o, const gnutls_dat
         hello != NULL &&
         tlsr_gnutls_hello_ticket(hello->data, hello->size, &ticket, &ticket_len) == TLSR_OK &&
         ticket_len >= NAME_LEN;
-    tlsr_status rc = tlsr_gnutls_ticket_key(&keys[0], out);
-    uint8_t candidate[64];
+    size_t chosen = 0;
     uint8_t name[NAME_LEN];
-    bool is_found = false;
-    for (size_t i = 0; has_ticket && !is_found && rc == TLSR_OK && i < n; i++) {
+    tlsr_status rc = TLSR_OK;
+    for (size_t i = 0; has_ticket && chosen == 0 && rc == TLSR_OK && i < n; i++) {
         if (keys[i].len != 80) {
             continue;
         }
-        rc = tlsr_gnutls_ticket_key(&keys[i], candidate);
-        if (rc == TLSR_OK) {
-            rc = gnutls_name(candidate, o->session_timeout_s, name);
-        }
+        rc = name_of(&keys[i], o->session_timeout_s, name);
         if (rc == TLSR_OK && CRYPTO_memcmp(name, ticket, NAME_LEN) == 0) {
-            memcpy(out, candidate, 64);
-            is_found = true;
+            chosen = i;
         }
     }
-    OPENSSL_cleanse(candidate, sizeof(candidate));
+    if (rc == TLSR_OK) {
+        rc = tlsr_gnutls_ticket_key(&keys[chosen], out);
+    }
     OPENSSL_cleanse(keys, sizeof(keys));
     if (rc != TLSR_OK) {
         OPENSSL_cleanse(out, 64);

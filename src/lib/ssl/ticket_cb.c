@@ -96,14 +96,21 @@ static int ticket_generating(SSL *ssl, void *arg)
         (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && len == ORIGIN_LEN)) {
         return 1;
     }
+    /* A resumed session without an origin (a TLS 1.2 session ID from the cache, whose copy
+     * was stored before its first ticket) descends from its own creation, not from now. */
+    uint64_t origin = now_s(b);
+    long created = SSL_SESSION_get_time(sess);
+    if (SSL_session_reused(ssl) == 1 && created > 0 && (uint64_t)created < origin) {
+        origin = (uint64_t)created;
+    }
     uint8_t buf[ORIGIN_LEN];
     struct tlsr_wr wr;
     tlsr_wr_init(&wr, buf, sizeof(buf));
     if (tlsr_wr_bytes(&wr, (const uint8_t *)ORIGIN_TAG, sizeof(ORIGIN_TAG) - 1) != TLSR_OK ||
-        tlsr_wr_u64(&wr, now_s(b)) != TLSR_OK) {
+        tlsr_wr_u64(&wr, origin) != TLSR_OK) {
         return 0;
     }
-    /* Failing here fails the ticket, not the handshake: fail closed on the cap. */
+    /* Failing here (out of memory only) fails the handshake in OpenSSL 3: fail closed. */
     return SSL_SESSION_set1_ticket_appdata(sess, buf, sizeof(buf));
 }
 

@@ -196,8 +196,10 @@ tlsr_status tlsr_keyfile_key_bytes(enum tlsr_key_format fmt, const struct tlsr_k
     if (tlsr_key_format_is_48(fmt)) {
         rc = tlsr_key_material_to48(key, &k);
     }
+    if (rc == TLSR_OK && k.len != 48 && k.len != 80) {
+        rc = tlsr__err_set(TLSR_E_INVALID, "key: 48 or 80 bytes");
+    }
     if (rc == TLSR_OK) {
-        ENSURE(k.len == 48 || k.len == 80, TLSR_E_INVALID, "key: 48 or 80 bytes");
         reorder(fmt, k.bytes, k.len, out);
         *len = k.len;
     }

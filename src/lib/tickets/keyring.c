@@ -222,7 +222,7 @@ static tlsr_status check_schedule(uint32_t rotate_s, uint32_t lifetime_s, uint32
            lifetime_s, rotate_s, (unsigned long long)need, TLSR_KEYRING_MAX_KEYS);
     /* Room for FORCED_ROTATION_ROOM rotations on demand within one lifetime on top of the
      * schedule; beyond that the oldest decrypt-only key is retired early (counted). */
-    need += FORCED_ROTATION_ROOM;
+    need += FORCED_ROTATION_ROOM + TLSR_KEYRING_MAX_IMPORTS;
     *capacity = (uint32_t)(need < TLSR_KEYRING_MAX_KEYS ? need : TLSR_KEYRING_MAX_KEYS);
     return TLSR_OK;
 }

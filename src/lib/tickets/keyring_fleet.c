@@ -14,6 +14,7 @@
  */
 #include "keyring_int.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,8 +211,27 @@ tlsr_status tlsr_keyring_import(struct tlsr_keyring *ring, const struct tlsr_key
     memcpy(k.name, key->bytes, TLSR_TICKET_NAME_LEN);
     memcpy(k.aes_key, key->bytes + TLSR_TICKET_NAME_LEN, half);
     memcpy(k.hmac_key, key->bytes + TLSR_TICKET_NAME_LEN + half, half);
-    /* Generation 0: not in the fleet's sequence; always decrypt-only. */
-    tlsr_status rc = add_key(ring, 0, &k, key->len == 48, retired_for_s);
+    /* Generation 0: not in the fleet's sequence; always decrypt-only. At most
+     * TLSR_KEYRING_MAX_IMPORTS at once, so imports never push the ring's own keys out. */
+    tlsr_status rc = TLSR_OK;
+    if (tlsr__kr_lock(ring) == TLSR_OK) {
+        uint32_t held = 0;
+        bool is_held = false;
+        for (uint32_t i = 0; i < ring->sh->capacity; i++) {
+            const struct kr_key *o = &ring->sh->keys[i];
+            held += o->state == KEY_LIVE && o->is_fleet && o->generation == 0;
+            is_held |=
+                o->state == KEY_LIVE && CRYPTO_memcmp(o->k.name, k.name, TLSR_TICKET_NAME_LEN) == 0;
+        }
+        tlsr__kr_unlock(ring);
+        if (!is_held && held >= TLSR_KEYRING_MAX_IMPORTS) {
+            rc = tlsr__err_set(TLSR_E_TOOBIG, "ticket keys: %u imported keys held already",
+                               TLSR_KEYRING_MAX_IMPORTS);
+        }
+    }
+    if (rc == TLSR_OK) {
+        rc = add_key(ring, 0, &k, key->len == 48, retired_for_s);
+    }
     OPENSSL_cleanse(&k, sizeof(k));
     return rc;
 }
@@ -226,13 +246,22 @@ static void to_material(const struct kr_key *k, struct tlsr_key_material *out)
     memcpy(out->bytes + TLSR_TICKET_NAME_LEN + half, k->k.hmac_key, half);
 }
 
-/* Decrypt-only keys newest first: by when they stopped encrypting (imported ones last). */
+/* Decrypt-only keys newest first: imported ones (generation 0) last; then by when they stopped
+ * encrypting, then by generation (a fleet key installed already retired has no end time). */
 static int by_retirement(const void *a, const void *b)
 {
     const struct kr_key *x = *(const struct kr_key *const *)a;
     const struct kr_key *y = *(const struct kr_key *const *)b;
+    bool x_imported = x->is_fleet && x->generation == 0;
+    bool y_imported = y->is_fleet && y->generation == 0;
+    if (x_imported != y_imported) {
+        return x_imported ? 1 : -1;
+    }
     if (x->enc_until != y->enc_until) {
         return x->enc_until > y->enc_until ? -1 : 1;
+    }
+    if (x->generation != y->generation) {
+        return x->generation > y->generation ? -1 : 1;
     }
     return x->dec_until > y->dec_until ? -1 : x->dec_until < y->dec_until;
 }
