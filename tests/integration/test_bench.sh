@@ -50,6 +50,16 @@ suite)
         grep -q "^| $s |" "$WORK/suite.out" || fail "suite table lacks $s"
     done
     grep -q "^| tlsresume | 50 | .* | [0-9]* |$" "$WORK/suite.out" || fail "idle/bulk row of tlsresume"
+    grep -q "^| TLSv1.3 resumed CPU: ceiling / ours | 70% | [0-9]*% | " "$WORK/suite.out" ||
+        fail "no goals table"
+    # Every server on all cores (two of them, to stay short): the layout is reported.
+    out=$(TLSR_SUITE_SERVERS="tlsresume nginx" TLSR_BUILD_DIR="$BUILD_DIR" timeout 600 \
+        bash "$SRC_DIR/bench/suite.sh" --quick --all-cores 2>"$WORK/suite_all.log") ||
+        { cat "$WORK/suite_all.log" >&2; fail "suite --all-cores failed"; }
+    echo "$out" >"$WORK/suite_all.out"
+    grep -q "$(nproc) workers (or threads) per server, unpinned" "$WORK/suite_all.out" ||
+        fail "suite --all-cores: the layout is not reported"
+    grep -q "^| nginx |" "$WORK/suite_all.out" || fail "suite --all-cores: no nginx row"
     ;;
 fleet)
     # bench/fleet.sh on a tiny load: both fleets measured; ours resumes every check attempt
