@@ -131,13 +131,6 @@ done
 } >"$WORK/table.md"
 cat "$WORK/table.md"
 if [ "$WRITE" -eq 1 ]; then
-    python3 - "$WORK/table.md" docs/BENCHMARKS.md <<'PY'
-import sys
-table = open(sys.argv[1]).read()
-doc = open(sys.argv[2]).read()
-begin, end = "<!-- fleet:begin -->\n", "<!-- fleet:end -->"
-a, b = doc.index(begin) + len(begin), doc.index(end)
-open(sys.argv[2], "w").write(doc[:a] + table + doc[b:])
-PY
+    python3 scripts/doc_section.py docs/BENCHMARKS.md fleet "$WORK/table.md"
     echo "info fleet: docs/BENCHMARKS.md updated" >&2
 fi

@@ -13,17 +13,11 @@ bench_cleanup() {
     rm -rf "$WORK"
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/ports.sh"
 
 # wait_port PORT [WHAT]: waits (bounded) for a listener on 127.0.0.1:PORT.
 wait_port() {
-    local i
-    for i in $(seq 1 100); do
-        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
+    port_listening "$1" && return 0
     echo "error bench: nothing listens on $1 (${2:-})" >&2
     return 1
 }

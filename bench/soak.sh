@@ -83,13 +83,6 @@ sys.exit(0 if ok else 1)
 PY
 cat "$WORK/table.md"
 if [ "$WRITE" -eq 1 ] && [ "$status" -eq 0 ]; then
-    python3 - "$WORK/table.md" docs/RELIABILITY.md <<'PY'
-import sys
-table = open(sys.argv[1]).read()
-doc = open(sys.argv[2]).read()
-begin, end = "<!-- soak:begin -->\n", "<!-- soak:end -->"
-a, b = doc.index(begin) + len(begin), doc.index(end)
-open(sys.argv[2], "w").write(doc[:a] + table + doc[b:])
-PY
+    python3 scripts/doc_section.py docs/RELIABILITY.md soak "$WORK/table.md"
 fi
 exit "$status"

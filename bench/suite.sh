@@ -187,13 +187,8 @@ python3 bench/summarise.py "$RESULTS" "$WORK/ceiling.json" "$EXTRAS" "$IDLE" "$B
     >"$WORK/tables.md"
 cat "$WORK/tables.md"
 if [ "$WRITE" -eq 1 ]; then
-    python3 - "$WORK/tables.md" docs/BENCHMARKS.md "suite$([ "$RSA" -eq 1 ] && echo -rsa || true)$([ "$ALL" -eq 1 ] && echo -all || true)" <<'PY'
-import sys
-tables = open(sys.argv[1]).read()
-doc = open(sys.argv[2]).read()
-begin, end = "<!-- %s:begin -->\n" % sys.argv[3], "<!-- %s:end -->" % sys.argv[3]
-a, b = doc.index(begin) + len(begin), doc.index(end)
-open(sys.argv[2], "w").write(doc[:a] + tables + doc[b:])
-PY
+    python3 scripts/doc_section.py docs/BENCHMARKS.md \
+        "suite$([ "$RSA" -eq 1 ] && echo -rsa || true)$([ "$ALL" -eq 1 ] && echo -all || true)" \
+        "$WORK/tables.md"
     echo "info suite: docs/BENCHMARKS.md updated" >&2
 fi

@@ -42,12 +42,9 @@ table="Run $(date -u +%F) with \`scripts/fuzz.sh $SECONDS_EACH\` (after \`make f
 $rows"
 printf '%s' "$table"
 if [ "$WRITE" -eq 1 ]; then
-    python3 - docs/RELIABILITY.md <<PY
-import sys
-doc = open(sys.argv[1]).read()
-begin, end = "<!-- fuzz:begin -->\n", "<!-- fuzz:end -->"
-a, b = doc.index(begin) + len(begin), doc.index(end)
-open(sys.argv[1], "w").write(doc[:a] + """$table""" + doc[b:])
-PY
+    tmp=$(mktemp)
+    printf '%s' "$table" >"$tmp"
+    python3 scripts/doc_section.py docs/RELIABILITY.md fuzz "$tmp"
+    rm -f "$tmp"
     echo "info fuzz: docs/RELIABILITY.md updated" >&2
 fi

@@ -27,20 +27,11 @@ fail() {
     exit 1
 }
 
-# A free TCP port on 127.0.0.1 (bound and released; the kernel will not hand it out again
-# at once).
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/ports.sh"
 
 # wait_port PORT: waits (bounded) until something accepts on 127.0.0.1:PORT.
 wait_port() {
-    local i
-    for i in $(seq 1 100); do
-        (exec 7<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    fail "nothing listens on $1"
+    port_listening "$1" || fail "nothing listens on $1"
 }
 
 make_cert() {
