@@ -239,6 +239,15 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyfile_write(enum tlsr_key_format fmt,
                                                size_t *len);
 
 /*
+ * HAProxy's three keys from keys ordered as tlsr_keyring_export() gives them: order[] gets the
+ * indexes of the previous, encrypting and next keys (HAProxy encrypts with the penultimate). A
+ * missing one is the encrypting key; so is a previous key of another size (HAProxy holds one
+ * key size a file). n must be at least 1.
+ */
+void tlsr_keyfile_haproxy_order(const struct tlsr_key_material *keys, size_t n, bool has_next,
+                                size_t order[3]);
+
+/*
  * Copies the ring's keys (fleet keys only when fleet_only) into out (cap entries, which the
  * caller wipes with OPENSSL_cleanse after use): the encrypting key first, then the next key
  * (*has_next), then decrypt-only keys newest first. Errors: TLSR_E_NOTFOUND (no encrypting

@@ -378,11 +378,10 @@ static bool apply_haproxy(struct keys_target *t, const struct tlsr_key_material 
 {
     /* Want [previous, encrypting, next]; without a next key yet, [previous, encrypting,
      * encrypting] would drop a key: leave HAProxy as it is if it already encrypts right. */
-    size_t next = has_next && n > 1 ? 1 : 0;
-    size_t prev = n > 1 + (next != 0) ? 1 + (next != 0) : 0;
-    prev = keys[prev].len == keys[0].len ? prev : 0;
-    const struct tlsr_key_material *want[3] = {&keys[prev], &keys[0], &keys[next]};
-    if (t->is_pushed && next == 0 && memcmp(t->pushed[1], keys[0].bytes, 16) == 0) {
+    size_t order[3];
+    tlsr_keyfile_haproxy_order(keys, n, has_next, order);
+    const struct tlsr_key_material *want[3] = {&keys[order[0]], &keys[0], &keys[order[2]]};
+    if (t->is_pushed && order[2] == 0 && memcmp(t->pushed[1], keys[0].bytes, 16) == 0) {
         return true;
     }
     size_t keep = 0;

@@ -207,6 +207,18 @@ tlsr_status tlsr_keyfile_key_bytes(enum tlsr_key_format fmt, const struct tlsr_k
     return rc;
 }
 
+void tlsr_keyfile_haproxy_order(const struct tlsr_key_material *keys, size_t n, bool has_next,
+                                size_t order[3])
+{
+    size_t next = has_next && n > 1 ? 1 : 0;
+    size_t prev = n > 1 + (next != 0) ? 1 + (next != 0) : 0;
+    /* One key size per HAProxy key file: a 48-byte imported key cannot join 80-byte ones. */
+    prev = keys[prev].len == keys[0].len ? prev : 0;
+    order[0] = prev;
+    order[1] = 0;
+    order[2] = next;
+}
+
 static tlsr_status write_b64_line(struct tlsr_wr *wr, const struct tlsr_key_material *key)
 {
     uint8_t bin[80];
@@ -235,11 +247,8 @@ tlsr_status tlsr_keyfile_write(enum tlsr_key_format fmt, const struct tlsr_key_m
     tlsr_status rc = TLSR_OK;
     if (fmt == TLSR_KEYFMT_HAPROXY) {
         /* Previous, encrypting, next: HAProxy encrypts with the penultimate line. */
-        size_t next = has_next && n > 1 ? 1 : 0;
-        size_t prev = n > 1 + (next != 0) ? 1 + (next != 0) : 0;
-        /* One key size per HAProxy key file: a 48-byte imported key cannot join 80-byte ones. */
-        prev = keys[prev].len == keys[0].len ? prev : 0;
-        const size_t order[HAPROXY_LINES] = {prev, 0, next};
+        size_t order[HAPROXY_LINES];
+        tlsr_keyfile_haproxy_order(keys, n, has_next, order);
         for (size_t i = 0; i < HAPROXY_LINES && rc == TLSR_OK; i++) {
             rc = write_b64_line(&wr, &keys[order[i]]);
         }
