@@ -392,21 +392,11 @@ static int parse(struct run *r, int argc, char **argv, char **fleet_argv, int *f
         } else if ((strcmp(a, "--timeout") == 0 || strcmp(a, "--keep") == 0) && has_value) {
             const char *v = argv[++i];
             bool is_keep = strcmp(a, "--keep") == 0;
-            uint64_t mul = 1;
-            char num[24];
-            size_t l = strlen(v);
-            snprintf(num, sizeof(num), "%s", v);
-            if (l > 0 && strchr("smhd", v[l - 1]) != NULL && l < sizeof(num)) {
-                mul = v[l - 1] == 's' ? 1 : v[l - 1] == 'm' ? 60 : v[l - 1] == 'h' ? 3600 : 86400;
-                num[l - 1] = '\0';
-            }
-            uint64_t val = 0;
-            if (!cli_uint(num, 1, is_keep ? 7 * 86400 : 3600, &val) ||
-                val * mul > (is_keep ? 7 * 86400u : 3600u)) {
+            if (!serve_parse_duration(v, 1, is_keep ? 7 * 86400 : 3600,
+                                      is_keep ? &r->keep_s : &r->timeout_s)) {
                 cli_bad_value("keys", a, v);
                 return 2;
             }
-            *(is_keep ? &r->keep_s : &r->timeout_s) = val * mul;
         } else if (*fleet_argc < MAX_ARGS) {
             fleet_argv[(*fleet_argc)++] = argv[i];
         } else {

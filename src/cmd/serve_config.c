@@ -780,3 +780,14 @@ bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size
     *len = n / 2;
     return true;
 }
+
+bool serve_parse_duration(const char *text, uint64_t min_s, uint64_t max_s, uint64_t *out)
+{
+    static const uint64_t mult[] = {1, 60, 3600, 86400};
+    uint64_t v = 0;
+    if (!parse_scaled(text, "smhd", mult, &v) || v < min_s || v > max_s) {
+        return false;
+    }
+    *out = v;
+    return true;
+}

@@ -93,6 +93,9 @@ bool serve_redis_password(const struct serve_config *cfg, char *out, size_t out_
  * empty. On error writes "session_context: why" into err. */
 bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size_t *len, char *err,
                            size_t cap);
+/* Parses a duration as the configuration does ("90", "30s", "5m", "2h", "1d") within
+ * [min_s, max_s]; false for anything else. */
+bool serve_parse_duration(const char *text, uint64_t min_s, uint64_t max_s, uint64_t *out);
 /* Resolves "host:port" or "[v6]:port" (numeric port) into out (may be NULL to only check).
  * On failure writes the reason into why and returns false. */
 bool serve_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *why,
