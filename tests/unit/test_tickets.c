@@ -610,6 +610,43 @@ static void test_keyring_export_import(void **state)
     tlsr_keyring_free(ring);
 }
 
+/* Imported keys come last in exports (never HAProxy's "previous" key), and a ring holds at
+ * most TLSR_KEYRING_MAX_IMPORTS of them, in room of their own. */
+static void test_imports_last_and_bounded(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, HOUR);
+    struct tlsr_ticket_key a = fleet_key(0xa1);
+    struct tlsr_ticket_key b = fleet_key(0xb2);
+    assert_int_equal(tlsr_keyring_install(ring, 1, &a, 600), TLSR_OK); /* already retired */
+    assert_int_equal(tlsr_keyring_install(ring, 2, &b, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_promote(ring, b.name), TLSR_OK);
+    struct tlsr_key_material imp = marked(80);
+    assert_int_equal(tlsr_keyring_import(ring, &imp, 3000), TLSR_OK); /* lives longer than a */
+    struct tlsr_key_material out[8];
+    size_t n = 0;
+    bool has_next = true;
+    assert_int_equal(tlsr_keyring_export(ring, true, out, 8, &n, &has_next), TLSR_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(out[0].bytes, b.name, 16);
+    assert_memory_equal(out[1].bytes, a.name, 16);
+    assert_memory_equal(out[2].bytes, imp.bytes, 16);
+    size_t order[3];
+    tlsr_keyfile_haproxy_order(out, n, has_next, order);
+    assert_int_equal(order[0], 1);
+    /* Fill the import room; one more is refused, and the fleet keys are all still held. */
+    for (uint8_t i = 1; i < TLSR_KEYRING_MAX_IMPORTS; i++) {
+        imp.bytes[0] = i;
+        assert_int_equal(tlsr_keyring_import(ring, &imp, 3000), TLSR_OK);
+    }
+    imp.bytes[0] = 0xee;
+    assert_int_equal(tlsr_keyring_import(ring, &imp, 3000), TLSR_E_TOOBIG);
+    assert_true(tlsr_keyring_has_key(ring, a.name));
+    assert_true(tlsr_keyring_has_key(ring, b.name));
+    tlsr_keyring_free(ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -629,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_keyfile_haproxy_order),
         cmocka_unit_test(test_keyfile_rejects_malformed),
         cmocka_unit_test(test_keyring_export_import),
+        cmocka_unit_test(test_imports_last_and_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
