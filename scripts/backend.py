@@ -3,6 +3,9 @@
 
   backend.py --listen 127.0.0.1:8080 --mode http   answers every request with 200 and a short
                                                    page, then closes (Connection: close)
+  backend.py --listen 127.0.0.1:8080 --mode page   as http, but / is an HTML page whose script
+                                                   fetches /r1 to /r10 one after the other; every
+                                                   answer closes, so each is a new connection
   backend.py --listen 127.0.0.1:8080 --mode reject answers 413 at once and closes without
                                                    reading the rest (an early answer to an upload)
   backend.py --listen 127.0.0.1:8080 --mode count --count N
@@ -63,6 +66,22 @@ async def read_proxy_header(reader, info=None):
         port = struct.unpack("!H", body[32:34])[0]
         return "[%s]:%d" % (src, port)
     return "unknown"
+
+
+# The page of --mode page: ten resources fetched in turn, each over a new connection (the
+# server closes every one), then the count of answers in #done.
+PAGE = b"""<!doctype html><html><head><link rel="icon" href="data:,"></head><body>
+<p id="done">pending</p><script>
+(async () => {
+  let n = 0;
+  for (let i = 1; i <= 10; i++) {
+    const r = await fetch('/r' + i, {cache: 'no-store'});
+    if ((await r.text()).includes('hello from the backend')) n++;
+  }
+  document.getElementById('done').textContent = 'fetched ' + n;
+})();
+</script></body></html>
+"""
 
 
 def handler(mode, proxy_protocol, count=0):
@@ -126,9 +145,13 @@ def handler(mode, proxy_protocol, count=0):
             else:
                 request = first + await reader.readuntil(b"\r\n\r\n")
                 line = request.split(b"\r\n", 1)[0].decode(errors="replace")
+                kind = b"text/plain"
                 body = ("hello from the backend\nrequest: %s\nclient: %s\n" % (line, client)).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                             b"Connection: close\r\n\r\n" % len(body) + body)
+                if mode == "page" and line.split(" ")[1:2] == ["/"]:
+                    kind, body = b"text/html", PAGE
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+                             b"Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+                             % (kind, len(body)) + body)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError):
             pass
@@ -140,7 +163,7 @@ def handler(mode, proxy_protocol, count=0):
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", default="127.0.0.1:8080")
-    ap.add_argument("--mode", choices=["http", "echo", "reject", "count", "lines", "reset", "slow"],
+    ap.add_argument("--mode", choices=["http", "page", "echo", "reject", "count", "lines", "reset", "slow"],
                     default="http")
     ap.add_argument("--proxy-protocol", action="store_true")
     ap.add_argument("--count", type=int, default=0)

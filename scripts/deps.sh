@@ -8,7 +8,8 @@ build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev libev-dev libinih
     libgnutls28-dev)
 run_pkgs=(openssl curl)
 test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light libnginx-mod-stream haproxy
-    hitch stunnel4 util-linux redis-server iproute2 faketime strace gdb apache2 valgrind)
+    hitch stunnel4 util-linux redis-server iproute2 faketime strace gdb apache2 valgrind
+    chromium default-jre-headless)
 bench_pkgs=(openssl python3 procps nginx-light libnginx-mod-stream haproxy hitch stunnel4
     util-linux redis-server)
 

@@ -45,6 +45,13 @@ struct tlsr_ssl_opts {
     uint32_t session_timeout_s;   /* cache lifetime of a session; default 3600, max 7 days */
     enum tlsr_tls13_tickets tls13_tickets; /* default TLSR_TLS13_STATELESS */
     unsigned num_tickets; /* TLS 1.3 tickets per full handshake; default 2, max 16 */
+    /* TLS 1.3 tickets sent on each resumption with a stateless ticket: 1 (the default) or 0.
+     * Browsers, Java, curl and OpenSSL clients use each TLS 1.3 ticket once (RFC 8446
+     * Appendix C.4), so with 0 a client runs dry after num_tickets resumptions and pays a full
+     * handshake. OpenSSL sends at most one ticket on a resumption. The new ticket is sealed
+     * under the current key and keeps the session's origin (max_chain_s). Stateful tickets are
+     * single use and always renewed. */
+    unsigned resume_tickets;
     /* Session ID context: sessions resume only under the same one. When sid_ctx_len is 0 the
      * library derives it from the SSL_CTX's certificate and verify mode, so load the certificate
      * first. Borrowed (copied by attach). */
@@ -107,6 +114,45 @@ enum tlsr_resumption tlsr_ssl_resumption(const SSL *ssl);
 /* Returns "full", "id", "ticket" or "psk". */
 const char *tlsr_resumption_name(enum tlsr_resumption kind);
 
+/* What the client offered to resume with. */
+enum tlsr_offer {
+    TLSR_OFFER_NONE = 0,   /* nothing: a first visit */
+    TLSR_OFFER_ID = 1,     /* a TLS 1.2 session ID */
+    TLSR_OFFER_TICKET = 2, /* a TLS 1.2 session ticket */
+    TLSR_OFFER_PSK = 3,    /* a TLS 1.3 PSK identity (ticket) */
+};
+
+/* Why an offered session did not resume: exactly one reason per such handshake. */
+enum tlsr_miss {
+    TLSR_MISS_NONE = 0,      /* resumed, or nothing offered */
+    TLSR_MISS_UNKNOWN_KEY,   /* the ticket names no key of the ring (or is not ours) */
+    TLSR_MISS_BAD_TICKET,    /* a known key, but the MAC or the decryption failed */
+    TLSR_MISS_EXPIRED,       /* older than the ticket lifetime */
+    TLSR_MISS_CHAIN,         /* past the resumption chain cap (max_chain_s) */
+    TLSR_MISS_CACHE,         /* no such session in the shared cache (never, expired, taken) */
+    TLSR_MISS_FLEET,         /* not here, and the fleet store had none either */
+    TLSR_MISS_FLEET_TIMEOUT, /* not here, and the fleet store did not answer in time */
+    TLSR_MISS_FLEET_DOWN,    /* not here, and the fleet store is unreachable */
+    TLSR_MISS_REJECTED,      /* a stored entry that did not open or decode */
+    TLSR_MISS_CONTEXT,       /* a session of another session ID context (certificate, vhost) */
+    TLSR_MISS_PARAMS,        /* found, but OpenSSL declined it: version, cipher, SNI, mode */
+    TLSR_MISS_OTHER,         /* offered, not resumed, and none of the above was seen */
+    TLSR_MISS_COUNT
+};
+
+/* What the client of ssl (server side, attached SSL_CTX, handshake finished) offered. A TLS 1.2
+ * session ID sent by a client that also offers TLS 1.3 is counted only when it is found: such
+ * clients send a random ID for middlebox compatibility (RFC 8446 Appendix D.4). */
+enum tlsr_offer tlsr_ssl_offer(const SSL *ssl);
+/* Why the offer did not resume (TLSR_MISS_NONE when it did, or when nothing was offered). */
+enum tlsr_miss tlsr_ssl_miss(const SSL *ssl);
+/* "none", "id", "ticket", "psk". */
+const char *tlsr_offer_name(enum tlsr_offer offer);
+/* "-", "unknown_key", "bad_mac", "expired", "chain_expired", "cache_miss", "fleet_miss",
+ * "fleet_timeout", "fleet_down", "entry_rejected", "context_mismatch", "version_or_cipher",
+ * "other". */
+const char *tlsr_miss_name(enum tlsr_miss miss);
+
 /* Longest host name in a server_name extension (RFC 6066 §3), without the terminating NUL. */
 #define TLSR_SNI_MAX 255
 
@@ -134,6 +180,17 @@ struct tlsr_ssl_l2 {
     void (*remove)(void *arg, const struct tlsr_cache_key *key);
     void *arg;
 };
+
+/* What a second-level store answered for the lookup of ssl's ClientHello; the store tells
+ * the library so that a miss is counted with its cause (tlsr_ssl_miss()). */
+enum tlsr_l2_result {
+    TLSR_L2_HIT = 1,
+    TLSR_L2_MISS = 2,
+    TLSR_L2_TIMEOUT = 3,
+    TLSR_L2_DOWN = 4,
+    TLSR_L2_REJECTED = 5,
+};
+void tlsr_ssl_l2_result(SSL *ssl, enum tlsr_l2_result result);
 
 /* Sets ctx's second-level store for this process (copied; NULL clears it). The store is not
  * shared across fork(): set it in each worker after forking. Errors: TLSR_E_INVALID (ctx not

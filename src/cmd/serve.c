@@ -106,6 +106,8 @@ struct master {
     const char *redis_endpoints[CFG_LIST_MAX];
     char redis_password[512];
     struct tlsr_fleet_ring *fleet_ring;
+    ev_timer join_wait; /* workers start once the ring has joined the fleet */
+    ev_tstamp join_deadline;
 };
 
 /* Resolves an address, prefixing the reason with the address. */
@@ -206,6 +208,7 @@ static void spawn_worker(struct master *m, int id)
         ev_io_stop(EV_DEFAULT, &m->admin_io);
         ev_timer_stop(EV_DEFAULT, &m->respawn);
         ev_timer_stop(EV_DEFAULT, &m->reaper);
+        ev_timer_stop(EV_DEFAULT, &m->join_wait);
         tlsr_fleet_ring_free(m->fleet_ring); /* the master's; this closes only our copy */
         m->fleet_ring = NULL;
         if (m->admin_fd >= 0) {
@@ -673,6 +676,47 @@ static bool start(struct master *m, char *err, size_t cap)
     return start_fleet_ring(m, err, cap);
 }
 
+/* How long workers wait for the fleet's key ring before they start on local keys. */
+#define JOIN_WAIT_S 3.0
+
+/* In a fleet, workers start once the ring holds the fleet's keys (a fraction of a second when
+ * Redis answers), so that no ticket is sealed under a key that only this server has: other
+ * servers could not open it. Without an answer by JOIN_WAIT_S they start on local keys, as
+ * with Redis down (misses, never failures). Clients that connect meanwhile wait in the
+ * listen backlog. */
+static void on_join_wait(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    struct master *m = t->data;
+    struct tlsr_fleet_ring_stats st;
+    tlsr_fleet_ring_get_stats(m->fleet_ring, &st);
+    if (!st.is_joined && ev_now(loop) < m->join_deadline) {
+        return;
+    }
+    ev_timer_stop(loop, t);
+    if (!st.is_joined) {
+        log_msg(LOG_WARN, "fleet",
+                "event=join_timeout after_s=%.0f note=\"workers start on local ticket keys "
+                "until the fleet's key ring is reached\"",
+                JOIN_WAIT_S);
+    }
+    if (!m->is_stopping && m->n_workers == 0) {
+        spawn_generation(m);
+    }
+}
+
+static void start_workers(struct master *m)
+{
+    if (m->fleet_ring == NULL) {
+        spawn_generation(m);
+        return;
+    }
+    ev_timer_init(&m->join_wait, on_join_wait, 0.02, 0.02);
+    m->join_wait.data = m;
+    m->join_deadline = ev_now(m->loop) + JOIN_WAIT_S;
+    ev_timer_start(m->loop, &m->join_wait);
+}
+
 static void run_loop(struct master *m)
 {
     m->loop = EV_DEFAULT;
@@ -697,7 +741,7 @@ static void run_loop(struct master *m)
     }
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(m->cfg);
-    spawn_generation(m);
+    start_workers(m);
     log_summary(m, "started");
     ev_run(m->loop, 0);
     log_msg(LOG_INFO, "serve", "event=stopped");

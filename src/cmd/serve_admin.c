@@ -214,29 +214,24 @@ static void fleet_metrics(struct out *o, const struct admin_view *v, const struc
            f.polls_failed);
 }
 
-static void failures(struct out *o, const struct admin_view *v, const struct metrics_slot *s,
-                     const struct tlsr_keyring_stats *k)
+/* Every handshake whose client offered a session: by what it offered, and, for those that got a
+ * full handshake, by the one reason the library gave (offered = resumed + failures). */
+static void failures(struct out *o, const struct metrics_slot *s)
 {
-    put(o,
-        "# HELP tlsresume_resumption_failures_total Offered resumptions that fell back to a full "
-        "handshake, by reason.\n"
-        "# TYPE tlsresume_resumption_failures_total counter\n"
-        "tlsresume_resumption_failures_total{reason=\"unknown_key\"} %llu\n"
-        "tlsresume_resumption_failures_total{reason=\"bad_mac\"} %llu\n"
-        "tlsresume_resumption_failures_total{reason=\"expired\"} %llu\n"
-        "tlsresume_resumption_failures_total{reason=\"chain_expired\"} %llu\n",
-        (unsigned long long)k->rejected_unknown_key, (unsigned long long)k->rejected_bad_mac,
-        (unsigned long long)k->rejected_expired, (unsigned long long)k->rejected_chain);
-    if (v->is_fleet) {
-        put(o,
-            "tlsresume_resumption_failures_total{reason=\"cache_miss\"} %llu\n"
-            "tlsresume_resumption_failures_total{reason=\"redis_timeout\"} %llu\n"
-            "tlsresume_resumption_failures_total{reason=\"redis_unavailable\"} %llu\n"
-            "tlsresume_resumption_failures_total{reason=\"cache_entry_rejected\"} %llu\n",
-            (unsigned long long)s->v[M_FLEET_MISSES], (unsigned long long)s->v[M_FLEET_TIMEOUTS],
-            (unsigned long long)s->v[M_FLEET_UNAVAILABLE],
-            (unsigned long long)s->v[M_FLEET_REJECTED]);
+    static const struct row offers[] = {{M_OFFER + TLSR_OFFER_ID - 1, "id"},
+                                        {M_OFFER + TLSR_OFFER_TICKET - 1, "ticket"},
+                                        {M_OFFER + TLSR_OFFER_PSK - 1, "psk"}};
+    family(o, "tlsresume_resumption_offered_total",
+           "Finished handshakes whose client offered a session, by what it offered.", "kind",
+           ROWS(offers), s);
+    struct row reasons[TLSR_MISS_COUNT - 1];
+    for (int i = 1; i < TLSR_MISS_COUNT; i++) {
+        reasons[i - 1].m = (enum metric)(M_MISS + i - 1);
+        reasons[i - 1].value = tlsr_miss_name((enum tlsr_miss)i);
     }
+    family(o, "tlsresume_resumption_failures_total",
+           "Offered sessions that got a full handshake, by reason (one per handshake).", "reason",
+           ROWS(reasons), s);
 }
 
 static void early_metrics(struct out *o, const struct metrics_slot *s)
@@ -279,11 +274,7 @@ static void metrics_text(struct out *o, const struct admin_view *v)
                k.current_overdue_s);
         per_key(o, v->ring);
     }
-    struct tlsr_cache_stats cs;
-    if (v->cache != NULL && tlsr_cache_get_stats(v->cache, &cs) == TLSR_OK) {
-        k.rejected_chain += cs.rejected_chain; /* cached sessions past the cap */
-    }
-    failures(o, v, &s, &k);
+    failures(o, &s);
     early_metrics(o, &s);
     fleet_metrics(o, v, &s);
     metric(o, "tlsresume_workers", "gauge", "Worker processes.", v->workers);

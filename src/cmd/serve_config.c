@@ -83,6 +83,9 @@ static const struct opt opts[] = {
      "often its tickets were renewed (TLS 1.3 resumptions issue new tickets)"},
     {"num_tickets", T_INT, "2", 0, 16, NULL, F(num_tickets),
      "TLS 1.3 tickets sent after a full handshake"},
+    {"resume_tickets", T_INT, "1", 0, 1, NULL, F(resume_tickets),
+     "TLS 1.3 tickets sent after each resumption (browsers, Java and curl use a ticket once; "
+     "with 0 they run dry); OpenSSL sends at most 1"},
     {"no_tickets", T_BOOL, "no", 0, 0, NULL, F(no_tickets),
      "no stateless tickets (TLS 1.2 and 1.3); session IDs and stateful tickets still work"},
     {"handshake_timeout", T_DURATION, "10s", 1, 3600, NULL, F(handshake_timeout_s),
@@ -507,6 +510,13 @@ static bool validate_fleet(const struct serve_config *cfg, char *err, size_t cap
     if (cfg->redis.n == 0 && (cfg->fleet_key[0] != '\0' || cfg->redis_password_file[0] != '\0')) {
         set_err(err, cap, "%s: needs --redis",
                 cfg->fleet_key[0] != '\0' ? "fleet_key" : "redis_password_file");
+        return false;
+    }
+    if (cfg->redis.n > 0 && cfg->self_signed && cfg->session_context[0] == '\0') {
+        set_err(err, cap,
+                "self_signed: with --redis every server would make its own certificate, so its "
+                "own session ID context, and no server could resume another's sessions; give "
+                "every server the same --cert and --key (or the same --session-context)");
         return false;
     }
     if (strlen(cfg->redis_prefix) == 0 || strlen(cfg->redis_prefix) > 39) {

@@ -40,6 +40,7 @@ struct serve_config {
     uint64_t ticket_lifetime_s;
     uint64_t max_resumption_chain_s;
     uint64_t num_tickets;
+    uint64_t resume_tickets;
     bool no_tickets;
     uint64_t handshake_timeout_s;
     uint64_t idle_timeout_s;

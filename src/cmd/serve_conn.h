@@ -42,6 +42,7 @@ struct conn {
     ev_io bio;
     ev_timer timer;
     enum conn_state state;
+    bool is_handshake_done; /* the TLS handshake finished (the state may still say so) */
     struct buf c2b;
     struct buf b2c;
     bool is_client_eof;      /* no more bytes from the client */

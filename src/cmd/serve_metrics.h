@@ -49,7 +49,14 @@ enum metric {
     M_EARLY_OTHER,
     M_EARLY_TOO_LARGE,
     M_EARLY_BYTES,
-    M_COUNT
+    /* Resumption accounting: handshakes whose client offered a session, by what it offered
+     * (M_OFFER + enum tlsr_offer - 1), and those of them that got a full handshake, by reason
+     * (M_MISS + enum tlsr_miss - 1): offered = resumed + the reasons. */
+    M_OFFER,
+    M_OFFER_END = M_OFFER + 3,
+    M_MISS = M_OFFER_END,
+    M_MISS_END = M_MISS + TLSR_MISS_COUNT - 1,
+    M_COUNT = M_MISS_END
 };
 
 struct metrics_slot {

@@ -177,6 +177,7 @@ static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cac
     o.keyring = ring;
     o.session_timeout_s = (uint32_t)cfg->session_timeout_s;
     o.num_tickets = (unsigned)cfg->num_tickets;
+    o.resume_tickets = (unsigned)cfg->resume_tickets;
     o.max_chain_s = (uint32_t)cfg->max_resumption_chain_s;
     uint8_t sid_ctx[32];
     size_t sid_ctx_len = 0;

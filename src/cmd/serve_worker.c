@@ -63,15 +63,16 @@ static void access_log(struct conn *c, const char *end)
     char peer[INET6_ADDRSTRLEN + 8];
     addr_text(&c->peer, peer, sizeof(peer));
     const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
-    bool is_done = c->state != ST_HANDSHAKE;
+    bool is_done = c->is_handshake_done;
     log_msg(LOG_INFO, "access",
-            "client=%s sni=%s proto=%s cipher=%s resumed=%s bytes_in=%llu bytes_out=%llu "
-            "duration_ms=%.0f end=%s",
+            "client=%s sni=%s proto=%s cipher=%s resumed=%s offered=%s miss=%s bytes_in=%llu "
+            "bytes_out=%llu duration_ms=%.0f end=%s",
             peer, sni != NULL ? sni : "-", is_done ? SSL_get_version(c->ssl) : "-",
             is_done ? SSL_get_cipher_name(c->ssl) : "-",
             is_done ? tlsr_resumption_name(tlsr_ssl_resumption(c->ssl)) : "-",
-            (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-            (ev_now(c->w->loop) - c->started) * 1000.0, end);
+            is_done ? tlsr_offer_name(tlsr_ssl_offer(c->ssl)) : "-",
+            is_done ? tlsr_miss_name(tlsr_ssl_miss(c->ssl)) : "-", (unsigned long long)c->bytes_in,
+            (unsigned long long)c->bytes_out, (ev_now(c->w->loop) - c->started) * 1000.0, end);
 }
 
 /* A closed connection's client socket, kept a moment: closing a socket with unread input sends
@@ -141,15 +142,17 @@ static void maybe_exit(struct worker *w)
 void conn_close(struct conn *c, const char *why)
 {
     struct worker *w = c->w;
-    if (c->state == ST_HANDSHAKE) {
+    if (!c->is_handshake_done) {
         count_early(c); /* a replayed flight never finishes its handshake */
     }
     access_log(c, why);
     ev_io_stop(w->loop, &c->cio);
     ev_io_stop(w->loop, &c->bio);
     ev_timer_stop(w->loop, &c->timer);
-    if (c->state != ST_HANDSHAKE && !c->is_client_shut) {
-        /* One non-blocking close_notify, best effort; it also keeps the session resumable. */
+    if (c->is_handshake_done && !c->is_client_shut) {
+        /* One non-blocking close_notify, best effort, whatever ended the connection (the
+         * backend, a reset, a timeout). The session stays resumable either way: the library
+         * refuses OpenSSL's removal of a session whose handshake finished. */
         if (SSL_shutdown(c->ssl) < 0) {
             SSL_set_shutdown(c->ssl, SSL_get_shutdown(c->ssl) | SSL_SENT_SHUTDOWN);
         }
@@ -298,6 +301,22 @@ void count_early(struct conn *c)
     metrics_add(c->w->a->metrics, M_EARLY_BYTES, c->early_bytes);
 }
 
+/* Counts a finished handshake: how it resumed, what was offered, and why an offer missed. */
+static void count_handshake(struct conn *c)
+{
+    struct metrics_slot *m = c->w->a->metrics;
+    metrics_add(m, metrics_handshake(SSL_version(c->ssl), tlsr_ssl_resumption(c->ssl)), 1);
+    enum tlsr_offer offer = tlsr_ssl_offer(c->ssl);
+    if (offer == TLSR_OFFER_NONE) {
+        return;
+    }
+    metrics_add(m, (enum metric)(M_OFFER + (int)offer - 1), 1);
+    enum tlsr_miss miss = tlsr_ssl_miss(c->ssl);
+    if (miss != TLSR_MISS_NONE) {
+        metrics_add(m, (enum metric)(M_MISS + (int)miss - 1), 1);
+    }
+}
+
 static void handshake(struct conn *c)
 {
     if (c->is_reading_early && !read_early(c)) {
@@ -306,8 +325,8 @@ static void handshake(struct conn *c)
     ERR_clear_error();
     int r = SSL_do_handshake(c->ssl);
     if (r == 1) {
-        metrics_add(c->w->a->metrics,
-                    metrics_handshake(SSL_version(c->ssl), tlsr_ssl_resumption(c->ssl)), 1);
+        c->is_handshake_done = true;
+        count_handshake(c);
         count_early(c);
         if (c->w->a->cfg->proxy_protocol) {
             proxy_header(c, false);

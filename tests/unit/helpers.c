@@ -85,7 +85,8 @@ static bool pump(SSL *c, SSL *s)
     return false;
 }
 
-struct th_result th_handshake(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer)
+static struct th_result handshake(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer,
+                                  bool is_clean)
 {
     struct th_result r;
     memset(&r, 0, sizeof(r));
@@ -115,13 +116,31 @@ struct th_result th_handshake(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *off
         r.version = SSL_version(c);
         r.session = SSL_get1_session(c);
         r.server_session = SSL_get1_session(s);
-        SSL_shutdown(s);
-        SSL_shutdown(c);
+        r.offer = tlsr_ssl_offer(s);
+        r.miss = tlsr_ssl_miss(s);
+        if (is_clean) {
+            SSL_shutdown(s);
+            SSL_shutdown(c);
+        } else {
+            /* The client closes its socket without close_notify but keeps its session (as
+             * browsers do); the server side is freed as after a reset. */
+            SSL_set_shutdown(c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        }
     }
     ERR_clear_error();
     SSL_free(s);
     SSL_free(c);
     return r;
+}
+
+struct th_result th_handshake(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer)
+{
+    return handshake(server, client, offer, true);
+}
+
+struct th_result th_handshake_abrupt(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer)
+{
+    return handshake(server, client, offer, false);
 }
 
 void th_result_free(struct th_result *r)

@@ -29,11 +29,15 @@ struct th_result {
     SSL_SESSION *session;        /* the client's newest session (tickets read); caller frees */
     SSL_SESSION *server_session; /* the server's session; caller frees */
     int version;
+    enum tlsr_offer offer; /* what the server saw offered */
+    enum tlsr_miss miss;   /* and why it did not resume */
 };
 
 /* Runs one handshake over a memory BIO pair, offering `offer` (may be NULL), exchanges one
  * byte each way so TLS 1.3 tickets arrive, and shuts both sides down cleanly. */
 struct th_result th_handshake(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer);
+/* The same, but both sides are freed without close_notify, as most clients end a connection. */
+struct th_result th_handshake_abrupt(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer);
 
 void th_result_free(struct th_result *r);
 

@@ -265,6 +265,8 @@ static void test_unknown_key_is_a_full_handshake(void **state)
     assert_true(second.is_ok);
     assert_false(second.is_reused);
     assert_int_equal(ring_stats(other).rejected_unknown_key, 1);
+    assert_int_equal(second.offer, TLSR_OFFER_TICKET);
+    assert_int_equal(second.miss, TLSR_MISS_UNKNOWN_KEY);
     th_result_free(&first);
     th_result_free(&second);
     SSL_CTX_free(s1);
@@ -306,6 +308,8 @@ static void test_tampered_ticket_is_rejected(void **state)
     struct tlsr_keyring_stats after = ring_stats(f->ring);
     assert_int_equal(after.rejected_bad_mac - before.rejected_bad_mac, 1);
     assert_int_equal(after.decrypted, before.decrypted);
+    assert_int_equal(second.offer, TLSR_OFFER_TICKET);
+    assert_int_equal(second.miss, TLSR_MISS_BAD_TICKET);
     SSL_SESSION_free(bad);
     th_result_free(&first);
     th_result_free(&second);
@@ -331,6 +335,8 @@ static void test_expired_ticket_is_rejected(void **state)
     assert_true(second.is_ok);
     assert_false(second.is_reused);
     assert_int_equal(ring_stats(ring).rejected_expired, 1);
+    assert_int_equal(second.offer, TLSR_OFFER_PSK);
+    assert_int_equal(second.miss, TLSR_MISS_EXPIRED);
     th_result_free(&first);
     th_result_free(&second);
     SSL_CTX_free(s);
@@ -348,8 +354,12 @@ static void test_sessions_do_not_cross_certificates(void **state)
     struct th_result other = th_handshake(b, c, first.session);
     assert_true(other.is_ok);
     assert_false(other.is_reused);
+    assert_int_equal(other.offer, TLSR_OFFER_ID);
+    assert_int_equal(other.miss, TLSR_MISS_CACHE); /* the cache is keyed by the context */
     struct th_result same = th_handshake(a, c, first.session);
     assert_true(same.is_reused);
+    assert_int_equal(same.offer, TLSR_OFFER_ID);
+    assert_int_equal(same.miss, TLSR_MISS_NONE);
     th_result_free(&first);
     th_result_free(&other);
     th_result_free(&same);
@@ -380,6 +390,7 @@ static void test_corrupt_cache_entry_is_a_counted_miss(void **state)
     assert_true(second.is_ok);
     assert_false(second.is_reused);
     assert_int_equal(cache_stats(cache).corrupt, 1);
+    assert_int_equal(second.miss, TLSR_MISS_REJECTED);
     th_result_free(&first);
     th_result_free(&second);
     SSL_CTX_free(s);
@@ -550,6 +561,7 @@ static void chain(struct fixture *f, int version, enum tlsr_tls13_tickets mode,
         struct th_result next = th_handshake(s, c, r.session);
         assert_true(next.is_ok);
         assert_int_equal(next.is_reused, step < 3 || is_last_reused);
+        assert_int_equal(next.miss, next.is_reused ? TLSR_MISS_NONE : TLSR_MISS_CHAIN);
         th_result_free(&r);
         r = next;
     }
@@ -581,6 +593,157 @@ static void test_chain_without_cap_resumes(void **state)
     chain(*state, TLS1_3_VERSION, TLSR_TLS13_STATELESS, 0, true);
 }
 
+/* Whether two sessions carry the same ticket. */
+static bool same_ticket(SSL_SESSION *a, SSL_SESSION *b)
+{
+    const unsigned char *ta = NULL;
+    const unsigned char *tb = NULL;
+    size_t la = 0;
+    size_t lb = 0;
+    SSL_SESSION_get0_ticket(a, &ta, &la);
+    SSL_SESSION_get0_ticket(b, &tb, &lb);
+    return la == lb && la > 0 && memcmp(ta, tb, la) == 0;
+}
+
+/* A browser-like client: each TLS 1.3 ticket once, always the newest. */
+static int browser_resumptions(struct fixture *f, unsigned resume_tickets, int rounds)
+{
+    SSL_CTX *s = th_server_ctx(TLS1_3_VERSION, TLS1_3_VERSION, "localhost");
+    assert_non_null(s);
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.keyring = f->ring;
+    o.num_tickets = 1;
+    o.resume_tickets = resume_tickets;
+    assert_int_equal(tlsr_ssl_attach(s, &o), TLSR_OK);
+    SSL_CTX *c = th_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION);
+    struct th_result r = th_handshake_abrupt(s, c, NULL);
+    assert_true(r.is_ok);
+    SSL_SESSION *unused = r.session; /* the one ticket the client holds */
+    r.session = NULL;
+    int reused = 0;
+    for (int i = 0; i < rounds && unused != NULL; i++) {
+        struct th_result next = th_handshake_abrupt(s, c, unused);
+        assert_true(next.is_ok);
+        assert_int_equal(next.offer, TLSR_OFFER_PSK);
+        reused += next.is_reused;
+        bool is_new = next.session != NULL && !same_ticket(next.session, unused);
+        SSL_SESSION_free(unused);
+        unused = NULL;
+        if (is_new) {
+            unused = next.session; /* a fresh ticket: the client keeps it for next time */
+            next.session = NULL;
+        }
+        th_result_free(&next);
+    }
+    SSL_SESSION_free(unused);
+    th_result_free(&r);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+    return reused;
+}
+
+static void test_tls13_resumption_renews_the_ticket(void **state)
+{
+    struct tlsr_keyring_stats before = ring_stats(((struct fixture *)*state)->ring);
+    assert_int_equal(browser_resumptions(*state, 1, 5), 5);
+    struct tlsr_keyring_stats after = ring_stats(((struct fixture *)*state)->ring);
+    assert_int_equal(after.issued - before.issued, 1 + 5); /* one per handshake */
+}
+
+/* The control: without renewal, a client that uses each ticket once runs dry. */
+static void test_tls13_without_renewal_runs_dry(void **state)
+{
+    assert_int_equal(browser_resumptions(*state, 0, 5), 1);
+}
+
+/* Connections freed without close_notify (after a finished handshake) keep their session:
+ * OpenSSL asks to remove it, and the library refuses. */
+static void abrupt_keeps(struct fixture *f, int version, struct tlsr_keyring *ring,
+                         enum tlsr_resumption kind)
+{
+    SSL_CTX *s = server(version, f->cache, ring, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(version, version);
+    struct th_result first = th_handshake_abrupt(s, c, NULL);
+    assert_true(first.is_ok);
+    for (int i = 0; i < 5; i++) {
+        struct th_result again = th_handshake_abrupt(s, c, first.session);
+        assert_true(again.is_ok);
+        assert_true(again.is_reused);
+        assert_int_equal(again.kind, kind);
+        th_result_free(&again);
+    }
+    th_result_free(&first);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+
+static void test_abrupt_close_keeps_the_session_id(void **state)
+{
+    abrupt_keeps(*state, TLS1_2_VERSION, NULL, TLSR_RESUMED_ID);
+}
+
+static void test_abrupt_close_keeps_the_ticket(void **state)
+{
+    abrupt_keeps(*state, TLS1_2_VERSION, ((struct fixture *)*state)->ring, TLSR_RESUMED_TICKET);
+}
+
+static void test_offer_accounting(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *s = server(TLS1_2_VERSION, f->cache, NULL, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    struct th_result first = th_handshake(s, c, NULL);
+    assert_int_equal(first.offer, TLSR_OFFER_NONE);
+    assert_int_equal(first.miss, TLSR_MISS_NONE);
+    /* A server with a cache of its own has never seen the session. */
+    struct tlsr_cache *other = NULL;
+    assert_int_equal(tlsr_cache_new(TLSR_CACHE_MIN_BYTES, &other), TLSR_OK);
+    SSL_CTX *s2 = th_server_ctx(TLS1_2_VERSION, TLS1_2_VERSION, "localhost");
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.cache = other;
+    o.sid_ctx = (const uint8_t *)"x";
+    o.sid_ctx_len = 1;
+    assert_int_equal(tlsr_ssl_attach(s2, &o), TLSR_OK);
+    struct th_result miss = th_handshake(s2, c, first.session);
+    assert_false(miss.is_reused);
+    assert_int_equal(miss.offer, TLSR_OFFER_ID);
+    assert_int_equal(miss.miss, TLSR_MISS_CACHE);
+    /* TLS 1.3 stateless: a ticket of another ring names no key of ours. */
+    struct tlsr_keyring *ring2 = NULL;
+    assert_int_equal(tlsr_keyring_new(3600, 3600, &ring2), TLSR_OK);
+    SSL_CTX *a = server(TLS1_3_VERSION, NULL, f->ring, TLSR_TLS13_STATELESS);
+    SSL_CTX *b = server(TLS1_3_VERSION, NULL, ring2, TLSR_TLS13_STATELESS);
+    SSL_CTX *c13 = th_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION);
+    struct th_result t1 = th_handshake(a, c13, NULL);
+    struct th_result t2 = th_handshake(b, c13, t1.session);
+    assert_false(t2.is_reused);
+    assert_int_equal(t2.offer, TLSR_OFFER_PSK);
+    assert_int_equal(t2.miss, TLSR_MISS_UNKNOWN_KEY);
+    /* The same ticket at a server of another certificate: decrypted, other context. */
+    SSL_CTX *d = server(TLS1_3_VERSION, NULL, f->ring, TLSR_TLS13_STATELESS);
+    struct th_result t3 = th_handshake(d, c13, t1.session);
+    assert_false(t3.is_reused);
+    assert_int_equal(t3.miss, TLSR_MISS_CONTEXT);
+    /* A stateful server does not know a stateless ticket. */
+    SSL_CTX *st = server(TLS1_3_VERSION, f->cache, NULL, TLSR_TLS13_STATEFUL);
+    struct th_result t4 = th_handshake(st, c13, t1.session);
+    assert_false(t4.is_reused);
+    assert_int_equal(t4.offer, TLSR_OFFER_PSK);
+    assert_int_equal(t4.miss, TLSR_MISS_UNKNOWN_KEY);
+    struct th_result *all[] = {&first, &miss, &t1, &t2, &t3, &t4};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        th_result_free(all[i]);
+    }
+    SSL_CTX *ctxs[] = {s, s2, a, b, d, st, c, c13};
+    for (size_t i = 0; i < sizeof(ctxs) / sizeof(ctxs[0]); i++) {
+        SSL_CTX_free(ctxs[i]);
+    }
+    tlsr_cache_free(other);
+    tlsr_keyring_free(ring2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +768,11 @@ int main(void)
         cmocka_unit_test(test_chain_cap_tls13_stateful),
         cmocka_unit_test(test_chain_cap_tls12_ticket),
         cmocka_unit_test(test_chain_without_cap_resumes),
+        cmocka_unit_test(test_tls13_resumption_renews_the_ticket),
+        cmocka_unit_test(test_tls13_without_renewal_runs_dry),
+        cmocka_unit_test(test_abrupt_close_keeps_the_session_id),
+        cmocka_unit_test(test_abrupt_close_keeps_the_ticket),
+        cmocka_unit_test(test_offer_accounting),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -222,10 +222,12 @@ static void use_entry(struct lookup *l, const redisReply *reply)
     struct tlsr_fleet_cache *fc = l->fc;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         fc->st.unavailable++;
+        tlsr_ssl_l2_result(l->ssl, TLSR_L2_DOWN);
         return;
     }
     if (reply->type != REDIS_REPLY_STRING) {
         fc->st.misses++;
+        tlsr_ssl_l2_result(l->ssl, TLSR_L2_MISS);
         return;
     }
     uint8_t value[ENTRY_MAX_VALUE];
@@ -243,8 +245,10 @@ static void use_entry(struct lookup *l, const redisReply *reply)
     }
     if (rc == TLSR_OK) {
         fc->st.hits++;
+        tlsr_ssl_l2_result(l->ssl, TLSR_L2_HIT);
     } else {
         fc->st.rejected++;
+        tlsr_ssl_l2_result(l->ssl, TLSR_L2_REJECTED);
         tlsr__fleet_log(fc->log, fc->log_arg, TLSR_LOG_DEBUG, "event=entry_rejected error=\"%s\"",
                         tlsr_last_error());
     }
@@ -303,8 +307,9 @@ static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     struct lookup *l = t->data;
-    if (l->is_session_due) {
+    if (l->is_session_due && l->ssl != NULL) {
         l->fc->st.timeouts++;
+        tlsr_ssl_l2_result(l->ssl, TLSR_L2_TIMEOUT);
     }
     finish(l); /* the lookup stays until hiredis calls back */
 }
@@ -326,6 +331,7 @@ static void ask_session(struct tlsr_fleet_cache *fc, struct lookup *l, SSL *ssl)
             TLSR_OK ||
         tlsr__rconn_command(conn, on_get, l, cmd, name) != 0) {
         fc->st.unavailable++;
+        tlsr_ssl_l2_result(ssl, TLSR_L2_DOWN);
         return;
     }
     l->refs++;
@@ -371,6 +377,7 @@ int tlsr_fleet_cache_client_hello(struct tlsr_fleet_cache *fc, SSL *ssl,
     struct lookup *l = NULL;
     if (fc->n_pending >= MAX_PENDING || (l = tlsr__calloc(1, sizeof(*l))) == NULL) {
         fc->st.unavailable++;
+        tlsr_ssl_l2_result(ssl, TLSR_L2_DOWN);
         uint8_t key[32];
         if (tlsr_ssl_client_hello_early(ssl, key) == TLSR_OK) {
             tlsr_ssl_early_require_verdict(ssl); /* no fleet answer: refuse early data */

@@ -581,6 +581,8 @@ static void check_overdue(struct tlsr_fleet_ring *fr)
     fr->was_overdue = is_overdue;
 }
 
+#define JOIN_POLL_S 0.05
+
 static void on_tick(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
@@ -601,6 +603,15 @@ static void on_tick(redisAsyncContext *ac, void *r, void *priv)
     }
     fr->st.is_redis_up = true;
     follow(fr, reply);
+    /* Until it has joined, a member polls every JOIN_POLL_S: a new fleet's first key is made,
+     * acknowledged and promoted in three polls, and a server should hold the fleet's keys
+     * before it serves (tlsresume serve waits for this) rather than issue tickets under keys
+     * of its own for seconds. */
+    double repeat = fr->st.is_joined || fr->o.is_observer ? fr->o.poll_ms / 1000.0 : JOIN_POLL_S;
+    if (fr->poll.repeat != repeat) {
+        fr->poll.repeat = repeat;
+        ev_timer_again(fr->loop, &fr->poll);
+    }
     if (fr->o.polled != NULL) {
         fr->o.polled(fr->o.polled_arg, true);
     }

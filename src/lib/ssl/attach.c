@@ -30,6 +30,7 @@
 
 static int ctx_index = -1;
 static int conn_index = -1;
+static int sess_index = -1;
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 
 static void binding_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
@@ -47,6 +48,21 @@ static void make_indexes(void)
 {
     ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, binding_free);
     conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    sess_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+void tlsr__ssl_keep_session(SSL_SESSION *sess)
+{
+    /* A failure (no memory for the ex_data array) leaves OpenSSL's removal in force: the
+     * old behaviour, never a wrong resumption. */
+    if (sess != NULL && sess_index >= 0) {
+        (void)SSL_SESSION_set_ex_data(sess, sess_index, (void *)(uintptr_t)1);
+    }
+}
+
+bool tlsr__ssl_is_kept(SSL_SESSION *sess)
+{
+    return sess != NULL && sess_index >= 0 && SSL_SESSION_get_ex_data(sess, sess_index) != NULL;
 }
 
 struct binding *tlsr__ssl_binding(const SSL_CTX *ctx)
@@ -77,6 +93,7 @@ void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts)
     opts->session_timeout_s = 3600;
     opts->tls13_tickets = TLSR_TLS13_STATELESS;
     opts->num_tickets = 2;
+    opts->resume_tickets = 1;
     opts->keep_on_unexpected_eof = true;
     opts->early_window_s = 10;
     opts->is_early_replay_checked = true;
@@ -90,6 +107,8 @@ static tlsr_status check_opts(const struct tlsr_ssl_opts *o)
            "resumption chain cap %u s is over 30 days", o->max_chain_s);
     ENSURE(o->num_tickets <= MAX_TICKETS, TLSR_E_INVALID, "%u tickets per handshake (max %u)",
            o->num_tickets, MAX_TICKETS);
+    ENSURE(o->resume_tickets <= 1, TLSR_E_INVALID,
+           "%u tickets per resumption: OpenSSL sends 0 or 1", o->resume_tickets);
     ENSURE(o->sid_ctx_len <= SSL_MAX_SID_CTX_LENGTH && (o->sid_ctx != NULL || o->sid_ctx_len == 0),
            TLSR_E_INVALID, "session ID context of %zu bytes (max %d)", o->sid_ctx_len,
            SSL_MAX_SID_CTX_LENGTH);
@@ -128,6 +147,20 @@ static tlsr_status derive_sid_ctx(SSL_CTX *ctx, uint8_t out[SSL_MAX_SID_CTX_LENG
     return TLSR_OK;
 }
 
+/* Called by OpenSSL for every TLS 1.3 PSK identity a client offers, before any ticket or cache
+ * callback: records the offer, with the reason that stands if no later step recognises the
+ * identity (a ticket of another server, or of another length than a stateful ticket's). We hold
+ * no external PSKs: *sess stays NULL and OpenSSL goes on with its ticket processing. */
+static int psk_offered(SSL *ssl, const unsigned char *identity, size_t identity_len,
+                       SSL_SESSION **sess)
+{
+    (void)identity;
+    (void)identity_len;
+    *sess = NULL;
+    tlsr__ssl_note_offer(ssl, TLSR_OFFER_PSK, TLSR_MISS_UNKNOWN_KEY);
+    return 1;
+}
+
 /* Applies the options to ctx once the binding is in place. */
 static tlsr_status configure(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct binding *b)
 {
@@ -155,6 +188,9 @@ static tlsr_status configure(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct
         tlsr__ssl_install_chain(ctx, b);
     }
     bool can_resume_13 = o->keyring != NULL || o->tls13_tickets == TLSR_TLS13_STATEFUL;
+    if (can_resume_13) {
+        SSL_CTX_set_psk_find_session_callback(ctx, psk_offered);
+    }
     if (SSL_CTX_set_num_tickets(ctx, can_resume_13 ? o->num_tickets : 0) != 1) {
         return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot set the number of tickets");
     }
@@ -167,7 +203,8 @@ tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts)
 {
     ENSURE(ctx != NULL && opts != NULL, TLSR_E_INVALID, "attach: NULL argument");
     TRY(check_opts(opts));
-    ENSURE(pthread_once(&index_once, make_indexes) == 0 && ctx_index >= 0 && conn_index >= 0,
+    ENSURE(pthread_once(&index_once, make_indexes) == 0 && ctx_index >= 0 && conn_index >= 0 &&
+               sess_index >= 0,
            TLSR_E_NOMEM, "attach: no OpenSSL ex_data index");
     ENSURE(tlsr__ssl_binding(ctx) == NULL, TLSR_E_INVALID, "attach: SSL_CTX already attached");
     uint8_t sid_ctx[SSL_MAX_SID_CTX_LENGTH];
@@ -184,6 +221,7 @@ tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts)
     b->keyring = opts->keyring;
     b->session_timeout_s = opts->session_timeout_s;
     b->max_chain_s = opts->max_chain_s;
+    b->resume_tickets = opts->resume_tickets;
     memcpy(b->sid_ctx, sid_ctx, sid_ctx_len);
     b->sid_ctx_len = sid_ctx_len;
     ERR_clear_error();
@@ -206,6 +244,60 @@ enum tlsr_resumption tlsr_ssl_resumption(const SSL *ssl)
     }
     return (tlsr__ssl_conn_flags(ssl) & CONN_TICKET_RESUMED) != 0 ? TLSR_RESUMED_TICKET
                                                                   : TLSR_RESUMED_ID;
+}
+
+void tlsr__ssl_note_offer(SSL *ssl, enum tlsr_offer offer, enum tlsr_miss miss)
+{
+    unsigned f = tlsr__ssl_conn_flags(ssl);
+    f = (f & ~CONN_OFFER_MASK) | ((unsigned)offer << CONN_OFFER_SHIFT);
+    if (miss != TLSR_MISS_NONE) {
+        f = (f & ~CONN_MISS_MASK) | ((unsigned)miss << CONN_MISS_SHIFT);
+    }
+    tlsr__ssl_conn_set_flags(ssl, f);
+}
+
+void tlsr_ssl_l2_result(SSL *ssl, enum tlsr_l2_result result)
+{
+    unsigned f = tlsr__ssl_conn_flags(ssl) & ~CONN_L2_MASK;
+    tlsr__ssl_conn_set_flags(ssl, f | ((unsigned)result << CONN_L2_SHIFT));
+}
+
+enum tlsr_offer tlsr_ssl_offer(const SSL *ssl)
+{
+    return (enum tlsr_offer)((tlsr__ssl_conn_flags(ssl) & CONN_OFFER_MASK) >> CONN_OFFER_SHIFT);
+}
+
+enum tlsr_miss tlsr_ssl_miss(const SSL *ssl)
+{
+    if (SSL_session_reused(ssl) || tlsr_ssl_offer(ssl) == TLSR_OFFER_NONE) {
+        return TLSR_MISS_NONE;
+    }
+    unsigned m = (tlsr__ssl_conn_flags(ssl) & CONN_MISS_MASK) >> CONN_MISS_SHIFT;
+    return m == TLSR_MISS_NONE || m >= TLSR_MISS_COUNT ? TLSR_MISS_OTHER : (enum tlsr_miss)m;
+}
+
+const char *tlsr_offer_name(enum tlsr_offer offer)
+{
+    static const char *const names[] = {"none", "id", "ticket", "psk"};
+    return (unsigned)offer < 4 ? names[offer] : "none";
+}
+
+const char *tlsr_miss_name(enum tlsr_miss miss)
+{
+    static const char *const names[TLSR_MISS_COUNT] = {"-",
+                                                       "unknown_key",
+                                                       "bad_mac",
+                                                       "expired",
+                                                       "chain_expired",
+                                                       "cache_miss",
+                                                       "fleet_miss",
+                                                       "fleet_timeout",
+                                                       "fleet_down",
+                                                       "entry_rejected",
+                                                       "context_mismatch",
+                                                       "version_or_cipher",
+                                                       "other"};
+    return (unsigned)miss < TLSR_MISS_COUNT ? names[miss] : "other";
 }
 
 const char *tlsr_resumption_name(enum tlsr_resumption kind)

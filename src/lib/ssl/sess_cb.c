@@ -12,7 +12,7 @@
  *   first lookup removes them under the shard lock and a replayed ticket misses everywhere
  *   (RFC 8446 §8.1);
  * - the remove callback fires on fatal alerts and when a connection is freed before
- *   SSL_shutdown; servers that want to keep such sessions call SSL_shutdown first;
+ *   SSL_shutdown; it removes only what is known bad (see remove_session());
  * - a TLS 1.2 server calls the new-session callback only after its Finished has gone out, so a
  *   client that reconnects at once can reach another worker before the session is stored. The
  *   info callback therefore stores a full TLS 1.2 session as soon as the client's Finished is
@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 
 #include "../err/tlsr_err.h"
+#include "psk.h"
 #include "sess_codec.h"
 
 /* Encodes and stores sess; a failure costs one resumption, nothing else. */
@@ -67,7 +68,8 @@ static int new_session(SSL *ssl, SSL_SESSION *sess)
     return 0;
 }
 
-/* Stores a full TLS 1.2 session once the client's Finished has been read (see above). */
+/* Stores a full TLS 1.2 session once the client's Finished has been read (see above), and
+ * marks the session of a finished handshake as one to keep. */
 static void on_info(const SSL *cssl, int where, int ret)
 {
     SSL *ssl = (SSL *)cssl;
@@ -77,6 +79,10 @@ static void on_info(const SSL *cssl, int where, int ret)
     }
     if (b->prev_info_cb != NULL) {
         b->prev_info_cb(ssl, where, ret);
+    }
+    if ((where & SSL_CB_HANDSHAKE_DONE) != 0) {
+        tlsr__ssl_keep_session(SSL_get_session(ssl));
+        return;
     }
     if ((where & SSL_CB_ACCEPT_LOOP) == 0 || b->cache == NULL ||
         SSL_get_state(ssl) != TLS_ST_SR_FINISHED || SSL_session_reused(ssl) ||
@@ -92,6 +98,33 @@ static void on_info(const SSL *cssl, int where, int ret)
     tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_STORED);
 }
 
+/* Whether the client of this ClientHello offers TLS 1.3 (then its legacy session ID may be the
+ * random one of RFC 8446 Appendix D.4, not a session). */
+static bool offers_tls13(SSL *ssl)
+{
+    const unsigned char *ext = NULL;
+    size_t len = 0;
+    return SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &ext, &len) == 1 &&
+           tlsr__versions_has_tls13(ext, len);
+}
+
+/* The reason of a miss in the shared cache: what the second-level store said, if asked. */
+static enum tlsr_miss miss_reason(const SSL *ssl)
+{
+    switch ((tlsr__ssl_conn_flags(ssl) & CONN_L2_MASK) >> CONN_L2_SHIFT) {
+    case TLSR_L2_MISS:
+        return TLSR_MISS_FLEET;
+    case TLSR_L2_TIMEOUT:
+        return TLSR_MISS_FLEET_TIMEOUT;
+    case TLSR_L2_DOWN:
+        return TLSR_MISS_FLEET_DOWN;
+    case TLSR_L2_REJECTED:
+        return TLSR_MISS_REJECTED;
+    default:
+        return TLSR_MISS_CACHE;
+    }
+}
+
 static SSL_SESSION *get_session(SSL *ssl, const unsigned char *id, int id_len, int *copy)
 {
     *copy = 0;
@@ -99,33 +132,60 @@ static SSL_SESSION *get_session(SSL *ssl, const unsigned char *id, int id_len, i
     if (b == NULL || b->cache == NULL || id_len <= 0) {
         return NULL;
     }
+    bool is_tls13 = SSL_version(ssl) == TLS1_3_VERSION;
+    enum tlsr_offer offer = is_tls13 ? TLSR_OFFER_PSK : TLSR_OFFER_ID;
     struct tlsr_cache_key key = {b->sid_ctx, b->sid_ctx_len, id, (size_t)id_len};
     uint8_t buf[TLSR_CACHE_MAX_VALUE];
     size_t len = 0;
     SSL_SESSION *sess = NULL;
-    if (tlsr_cache_lookup(b->cache, &key, buf, sizeof(buf), &len) == TLSR_OK) {
-        if (b->l2.remove != NULL && SSL_version(ssl) == TLS1_3_VERSION) {
-            /* A TLS 1.3 stateful ticket is single-use fleet-wide, not only here. */
-            b->l2.remove(b->l2.arg, &key);
+    if (tlsr_cache_lookup(b->cache, &key, buf, sizeof(buf), &len) != TLSR_OK) {
+        if (is_tls13 || !offers_tls13(ssl)) {
+            tlsr__ssl_note_offer(ssl, offer, miss_reason(ssl));
         }
-        if (tlsr__sess_decode(buf, len, id, (size_t)id_len, b->sid_ctx, b->sid_ctx_len, &sess) !=
-            TLSR_OK) {
-            tlsr_cache_count_corrupt(b->cache);
-            sess = NULL;
-        } else if (tlsr__ssl_chain_expired(b, sess, tlsr_cache_now(b->cache))) {
-            tlsr_cache_count_chain(b->cache);
-            SSL_SESSION_free(sess);
-            sess = NULL;
-        }
-        OPENSSL_cleanse(buf, len);
+        return NULL;
     }
+    if (b->l2.remove != NULL && is_tls13) {
+        /* A TLS 1.3 stateful ticket is single-use fleet-wide, not only here. */
+        b->l2.remove(b->l2.arg, &key);
+    }
+    if (tlsr__sess_decode(buf, len, id, (size_t)id_len, b->sid_ctx, b->sid_ctx_len, &sess) !=
+        TLSR_OK) {
+        tlsr_cache_count_corrupt(b->cache);
+        tlsr__ssl_note_offer(ssl, offer, TLSR_MISS_REJECTED);
+        sess = NULL;
+    } else if (tlsr__ssl_chain_expired(b, sess, tlsr_cache_now(b->cache))) {
+        tlsr_cache_count_chain(b->cache);
+        tlsr__ssl_note_offer(ssl, offer, TLSR_MISS_CHAIN);
+        SSL_SESSION_free(sess);
+        sess = NULL;
+    } else {
+        /* OpenSSL may still decline it (version, cipher): the reason stands only then. A
+         * resumption that fails half-way (a peer that has the ID but not the secret) says
+         * nothing bad of the session: it is kept. */
+        tlsr__ssl_note_offer(ssl, offer, TLSR_MISS_PARAMS);
+        tlsr__ssl_keep_session(sess);
+    }
+    OPENSSL_cleanse(buf, len);
     return sess;
 }
 
+/*
+ * OpenSSL 3.0 asks to remove a session (see docs/DESIGN.md, "How a session lives"):
+ *  1. from SSL_free()/SSL_clear() when a finished handshake never sent close_notify;
+ *  2. on a fatal alert sent or received, during or after the handshake;
+ *  3. when a session from the cache turns out to be past its timeout.
+ * Only a session that never finished a handshake and is not being resumed is removed: a TLS
+ * 1.2 session stored when the client's Finished arrived, whose handshake then failed. Every
+ * other request is refused: a reset, a timeout or a missing close_notify after the handshake
+ * says nothing bad of the session (TLS 1.1 and later no longer require dropping it), and a
+ * failed resumption may be a peer that knows the ID but not the secret. Expiry is the cache's
+ * own TTL, which ends with the session's timeout; the single-use TLS 1.3 tickets are taken by
+ * the lookup itself.
+ */
 static void remove_session(SSL_CTX *ctx, SSL_SESSION *sess)
 {
     struct binding *b = tlsr__ssl_binding(ctx);
-    if (b == NULL || b->cache == NULL) {
+    if (b == NULL || b->cache == NULL || tlsr__ssl_is_kept(sess)) {
         return;
     }
     unsigned int id_len = 0;

@@ -2,6 +2,7 @@
 #ifndef TLSR_SSL_INT_H
 #define TLSR_SSL_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <openssl/ssl.h>
@@ -21,7 +22,8 @@ struct binding {
     uint32_t early_window_s;
     uint64_t early_not_before; /* no 0-RTT before this time (the register's memory is young) */
     bool is_early_replay_checked;
-    uint32_t max_chain_s; /* 0: no resumption chain cap */
+    uint32_t max_chain_s;    /* 0: no resumption chain cap */
+    unsigned resume_tickets; /* TLS 1.3 tickets per stateless resumption: 0 or 1 */
 };
 
 /* Whether sess descends from a full handshake more than max_chain_s before now: its origin is
@@ -40,10 +42,30 @@ bool tlsr__ssl_chain_expired(const struct binding *b, const SSL_SESSION *sess, u
 #define CONN_EARLY_STARTING 0x100u /* within the window after start */
 #define CONN_EARLY_WAIT 0x200u     /* a fleet verdict is still due */
 
+/* The resumption accounting of a connection, in the same integer: what was offered (enum
+ * tlsr_offer), the reason it did not resume (enum tlsr_miss, the latest seen), and what a
+ * second-level store answered (enum tlsr_l2_result). */
+#define CONN_OFFER_SHIFT 12
+#define CONN_OFFER_MASK (0x3u << CONN_OFFER_SHIFT)
+#define CONN_MISS_SHIFT 16
+#define CONN_MISS_MASK (0xfu << CONN_MISS_SHIFT)
+#define CONN_L2_SHIFT 20
+#define CONN_L2_MASK (0x7u << CONN_L2_SHIFT)
+
+/* Records on ssl that offer was made and, unless TLSR_MISS_NONE, why it has not resumed so
+ * far (a later call replaces the reason: a TLS 1.3 client may offer several tickets). */
+void tlsr__ssl_note_offer(SSL *ssl, enum tlsr_offer offer, enum tlsr_miss miss);
+
 /* The binding of ctx, or NULL when tlsr_ssl_attach() was not called on it. */
 struct binding *tlsr__ssl_binding(const SSL_CTX *ctx);
 unsigned tlsr__ssl_conn_flags(const SSL *ssl);
 void tlsr__ssl_conn_set_flags(SSL *ssl, unsigned flags);
+
+/* Marks sess as one that completed or began a resumption on a live connection: OpenSSL's
+ * later removal requests for it (a connection freed without close_notify, a fatal alert after
+ * the handshake) are then refused, because they say nothing bad of the session (sess_cb.c). */
+void tlsr__ssl_keep_session(SSL_SESSION *sess);
+bool tlsr__ssl_is_kept(SSL_SESSION *sess);
 
 /* Installs the session cache callbacks (sess_cb.c) and the ticket callbacks (ticket_cb.c). */
 void tlsr__ssl_install_cache(SSL_CTX *ctx, struct binding *b);

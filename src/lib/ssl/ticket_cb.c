@@ -4,12 +4,14 @@
  * The key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb) picks the key: for a new ticket the
  * ring's current key; for a received one the key its name designates. It returns 1 to resume,
  * 2 to resume and renew (the key is decrypt-only), 0 for a full handshake (unknown key name),
- * and -1 on a crypto failure (fail closed). In TLS 1.3, OpenSSL sends a new ticket on a
- * callback-driven resumption only when the callback returns 2.
+ * and -1 on a crypto failure (fail closed).
  *
  * The decrypt callback (SSL_CTX_set_session_ticket_cb) sees the outcome of the MAC check and
  * the decrypted session: it counts each rejection by reason and refuses sessions older than the
  * ring's ticket lifetime (RFC 8446 §4.6.1, RFC 5077 §4), so expiry follows the ring's clock.
+ * Its answer also decides TLS 1.3 renewal: OpenSSL 3.0 sends a ticket after a resumption only
+ * when it returns USE_RENEW, so it does for every TLS 1.3 resumption (resume_tickets).
+ * Each outcome is noted on the connection as its resumption reason (tlsr_ssl_miss()).
  *
  * The resumption chain cap: the generate callback writes, into every session about to become
  * a ticket that has none yet, its origin (ticket appdata: "tlsr-origin" and the time, u64
@@ -23,9 +25,27 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "../buf/tlsr_buf.h"
 #include "../err/tlsr_err.h"
 #include "../tickets/keyring_glue.h"
+
+static enum tlsr_offer offer_kind(const SSL *ssl)
+{
+    return SSL_version(ssl) == TLS1_3_VERSION ? TLSR_OFFER_PSK : TLSR_OFFER_TICKET;
+}
+
+/* Whether sess belongs to the session ID context of ssl's current SSL_CTX (OpenSSL refuses it
+ * otherwise, after this callback). */
+static bool is_other_context(const SSL *ssl, const SSL_SESSION *sess)
+{
+    const struct binding *cur = tlsr__ssl_binding(SSL_get_SSL_CTX(ssl));
+    unsigned int len = 0;
+    const unsigned char *ctx = SSL_SESSION_get0_id_context(sess, &len);
+    return cur != NULL &&
+           (len != cur->sid_ctx_len || CRYPTO_memcmp(ctx, cur->sid_ctx, cur->sid_ctx_len) != 0);
+}
 
 static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                       EVP_MAC_CTX *hctx, int enc)
@@ -48,6 +68,7 @@ static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_C
     unsigned flags = tlsr__ssl_conn_flags(ssl);
     if (match == TLSR__KEY_UNKNOWN) {
         tlsr__ssl_conn_set_flags(ssl, flags | CONN_KEY_UNKNOWN);
+        tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_UNKNOWN_KEY);
         return 0;
     }
     tlsr__ssl_conn_set_flags(ssl, flags | CONN_KEY_FOUND);
@@ -125,11 +146,12 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
     tlsr__ssl_conn_set_flags(ssl, flags & ~(CONN_KEY_UNKNOWN | CONN_KEY_FOUND));
     switch (status) {
     case SSL_TICKET_EMPTY:
-        return SSL_TICKET_RETURN_IGNORE_RENEW;
+        return SSL_TICKET_RETURN_IGNORE_RENEW; /* tickets welcome, none offered */
     case SSL_TICKET_NO_DECRYPT:
         if ((flags & CONN_KEY_UNKNOWN) == 0) {
             /* A known key whose MAC or padding failed, or a ticket too short to name one. */
             tlsr__keyring_count(b->keyring, TLSR__KR_BAD_MAC);
+            tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_BAD_TICKET);
         }
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     case SSL_TICKET_SUCCESS:
@@ -138,16 +160,28 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
         long created = SSL_SESSION_get_time(sess);
         if (created < 0 || now > (uint64_t)created + tlsr__keyring_lifetime_s(b->keyring)) {
             tlsr__keyring_count(b->keyring, TLSR__KR_EXPIRED);
+            tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_EXPIRED);
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         }
         if (tlsr__ssl_chain_expired(b, sess, now)) {
             tlsr__keyring_count(b->keyring, TLSR__KR_CHAIN);
+            tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_CHAIN);
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         }
+        /* From here OpenSSL may still decline the session (another context, version or
+         * cipher); the reason stands only if it does. */
+        tlsr__ssl_note_offer(ssl, offer_kind(ssl),
+                             is_other_context(ssl, sess) ? TLSR_MISS_CONTEXT : TLSR_MISS_PARAMS);
         tlsr__keyring_count(b->keyring, TLSR__KR_DECRYPTED);
         tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_TICKET_RESUMED);
         if (status == SSL_TICKET_SUCCESS_RENEW) {
             tlsr__keyring_count(b->keyring, TLSR__KR_RENEWED);
+            return SSL_TICKET_RETURN_USE_RENEW;
+        }
+        /* In TLS 1.3, USE tells OpenSSL to send no new ticket; clients use each ticket once
+         * (RFC 8446 Appendix C.4), so a resumption renews under the current key. TLS 1.2
+         * clients reuse their ticket and need none. */
+        if (SSL_version(ssl) == TLS1_3_VERSION && b->resume_tickets > 0) {
             return SSL_TICKET_RETURN_USE_RENEW;
         }
         return SSL_TICKET_RETURN_USE;

@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# Resumption as real clients see it: Chromium, Java JSSE, curl, Python, Node, gnutls-cli and
+# openssl s_client against `tlsresume serve` and, in the same run, nginx 1.22 (stream module,
+# shared session cache, tickets) on the same certificate and backend. Each server's own log
+# counts the resumed connections; serve must resume at least as often as nginx, every offer of a
+# valid session must resume, and serve's accounting must hold: offered = resumed + failures.
+# usage: test_clients.sh SCENARIO
+. "$(dirname "$0")/lib/common.sh"
+. "$SRC_DIR/scripts/conf.sh"
+
+scenario=${1:?scenario}
+LIB="$SRC_DIR/tests/integration/lib"
+make_cert
+
+# start_nginx [LINES]: the reference, nginx's stream module on NGINX_PORT in front of the same
+# backend, two workers, logging "PROTOCOL reused=r|." per connection to $WORK/nginx/access.log.
+start_nginx() {
+    command -v nginx >/dev/null || fail "nginx is not installed"
+    NGINX_PORT=$(free_port)
+    nginx_stream_conf "$WORK/nginx" "$NGINX_PORT" "$BACKEND_PORT" "$WORK/cert.pem" \
+        "$WORK/key.pem" 2 "${1:-ssl_session_cache shared:S:1m;} access_log $WORK/nginx/access.log tlsr;"
+    sed -i "s|^stream {|stream {\n    log_format tlsr '\$ssl_protocol reused=\$ssl_session_reused';|" \
+        "$WORK/nginx/nginx.conf"
+    case "${1:-}" in *ssl_session_tickets*) sed -i '/ssl_session_tickets on;/d' "$WORK/nginx/nginx.conf" ;; esac
+    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$NGINX_PORT"
+}
+
+# Resumed connections in each server's own log since the last mark_logs.
+mark_logs() {
+    SERVE_MARK=$(wc -l <"$WORK/serve.log")
+    NGINX_MARK=$(wc -l <"$WORK/nginx/access.log" 2>/dev/null || echo 0)
+}
+serve_resumed() {
+    tail -n +"$((SERVE_MARK + 1))" "$WORK/serve.log" | grep -c ' access .*resumed=\(id\|ticket\|psk\) ' || true
+}
+serve_conns() {
+    tail -n +"$((SERVE_MARK + 1))" "$WORK/serve.log" | grep -c ' access .*resumed=' || true
+}
+nginx_resumed() {
+    tail -n +"$((NGINX_MARK + 1))" "$WORK/nginx/access.log" | grep -c 'reused=r' || true
+}
+nginx_conns() {
+    tail -n +"$((NGINX_MARK + 1))" "$WORK/nginx/access.log" | wc -l
+}
+
+# compare WHAT: serve resumed at least as often as nginx (both logs since mark_logs); prints the
+# row of the results table.
+compare() {
+    local s n sc nc
+    s=$(serve_resumed)
+    n=$(nginx_resumed)
+    sc=$(serve_conns)
+    nc=$(nginx_conns)
+    echo "result: $1: serve resumed $s of $sc, nginx resumed $n of $nc"
+    [ "$s" -ge "$n" ] || fail "$1: serve resumed $s of $sc, fewer than nginx ($n of $nc)"
+}
+
+# sum_metric NAME: the sum of every sample of a metric family.
+sum_metric() {
+    metric x >/dev/null || true
+    awk -v k="$1" 'index($1, k "{") == 1 || $1 == k { s += $2 } END { print s + 0 }' \
+        "$WORK/metrics.out"
+}
+
+# accounting [MAX_FAILURES]: offered = resumed + failures, no "other", at most MAX_FAILURES (0).
+accounting() {
+    local offered resumed failures other
+    offered=$(sum_metric tlsresume_resumption_offered_total)
+    failures=$(sum_metric tlsresume_resumption_failures_total)
+    resumed=$(awk '$1 ~ /^tlsresume_handshakes_total\{/ && $1 !~ /resumed="full"/ { s += $2 }
+        END { print s + 0 }' "$WORK/metrics.out")
+    other=$(awk '$1 == "tlsresume_resumption_failures_total{reason=\"other\"}" { print $2 }' \
+        "$WORK/metrics.out")
+    echo "accounting: offered $offered = resumed $resumed + failures $failures"
+    [ "$offered" -eq $((resumed + failures)) ] ||
+        fail "accounting: offered $offered != resumed $resumed + failures $failures"
+    [ "${other:-0}" -eq 0 ] || fail "accounting: $other failures without a reason"
+    [ "$failures" -le "${1:-0}" ] || fail "accounting: $failures offered sessions did not resume"
+}
+
+CHROMIUM_FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
+    --disable-background-networking --disable-component-update --disable-sync
+    --ignore-certificate-errors --virtual-time-budget=20000 --dump-dom)
+
+# chromium PORT: loads the page (ten resources fetched in turn, each on a new connection).
+chromium_page() {
+    command -v chromium >/dev/null || fail "chromium is not installed (scripts/deps.sh test)"
+    rm -rf "$WORK/chromium"
+    timeout 90 chromium "${CHROMIUM_FLAGS[@]}" --user-data-dir="$WORK/chromium" \
+        "https://localhost:$1/" >"$WORK/page.out" 2>"$WORK/chromium.log" || true
+    grep -q 'fetched 10' "$WORK/page.out" || fail "chromium did not fetch the 10 resources"
+}
+
+# java PORT VERSION N: N connections from one SSLContext.
+java_client() {
+    command -v java >/dev/null || fail "java is not installed (scripts/deps.sh test)"
+    timeout 120 java "$LIB/JavaClient.java" localhost "$1" "$2" "$3" >"$WORK/java.out" 2>&1 ||
+        fail "java client failed"
+    expect java "answers=$3"
+}
+
+# sclient_port PORT OUT ARGS...: one s_client connection sending one HTTP request.
+sclient_port() {
+    local port=$1 out=$2
+    shift 2
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$port" \
+        -servername localhost -ign_eof "$@" >"$WORK/$out.out" 2>&1 || true
+    grep -q 'hello from the backend' "$WORK/$out.out" || fail "$out: no answer from the backend"
+}
+
+# both CLIENT ARGS...: runs CLIENT against serve, then nginx (CLIENT takes the port first).
+both() {
+    local what=$1
+    shift
+    mark_logs
+    "$@" "$PORT"
+    "$@" "$NGINX_PORT"
+    compare "$what"
+}
+
+case "$scenario" in
+chromium | chromium_control)
+    start_backend page
+    extra=()
+    [ "$scenario" = chromium_control ] && extra=(--resume-tickets 0)
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" "${extra[@]}"
+    start_nginx
+    mark_logs
+    chromium_page "$PORT"
+    chromium_page "$NGINX_PORT"
+    if [ "$scenario" = chromium ]; then
+        compare "Chromium, 11 connections"
+        accounting
+    else
+        # Without renewal Chromium runs out of tickets: the comparison must fail.
+        s=$(serve_resumed)
+        n=$(nginx_resumed)
+        echo "control: serve resumed $s, nginx $n"
+        [ "$s" -lt "$n" ] || fail "control: without renewal serve still resumed $s (nginx $n)"
+    fi
+    stop_serve
+    ;;
+java | java_control)
+    start_backend http
+    extra=()
+    [ "$scenario" = java_control ] && extra=(--resume-tickets 0)
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" "${extra[@]}"
+    start_nginx
+    if [ "$scenario" = java ]; then
+        for v in TLSv1.3 TLSv1.2; do
+            mark_logs
+            java_client "$PORT" "$v" 6
+            java_client "$NGINX_PORT" "$v" 6
+            compare "Java 17 $v, 6 connections"
+            [ "$(serve_resumed)" -eq 5 ] || fail "Java $v: serve resumed $(serve_resumed) of 6"
+        done
+        accounting
+    else
+        mark_logs
+        java_client "$PORT" TLSv1.3 6
+        java_client "$NGINX_PORT" TLSv1.3 6
+        s=$(serve_resumed)
+        n=$(nginx_resumed)
+        echo "control: serve resumed $s, nginx $n"
+        [ "$s" -lt "$n" ] || fail "control: without renewal serve still resumed $s (nginx $n)"
+    fi
+    stop_serve
+    ;;
+curl)
+    start_backend http
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    start_nginx
+    curl_urls() {
+        local p=$1 u=() i
+        for i in 1 2 3 4; do u+=("https://localhost:$p/u$i"); done
+        timeout 30 curl -sk "${CURL_TLS[@]}" "${u[@]}" >"$WORK/curl.out" 2>&1 || fail "curl"
+        [ "$(grep -c 'hello from the backend' "$WORK/curl.out")" -eq 4 ] || fail "curl: answers"
+    }
+    for v in 1.3 1.2; do
+        CURL_TLS=(--tlsv1.3)
+        [ $v = 1.2 ] && CURL_TLS=(--tlsv1.2 --tls-max 1.2)
+        both "curl TLS $v, 4 URLs in one run" curl_urls
+        [ "$(serve_resumed)" -eq 3 ] || fail "curl TLS $v: serve resumed $(serve_resumed) of 4"
+    done
+    accounting
+    stop_serve
+    ;;
+python | python_control)
+    start_backend http
+    if [ "$scenario" = python_control ]; then
+        # The feature off: nginx with no cache and no tickets. The same client must report it.
+        start_nginx "ssl_session_cache off; ssl_session_tickets off;"
+        if python3 "$LIB/abrupt.py" "$NGINX_PORT" 1.2 close 5 >"$WORK/py.out" 2>&1; then
+            fail "control: a server that keeps no session passed"
+        fi
+        expect py "resumed=0"
+        exit 0
+    fi
+    for mode in ids tickets; do
+        flags=(--cert "$WORK/cert.pem" --key "$WORK/key.pem")
+        [ $mode = ids ] && flags+=(--no-tickets)
+        start_serve "${flags[@]}"
+        nginx_lines="ssl_session_cache shared:S:1m;"
+        [ $mode = ids ] && nginx_lines="ssl_session_cache shared:S:1m; ssl_session_tickets off;"
+        start_nginx "$nginx_lines"
+        versions="1.2"
+        [ $mode = tickets ] && versions="1.2 1.3"
+        for v in $versions; do
+            for b in close reset reset_mid unread quick; do
+                mark_logs
+                python3 "$LIB/abrupt.py" "$PORT" "$v" "$b" 30 >"$WORK/py.out" 2>&1 ||
+                    fail "python TLS $v $mode $b: $(cat "$WORK/py.out")"
+                python3 "$LIB/abrupt.py" "$NGINX_PORT" "$v" "$b" 30 >"$WORK/pyn.out" 2>&1 || true
+                compare "Python TLS $v $mode, $b, 30 offers"
+            done
+        done
+        accounting
+        [ $mode = tickets ] || expect_metric_ge tlsresume_cache_inserts_total 1
+        stop_serve
+        kill "${PIDS[-1]}"
+    done
+    ;;
+node)
+    command -v node >/dev/null || fail "node is not installed"
+    start_backend echo # answers the agent's GETs, and echoes nodeclient.js's line
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    start_nginx
+    for v in TLSv1.2 TLSv1.3; do
+        agent() { timeout 60 node "$LIB/nodeagent.js" "$1" "$v" 6 >"$WORK/node.out" 2>&1 || fail "node agent $v"; }
+        both "Node https.Agent $v, 6 requests" agent
+        [ "$(serve_resumed)" -eq 5 ] || fail "Node $v: serve resumed $(serve_resumed) of 6"
+        tlsc() { timeout 30 node "$LIB/nodeclient.js" "$1" "$v" >"$WORK/nodet.out" 2>&1 || fail "node tls $v"; }
+        both "Node tls $v" tlsc
+    done
+    accounting
+    stop_serve
+    ;;
+gnutls)
+    command -v gnutls-cli >/dev/null || fail "gnutls-cli is not installed"
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    start_nginx
+    for prio in "NORMAL:-VERS-ALL:+VERS-TLS1.2" "NORMAL:-VERS-ALL:+VERS-TLS1.3"; do
+        g() {
+            echo hi | timeout 30 gnutls-cli --insecure --resume --priority "$prio" -p "$1" \
+                127.0.0.1 >"$WORK/gnutls.out" 2>&1 || true
+            expect gnutls "This is a resumed session"
+        }
+        both "gnutls-cli --resume $prio" g
+    done
+    accounting
+    stop_serve
+    ;;
+s_client)
+    start_backend http
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    start_nginx
+    rc() {
+        printf 'GET / HTTP/1.0\r\n\r\n' | timeout 30 openssl s_client -connect "127.0.0.1:$1" \
+            -tls1_2 -reconnect >"$WORK/rc.out" 2>&1 || true
+    }
+    both "s_client -reconnect TLS 1.2" rc
+    [ "$(serve_resumed)" -eq 5 ] || fail "s_client: serve resumed $(serve_resumed) of 6"
+    # TLS 1.3 as browsers do: each connection offers the newest ticket, once.
+    chain13() {
+        local p=$1 i
+        sclient_port "$p" c0 -sess_out "$WORK/s0"
+        for i in 1 2 3 4 5; do
+            sclient_port "$p" "c$i" -sess_in "$WORK/s$((i - 1))" -sess_out "$WORK/s$i"
+        done
+    }
+    both "s_client TLS 1.3, each ticket once" chain13
+    [ "$(serve_resumed)" -eq 5 ] || fail "s_client TLS 1.3: serve resumed $(serve_resumed) of 6"
+    accounting
+    stop_serve
+    ;;
+backend_faults)
+    # A backend that refuses, resets or answers slowly ends the connection after a finished
+    # handshake; the session must stay.
+    for mode in refuse reset slow; do
+        if [ $mode = refuse ]; then
+            BACKEND_PORT=$(free_port) # nothing listens there
+        else
+            start_backend "$mode"
+        fi
+        start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --no-tickets \
+            --backend-connect-timeout 2s --idle-timeout 1s
+        start_nginx "ssl_session_cache shared:S:1m; ssl_session_tickets off;"
+        mark_logs
+        for p in "$PORT" "$NGINX_PORT"; do
+            python3 "$LIB/abrupt.py" "$p" 1.2 unread 10 >"$WORK/py.out" 2>&1 || true
+        done
+        compare "backend $mode, 10 offers"
+        [ "$(serve_resumed)" -eq 11 ] || fail "backend $mode: serve resumed $(serve_resumed) of 12"
+        accounting
+        stop_serve
+        kill "${PIDS[-1]}"
+        [ $mode = refuse ] || kill "$BACKEND_PID"
+    done
+    ;;
+fleet)
+    # Three servers on one Redis behind HAProxy round robin, the default Redis timeout: every
+    # offer resumes whichever server it reaches, and nothing is deleted from Redis.
+    command -v haproxy >/dev/null || fail "haproxy is not installed"
+    start_backend http
+    start_local_redis
+    for mode in ids tickets; do
+        ports=()
+        admins=()
+        pids=()
+        flags=()
+        [ $mode = ids ] && flags=(--no-tickets)
+        for i in 1 2 3; do
+            p=$(free_port)
+            a=$(free_port)
+            "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$p" --admin "127.0.0.1:$a" \
+                --backend "127.0.0.1:$BACKEND_PORT" --workers 2 --access-log \
+                --cert "$WORK/cert.pem" --key "$WORK/key.pem" "${flags[@]}" \
+                --redis "redis://127.0.0.1:$REDIS_PORT" --fleet-key "$WORK/fleet.key" \
+                --redis-prefix "$mode:" >"$WORK/serve$i.out" 2>"$WORK/serve$mode$i.log" &
+            PIDS+=("$!")
+            pids+=("$!")
+            ports+=("$p")
+            admins+=("$a")
+        done
+        for i in 1 2 3; do
+            wait_grep "$WORK/serve$mode$i.log" "event=started" "server $i did not start"
+            # Workers start only once the ring holds the fleet's keys.
+            ! grep -q "event=join_timeout" "$WORK/serve$mode$i.log" ||
+                fail "server $i did not join the ring in time"
+        done
+        lb=$(free_port)
+        {
+            printf 'global\n    maxconn 200\n'
+            haproxy_defaults
+            printf 'frontend fe\n    bind 127.0.0.1:%s\n    default_backend be\n' "$lb"
+            printf 'backend be\n    balance roundrobin\n'
+            for i in 1 2 3; do printf '    server s%s 127.0.0.1:%s\n' "$i" "${ports[$((i - 1))]}"; done
+        } >"$WORK/haproxy.cfg"
+        haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+        PIDS+=("$!")
+        pids+=("$!")
+        wait_port "$lb"
+        versions="1.2"
+        [ $mode = tickets ] && versions="1.2 1.3"
+        for v in $versions; do
+            for b in close reset quick; do
+                python3 "$LIB/abrupt.py" "$lb" "$v" "$b" 30 >"$WORK/py.out" 2>&1 ||
+                    fail "fleet TLS $v $mode $b: $(cat "$WORK/py.out")"
+                echo "result: fleet of 3, TLS $v $mode, $b: $(cat "$WORK/py.out")"
+            done
+        done
+        for i in 1 2 3; do
+            ADMIN_PORT=${admins[$((i - 1))]}
+            accounting
+            [ "$(metric 'tlsresume_fleet_cache_removed_total')" -eq 0 ] ||
+                fail "server $i deleted sessions from Redis"
+            # No ticket under a key of this server alone.
+            awk '$1 ~ /^tlsresume_ticket_key_issued_total\{.*origin="local"/ && $2 > 0 { bad = 1 }
+                END { exit bad }' "$WORK/metrics.out" || fail "server $i issued tickets under a local key"
+        done
+        for pid in "${pids[@]}"; do
+            kill -TERM "$pid"
+            wait "$pid" || true
+        done
+        if grep -qE "AddressSanitizer|runtime error|LeakSanitizer|event=worker_died" "$WORK"/serve"$mode"*.log; then
+            fail "a fleet server crashed or reported a sanitizer error"
+        fi
+    done
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
