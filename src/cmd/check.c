@@ -6,8 +6,10 @@
  * with tickets on, then N attempts by ticket. Every attempt offers the session of the first
  * full handshake (as sslyze does), so behind a balancer whose servers share nothing the rate
  * shows the share of servers that can resume it, not 0. TLS 1.3: a full handshake, then N
- * attempts, each with a fresh ticket from the previous connection, as clients should; then one
- * ticket used twice to see whether tickets are single use. Resumption is decided from
+ * attempts made as browsers, Java and curl make them: each ticket used once, the newest first,
+ * and a full handshake when none is left (RFC 8446 Appendix C.4), so a server that sends no
+ * ticket after a resumption resumes k of N; then one ticket used twice to see whether tickets
+ * are single use. Resumption is decided from
  * SSL_session_reused() on the handshake made.
  *
  * Exit codes: 0 every supported mechanism resumed every time (and --expect is met); 1 some
@@ -384,10 +386,68 @@ static void check_single_use(const struct check_opts *o, SSL_CTX *ctx, SSL_SESSI
     probe_result_free(&b);
 }
 
+/* The tickets a browser-like client holds: each is used once, newest first. */
+struct ticket_pool {
+    SSL_SESSION *v[8];
+    size_t n;
+};
+
+/* Takes the tickets of a handshake (the first and the newest, when they differ) into the pool;
+ * when it is full the oldest is dropped, as clients cap their caches. */
+static void pool_take(struct ticket_pool *pool, struct probe_result *p)
+{
+    if (p->tickets == 0) {
+        return; /* no new ticket: the session is the one offered */
+    }
+    SSL_SESSION *got[2] = {p->first, p->session};
+    p->first = NULL;
+    p->session = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        if (got[i] == NULL) {
+            continue;
+        }
+        if (pool->n == sizeof(pool->v) / sizeof(pool->v[0])) {
+            SSL_SESSION_free(pool->v[0]);
+            memmove(pool->v, pool->v + 1, (pool->n - 1) * sizeof(pool->v[0]));
+            pool->n--;
+        }
+        pool->v[pool->n++] = got[i];
+    }
+}
+
+/* One attempt as a browser makes it: the newest unused ticket, once; none left, a full
+ * handshake (which restocks the pool). */
+static void browser_attempt(const struct check_opts *o, SSL_CTX *ctx, struct ticket_pool *pool,
+                            struct check_report *r)
+{
+    SSL_SESSION *ticket = pool->n > 0 ? pool->v[--pool->n] : NULL;
+    struct probe_result p;
+    probe_run(ctx, &o->target, ticket, &p);
+    SSL_SESSION_free(ticket);
+    r->tls13.ticket.attempts++;
+    if (p.is_ok) {
+        r->tls13.ticket.resumed += p.is_reused;
+        if (p.is_reused) {
+            r->tls13.psk_mode = p.has_group ? "psk_dhe_ke" : "psk_ke";
+            if (r->tls13.tickets_after_resumption < 0 ||
+                (long)p.tickets < r->tls13.tickets_after_resumption) {
+                r->tls13.tickets_after_resumption = (long)p.tickets;
+            }
+        }
+        record(r, &p);
+        if (p.session != NULL && p.tickets > 0) {
+            add_name(&r->tls13.names, p.session);
+        }
+        pool_take(pool, &p);
+    }
+    probe_result_free(&p);
+}
+
 static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_report *r)
 {
     r->tls13.is_single_use = -1;
     r->tls13.lifetime_s = -1;
+    r->tls13.tickets_after_resumption = -1;
     struct probe_result full;
     probe_run(ctx, &o->target, NULL, &full);
     if (!full.is_ok) {
@@ -405,32 +465,20 @@ static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_r
     r->tls13.lifetime_s = (long)SSL_SESSION_get_ticket_lifetime_hint(full.session);
     r->tls13.max_early_data = SSL_SESSION_get_max_early_data(full.session);
     add_name(&r->tls13.names, full.session);
-    SSL_SESSION *ticket = full.session;
-    full.session = NULL;
-    for (unsigned i = 0; i < o->attempts; i++) {
-        struct probe_result p;
-        probe_run(ctx, &o->target, ticket, &p);
-        r->tls13.ticket.attempts++;
-        if (p.is_ok) {
-            r->tls13.ticket.resumed += p.is_reused;
-            if (p.is_reused) {
-                r->tls13.psk_mode = p.has_group ? "psk_dhe_ke" : "psk_ke";
-            }
-            record(r, &p);
-            if (p.session != NULL && p.tickets > 0) {
-                add_name(&r->tls13.names, p.session);
-                SSL_SESSION_free(ticket);
-                ticket = p.session;
-                p.session = NULL;
-            }
-        }
-        probe_result_free(&p);
-    }
-    check_single_use(o, ctx, ticket, r);
-    SSL_SESSION_free(ticket);
     /* An unused ticket of the full handshake is the one worth saving. */
-    if (o->session_file != NULL && full.first != NULL) {
-        save_session(o, r, full.first);
+    if (o->session_file != NULL) {
+        save_session(o, r, full.first != NULL ? full.first : full.session);
+    }
+    struct ticket_pool pool = {{NULL}, 0};
+    pool_take(&pool, &full);
+    for (unsigned i = 0; i < o->attempts; i++) {
+        browser_attempt(o, ctx, &pool, r);
+    }
+    if (pool.n > 0) {
+        check_single_use(o, ctx, pool.v[pool.n - 1], r);
+    }
+    for (size_t i = 0; i < pool.n; i++) {
+        SSL_SESSION_free(pool.v[i]);
     }
     probe_result_free(&full);
 }
@@ -451,12 +499,17 @@ static void conclude(const struct check_opts *o, struct check_report *r)
 {
     const struct mechanism *all[] = {&r->tls12.id, &r->tls12.ticket, &r->tls13.ticket};
     r->exit_code = 0;
+    /* A server that does not renew TLS 1.3 tickets resumes part of the attempts for its own
+     * reason, not because of a balancer. */
+    bool is_dry = r->tls13.ticket.is_supported &&
+                  r->tls13.ticket.resumed < r->tls13.ticket.attempts &&
+                  r->tls13.tickets_after_resumption == 0;
     bool has_partial = false;
     for (size_t i = 0; i < 3; i++) {
         if (all[i]->is_supported && all[i]->resumed < all[i]->attempts) {
             r->exit_code = 1;
         }
-        has_partial = has_partial || is_partial(all[i]);
+        has_partial = has_partial || (is_partial(all[i]) && !(i == 2 && is_dry));
     }
     if (has_partial) {
         add_hint(r, "some attempts resumed and others did not: servers behind a load balancer "
@@ -465,6 +518,15 @@ static void conclude(const struct check_opts *o, struct check_report *r)
     if (r->tls12.names.n > 1 || r->tls13.names.n > 1) {
         add_hint(r, "tickets came under more than one key name: several servers with their own "
                     "ticket keys, or a key rotation during the check");
+    }
+    if (is_dry) {
+        snprintf(r->dry_hint, sizeof(r->dry_hint),
+                 "TLS 1.3: resumes %u of %u like a browser: the server sends no new ticket after "
+                 "a resumption, so clients that use each ticket once (browsers, Java, curl; RFC "
+                 "8446 Appendix C.4) run dry and pay full handshakes (an OpenSSL server whose "
+                 "ticket callback answers SSL_TICKET_RETURN_USE does this)",
+                 r->tls13.ticket.resumed, r->tls13.ticket.attempts);
+        add_hint(r, r->dry_hint);
     }
     if (r->tls12.id.is_supported && r->tls12.id.resumed == 0) {
         add_hint(r, "the server sends session IDs but never resumes them: its session cache is "

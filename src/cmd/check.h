@@ -42,9 +42,10 @@ struct check_report {
         char error[256];
         struct mechanism ticket;
         unsigned tickets_per_handshake;
-        long lifetime_s;      /* -1: no ticket */
-        int is_single_use;    /* -1 unknown, 0, 1 */
-        const char *psk_mode; /* "psk_dhe_ke", "psk_ke" or NULL */
+        long tickets_after_resumption; /* fewest seen after a resumption; -1: none resumed */
+        long lifetime_s;               /* -1: no ticket */
+        int is_single_use;             /* -1 unknown, 0, 1 */
+        const char *psk_mode;          /* "psk_dhe_ke", "psk_ke" or NULL */
         unsigned long max_early_data;
         struct key_names names;
     } tls13;
@@ -53,6 +54,7 @@ struct check_report {
     double resumed_ms[3 * CHECK_MAX_ATTEMPTS];
     size_t n_resumed;
     const char *hints[CHECK_MAX_HINTS];
+    char dry_hint[400]; /* the TLS 1.3 renewal hint, with its figures */
     size_t n_hints;
     bool has_session_file;
     bool is_file_offered; /* a session from --session-file was offered */

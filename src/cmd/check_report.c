@@ -90,11 +90,16 @@ void check_print_table(FILE *out, const struct check_report *r, bool has_color)
                 mark(&r->tls13.ticket, has_color), "-", "the server sends no tickets");
     } else {
         names_text(&r->tls13.names, names, sizeof(names));
+        char after[32] = "-";
+        if (r->tls13.tickets_after_resumption >= 0) {
+            snprintf(after, sizeof(after), "%ld", r->tls13.tickets_after_resumption);
+        }
         fprintf(out,
-                "%-22s %-9s %u/%-7u %u tickets per handshake, lifetime %ld s, single use %s, "
-                "mode %s, early data %lu bytes, key names %s\n",
+                "%-22s %-9s %u/%-7u %u tickets per handshake, %s after a resumption, lifetime "
+                "%ld s, single use %s, mode %s, early data %lu bytes, key names %s\n",
                 "TLS 1.3 ticket (PSK)", mark(&r->tls13.ticket, has_color), r->tls13.ticket.resumed,
-                r->tls13.ticket.attempts, r->tls13.tickets_per_handshake, r->tls13.lifetime_s,
+                r->tls13.ticket.attempts, r->tls13.tickets_per_handshake, after,
+                r->tls13.lifetime_s,
                 r->tls13.is_single_use < 0 ? "unknown" : (r->tls13.is_single_use ? "yes" : "no"),
                 r->tls13.psk_mode != NULL ? r->tls13.psk_mode : "-", r->tls13.max_early_data,
                 names[0] ? names : "-");
@@ -203,9 +208,9 @@ void check_print_json(FILE *out, const struct check_report *r)
     fprintf(out, ",");
     json_mech(out, "ticket", &r->tls13.ticket);
     fprintf(out,
-            ",\"tickets_per_handshake\":%u,\"lifetime_s\":%ld,\"single_use\":%s,"
-            "\"psk_mode\":",
-            r->tls13.tickets_per_handshake, r->tls13.lifetime_s,
+            ",\"tickets_per_handshake\":%u,\"tickets_after_resumption\":%ld,\"lifetime_s\":%ld,"
+            "\"single_use\":%s,\"psk_mode\":",
+            r->tls13.tickets_per_handshake, r->tls13.tickets_after_resumption, r->tls13.lifetime_s,
             r->tls13.is_single_use < 0 ? "null" : (r->tls13.is_single_use ? "true" : "false"));
     if (r->tls13.psk_mode != NULL) {
         json_string(out, r->tls13.psk_mode);

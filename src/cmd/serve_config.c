@@ -101,7 +101,8 @@ static const struct opt opts[] = {
     {"admin", T_STRING, "127.0.0.1:9443", 0, 0, NULL, F(admin),
      "address:port of the admin endpoint (GET /metrics, GET /status); 'off' disables it"},
     {"access_log", T_BOOL, "no", 0, 0, NULL, F(access_log),
-     "log one line per connection (client, SNI, protocol, cipher, resumption, bytes, time)"},
+     "log one line per connection (client, SNI, protocol, cipher, resumption, what the client "
+     "offered and why it missed, bytes, time)"},
     {"log_level", T_ENUM, "info", 0, 0, "error|warn|info|debug", F(log_level),
      "least severe level logged"},
     {"early_data", T_BOOL, "no", 0, 0, NULL, F(early_data),

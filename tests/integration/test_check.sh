@@ -121,6 +121,34 @@ CONF
         fi
     done
     ;;
+browser)
+    # TLS 1.3 attempts as browsers make them (each ticket once): a server that sends no ticket
+    # after a resumption (serve --resume-tickets 0, the old behaviour) resumes k of N, with the
+    # hint that names the cause; serve with renewal and nginx resume every time.
+    start_backend http
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --resume-tickets 0
+    run_check dry 1 "127.0.0.1:$PORT" --insecure --json --attempts 6
+    expect_field dry "r['tls13']['ticket']['tickets_after_resumption']" 0
+    expect_field dry "r['tls13']['ticket']['resumed']" 4
+    expect_field dry "any('resumes 4 of 6 like a browser' in h for h in r['hints'])" True
+    expect_field dry "any('load balancer' in h for h in r['hints'])" False
+    stop_serve
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    run_check renew 0 "127.0.0.1:$PORT" --insecure --json --attempts 6
+    expect_field renew "r['tls13']['ticket']['tickets_after_resumption']" 1
+    expect_field renew "r['tls13']['ticket']['resumed']" 6
+    stop_serve
+    . "$SRC_DIR/scripts/conf.sh"
+    port=$(free_port)
+    nginx_stream_conf "$WORK/nginx" "$port" "$BACKEND_PORT" "$WORK/cert.pem" "$WORK/key.pem" 1 \
+        "ssl_session_cache shared:S:1m;"
+    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$port"
+    run_check nginx 0 "127.0.0.1:$port" --insecure --json --attempts 6
+    expect_field nginx "r['tls13']['ticket']['resumed']" 6
+    expect_field nginx "r['tls13']['ticket']['tickets_after_resumption'] >= 1" True
+    ;;
 balancer)
     # HAProxy round-robin over two s_servers that share nothing: partial, with the hint.
     command -v haproxy >/dev/null || fail "haproxy is not installed"

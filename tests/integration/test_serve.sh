@@ -598,6 +598,8 @@ bad_configs)
     chmod 600 "$WORK/bad.key"
     check "bad.key:2: expected the 32-byte key" "${ok[@]}" --redis redis://127.0.0.1:1 \
         --fleet-key "$WORK/bad.key"
+    check "self_signed: with --redis every server would make its own certificate" \
+        --backend 127.0.0.1:1 --self-signed --redis redis://127.0.0.1:1 --fleet-key "$WORK/fleet.key"
     check "redis_password_file: $WORK/nopass: No such file" "${ok[@]}" \
         --redis redis://127.0.0.1:1 --fleet-key "$WORK/fleet.key" --redis-password-file "$WORK/nopass"
     busy=$(free_port)

@@ -151,6 +151,17 @@ void th_result_free(struct th_result *r)
     r->server_session = NULL;
 }
 
+bool th_same_ticket(SSL_SESSION *a, SSL_SESSION *b)
+{
+    const unsigned char *ta = NULL;
+    const unsigned char *tb = NULL;
+    size_t la = 0;
+    size_t lb = 0;
+    SSL_SESSION_get0_ticket(a, &ta, &la);
+    SSL_SESSION_get0_ticket(b, &tb, &lb);
+    return la == lb && la > 0 && memcmp(ta, tb, la) == 0;
+}
+
 bool th_is_locked_nodump(const void *p)
 {
     FILE *f = fopen("/proc/self/smaps", "r");

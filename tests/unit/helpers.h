@@ -41,6 +41,9 @@ struct th_result th_handshake_abrupt(SSL_CTX *server, SSL_CTX *client, SSL_SESSI
 
 void th_result_free(struct th_result *r);
 
+/* Whether two client sessions carry the same (non-empty) ticket. */
+bool th_same_ticket(SSL_SESSION *a, SSL_SESSION *b);
+
 /* Reads /proc/self/smaps and tells whether the mapping that contains p has VmFlags lo and dd. */
 bool th_is_locked_nodump(const void *p);
 

@@ -593,18 +593,6 @@ static void test_chain_without_cap_resumes(void **state)
     chain(*state, TLS1_3_VERSION, TLSR_TLS13_STATELESS, 0, true);
 }
 
-/* Whether two sessions carry the same ticket. */
-static bool same_ticket(SSL_SESSION *a, SSL_SESSION *b)
-{
-    const unsigned char *ta = NULL;
-    const unsigned char *tb = NULL;
-    size_t la = 0;
-    size_t lb = 0;
-    SSL_SESSION_get0_ticket(a, &ta, &la);
-    SSL_SESSION_get0_ticket(b, &tb, &lb);
-    return la == lb && la > 0 && memcmp(ta, tb, la) == 0;
-}
-
 /* A browser-like client: each TLS 1.3 ticket once, always the newest. */
 static int browser_resumptions(struct fixture *f, unsigned resume_tickets, int rounds)
 {
@@ -627,7 +615,7 @@ static int browser_resumptions(struct fixture *f, unsigned resume_tickets, int r
         assert_true(next.is_ok);
         assert_int_equal(next.offer, TLSR_OFFER_PSK);
         reused += next.is_reused;
-        bool is_new = next.session != NULL && !same_ticket(next.session, unused);
+        bool is_new = next.session != NULL && !th_same_ticket(next.session, unused);
         SSL_SESSION_free(unused);
         unused = NULL;
         if (is_new) {

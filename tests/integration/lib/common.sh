@@ -170,7 +170,36 @@ wait_serve_log() {
     wait_grep "$WORK/serve.log" "$1" "serve log never showed: $1" "$SERVE_PID"
 }
 
+# sum_metric NAME: the sum of every sample of a metric family in $WORK/metrics.out.
+sum_metric() {
+    awk -v k="$1" 'index($1, k "{") == 1 || $1 == k { s += $2 } END { print s + 0 }' \
+        "$WORK/metrics.out"
+}
+
+# accounting_holds: serve's resumption accounting adds up: every finished handshake whose client
+# offered a session resumed or has exactly one reason, never "other" (offered = resumed +
+# failures). Sets OFFERED, RESUMED and FAILURES. Read again (bounded) while a handshake that is
+# finishing right now has counted one side and not yet the other.
+accounting_holds() {
+    local i other
+    for i in 1 2 3 4 5; do
+        metric x >/dev/null || true
+        OFFERED=$(sum_metric tlsresume_resumption_offered_total)
+        FAILURES=$(sum_metric tlsresume_resumption_failures_total)
+        RESUMED=$(awk '$1 ~ /^tlsresume_handshakes_total\{/ && $1 !~ /resumed="full"/ { s += $2 }
+            END { print s + 0 }' "$WORK/metrics.out")
+        [ "$OFFERED" -eq $((RESUMED + FAILURES)) ] && break
+        sleep 0.2
+    done
+    [ "$OFFERED" -eq $((RESUMED + FAILURES)) ] ||
+        fail "accounting: offered $OFFERED != resumed $RESUMED + failures $FAILURES"
+    other=$(awk '$1 == "tlsresume_resumption_failures_total{reason=\"other\"}" { print $2 }' \
+        "$WORK/metrics.out")
+    [ "${other:-0}" -eq 0 ] || fail "accounting: $other failures without a reason"
+}
+
 stop_serve() {
+    grep -q 'event=started.* admin=off ' "$WORK/serve.log" || accounting_holds
     kill -TERM "$SERVE_PID"
     wait "$SERVE_PID" || fail "serve exited with status $?"
     # A worker that crashed (or a sanitizer report) fails the test even if clients were served.
