@@ -465,14 +465,26 @@ static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_r
     r->tls13.lifetime_s = (long)SSL_SESSION_get_ticket_lifetime_hint(full.session);
     r->tls13.max_early_data = SSL_SESSION_get_max_early_data(full.session);
     add_name(&r->tls13.names, full.session);
-    /* An unused ticket of the full handshake is the one worth saving. */
-    if (o->session_file != NULL) {
-        save_session(o, r, full.first != NULL ? full.first : full.session);
+    /* An unused ticket of the full handshake is the one worth saving; it stays unused (a
+     * server with single-use tickets would refuse it next time). */
+    if (o->session_file != NULL && full.first != NULL) {
+        save_session(o, r, full.first);
+        SSL_SESSION_free(full.first);
+        full.first = NULL;
     }
     struct ticket_pool pool = {{NULL}, 0};
     pool_take(&pool, &full);
     for (unsigned i = 0; i < o->attempts; i++) {
         browser_attempt(o, ctx, &pool, r);
+    }
+    /* The single-use test needs a ticket: a server that does not renew may have left none. */
+    struct probe_result extra;
+    memset(&extra, 0, sizeof(extra));
+    if (pool.n == 0) {
+        probe_run(ctx, &o->target, NULL, &extra);
+        if (extra.is_ok) {
+            pool_take(&pool, &extra);
+        }
     }
     if (pool.n > 0) {
         check_single_use(o, ctx, pool.v[pool.n - 1], r);
@@ -480,6 +492,7 @@ static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_r
     for (size_t i = 0; i < pool.n; i++) {
         SSL_SESSION_free(pool.v[i]);
     }
+    probe_result_free(&extra);
     probe_result_free(&full);
 }
 

@@ -104,6 +104,10 @@ struct master {
     struct tlsr_fleet_secret *fleet_secret;
     struct tlsr_fleet_opts fleet_opts;
     const char *redis_endpoints[CFG_LIST_MAX];
+    /* The fleet settings of the start, which fleet_opts points into: a reload frees its old
+     * configuration, and the fleet is not reloaded. */
+    struct str_list fleet_redis;
+    char fleet_prefix[CFG_STR];
     char redis_password[512];
     struct tlsr_fleet_ring *fleet_ring;
     ev_timer join_wait; /* workers start once the ring has joined the fleet */
@@ -227,7 +231,7 @@ static void spawn_worker(struct master *m, int id)
             .backend_len = m->backend_len,
             .metrics = &m->metrics->slots[slot],
             .open_total = &m->metrics->open_total,
-            .fleet = m->cfg->redis.n > 0 ? &m->fleet_opts : NULL,
+            .fleet = m->fleet_redis.n > 0 ? &m->fleet_opts : NULL,
             .id = id,
         };
         _exit(worker_run(&a));
@@ -394,7 +398,9 @@ static void reload(struct master *m)
     m->cfg = cfg;
     m->tls = tls;
     log_set_level(cfg->log_level);
-    spawn_generation(m);
+    if (!ev_is_active(&m->join_wait)) {
+        spawn_generation(m); /* else the join wait starts the workers, on the new config */
+    }
     m->reloads++;
     log_summary(m, "reloaded");
 }
@@ -592,12 +598,14 @@ static bool setup_fleet(struct master *m, char *err, size_t cap)
         return false;
     }
     tlsr_fleet_opts_init(&m->fleet_opts);
-    for (size_t i = 0; i < cfg->redis.n; i++) {
-        m->redis_endpoints[i] = cfg->redis.v[i];
+    m->fleet_redis = cfg->redis;
+    memcpy(m->fleet_prefix, cfg->redis_prefix, sizeof(m->fleet_prefix));
+    for (size_t i = 0; i < m->fleet_redis.n; i++) {
+        m->redis_endpoints[i] = m->fleet_redis.v[i];
     }
     m->fleet_opts.endpoints = m->redis_endpoints;
-    m->fleet_opts.n_endpoints = cfg->redis.n;
-    m->fleet_opts.prefix = cfg->redis_prefix;
+    m->fleet_opts.n_endpoints = m->fleet_redis.n;
+    m->fleet_opts.prefix = m->fleet_prefix;
     m->fleet_opts.secret = m->fleet_secret;
     m->fleet_opts.lookup_timeout_ms = (uint32_t)cfg->redis_timeout_ms;
     m->fleet_opts.early_window_s = (uint32_t)cfg->early_data_window_s;

@@ -70,6 +70,7 @@ expect_fewer() {
 accounting() {
     accounting_holds
     echo "accounting: offered $OFFERED = resumed $RESUMED + failures $FAILURES"
+    [ "$OFFERED" -gt 0 ] || fail "accounting: no client offered a session"
     [ "$FAILURES" -eq 0 ] || fail "accounting: $FAILURES offered sessions did not resume"
 }
 
@@ -314,7 +315,11 @@ fleet)
         done
         for i in 1 2 3; do
             wait_grep "$WORK/serve$mode$i.log" "event=started" "server $i did not start"
-            # Workers start only once the ring holds the fleet's keys.
+            [ $mode = tickets ] || continue # no tickets: no key ring to join
+            # Workers start only once the ring holds the fleet's keys: the join comes first,
+            # well within the wait.
+            wait_grep "$WORK/serve$mode$i.log" "event=joined_fleet_ring\|event=key_encrypting\|event=join_timeout" \
+                "server $i neither joined nor gave up" "${pids[$((i - 1))]}"
             ! grep -q "event=join_timeout" "$WORK/serve$mode$i.log" ||
                 fail "server $i did not join the ring in time"
         done

@@ -142,6 +142,29 @@ handshake_timeout)
     expect_metric_ge 'tlsresume_errors_total{kind="handshake_timeout"}' 1
     stop_serve
     ;;
+sighup_fleet)
+    # A reload in fleet mode, once during the join wait (workers not started yet) and once
+    # after: the workers start once each time, on the fleet settings of the start (a reload
+    # used to leave them pointing into the freed configuration), and sessions cross Redis.
+    start_backend http
+    start_local_redis
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --redis "redis://127.0.0.1:$REDIS_PORT" \
+        --fleet-key "$WORK/fleet.key"
+    kill -HUP "$SERVE_PID"
+    wait_serve_log "event=reloaded"
+    wait_serve_log "event=joined_fleet_ring"
+    sclient one -tls1_3 -sess_out "$WORK/s1"
+    kill -HUP "$SERVE_PID"
+    for _ in $(seq 1 50); do
+        [ "$(grep -c 'event=reloaded' "$WORK/serve.log")" -ge 2 ] && break
+        sleep 0.1
+    done
+    sclient two -tls1_3 -sess_in "$WORK/s1"
+    expect two "Reused, TLSv1.3"
+    [ "$(metric tlsresume_workers)" -eq 2 ] || fail "workers: $(metric tlsresume_workers), expected 2"
+    [ "$(pgrep -c -P "$SERVE_PID")" -eq 2 ] || fail "worker processes: $(pgrep -c -P "$SERVE_PID")"
+    stop_serve
+    ;;
 sighup)
     start_backend echo
     cp "$WORK/cert.pem" "$WORK/live.pem"

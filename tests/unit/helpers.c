@@ -85,6 +85,22 @@ static bool pump(SSL *c, SSL *s)
     return false;
 }
 
+bool th_open(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer, SSL **s, SSL **c, BIO **s_bio,
+             BIO **c_bio)
+{
+    *s = SSL_new(server);
+    *c = SSL_new(client);
+    BIO_new_bio_pair(s_bio, 0, c_bio, 0);
+    SSL_set_bio(*s, *s_bio, *s_bio);
+    SSL_set_bio(*c, *c_bio, *c_bio);
+    SSL_set_accept_state(*s);
+    SSL_set_connect_state(*c);
+    if (offer != NULL) {
+        SSL_set_session(*c, offer);
+    }
+    return pump(*c, *s);
+}
+
 static struct th_result handshake(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer,
                                   bool is_clean)
 {

@@ -41,6 +41,11 @@ struct th_result th_handshake_abrupt(SSL_CTX *server, SSL_CTX *client, SSL_SESSI
 
 void th_result_free(struct th_result *r);
 
+/* A handshake over a memory BIO pair left open: *s and *c are the two ends (caller frees);
+ * *s_bio is the server's BIO, where raw bytes for the server can be written. */
+bool th_open(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer, SSL **s, SSL **c, BIO **s_bio,
+             BIO **c_bio);
+
 /* Whether two client sessions carry the same (non-empty) ticket. */
 bool th_same_ticket(SSL_SESSION *a, SSL_SESSION *b);
 

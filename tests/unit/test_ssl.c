@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <tlsresume/tlsresume.h>
@@ -732,6 +733,58 @@ static void test_offer_accounting(void **state)
     tlsr_keyring_free(ring2);
 }
 
+/* A TLS 1.2 connection resumed, then ended by a fatal alert: the client's (it gets a forged
+ * record and answers bad_record_mac) drops the session, as RFC 5246 §7.2.2 requires of an
+ * authenticated alert; ours (the server gets the forged record) does not, since anyone on the
+ * path can send garbage. */
+static bool resumes_after_alert(struct fixture *f, bool is_client_alert)
+{
+    SSL_CTX *s = server(TLS1_2_VERSION, f->cache, NULL, TLSR_TLS13_STATELESS);
+    SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+    struct th_result first = th_handshake(s, c, NULL);
+    SSL *ss = NULL;
+    SSL *cs = NULL;
+    BIO *sb = NULL;
+    BIO *cb = NULL;
+    /* A copy: OpenSSL marks the client's own session object not resumable after an alert. */
+    SSL_SESSION *copy = SSL_SESSION_dup(first.session);
+    assert_non_null(copy);
+    assert_true(th_open(s, c, copy, &ss, &cs, &sb, &cb));
+    assert_true(SSL_session_reused(ss));
+    static const uint8_t forged[5 + 48] = {23, 3, 3, 0, 48, 0x55};
+    uint8_t byte = 0;
+    if (is_client_alert) {
+        assert_int_equal(BIO_write(sb, forged, sizeof(forged)), sizeof(forged)); /* to client */
+        assert_true(SSL_read(cs, &byte, 1) <= 0); /* bad_record_mac, sent to the server */
+        assert_true(SSL_read(ss, &byte, 1) <= 0); /* the server reads the fatal alert */
+    } else {
+        assert_int_equal(BIO_write(cb, forged, sizeof(forged)), sizeof(forged)); /* to server */
+        assert_true(SSL_read(ss, &byte, 1) <= 0); /* the server sends a fatal alert */
+    }
+    ERR_clear_error();
+    SSL_free(ss);
+    SSL_set_shutdown(cs, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(cs);
+    SSL_SESSION_free(copy);
+    struct th_result again = th_handshake(s, c, first.session);
+    bool is_reused = again.is_reused;
+    th_result_free(&first);
+    th_result_free(&again);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+    return is_reused;
+}
+
+static void test_fatal_alert_from_the_client_drops_the_session(void **state)
+{
+    assert_false(resumes_after_alert(*state, true));
+}
+
+static void test_fatal_alert_from_the_server_keeps_the_session(void **state)
+{
+    assert_true(resumes_after_alert(*state, false));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +814,8 @@ int main(void)
         cmocka_unit_test(test_abrupt_close_keeps_the_session_id),
         cmocka_unit_test(test_abrupt_close_keeps_the_ticket),
         cmocka_unit_test(test_offer_accounting),
+        cmocka_unit_test(test_fatal_alert_from_the_client_drops_the_session),
+        cmocka_unit_test(test_fatal_alert_from_the_server_keeps_the_session),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -165,6 +165,7 @@ struct tlsr_fleet_ring {
     void *log_arg;
     struct rconn conn;
     ev_timer poll;
+    unsigned fast_polls_left; /* polls at JOIN_POLL_S before joining; then poll_ms */
     bool is_busy;
     bool want_rotate;
     bool was_overdue;
@@ -581,8 +582,6 @@ static void check_overdue(struct tlsr_fleet_ring *fr)
     fr->was_overdue = is_overdue;
 }
 
-#define JOIN_POLL_S 0.05
-
 static void on_tick(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
@@ -603,15 +602,6 @@ static void on_tick(redisAsyncContext *ac, void *r, void *priv)
     }
     fr->st.is_redis_up = true;
     follow(fr, reply);
-    /* Until it has joined, a member polls every JOIN_POLL_S: a new fleet's first key is made,
-     * acknowledged and promoted in three polls, and a server should hold the fleet's keys
-     * before it serves (tlsresume serve waits for this) rather than issue tickets under keys
-     * of its own for seconds. */
-    double repeat = fr->st.is_joined || fr->o.is_observer ? fr->o.poll_ms / 1000.0 : JOIN_POLL_S;
-    if (fr->poll.repeat != repeat) {
-        fr->poll.repeat = repeat;
-        ev_timer_again(fr->loop, &fr->poll);
-    }
     if (fr->o.polled != NULL) {
         fr->o.polled(fr->o.polled_arg, true);
     }
@@ -622,11 +612,33 @@ void tlsr__fleet_ring_reply(struct tlsr_fleet_ring *fr, void *reply)
     on_tick(NULL, reply, fr);
 }
 
+/* Until it has joined, a member polls every JOIN_POLL_S for at most JOIN_FAST_POLLS polls
+ * (5 s): a new fleet's first key is made, acknowledged and promoted in three polls, and a
+ * server should hold the fleet's keys before it serves (tlsresume serve waits for this) rather
+ * than issue tickets under keys of its own. After that (joined, or a ring that cannot join: a
+ * wrong fleet key, a promotion waiting for a silent member) it polls every poll_ms. */
+#define JOIN_POLL_S 0.05
+#define JOIN_FAST_POLLS 100u
+
+static void set_poll_rate(struct tlsr_fleet_ring *fr)
+{
+    bool is_fast = !fr->st.is_joined && fr->fast_polls_left > 0;
+    if (is_fast) {
+        fr->fast_polls_left--;
+    }
+    double repeat = is_fast ? JOIN_POLL_S : fr->o.poll_ms / 1000.0;
+    if (fr->poll.repeat != repeat) {
+        fr->poll.repeat = repeat;
+        ev_timer_again(fr->loop, &fr->poll);
+    }
+}
+
 static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;
     (void)revents;
     struct tlsr_fleet_ring *fr = t->data;
+    set_poll_rate(fr);
     check_overdue(fr);
     if (fr->conn.state != RCONN_UP) {
         fr->st.is_redis_up = false;
@@ -719,7 +731,9 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
     fr->log = o->log;
     fr->log_arg = o->log_arg;
     tlsr__rconn_start(&fr->conn, loop, &ep, o->password, "ring", o->log, o->log_arg);
-    ev_timer_init(&fr->poll, on_poll, 0.05, ro->poll_ms / 1000.0);
+    fr->fast_polls_left = ro->is_observer ? 0 : JOIN_FAST_POLLS;
+    ev_timer_init(&fr->poll, on_poll, JOIN_POLL_S,
+                  ro->is_observer ? ro->poll_ms / 1000.0 : JOIN_POLL_S);
     fr->poll.data = fr;
     ev_timer_start(loop, &fr->poll);
     if (ro->is_observer) {

@@ -60,6 +60,13 @@ void tlsr__ssl_keep_session(SSL_SESSION *sess)
     }
 }
 
+void tlsr__ssl_unkeep_session(SSL_SESSION *sess)
+{
+    if (sess != NULL && sess_index >= 0) {
+        (void)SSL_SESSION_set_ex_data(sess, sess_index, NULL);
+    }
+}
+
 bool tlsr__ssl_is_kept(SSL_SESSION *sess)
 {
     return sess != NULL && sess_index >= 0 && SSL_SESSION_get_ex_data(sess, sess_index) != NULL;
@@ -147,17 +154,22 @@ static tlsr_status derive_sid_ctx(SSL_CTX *ctx, uint8_t out[SSL_MAX_SID_CTX_LENG
     return TLSR_OK;
 }
 
-/* Called by OpenSSL for every TLS 1.3 PSK identity a client offers, before any ticket or cache
- * callback: records the offer, with the reason that stands if no later step recognises the
- * identity (a ticket of another server, or of another length than a stateful ticket's). We hold
- * no external PSKs: *sess stays NULL and OpenSSL goes on with its ticket processing. */
+/* With stateful tickets, OpenSSL ignores a PSK identity that is not 32 bytes long (a ticket of
+ * another server) before any callback of ours; this callback, which OpenSSL calls for every
+ * identity first, records the offer so that it is counted (unknown key, unless a later step
+ * finds a better reason). We hold no external PSKs: *sess stays NULL and OpenSSL goes on. With
+ * stateless tickets every identity reaches the ticket callbacks, so it is not installed: it
+ * would replace an application's own external-PSK callback and make OpenSSL treat the server as
+ * TLS 1.3 capable whatever its certificates. */
 static int psk_offered(SSL *ssl, const unsigned char *identity, size_t identity_len,
                        SSL_SESSION **sess)
 {
     (void)identity;
     (void)identity_len;
     *sess = NULL;
-    tlsr__ssl_note_offer(ssl, TLSR_OFFER_PSK, TLSR_MISS_UNKNOWN_KEY);
+    if (tlsr_ssl_offer(ssl) == TLSR_OFFER_NONE) {
+        tlsr__ssl_note_offer(ssl, TLSR_OFFER_PSK, TLSR_MISS_UNKNOWN_KEY);
+    }
     return 1;
 }
 
@@ -188,7 +200,7 @@ static tlsr_status configure(SSL_CTX *ctx, const struct tlsr_ssl_opts *o, struct
         tlsr__ssl_install_chain(ctx, b);
     }
     bool can_resume_13 = o->keyring != NULL || o->tls13_tickets == TLSR_TLS13_STATEFUL;
-    if (can_resume_13) {
+    if (o->tls13_tickets == TLSR_TLS13_STATEFUL) {
         SSL_CTX_set_psk_find_session_callback(ctx, psk_offered);
     }
     if (SSL_CTX_set_num_tickets(ctx, can_resume_13 ? o->num_tickets : 0) != 1) {

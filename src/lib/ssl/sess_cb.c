@@ -84,6 +84,14 @@ static void on_info(const SSL *cssl, int where, int ret)
         tlsr__ssl_keep_session(SSL_get_session(ssl));
         return;
     }
+    if ((where & SSL_CB_READ_ALERT) != 0 && (ret >> 8) == SSL3_AL_FATAL &&
+        SSL_version(ssl) != TLS1_3_VERSION && SSL_is_init_finished(ssl)) {
+        /* After the handshake the peer's fatal alert is authenticated (during it, a plaintext
+         * alert could be anyone's): RFC 5246 §7.2.2 has the session forgotten, and OpenSSL asks
+         * for that right after this callback. */
+        tlsr__ssl_unkeep_session(SSL_get_session(ssl));
+        return;
+    }
     if ((where & SSL_CB_ACCEPT_LOOP) == 0 || b->cache == NULL ||
         SSL_get_state(ssl) != TLS_ST_SR_FINISHED || SSL_session_reused(ssl) ||
         SSL_version(ssl) != TLS1_2_VERSION || (tlsr__ssl_conn_flags(ssl) & CONN_STORED) != 0) {
@@ -174,13 +182,14 @@ static SSL_SESSION *get_session(SSL *ssl, const unsigned char *id, int id_len, i
  *  1. from SSL_free()/SSL_clear() when a finished handshake never sent close_notify;
  *  2. on a fatal alert sent or received, during or after the handshake;
  *  3. when a session from the cache turns out to be past its timeout.
- * Only a session that never finished a handshake and is not being resumed is removed: a TLS
- * 1.2 session stored when the client's Finished arrived, whose handshake then failed. Every
- * other request is refused: a reset, a timeout or a missing close_notify after the handshake
- * says nothing bad of the session (TLS 1.1 and later no longer require dropping it), and a
- * failed resumption may be a peer that knows the ID but not the secret. Expiry is the cache's
- * own TTL, which ends with the session's timeout; the single-use TLS 1.3 tickets are taken by
- * the lookup itself.
+ * Removed: a session that never finished a handshake and is not being resumed (a TLS 1.2
+ * session stored when the client's Finished arrived, whose handshake then failed), and a TLS
+ * 1.2 session whose peer sent a fatal alert (authenticated, so only the real peer can; RFC 5246
+ * §7.2.2). Every other request is refused: a reset, a timeout or a missing close_notify after the
+ * handshake says nothing bad of the session (TLS 1.1 and later no longer require dropping it), and
+ * a failed resumption may be a peer that knows the ID but not the secret. Expiry is the cache's own
+ * TTL, which ends with the session's timeout; the single-use TLS 1.3 tickets are taken by the
+ * lookup itself.
  */
 static void remove_session(SSL_CTX *ctx, SSL_SESSION *sess)
 {

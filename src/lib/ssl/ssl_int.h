@@ -65,6 +65,8 @@ void tlsr__ssl_conn_set_flags(SSL *ssl, unsigned flags);
  * later removal requests for it (a connection freed without close_notify, a fatal alert after
  * the handshake) are then refused, because they say nothing bad of the session (sess_cb.c). */
 void tlsr__ssl_keep_session(SSL_SESSION *sess);
+/* Lifts the mark: OpenSSL's next removal of sess goes through (a fatal alert from the peer). */
+void tlsr__ssl_unkeep_session(SSL_SESSION *sess);
 bool tlsr__ssl_is_kept(SSL_SESSION *sess);
 
 /* Installs the session cache callbacks (sess_cb.c) and the ticket callbacks (ticket_cb.c). */
