@@ -6,12 +6,16 @@
  *
  *     gnutls_server --port 8444 --cert cert.pem --key key.pem [--workers 2]
  *         [--redis redis://127.0.0.1:6379 --fleet-key fleet.key] [--ticket-rotate 3600]
- *         [--ticket-lifetime 43200] [--early-data] [--plain]
+ *         [--ticket-lifetime 43200] [--early-data [--no-anti-replay]] [--plain]
  *
  * --plain runs GnuTLS without the adapter: no shared cache, no tickets (the tests' control).
+ * --no-anti-replay takes every 0-RTT ClientHello as new (the replay tests' control: never in
+ * production).
  *
  * Each worker serves one connection at a time (an example, not a proxy): it echoes what it
- * reads and logs one line per handshake: `handshake version=... resumed=yes|no early=yes|no`.
+ * reads and logs one line per handshake: `handshake version=... resumed=yes|no early=yes|no`,
+ * or `handshake_failed early=yes|no error=...` (early: 0-RTT data was accepted, which a
+ * replayed first flight shows although its handshake never finishes).
  */
 #include <errno.h>
 #include <ev.h>
@@ -41,10 +45,22 @@ struct options {
     unsigned rotate_s;
     unsigned lifetime_s;
     int early_data;
-    int is_plain; /* --plain: GnuTLS alone, no adapter (a control) */
+    int is_replay_allowed; /* --no-anti-replay (a control) */
+    int is_plain;          /* --plain: GnuTLS alone, no adapter (a control) */
 };
 
 static volatile sig_atomic_t stopping;
+
+/* --no-anti-replay: the register says every ClientHello is new. */
+static int every_hello_is_new(void *db, time_t exp_time, const gnutls_datum_t *key,
+                              const gnutls_datum_t *data)
+{
+    (void)db;
+    (void)exp_time;
+    (void)key;
+    (void)data;
+    return 0;
+}
 
 static void on_term(int sig)
 {
@@ -73,6 +89,10 @@ static int parse(int argc, char **argv, struct options *o)
         }
         if (strcmp(a, "--plain") == 0) {
             o->is_plain = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-anti-replay") == 0) {
+            o->is_replay_allowed = 1;
             continue;
         }
         if (v == NULL) {
@@ -105,7 +125,7 @@ static int parse(int argc, char **argv, struct options *o)
         o->workers > MAX_WORKERS || (o->redis == NULL) != (o->fleet_key == NULL)) {
         fprintf(stderr, "usage: gnutls_server --port N --cert F --key F [--workers 1..16] "
                         "[--redis URL --fleet-key F] [--ticket-rotate S] [--ticket-lifetime S] "
-                        "[--early-data] [--plain]\n");
+                        "[--early-data [--no-anti-replay]] [--plain]\n");
         return -1;
     }
     return 0;
@@ -151,8 +171,9 @@ static void serve_one(int fd, gnutls_certificate_credentials_t creds,
         rc = gnutls_handshake(s);
     } while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
     if (rc < 0) {
-        fprintf(stderr, "info gnutls_server event=handshake_failed error=\"%s\"\n",
-                gnutls_strerror(rc));
+        int was_early = (gnutls_session_get_flags(s) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
+        fprintf(stderr, "info gnutls_server event=handshake_failed early=%s error=\"%s\"\n",
+                was_early ? "yes" : "no", gnutls_strerror(rc));
     } else {
         int is_early = (gnutls_session_get_flags(s) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
         fprintf(stderr,
@@ -233,6 +254,9 @@ int main(int argc, char **argv)
         return 1;
     }
     tlsr_gnutls_anti_replay_attach(ar, strikes);
+    if (o.is_replay_allowed) {
+        gnutls_anti_replay_set_add_function(ar, every_hello_is_new);
+    }
     struct tlsr_gnutls_opts ro;
     tlsr_gnutls_opts_init(&ro);
     ro.cache = cache;

@@ -292,12 +292,12 @@ static void status_json(struct out *o, const struct admin_view *v)
     tlsr_status rc = tlsr_cache_get_stats(v->cache, &c);
     (void)rc;
     put(o,
-        "{\"version\":\"%s\",\"uptime_s\":%.0f,\"workers\":%u,\"reloads\":%lu,"
-        "\"connections_open\":%llu,\"handshakes\":{\"full\":%llu,\"resumed\":%llu},"
-        "\"cache\":{\"entries\":%llu,\"bytes_total\":%llu},\"tickets\":",
-        TLSR_VERSION, (double)time(NULL) - v->started, v->workers, v->reloads,
-        (unsigned long long)s.v[M_CONN_OPEN], full, resumed, (unsigned long long)c.entries,
-        (unsigned long long)c.bytes_total);
+        "{\"version\":\"%s\",\"time_s\":%lld,\"uptime_s\":%.0f,\"workers\":%u,"
+        "\"reloads\":%lu,\"connections_open\":%llu,\"handshakes\":{\"full\":%llu,"
+        "\"resumed\":%llu},\"cache\":{\"entries\":%llu,\"bytes_total\":%llu},\"tickets\":",
+        TLSR_VERSION, (long long)time(NULL), (double)time(NULL) - v->started, v->workers,
+        v->reloads, (unsigned long long)s.v[M_CONN_OPEN], full, resumed,
+        (unsigned long long)c.entries, (unsigned long long)c.bytes_total);
     struct tlsr_keyring_stats k;
     if (v->ring != NULL && tlsr_keyring_get_stats(v->ring, &k) == TLSR_OK) {
         put(o,

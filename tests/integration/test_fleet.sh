@@ -33,8 +33,7 @@ fleet_cleanup() {
 trap 'fleet_cleanup; cleanup' EXIT
 
 if [ "$(id -u)" -ne 0 ] || ! ip netns add "$HUB" 2>/dev/null; then
-    echo "SKIP: network namespaces need root" >&2
-    exit 77
+    skip "network namespaces need root"
 fi
 NETNS+=("$HUB")
 command -v haproxy >/dev/null || fail "haproxy is not installed"
@@ -322,6 +321,19 @@ rotation | rotation_control | skew)
     start_fleet 3 "${FLEET_ARGS[@]}" --ticket-rotate 10s --ticket-lifetime 120s \
         --fleet-poll-ms 250 --fleet-ack-wait "$wait_s"
     wait_joined 3
+    if [ "$scenario" = skew ]; then
+        # The skew took effect: each server's own clock (/status time_s) is off by 14 s.
+        for i in 1 2 3; do
+            ip netns exec "tlsr${TAG}s$i" curl -s --max-time 5 http://127.0.0.1:9443/status \
+                >"$WORK/status$i.out" || fail "status of host $i"
+        done
+        t1=$(field status1 "r['time_s']")
+        d2=$(($(field status2 "r['time_s']") - t1))
+        d3=$(($(field status3 "r['time_s']") - t1))
+        [ "$d2" -le -12 ] && [ "$d2" -ge -16 ] || fail "host 2's clock is off by $d2 s, not -14"
+        [ "$d3" -ge 12 ] && [ "$d3" -le 16 ] || fail "host 3's clock is off by $d3 s, not +14"
+        echo "skew: host clocks off by $d2 s and $d3 s"
+    fi
     gen0=$(host_metric 1 tlsresume_fleet_generation)
     fleet_client load --duration 24 --pause 0.05 --kinds tls12_ticket,tls13 --old-after 8 &
     client_pid=$!

@@ -134,13 +134,21 @@ backend_reset | backend_slow)
     stop_serve
     ;;
 handshake_timeout)
+    # The flag is the feature: a silent client is dropped after 1 s, not after the 10 s
+    # default. The control, 6 s, shows that the measurement tells them apart.
     start_backend echo
-    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --handshake-timeout 1s
-    python3 "$CLIENT" silent "$PORT" >"$WORK/silent.out" 2>&1 || fail "silent client not dropped"
-    expect silent "closed_by_server=True"
-    wait_serve_log "event=handshake_timeout"
-    expect_metric_ge 'tlsresume_errors_total{kind="handshake_timeout"}' 1
-    stop_serve
+    for t in 1 6; do
+        start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --handshake-timeout "${t}s"
+        python3 "$CLIENT" silent "$PORT" >"$WORK/silent$t.out" 2>&1 || fail "silent client not dropped"
+        expect "silent$t" "closed_by_server=True"
+        after=$(sed -n 's/.*after_s=\([0-9.]*\).*/\1/p' "$WORK/silent$t.out")
+        python3 -c "import sys; a, t = float(sys.argv[1]), int(sys.argv[2]); sys.exit(0 if t - 0.2 <= a < t + 3 else 1)" \
+            "$after" "$t" || fail "--handshake-timeout ${t}s: the client was dropped after ${after} s"
+        echo "handshake_timeout ${t}s: dropped after ${after} s"
+        wait_serve_log "event=handshake_timeout after_s=$t"
+        [ "$(metric 'tlsresume_errors_total{kind="handshake_timeout"}')" -eq 1 ] || fail "timeout count"
+        stop_serve
+    done
     ;;
 sighup_fleet)
     # A reload in fleet mode, once during the join wait (workers not started yet) and once
@@ -187,6 +195,18 @@ sighup)
     expect pause "sha_match=True"
     sclient after -tls1_2 -sess_in "$WORK/s_before"
     expect after "Reused, TLSv1.2"
+    # The reload applies its configuration: ALPN, absent before, is offered after.
+    sclient alpn0 -alpn http/1.1
+    expect alpn0 "No ALPN negotiated"
+    printf 'cert = %s\nkey = %s\nalpn = http/1.1\n' "$WORK/live.pem" "$WORK/key.pem" >"$WORK/serve.ini"
+    kill -HUP "$SERVE_PID"
+    for _ in $(seq 1 50); do
+        [ "$(grep -c 'event=reloaded' "$WORK/serve.log")" -ge 2 ] && break
+        sleep 0.1
+    done
+    sclient alpn1 -alpn http/1.1 -tls1_2 -sess_in "$WORK/s_before"
+    expect alpn1 "ALPN protocol: http/1.1"
+    expect alpn1 "Reused, TLSv1.2"
     # A broken config is refused and the old one keeps serving.
     printf 'cert = %s\nkey = %s\ncache_size = lots\n' "$WORK/live.pem" "$WORK/key.pem" >"$WORK/serve.ini"
     kill -HUP "$SERVE_PID"
@@ -194,7 +214,7 @@ sighup)
     grep -q "serve.ini:3: cache_size: expected a size" "$WORK/serve.log" || fail "reload error"
     sclient still -tls1_2 -sess_in "$WORK/s_before"
     expect still "Reused, TLSv1.2"
-    [ "$(metric tlsresume_reloads_total)" -eq 1 ] || fail "reloads_total"
+    [ "$(metric tlsresume_reloads_total)" -eq 2 ] || fail "reloads_total"
     stop_serve
     ;;
 rotation)
@@ -208,6 +228,12 @@ rotation)
     PIDS+=("$load_pid")
     for i in 1 2 3; do
         kill -USR1 "$SERVE_PID"
+        # The rotation has happened before the old tickets are offered.
+        for _ in $(seq 1 50); do
+            [ "$(metric tlsresume_ticket_key_rotations_total)" -ge "$i" ] && break
+            sleep 0.1
+        done
+        [ "$(metric tlsresume_ticket_key_rotations_total)" -ge "$i" ] || fail "rotation $i not done"
         for v in 12 13; do
             sclient "r${i}_$v" "-tls1_${v#1}" -sess_in "$WORK/s$v"
             expect "r${i}_$v" "Reused"
@@ -250,13 +276,33 @@ sni)
 proxy_protocol)
     start_backend http --proxy-protocol
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --proxy-protocol
-    sclient pp
-    expect pp "client: 127.0.0.1:"
+    # The header carries the client's own address and port (on loopback the addresses of
+    # both ends read 127.0.0.1; the port tells them apart).
+    python3 - "$PORT" >"$WORK/pp.out" 2>&1 <<'PY' || fail "PROXY client"
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    port = tls.getsockname()[1]
+    tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    answer = b""
+    while True:
+        data = tls.recv(4096)
+        if not data:
+            break
+        answer += data
+print("own_port=%d" % port)
+print(answer.decode(errors="replace"))
+PY
+    own=$(sed -n 's/^own_port=//p' "$WORK/pp.out")
+    expect pp "client: 127.0.0.1:$own\$"
     stop_serve
     ;;
 ipv6)
     python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null ||
-        { echo "SKIP: no ::1 here"; exit 0; }
+        skip "no ::1 here"
     start_backend echo
     PORT6=$(free_port)
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --listen "[::1]:$PORT6"
@@ -267,15 +313,31 @@ ipv6)
     stop_serve
     ;;
 max_connections)
+    # Exactly the limit: with 2 open, the third is refused at once (not closed by the 10 s
+    # handshake timeout); with 1 open, a second is served.
     start_backend echo
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers 1 --max-connections 2
     exec 4<>/dev/tcp/127.0.0.1/"$PORT"
     exec 5<>/dev/tcp/127.0.0.1/"$PORT"
+    for _ in $(seq 1 50); do
+        [ "$(metric tlsresume_connections_open)" = 2 ] && break
+        sleep 0.1
+    done
+    [ "$(metric tlsresume_connections_open)" = 2 ] || fail "the two connections are not open"
     python3 "$CLIENT" silent "$PORT" >"$WORK/refused.out" 2>&1 || fail "third connection not refused"
+    after=$(sed -n 's/.*after_s=\([0-9.]*\).*/\1/p' "$WORK/refused.out")
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 2 else 1)" "$after" ||
+        fail "the third connection was closed after $after s: not refused at the limit"
     wait_serve_log "event=refused reason=max_connections"
-    exec 4>&- 5>&-
-    python3 "$CLIENT" resume "$PORT" 1.3 >"$WORK/after.out" 2>&1 || fail "served after the limit"
-    expect_metric_ge 'tlsresume_errors_total{kind="max_connections"}' 1
+    [ "$(metric 'tlsresume_errors_total{kind="max_connections"}')" -eq 1 ] || fail "refusals"
+    exec 5>&-
+    for _ in $(seq 1 50); do
+        [ "$(metric tlsresume_connections_open)" = 1 ] && break
+        sleep 0.1
+    done
+    sclient below -tls1_3 # one connection: the second of the limit
+    [ "$(metric 'tlsresume_errors_total{kind="max_connections"}')" -eq 1 ] || fail "refused below the limit"
+    exec 4>&-
     stop_serve
     ;;
 drain)
@@ -452,6 +514,8 @@ print(r["handshakes"], sum(r["errors"].values()), round(100 * r["resumed_fractio
     [ "$2" = 0 ] || fail "$2 failed handshakes with the cache full"
     evicted=$(metric tlsresume_cache_evictions_total)
     [ "${evicted:-0}" -ge 100 ] || fail "only ${evicted:-0} evictions: the cache never filled"
+    # Half the handshakes offer a session; eviction costs some of them, never most.
+    [ "$3" -ge 30 ] || fail "only $3% resumed under churn: the cache hardly ever hits"
     stop_serve
     echo "cache_churn: $1 handshakes ($3% resumed), $evicted evictions, 0 errors"
     ;;
@@ -503,6 +567,14 @@ print(r["failed"], r["resumed"], r["attempts"], r["resume_p50_ms"], r["resume_p9
         set -- $line
         [ "$1" = 0 ] || fail "$1 failed connections with Redis $d ms slower"
         [ "$3" -ge 20 ] || fail "only $3 resumptions at $d ms"
+        # With no added delay nearly every offer resumes; 30 ms over the 5 ms deadline makes
+        # them full handshakes (misses), never failures.
+        if [ "$d" = 0 ]; then
+            [ $(($2 * 100)) -ge $(($3 * 90)) ] || fail "at 0 ms only $2 of $3 resumed"
+        fi
+        if [ "$d" = 30 ]; then
+            [ $(($2 * 100)) -le $(($3 * 10)) ] || fail "at 30 ms $2 of $3 resumed past the deadline"
+        fi
         report="$report $d ms: $2/$3 resumed, p50 $4 ms, p99 $5 ms;"
     done
     t=0
