@@ -235,6 +235,36 @@ s_client_reconnect() {
 }
 
 case "$scenario" in
+default_deadline)
+    # The deadline users run (redis_timeout_ms 5, the default) on the release build, alone: a
+    # few hundred session-ID resumptions through the balancer, each needing Redis on two of
+    # three hosts. At least 99% resume; the lookups that gave up are counted, never failures.
+    release="$SRC_DIR/build/tlsresume"
+    [ -x "$release" ] || skip "no release build in $SRC_DIR/build"
+    TLSR=$release
+    start_redis
+    start_fleet 3 --redis redis://10.77.2.1:6379 --fleet-key "$WORK/fleet.key" --no-tickets
+    for i in 1 2 3; do
+        for _ in $(seq 1 100); do
+            grep -q "event=redis_up part=cache" "$WORK/serve$i.log" && break
+            sleep 0.1
+        done
+    done
+    fleet_client load --duration 8 --pause 0 --kinds tls12_id
+    att=$(kind load "r['tls12_id']['attempts']")
+    res=$(kind load "r['tls12_id']['resumed']")
+    failed=$(kind load "r['tls12_id']['failed']")
+    timeouts=0
+    for i in 1 2 3; do
+        v=$(host_metric "$i" 'tlsresume_fleet_cache_lookups_total{result="timeout"}')
+        timeouts=$((timeouts + ${v:-0}))
+        stop_host "$i"
+    done
+    echo "default_deadline: $res/$att resumed at 5 ms, $timeouts lookups gave up, $failed failed"
+    [ "$att" -ge 200 ] || fail "only $att attempts"
+    [ "$failed" = 0 ] || fail "$failed failed connections"
+    [ $((res * 100)) -ge $((att * 99)) ] || fail "only $res of $att resumed at the default deadline"
+    ;;
 balancer)
     start_redis
     start_fleet 3 "${FLEET_ARGS[@]}"

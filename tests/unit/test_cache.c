@@ -254,6 +254,54 @@ static void test_removed_entry_is_wiped(void **state)
 }
 
 /* Each child works on its own keys and on a shared set, checking every value it reads. */
+static uint32_t fnv32(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    return h;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* A value that names its writer, its sequence number and its key, with a length and bytes that
+ * depend on all three and a checksum last: a torn or mixed write (two writers on one key)
+ * cannot pass stamp_ok(). */
+static size_t stamp(uint8_t *v, uint32_t n, uint32_t writer, uint32_t seq)
+{
+    size_t len = 16 + (size_t)((seq * 7u + n + writer) % 184u);
+    put32(v, writer);
+    put32(v + 4, seq);
+    put32(v + 8, n);
+    for (size_t i = 12; i < len - 4; i++) {
+        v[i] = (uint8_t)(writer * 31u + seq * 7u + i);
+    }
+    put32(v + len - 4, fnv32(v, len - 4));
+    return len;
+}
+
+static bool stamp_ok(const uint8_t *v, size_t len, uint32_t n)
+{
+    if (len < 16 || get32(v + 8) != n) {
+        return false;
+    }
+    uint32_t writer = get32(v);
+    uint32_t seq = get32(v + 4);
+    return len == 16 + (size_t)((seq * 7u + n + writer) % 184u) &&
+           get32(v + len - 4) == fnv32(v, len - 4);
+}
+
 static int hammer(struct tlsr_cache *c, uint32_t child, uint32_t ops)
 {
     uint8_t id[32];
@@ -266,19 +314,18 @@ static int hammer(struct tlsr_cache *c, uint32_t child, uint32_t ops)
         uint32_t n = (rng >> 8) % 512;
         n = (rng & 1) ? n : (child << 16) | n;
         struct tlsr_cache_key k = key_of(CTX_A, id, n);
-        size_t vlen = 1 + n % 200;
         switch ((rng >> 4) % 4) {
         case 0:
-        case 1:
-            fill(v, vlen, n);
+        case 1: {
+            size_t vlen = stamp(v, n, child, i);
             if (tlsr_cache_insert(c, &k, v, vlen, 600, 0) != TLSR_OK) {
                 return 1;
             }
             break;
+        }
         case 2: {
             tlsr_status rc = tlsr_cache_lookup(c, &k, out, sizeof(out), &len);
-            fill(v, vlen, n);
-            if (rc == TLSR_OK && (len != vlen || memcmp(out, v, vlen) != 0)) {
+            if (rc == TLSR_OK && !stamp_ok(out, len, n)) {
                 return 2;
             }
             if (rc != TLSR_OK && rc != TLSR_E_NOTFOUND) {
@@ -300,6 +347,14 @@ static int hammer(struct tlsr_cache *c, uint32_t child, uint32_t ops)
 static void test_processes_hammer_one_cache(void **state)
 {
     (void)state;
+    /* The checker catches what the old key-only values could not: two writers' bytes mixed. */
+    uint8_t a[200];
+    uint8_t b[200];
+    size_t la = stamp(a, 7, 1, 10);
+    size_t lb = stamp(b, 7, 2, 10);
+    assert_true(stamp_ok(a, la, 7) && stamp_ok(b, lb, 7));
+    memcpy(a + la / 2, b + la / 2, (la < lb ? la : lb) - la / 2);
+    assert_false(stamp_ok(a, la, 7));
     /* Small enough to evict constantly, so every path runs concurrently. */
     struct tlsr_cache *c = new_cache(256 * 1024);
     enum { CHILDREN = 4, OPS = 20000 };

@@ -76,6 +76,65 @@ static enum tlsr__key_match seal_open(struct tlsr_keyring *ring, const uint8_t *
     return match;
 }
 
+/* A ticket body sealed under the ring's current key, kept to be opened later. */
+struct sealed {
+    uint8_t name[16];
+    uint8_t iv[16];
+    uint8_t ct[64];
+    int ct_len;
+    uint8_t tag[32];
+};
+
+static const uint8_t SESSION_MSG[32] = "a session that must come back..";
+
+static void seal_ticket(struct tlsr_keyring *ring, struct sealed *t)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *h = EVP_MAC_CTX_new(mac);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    assert_int_equal(tlsr__keyring_seal_setup(ring, t->name, t->iv, c, h), TLSR_OK);
+    int n1 = 0;
+    int n2 = 0;
+    assert_int_equal(EVP_EncryptUpdate(c, t->ct, &n1, SESSION_MSG, sizeof(SESSION_MSG)), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(c, t->ct + n1, &n2), 1);
+    t->ct_len = n1 + n2;
+    size_t tag_len = 0;
+    assert_int_equal(EVP_MAC_update(h, t->ct, (size_t)t->ct_len), 1);
+    assert_int_equal(EVP_MAC_final(h, t->tag, &tag_len, sizeof(t->tag)), 1);
+    assert_int_equal(tag_len, sizeof(t->tag));
+    EVP_CIPHER_CTX_free(c);
+    EVP_MAC_CTX_free(h);
+    EVP_MAC_free(mac);
+}
+
+/* Opens t as OpenSSL would: the key its name designates, the MAC, then the plaintext. */
+static enum tlsr__key_match open_ticket(struct tlsr_keyring *ring, const struct sealed *t)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *h = EVP_MAC_CTX_new(mac);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    enum tlsr__key_match match = TLSR__KEY_UNKNOWN;
+    assert_int_equal(tlsr__keyring_open_setup(ring, t->name, t->iv, c, h, &match), TLSR_OK);
+    if (match != TLSR__KEY_UNKNOWN) {
+        uint8_t tag[32];
+        size_t tag_len = 0;
+        uint8_t pt[64];
+        int n1 = 0;
+        int n2 = 0;
+        assert_int_equal(EVP_MAC_update(h, t->ct, (size_t)t->ct_len), 1);
+        assert_int_equal(EVP_MAC_final(h, tag, &tag_len, sizeof(tag)), 1);
+        assert_memory_equal(tag, t->tag, sizeof(tag));
+        assert_int_equal(EVP_DecryptUpdate(c, pt, &n1, t->ct, t->ct_len), 1);
+        assert_int_equal(EVP_DecryptFinal_ex(c, pt + n1, &n2), 1);
+        assert_int_equal(n1 + n2, sizeof(SESSION_MSG));
+        assert_memory_equal(pt, SESSION_MSG, sizeof(SESSION_MSG));
+    }
+    EVP_CIPHER_CTX_free(c);
+    EVP_MAC_CTX_free(h);
+    EVP_MAC_free(mac);
+    return match;
+}
+
 static void test_schedule_rotates_and_retires(void **state)
 {
     (void)state;
@@ -134,6 +193,8 @@ static void test_rotate_now_keeps_old_tickets(void **state)
     struct tlsr_keyring *ring = new_ring(&clk, HOUR, 12 * HOUR);
     uint8_t before[16];
     assert_int_equal(seal_open(ring, NULL, before), TLSR__KEY_CURRENT);
+    struct sealed old_ticket;
+    seal_ticket(ring, &old_ticket);
     /* The next key already decrypts before it encrypts. */
     struct kr_key *cur = tlsr__kr_current(ring->sh, clk.now);
     struct kr_key *next = NULL;
@@ -152,10 +213,16 @@ static void test_rotate_now_keeps_old_tickets(void **state)
     assert_int_equal(tlsr_keyring_current_name(ring, after), TLSR_OK);
     assert_memory_equal(after, next_name, 16);
     assert_int_equal(seal_open(ring, before, NULL), TLSR__KEY_OLD);
+    /* A ticket sealed before the rotation opens after it: the old key's bytes are intact. */
+    assert_int_equal(open_ticket(ring, &old_ticket), TLSR__KEY_OLD);
+    struct sealed new_ticket;
+    seal_ticket(ring, &new_ticket);
+    assert_memory_equal(new_ticket.name, next_name, 16);
+    assert_int_equal(open_ticket(ring, &new_ticket), TLSR__KEY_CURRENT);
     struct tlsr_keyring_stats st = stats(ring);
     assert_int_equal(st.rotations, 1);
     assert_int_equal(st.keys_held, 3);
-    assert_int_equal(st.issued, 1);
+    assert_int_equal(st.issued, 3);
     assert_true(st.rejected_unknown_key == 0);
     tlsr_keyring_free(ring);
 }
