@@ -396,7 +396,8 @@ static bool fleet_start(struct worker *w)
     }
     w->a->tls->fleet = w->fleet;
     w->a->tls->fleet_resume = on_fleet_resume;
-    ev_timer_init(&w->fleet_stats, on_fleet_stats, 0.5, 0.5);
+    /* The first report at once: until Redis answers, the gauge says the endpoints are down. */
+    ev_timer_init(&w->fleet_stats, on_fleet_stats, 0.0, 0.5);
     w->fleet_stats.data = w;
     ev_timer_start(w->loop, &w->fleet_stats);
     return true;

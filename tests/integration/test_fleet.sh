@@ -195,7 +195,10 @@ wait_cache_up() {
     local i k
     for i in $(seq 1 "$1"); do
         for k in $(seq 1 150); do
-            [ "$(host_metric "$i" tlsresume_fleet_redis_down)" = 0 ] && break
+            # The worker said its connection is up (workers start once the ring has joined,
+            # and a gauge read before their first report would say 0 down).
+            grep -q "event=redis_up part=cache" "$WORK/serve$i.log" &&
+                [ "$(host_metric "$i" tlsresume_fleet_redis_down)" = 0 ] && break
             [ "$k" -eq 150 ] && fail "host $i: the session cache never reached Redis"
             sleep 0.1
         done

@@ -785,6 +785,167 @@ static void test_fatal_alert_from_the_server_keeps_the_session(void **state)
     assert_true(resumes_after_alert(*state, false));
 }
 
+/* 0-RTT glue (early.c) on memory BIOs: a server whose strike register runs on a test clock. */
+struct early_fixture {
+    struct th_clock clk;
+    struct tlsr_cache *reg;
+    SSL_CTX *server;
+    SSL_CTX *client;
+    SSL_SESSION *ticket; /* a ticket that allows early data */
+};
+
+static int early_hello(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    (void)arg;
+    uint8_t key[32];
+    tlsr_status rc = tlsr_ssl_client_hello_early(ssl, key);
+    (void)rc; /* the outcome is kept on the connection */
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static void early_setup(struct fixture *f, struct early_fixture *e, size_t register_bytes,
+                        bool is_checked)
+{
+    memset(e, 0, sizeof(*e));
+    e->clk.now = f->clk.now;
+    assert_int_equal(tlsr_cache_new(register_bytes, &e->reg), TLSR_OK);
+    tlsr_cache_set_clock(e->reg, th_clock_fn, &e->clk);
+    e->server = th_server_ctx(TLS1_3_VERSION, TLS1_3_VERSION, "localhost");
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.keyring = f->ring;
+    o.max_early_data = 1024;
+    o.early_register = e->reg;
+    o.is_early_replay_checked = is_checked;
+    assert_int_equal(tlsr_ssl_attach(e->server, &o), TLSR_OK);
+    SSL_CTX_set_client_hello_cb(e->server, early_hello, NULL);
+    e->client = th_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION);
+    struct th_result r = th_handshake(e->server, e->client, NULL);
+    assert_true(r.is_ok);
+    assert_true(SSL_SESSION_get_max_early_data(r.session) > 0);
+    e->ticket = r.session;
+    r.session = NULL;
+    th_result_free(&r);
+}
+
+static void early_teardown(struct early_fixture *e)
+{
+    SSL_SESSION_free(e->ticket);
+    SSL_CTX_free(e->server);
+    SSL_CTX_free(e->client);
+    tlsr_cache_free(e->reg);
+}
+
+/* The client's first flight (ClientHello and early data), as a recording relay keeps it. */
+static size_t first_flight(struct early_fixture *e, uint8_t *out, size_t cap)
+{
+    SSL *c = SSL_new(e->client);
+    BIO *bs = NULL;
+    BIO *bc = NULL;
+    BIO_new_bio_pair(&bs, 0, &bc, 0);
+    SSL_set_bio(c, bc, bc);
+    SSL_set_connect_state(c);
+    assert_int_equal(SSL_set_session(c, e->ticket), 1);
+    size_t written = 0;
+    assert_int_equal(SSL_write_early_data(c, "GET /\n", 6, &written), 1);
+    int n = BIO_read(bs, out, (int)cap);
+    assert_true(n > 0);
+    SSL_set_shutdown(c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(c);
+    BIO_free(bs);
+    return (size_t)n;
+}
+
+/* Offers a recorded flight to a new server connection; the outcome and the early bytes read. */
+static enum tlsr_early_outcome offer_flight(struct early_fixture *e, const uint8_t *flight,
+                                            size_t len, size_t *early_bytes)
+{
+    SSL *s = SSL_new(e->server);
+    BIO *bs = NULL;
+    BIO *bc = NULL;
+    BIO_new_bio_pair(&bs, 0, &bc, 0);
+    SSL_set_bio(s, bs, bs);
+    SSL_set_accept_state(s);
+    assert_int_equal(BIO_write(bc, flight, (int)len), (int)len);
+    *early_bytes = 0;
+    uint8_t buf[256];
+    for (int i = 0; i < 8; i++) {
+        size_t n = 0;
+        int r = SSL_read_early_data(s, buf, sizeof(buf), &n);
+        *early_bytes += n;
+        if (r != SSL_READ_EARLY_DATA_SUCCESS) {
+            break; /* finished (rejected or all read), or waiting for the client's Finished */
+        }
+    }
+    enum tlsr_early_outcome o = tlsr_ssl_early_outcome(s);
+    ERR_clear_error();
+    SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(s);
+    BIO_free(bc);
+    return o;
+}
+
+static void test_early_data_once_then_replay_refused(void **state)
+{
+    struct early_fixture e;
+    early_setup(*state, &e, TLSR_CACHE_MIN_BYTES, true);
+    uint8_t flight[4096];
+    size_t len = first_flight(&e, flight, sizeof(flight));
+    size_t got = 0;
+    /* Within the start window the register's memory is young: refused. */
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_REJECTED_STARTING);
+    assert_int_equal(got, 0);
+    e.clk.now += TLSR_EARLY_WINDOW_MIN_S + 1;
+    len = first_flight(&e, flight, sizeof(flight));
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_ACCEPTED);
+    assert_int_equal(got, 6);
+    /* The same flight again, byte for byte: refused, nothing read. */
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_REJECTED_REPLAY);
+    assert_int_equal(got, 0);
+    /* A new flight from the same client is new. */
+    len = first_flight(&e, flight, sizeof(flight));
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_ACCEPTED);
+    early_teardown(&e);
+}
+
+/* The control: with the replay check off, the same flight is accepted twice. */
+static void test_early_data_replay_accepted_without_the_check(void **state)
+{
+    struct early_fixture e;
+    early_setup(*state, &e, TLSR_CACHE_MIN_BYTES, false);
+    uint8_t flight[4096];
+    size_t len = first_flight(&e, flight, sizeof(flight));
+    size_t got = 0;
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_ACCEPTED);
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_ACCEPTED);
+    assert_int_equal(got, 6);
+    early_teardown(&e);
+}
+
+static void test_early_data_full_register_refuses(void **state)
+{
+    struct early_fixture e;
+    early_setup(*state, &e, TLSR_CACHE_MIN_BYTES, true);
+    e.clk.now += TLSR_EARLY_WINDOW_MIN_S + 1;
+    /* Fill the register with live records until it refuses one. */
+    static const uint8_t label[] = "0-RTT";
+    uint8_t key[32] = {0};
+    tlsr_status rc = TLSR_OK;
+    for (uint32_t i = 0; i < 1000000 && rc == TLSR_OK; i++) {
+        memcpy(key, &i, sizeof(i));
+        struct tlsr_cache_key k = {label, sizeof(label) - 1, key, sizeof(key)};
+        rc = tlsr_cache_record(e.reg, &k, 3600);
+    }
+    assert_int_equal(rc, TLSR_E_TOOBIG);
+    uint8_t flight[4096];
+    size_t len = first_flight(&e, flight, sizeof(flight));
+    size_t got = 0;
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_REJECTED_UNAVAILABLE);
+    assert_int_equal(got, 0);
+    early_teardown(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -816,6 +977,9 @@ int main(void)
         cmocka_unit_test(test_offer_accounting),
         cmocka_unit_test(test_fatal_alert_from_the_client_drops_the_session),
         cmocka_unit_test(test_fatal_alert_from_the_server_keeps_the_session),
+        cmocka_unit_test(test_early_data_once_then_replay_refused),
+        cmocka_unit_test(test_early_data_replay_accepted_without_the_check),
+        cmocka_unit_test(test_early_data_full_register_refuses),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

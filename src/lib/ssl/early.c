@@ -32,6 +32,12 @@
 
 #define LABEL "tlsresume 0-RTT v1"
 
+/* The start window follows the register's clock (injectable: tlsr_cache_set_clock()). */
+static uint64_t early_now(const struct tlsr_cache *reg)
+{
+    return reg != NULL ? tlsr_cache_now(reg) : (uint64_t)time(NULL);
+}
+
 static int allow_early(SSL *ssl, void *arg)
 {
     (void)arg;
@@ -68,7 +74,7 @@ tlsr_status tlsr__ssl_install_early(SSL_CTX *ctx, const struct tlsr_ssl_opts *o,
            TLSR_EARLY_WINDOW_MIN_S);
     b->early_register = o->early_register;
     b->early_window_s = window;
-    b->early_not_before = (uint64_t)time(NULL) + window;
+    b->early_not_before = early_now(o->early_register) + window;
     b->is_early_replay_checked = o->is_early_replay_checked;
     ERR_clear_error();
     if (SSL_CTX_set_max_early_data(ctx, o->max_early_data) != 1 ||
@@ -126,7 +132,7 @@ tlsr_status tlsr_ssl_client_hello_early(SSL *ssl, uint8_t key[32])
     if (rc != TLSR_OK) {
         return rc;
     }
-    if ((uint64_t)time(NULL) < b->early_not_before) {
+    if (early_now(b->early_register) < b->early_not_before) {
         f |= CONN_EARLY_STARTING;
     }
     static const uint8_t ctx_label[] = "0-RTT";
