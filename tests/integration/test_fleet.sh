@@ -47,6 +47,11 @@ make_cert
 hub ip link set lo up
 hub ip link add brf type bridge
 hub ip link add brb type bridge
+# Fixed addresses: a bridge without one takes the lowest MAC of its ports, so a host added
+# later (join) could change it under the others, whose ARP entries for 10.77.2.1 (Redis) then
+# point nowhere for seconds: their Redis links stall ("no reply for 1 s") and stores are lost.
+hub ip link set brf address 02:77:00:00:01:01
+hub ip link set brb address 02:77:00:00:02:01
 hub ip addr add 10.77.1.1/24 dev brf
 hub ip addr add 10.77.2.1/24 dev brb
 hub ip link set brf up
