@@ -45,8 +45,9 @@ nginx_conns() {
     tail -n +"$((NGINX_MARK + 1))" "$WORK/nginx/access.log" | wc -l
 }
 
-# compare WHAT: serve resumed at least as often as nginx (both logs since mark_logs); prints the
-# row of the results table.
+# compare WHAT [SLACK]: serve resumed at least as often as nginx (both logs since mark_logs),
+# less SLACK connections that the client's own timing decides (Chromium sometimes opens a second
+# socket before the first connection's tickets arrive); prints the row of the results table.
 compare() {
     local s n sc nc
     s=$(serve_resumed)
@@ -54,16 +55,17 @@ compare() {
     sc=$(serve_conns)
     nc=$(nginx_conns)
     echo "result: $1: serve resumed $s of $sc, nginx resumed $n of $nc"
-    [ "$s" -ge "$n" ] || fail "$1: serve resumed $s of $sc, fewer than nginx ($n of $nc)"
+    [ "$s" -ge $((n - ${2:-0})) ] || fail "$1: serve resumed $s of $sc, fewer than nginx ($n of $nc)"
 }
 
-# expect_fewer: the control of compare: serve without TLS 1.3 renewal resumes less than nginx.
+# expect_fewer [SLACK]: the control of compare: serve without TLS 1.3 renewal resumes fewer than
+# nginx, by more than the SLACK compare allows.
 expect_fewer() {
     local s n
     s=$(serve_resumed)
     n=$(nginx_resumed)
     echo "control: serve resumed $s, nginx $n"
-    [ "$s" -lt "$n" ] || fail "control: without renewal serve still resumed $s (nginx $n)"
+    [ "$s" -lt $((n - ${1:-0})) ] || fail "control: without renewal serve still resumed $s (nginx $n)"
 }
 
 # accounting: the accounting adds up (accounting_holds), and no offer of a valid session missed.
@@ -125,11 +127,11 @@ chromium | chromium_control)
     chromium_page "$PORT"
     chromium_page "$NGINX_PORT"
     if [ "$scenario" = chromium ]; then
-        compare "Chromium, 11 connections"
-        accounting
+        compare "Chromium, 11 connections" 1
+        accounting # and every ticket Chromium offered resumed
     else
         # Without renewal Chromium runs out of tickets: the comparison must fail.
-        expect_fewer
+        expect_fewer 1
     fi
     stop_serve
     ;;
