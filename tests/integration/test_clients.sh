@@ -116,13 +116,19 @@ both() {
     compare "$what"
 }
 
-case "$scenario" in
-chromium | chromium_control)
-    start_backend page
-    extra=()
-    [ "$scenario" = chromium_control ] && extra=(--resume-tickets 0)
+# start_pair BACKEND_MODE: the backend, serve (without TLS 1.3 renewal in a *_control scenario)
+# and the nginx reference.
+start_pair() {
+    start_backend "$1"
+    local extra=()
+    case "$scenario" in *_control) extra=(--resume-tickets 0) ;; esac
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" "${extra[@]}"
     start_nginx
+}
+
+case "$scenario" in
+chromium | chromium_control)
+    start_pair page
     mark_logs
     chromium_page "$PORT"
     chromium_page "$NGINX_PORT"
@@ -136,11 +142,7 @@ chromium | chromium_control)
     stop_serve
     ;;
 java | java_control)
-    start_backend http
-    extra=()
-    [ "$scenario" = java_control ] && extra=(--resume-tickets 0)
-    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" "${extra[@]}"
-    start_nginx
+    start_pair http
     if [ "$scenario" = java ]; then
         for v in TLSv1.3 TLSv1.2; do
             mark_logs
