@@ -215,6 +215,35 @@ sighup)
     sclient still -tls1_2 -sess_in "$WORK/s_before"
     expect still "Reused, TLSv1.2"
     [ "$(metric tlsresume_reloads_total)" -eq 2 ] || fail "reloads_total"
+    # A new certificate in the same files is served after the next reload (the reloads above
+    # served the old one: the control).
+    sclient oldcert -tls1_3
+    expect oldcert "subject=CN = localhost"
+    renew() { # CN, extra config line, reloads expected after it
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=$1" -addext "subjectAltName=DNS:$1" \
+            -keyout "$WORK/key.pem" -out "$WORK/live.pem" 2>/dev/null
+        printf 'cert = %s\nkey = %s\n%s\n' "$WORK/live.pem" "$WORK/key.pem" "$2" >"$WORK/serve.ini"
+        kill -HUP "$SERVE_PID"
+        for _ in $(seq 1 50); do
+            [ "$(grep -c 'event=reloaded' "$WORK/serve.log")" -ge "$3" ] && break
+            sleep 0.1
+        done
+        [ "$(grep -c 'event=reloaded' "$WORK/serve.log")" -ge "$3" ] || fail "reload $3"
+    }
+    renew reloaded.test "" 3
+    sclient newcert -tls1_3
+    expect newcert "subject=CN = reloaded.test"
+    # The derived session context hashes the certificate (as nginx's does): a session of the
+    # old certificate gets a full handshake, counted as a miss, not an error.
+    sclient oldsess -tls1_2 -sess_in "$WORK/s_before"
+    expect oldsess "New, TLSv1.2"
+    # With session_context set, sessions survive a certificate renewal.
+    renew reloaded.test "session_context = app" 4
+    sclient ctx1 -tls1_2 -sess_out "$WORK/s_app"
+    renew renewed.test "session_context = app" 5
+    sclient ctx2 -tls1_2 -sess_in "$WORK/s_app"
+    expect ctx2 "Reused, TLSv1.2"
     stop_serve
     ;;
 rotation)

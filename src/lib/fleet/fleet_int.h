@@ -122,5 +122,8 @@ void tlsr__fleet_log(tlsr_log_fn log, void *arg, enum tlsr_log_level level, cons
 /* Hands a poll reply (a redisReply, or NULL) to the ring as Redis would: the fuzz target of
  * the ring's reply parsing (fuzz/fuzz_redis_reply.c) uses it. */
 void tlsr__fleet_ring_reply(struct tlsr_fleet_ring *fr, void *reply);
+/* Test hook: the ring's schedule reads Redis's clock plus offset_ms (default 0), so a unit test
+ * can move the fleet's time through rotation periods and acknowledgement waits in seconds. */
+void tlsr__fleet_ring_set_clock_offset(struct tlsr_fleet_ring *fr, int64_t offset_ms);
 
 #endif

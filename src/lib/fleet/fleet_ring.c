@@ -19,7 +19,8 @@
  *                  (AAD: label | id), 48 or 80 bytes, decrypt-only until its TTL runs out
  *     P imports    the set of import ids
  * All times are Redis's own clock (TIME in the scripts), so servers' clocks do not matter to
- * the schedule; they matter only to ticket ages, covered by the skew allowance.
+ * the schedule; they matter only to ticket ages, covered by the skew allowance. (Tests shift
+ * that clock by an offset passed to every script, to run the schedule's rules in seconds.)
  *
  * Each poll, one script records this member and returns the state and the sealed keys; the
  * server installs what it lacks, applies them where they go (the apply hook: `keys sync`
@@ -65,7 +66,7 @@
 static const char tick_lua[] =
     "local p = ARGV[1]\n"
     "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[6])\n"
     "if ARGV[5] ~= '1' then\n"
     "  redis.call('ZADD', p .. 'members', now + tonumber(ARGV[3]), ARGV[2])\n"
     "  redis.call('ZREMRANGEBYSCORE', p .. 'members', '-inf', now)\n"
@@ -126,7 +127,7 @@ static const char create_lua[] =
     "if gen + 1 ~= tonumber(ARGV[2]) then return 0 end\n"
     "if redis.call('SET', p .. 'tk:' .. ARGV[2], ARGV[3], 'NX', 'PX', ARGV[4]) then\n"
     "  local t = redis.call('TIME')\n"
-    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[5])\n"
     "  redis.call('SET', p .. 'next_at', tostring(now), 'PX', ARGV[4])\n"
     "  return 1\n"
     "end\n"
@@ -140,7 +141,7 @@ static const char promote_lua[] =
     "if gen ~= tonumber(ARGV[2]) then return 0 end\n"
     "if redis.call('EXISTS', p .. 'tk:' .. ARGV[3]) == 0 then return 0 end\n"
     "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[6])\n"
     "redis.call('SET', p .. 'cur', ARGV[3] .. ' ' .. tostring(now))\n"
     "redis.call('SET', p .. 'at:' .. ARGV[3], tostring(now), 'PX', ARGV[5])\n"
     "redis.call('PEXPIRE', p .. 'tk:' .. ARGV[3], ARGV[5])\n"
@@ -168,7 +169,9 @@ struct tlsr_fleet_ring {
     unsigned fast_polls_left; /* polls at JOIN_POLL_S before joining; then poll_ms */
     bool is_busy;
     bool want_rotate;
+    uint64_t rotate_asked_at; /* the fleet's generation when want_rotate was set */
     bool was_overdue;
+    char clock_offset[24]; /* added to Redis's clock in the scripts: "0" but in tests */
     uint8_t promoted[TLSR_TICKET_NAME_LEN];
     struct tlsr_fleet_ring_stats st;
     struct tlsr_fleet_key_status keys[MAX_KEYS_READ + MAX_IMPORTS];
@@ -313,10 +316,17 @@ static void create_next(struct tlsr_fleet_ring *fr, uint64_t gen)
     char ttl_s[24];
     snprintf(gen_s, sizeof(gen_s), "%llu", (unsigned long long)gen);
     snprintf(ttl_s, sizeof(ttl_s), "%llu", (unsigned long long)ttl);
-    const char *argv[] = {"EVAL", create_lua, "0", fr->prefix, gen_s, (const char *)blob, ttl_s};
-    size_t lens[] = {4,        strlen(create_lua), 1, strlen(fr->prefix), strlen(gen_s),
-                     blob_len, strlen(ttl_s)};
-    (void)tlsr__rconn_argv(&fr->conn, on_created, fr, 7, argv, lens);
+    const char *argv[] = {"EVAL", create_lua,         "0",   fr->prefix,
+                          gen_s,  (const char *)blob, ttl_s, fr->clock_offset};
+    size_t lens[] = {4,
+                     strlen(create_lua),
+                     1,
+                     strlen(fr->prefix),
+                     strlen(gen_s),
+                     blob_len,
+                     strlen(ttl_s),
+                     strlen(fr->clock_offset)};
+    (void)tlsr__rconn_argv(&fr->conn, on_created, fr, 8, argv, lens);
 }
 
 static void promote_next(struct tlsr_fleet_ring *fr, uint64_t gen)
@@ -332,8 +342,8 @@ static void promote_next(struct tlsr_fleet_ring *fr, uint64_t gen)
     snprintf(b, sizeof(b), "%llu", (unsigned long long)gen + 1);
     snprintf(c, sizeof(c), "%llu", (unsigned long long)old_ttl);
     snprintf(d, sizeof(d), "%llu", (unsigned long long)new_ttl);
-    (void)tlsr__rconn_command(&fr->conn, on_promoted, fr, "EVAL %s 0 %s %s %s %s %s", promote_lua,
-                              fr->prefix, a, b, c, d);
+    (void)tlsr__rconn_command(&fr->conn, on_promoted, fr, "EVAL %s 0 %s %s %s %s %s %s",
+                              promote_lua, fr->prefix, a, b, c, d, fr->clock_offset);
 }
 
 /* Says this server holds key gen. Sent every poll (SADD is idempotent), so an acknowledgement
@@ -531,6 +541,9 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
     OPENSSL_cleanse(&key, sizeof(key));
     install_imports(fr, r, TICK_FIELDS + KEY_FIELDS * n_keys);
     fr->st.generation = gen;
+    if (fr->want_rotate && gen > fr->rotate_asked_at) {
+        fr->want_rotate = false; /* another member made the rotation asked of this one */
+    }
     if (fr->o.is_observer) {
         if (fr->want_rotate) {
             fr->want_rotate = false;
@@ -651,9 +664,9 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
     char max[8];
     snprintf(dead, sizeof(dead), "%llu", (unsigned long long)fr->o.poll_ms * 3ull + 2000ull);
     snprintf(max, sizeof(max), "%u", MAX_KEYS_READ);
-    if (tlsr__rconn_command(&fr->conn, on_tick, fr, "EVAL %s 0 %s %s %s %s %s", tick_lua,
-                            fr->prefix, fr->member, dead, max,
-                            fr->o.is_observer ? "1" : "0") == 0) {
+    if (tlsr__rconn_command(&fr->conn, on_tick, fr, "EVAL %s 0 %s %s %s %s %s %s", tick_lua,
+                            fr->prefix, fr->member, dead, max, fr->o.is_observer ? "1" : "0",
+                            fr->clock_offset) == 0) {
         fr->is_busy = true;
     } else {
         fr->st.polls_failed++;
@@ -730,6 +743,7 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
     fr->lifetime_ms = tlsr__keyring_lifetime_s(ring) * 1000ull;
     fr->log = o->log;
     fr->log_arg = o->log_arg;
+    snprintf(fr->clock_offset, sizeof(fr->clock_offset), "0");
     tlsr__rconn_start(&fr->conn, loop, &ep, o->password, "ring", o->log, o->log_arg);
     fr->fast_polls_left = ro->is_observer ? 0 : JOIN_FAST_POLLS;
     ev_timer_init(&fr->poll, on_poll, JOIN_POLL_S,
@@ -757,9 +771,15 @@ void tlsr_fleet_ring_free(struct tlsr_fleet_ring *fr)
     tlsr__free(fr);
 }
 
+void tlsr__fleet_ring_set_clock_offset(struct tlsr_fleet_ring *fr, int64_t offset_ms)
+{
+    snprintf(fr->clock_offset, sizeof(fr->clock_offset), "%lld", (long long)offset_ms);
+}
+
 void tlsr_fleet_ring_rotate(struct tlsr_fleet_ring *fr)
 {
     fr->want_rotate = true;
+    fr->rotate_asked_at = fr->st.generation;
 }
 
 void tlsr_fleet_ring_get_stats(const struct tlsr_fleet_ring *fr, struct tlsr_fleet_ring_stats *out)
