@@ -1,6 +1,7 @@
-/* Fuzz target: what the fleet ticket key ring makes of a Redis poll reply (src/lib/fleet/
- * fleet_ring.c): the bytes are RESP, parsed by hiredis's reader as a reply from Redis would
- * be, then handed to the ring. Any reply, however shaped, must leave the ring consistent. */
+/* Fuzz target: what the fleet makes of Redis replies: the ticket key ring's poll reply (src/lib/
+ * fleet/fleet_ring.c), and the fleet cache's strike verdict and INFO memory parsers (fleet_
+ * cache.c). The bytes are RESP, parsed by hiredis's reader as a reply from Redis would be,
+ * then handed to each. Any reply, however shaped, must leave the ring consistent. */
 #include <ev.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,6 +76,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     void *reply = NULL;
     while (redisReaderGetReply(rd, &reply) == REDIS_OK && reply != NULL) {
         tlsr__fleet_ring_reply(fr, reply);
+        long long code = 0;
+        long long off = 0;
+        (void)tlsr__fleet_strike_parse(reply, &code, &off);
+        unsigned long long maxmemory = 0;
+        char policy[32];
+        (void)tlsr__fleet_may_evict(reply, &maxmemory, policy);
         freeReplyObject(reply);
         reply = NULL;
     }

@@ -64,6 +64,8 @@ struct tlsr_cache_stats {
     uint64_t shard_resets;   /* shards emptied after a holder died or corruption was found */
     uint64_t corrupt;        /* entries whose bytes did not decode (counted by the caller) */
     uint64_t rejected_chain; /* sessions past the resumption chain cap (counted by the caller) */
+    /* strike register: first sightings refused because a reset shard may have lost them */
+    uint64_t register_distrusted;
 };
 
 /*
@@ -110,6 +112,8 @@ TLSR_MUST_CHECK tlsr_status tlsr_cache_lookup(struct tlsr_cache *cache,
  * it exists. TLSR_OK: first seen (recorded now); TLSR_E_EXISTS: seen within its lifetime (no
  * message). It never evicts a live entry to make room: when a shard is full of them it fails
  * with TLSR_E_TOOBIG, so that a caller can fail closed. Use a cache of its own for this.
+ * A shard that a dead process left locked is emptied; until the records it held would have
+ * expired, a first sighting there is recorded but answered TLSR_E_SYSTEM (it may be a replay).
  * Errors: also TLSR_E_INVALID, TLSR_E_SYSTEM.
  */
 TLSR_MUST_CHECK tlsr_status tlsr_cache_record(struct tlsr_cache *cache,

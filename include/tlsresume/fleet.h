@@ -74,8 +74,16 @@ struct tlsr_fleet_opts {
     const char *prefix;                     /* Redis key prefix; default "tlsr:" */
     const struct tlsr_fleet_secret *secret; /* borrowed; required */
     uint32_t lookup_timeout_ms;             /* cache: a slower reply is a miss; default 5 */
-    uint32_t early_window_s;                /* 0-RTT: records kept this long in Redis; default 10 */
-    tlsr_log_fn log;                        /* NULL: silent */
+    /* 0-RTT (docs/EARLY_DATA.md): is_early_data checks at connect that Redis cannot evict
+     * strike records (logged if it can). Redis keeps each record early_window_s (default 10)
+     * + early_clock_skew_s + 2 s, where early_clock_skew_s (default 30) is the most any two
+     * servers' clocks differ; a server more than half of it + 1 s away from Redis's clock
+     * refuses 0-RTT. After Redis loses records (restart, failover, flush, eviction), 0-RTT
+     * through it is refused for one record lifetime. */
+    bool is_early_data;
+    uint32_t early_window_s;
+    uint32_t early_clock_skew_s;
+    tlsr_log_fn log; /* NULL: silent */
     void *log_arg;
 };
 /* Fills *opts with the defaults. */
@@ -101,6 +109,8 @@ struct tlsr_fleet_cache_stats {
     uint64_t early_fresh;       /* 0-RTT ClientHellos the Redis register had not seen */
     uint64_t early_replays;     /* ... had seen before: refused */
     uint64_t early_unavailable; /* no answer in time, or the endpoint down: refused */
+    uint64_t early_lost;        /* Redis had lost records within a record lifetime: refused */
+    uint64_t early_clock;       /* this server's clock was too far from Redis's: refused */
 };
 
 /* Creates the cache on loop and starts connecting (in the background). Errors: TLSR_E_INVALID

@@ -562,6 +562,17 @@ static void conclude(const struct check_opts *o, struct check_report *r)
             r->exit_code = 1;
         }
     }
+    const struct early_report *e = &r->early;
+    if (e->is_tested && strcmp(e->probe, "ran") != 0) {
+        add_hint(r, strcmp(e->probe, "refused") == 0
+                        ? "0-RTT replays not tested: the server refused the early data they would "
+                          "repeat (a server refuses 0-RTT for a while after it starts, or while "
+                          "its anti-replay register cannot answer); run the check again later"
+                    : strcmp(e->probe, "not_offered") == 0
+                        ? "0-RTT replays not tested: the server's tickets allow no early data"
+                        : "0-RTT replays not tested: the early data attempt failed");
+        r->exit_code = 1;
+    }
     if (r->early.replays_accepted > 0) {
         add_hint(r, "SECURITY: a replayed 0-RTT flight was accepted again; an attacker who records "
                     "a client's first flight can repeat its request (RFC 8446 section 8)");

@@ -187,6 +187,7 @@ void check_early(SSL_CTX *ctx13, const struct probe_target *t, const struct prob
 {
     memset(out, 0, sizeof(*out));
     out->is_tested = true;
+    out->probe = "failed";
     struct probe_result full;
     probe_run(ctx13, t, NULL, &full);
     if (!full.is_ok || full.session == NULL) {
@@ -198,6 +199,7 @@ void check_early(SSL_CTX *ctx13, const struct probe_target *t, const struct prob
     out->max_early_data = SSL_SESSION_get_max_early_data(full.session);
     out->is_offered = out->max_early_data > 0;
     if (!out->is_offered) {
+        out->probe = "not_offered";
         probe_result_free(&full);
         return;
     }
@@ -207,8 +209,12 @@ void check_early(SSL_CTX *ctx13, const struct probe_target *t, const struct prob
     early_attempt(ctx13, t, full.session, flight, &flight_len, &ee_len, out);
     probe_result_free(&full);
     if (!out->is_accepted || flight_len == 0 || ee_len < 0) {
+        if (!out->is_accepted && out->error[0] == '\0') {
+            out->probe = "refused";
+        }
         return; /* nothing accepted, nothing to replay */
     }
+    out->probe = "ran";
     for (size_t i = 0; i <= n; i++) {
         const struct probe_target *to = i == 0 ? t : &others[i - 1];
         for (unsigned k = 0; k < EARLY_REPLAYS_PER_TARGET; k++) {

@@ -22,6 +22,11 @@ struct early_report {
     unsigned replays_accepted; /* accepted again: a security failure */
     unsigned replays_refused;
     unsigned replays_unknown; /* no answer to compare (connection refused, closed) */
+    /* Whether the replay probe ran: "ran", "not_offered" (the tickets allow no early data),
+     * "refused" (the original's early data was refused, so there is nothing to replay: a
+     * server refuses 0-RTT for a while after it starts, or while its register cannot answer),
+     * or "failed" (no TLS 1.3 session, or the attempt broke). */
+    const char *probe;
     char error[256];
 };
 

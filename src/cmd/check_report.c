@@ -128,9 +128,10 @@ void check_print_table(FILE *out, const struct check_report *r, bool has_color)
         } else {
             fprintf(out,
                     "early data: up to %lu bytes, %s; replays: %u sent, %u accepted, %u refused, "
-                    "%u without answer%s%s\n",
+                    "%u without answer%s%s%s\n",
                     e->max_early_data, e->is_accepted ? "accepted" : "refused", e->replays,
                     e->replays_accepted, e->replays_refused, e->replays_unknown,
+                    strcmp(e->probe, "ran") == 0 ? "" : " (replay probe not run)",
                     e->error[0] ? "; " : "", e->error);
         }
     }
@@ -252,10 +253,10 @@ void check_print_json(FILE *out, const struct check_report *r)
         fprintf(out,
                 "{\"offered\":%s,\"max_early_data\":%lu,\"accepted\":%s,\"replays\":%u,"
                 "\"replays_accepted\":%u,\"replays_refused\":%u,\"replays_unknown\":%u,"
-                "\"error\":",
+                "\"replay_probe\":\"%s\",\"error\":",
                 e->is_offered ? "true" : "false", e->max_early_data,
                 e->is_accepted ? "true" : "false", e->replays, e->replays_accepted,
-                e->replays_refused, e->replays_unknown);
+                e->replays_refused, e->replays_unknown, e->probe);
         json_string(out, e->error);
         fprintf(out, "}");
     } else {

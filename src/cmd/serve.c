@@ -608,7 +608,9 @@ static bool setup_fleet(struct master *m, char *err, size_t cap)
     m->fleet_opts.prefix = m->fleet_prefix;
     m->fleet_opts.secret = m->fleet_secret;
     m->fleet_opts.lookup_timeout_ms = (uint32_t)cfg->redis_timeout_ms;
+    m->fleet_opts.is_early_data = cfg->early_data && cfg->early_data_anti_replay;
     m->fleet_opts.early_window_s = (uint32_t)cfg->early_data_window_s;
+    m->fleet_opts.early_clock_skew_s = (uint32_t)cfg->fleet_clock_skew_s;
     m->fleet_opts.log = lib_log;
     return redis_password(m, err, cap);
 }

@@ -183,7 +183,9 @@ static void fleet_metrics(struct out *o, const struct admin_view *v, const struc
            "Single-use tickets deleted from Redis.", s->v[M_FLEET_REMOVED]);
     static const struct row answers[] = {{M_FLEET_EARLY_FRESH, "first"},
                                          {M_FLEET_EARLY_REPLAYS, "replay"},
-                                         {M_FLEET_EARLY_UNAVAILABLE, "unavailable"}};
+                                         {M_FLEET_EARLY_UNAVAILABLE, "unavailable"},
+                                         {M_FLEET_EARLY_LOST, "lost"},
+                                         {M_FLEET_EARLY_CLOCK, "clock"}};
     family(o, "tlsresume_fleet_early_register_total",
            "0-RTT ClientHellos recorded in Redis, by answer.", "answer", ROWS(answers), s);
     metric(o, "tlsresume_fleet_redis_down", "gauge",

@@ -133,7 +133,8 @@ static const struct opt opts[] = {
     {"fleet_ack_wait", T_DURATION, "30s", 1, 3600, NULL, F(fleet_ack_wait_s),
      "a new ticket key is promoted once every live server holds it, or after this (logged)"},
     {"fleet_clock_skew", T_DURATION, "30s", 0, 3600, NULL, F(fleet_clock_skew_s),
-     "clock difference between servers that never loses a ticket"},
+     "the most two servers' clocks may differ: no ticket is lost, and 0-RTT strike records "
+     "outlive it (a server farther than half of it from Redis's clock refuses 0-RTT)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

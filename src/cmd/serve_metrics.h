@@ -40,6 +40,8 @@ enum metric {
     M_FLEET_EARLY_FRESH,
     M_FLEET_EARLY_REPLAYS,
     M_FLEET_EARLY_UNAVAILABLE,
+    M_FLEET_EARLY_LOST,
+    M_FLEET_EARLY_CLOCK,
     /* 0-RTT: offered, then one outcome each; bytes accepted; flights over the limit. */
     M_EARLY_OFFERED,
     M_EARLY_ACCEPTED,

@@ -372,8 +372,12 @@ static void on_fleet_stats(struct ev_loop *loop, ev_timer *t, int revents)
     struct worker *w = t->data;
     struct tlsr_fleet_cache_stats st;
     tlsr_fleet_cache_get_stats(w->fleet, &st);
-    const uint64_t v[] = {st.lookups,  st.hits,   st.misses,  st.timeouts,      st.unavailable,
-                          st.rejected, st.stored, st.removed, st.endpoints_down};
+    const uint64_t v[] = {st.lookups,        st.hits,        st.misses,        st.timeouts,
+                          st.unavailable,    st.rejected,    st.stored,        st.removed,
+                          st.endpoints_down, st.early_fresh, st.early_replays, st.early_unavailable,
+                          st.early_lost,     st.early_clock};
+    _Static_assert(sizeof(v) / sizeof(v[0]) == M_FLEET_EARLY_CLOCK - M_FLEET_LOOKUPS + 1,
+                   "every fleet counter has its metric, in order");
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         __atomic_store_n(&w->a->metrics->v[M_FLEET_LOOKUPS + i], v[i], __ATOMIC_RELAXED);
     }

@@ -64,6 +64,71 @@ record_flight() {
     [ -s "$WORK/flight.bin" ] || fail "no flight recorded"
 }
 
+# ---- a fleet of serve processes on one Redis (loopback), for the fleet register -------------
+FAKE=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+
+# start_early_fleet SKEW ENV...: one serve per ENV (empty, or a FAKETIME value such as +30s) on
+# a Redis of the test's own, each with 0-RTT and --fleet-clock-skew SKEW seconds. Sets
+# MPORTS and MADMINS (by member, from 0); member i logs to $WORK/m$i.log.
+start_early_fleet() {
+    local skew=$1 i=0 env
+    shift
+    start_backend lines --proxy-protocol
+    start_local_redis
+    MPORTS=()
+    MADMINS=()
+    for env in "$@"; do
+        local p a
+        p=$(free_port)
+        a=$(free_port)
+        local pre=()
+        if [ -n "$env" ]; then
+            [ -f "$FAKE" ] || fail "libfaketime is not installed"
+            pre=(env LD_PRELOAD="$FAKE" FAKETIME="$env"
+                ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0")
+        fi
+        "${pre[@]}" "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$p" --admin "127.0.0.1:$a" \
+            --backend "127.0.0.1:$BACKEND_PORT" --workers 1 --cert "$WORK/cert.pem" \
+            --key "$WORK/key.pem" --proxy-protocol --early-data --early-data-window "${WINDOW}s" \
+            --redis "redis://127.0.0.1:$REDIS_PORT" --fleet-key "$WORK/fleet.key" \
+            --fleet-clock-skew "${skew}s" --redis-timeout-ms 200 \
+            >"$WORK/m$i.out" 2>"$WORK/m$i.log" &
+        PIDS+=("$!")
+        wait_grep "$WORK/m$i.log" "event=started" "member $i did not start" "$!"
+        MPORTS+=("$p")
+        MADMINS+=("$a")
+        i=$((i + 1))
+    done
+    RECORD_S=$((WINDOW + skew + 2)) # how long Redis keeps a strike record (docs/EARLY_DATA.md)
+}
+
+# rcli ARGS...: redis-cli on the test's Redis.
+rcli() {
+    redis-cli -p "$REDIS_PORT" "$@"
+}
+
+# member I: the next helpers talk to member I (ticket, early, record_flight, metric).
+member() {
+    PORT=${MPORTS[$1]}
+    ADMIN_PORT=${MADMINS[$1]}
+}
+
+# register_answers I ANSWER: member I's tlsresume_fleet_early_register_total{answer=ANSWER}.
+register_answers() {
+    member "$1"
+    metric "tlsresume_fleet_early_register_total{answer=\"$2\"}"
+}
+
+# replay_to TIMES I...: the recorded flight sent TIMES times, spread over members I...
+replay_to() {
+    local times=$1 to=() i
+    shift
+    for i in "$@"; do to+=(--to "127.0.0.1:${MPORTS[$i]}"); done
+    python3 "$REPLAY" send --flight "$WORK/flight.bin" "${to[@]}" --times "$times" --wait 1 \
+        >"$WORK/send.out" || fail "replay sender"
+    grep -q "\"connections\": $times" "$WORK/send.out" || fail "replays did not connect"
+}
+
 case "$scenario" in
 s_client)
     serve_early
@@ -162,6 +227,7 @@ check | check_control)
         "$WORK/c.out" || fail "report does not match docs/check-json.md"
     if [ "$scenario" = check ]; then
         [ "$rc" = 0 ] || fail "check exit $rc"
+        expect_field c "r['early_data']['replay_probe']" ran
         [ "$(field c "r['early_data']['replays_refused']")" = 3 ] || fail "check: replays not refused"
         [ "$(early_metric rejected_replay)" = 3 ] || fail "server: replays not counted"
     else
@@ -169,6 +235,156 @@ check | check_control)
         [ "$(field c "r['early_data']['replays_accepted']")" = 3 ] || fail "check: accepted replays not seen"
         grep -q SECURITY "$WORK/c.out" || fail "no security hint"
     fi
+    stop_serve
+    ;;
+fleet_skew | fleet_skew_control)
+    # Three members on one Redis, one at +30 s and one at -30 s of the third (libfaketime),
+    # declared with --fleet-clock-skew 60s. The ticket and the original flight come from the
+    # +30 s member. A member d seconds behind the issuer finds the flight fresh from d - 1 to
+    # d + 10 s after it was sent (OpenSSL's ticket age check, docs/EARLY_DATA.md): the 0 s
+    # member from 29 to 40 s, the -30 s member from 59 to 70 s. The flight is replayed to both
+    # every 11 s (longer than each member's own 10 s record) until 66 s, within the record's 72 s:
+    # Redis never takes it for a first sighting, and none is accepted. The control deletes the
+    # record before each round after 10 s, as the old 10 s lifetime did: each member accepts
+    # the replay that reaches it while fresh.
+    start_early_fleet 60 "" "+30s" "-30s"
+    wait_register_trusted "$RECORD_S" rcli
+    member 1
+    ticket
+    record_flight "skew-early-1"
+    grep -q "Early data was accepted" "$WORK/orig.out" || fail "the original was not accepted"
+    t0=$(date +%s)
+    for t in $(seq 0 11 66); do
+        while [ "$(date +%s)" -lt $((t0 + t)) ]; do sleep 0.2; done
+        if [ "$scenario" = fleet_skew_control ] && [ "$t" -ge 11 ]; then
+            rcli --scan --pattern 'tlsr:e:*' </dev/null | while read -r k; do
+                rcli DEL "$k" </dev/null >/dev/null
+            done
+        fi
+        replay_to 2 0 2
+    done
+    sleep 0.5
+    got=$(received skew-early-1)
+    accepted=()
+    replays=()
+    asked=()
+    firsts=()
+    for i in 0 2; do
+        member "$i"
+        accepted+=("$(metric 'tlsresume_early_data_total{result="accepted"}')")
+        replays+=("$(register_answers "$i" replay)")
+        firsts+=("$(register_answers "$i" first)")
+        asked+=("$(metric 'tlsresume_early_data_total{result="offered"}')")
+    done
+    if [ "$scenario" = fleet_skew ]; then
+        [ "$got" = 1 ] || fail "the backend got the early data $got times"
+        [ "${accepted[*]}" = "0 0" ] || fail "replays accepted (0 s, -30 s members): ${accepted[*]}"
+        # Every round reached both members, and Redis never took the flight for a first
+        # sighting: its record outlived every round.
+        [ "${asked[*]}" = "7 7" ] || fail "the members saw ${asked[*]} of 7 and 7 rounds"
+        [ "${firsts[*]}" = "0 0" ] || fail "Redis took a replay for a first sighting: ${firsts[*]}"
+    else
+        [ "${accepted[0]}" -ge 1 ] || fail "control: the 0 s member accepted no replay in 29-40 s"
+        [ "${accepted[1]}" -ge 1 ] || fail "control: the -30 s member accepted no replay in 59-70 s"
+    fi
+    echo "$scenario: flight from the +30 s member replayed to the 0 s and -30 s members every 11 s until 66 s: received $got time(s); accepted ${accepted[*]}; Redis said replay ${replays[*]} (the rest: the member's own record, or no answer in time), first ${firsts[*]}"
+    ;;
+fleet_lost | fleet_lost_control)
+    # Two members on one Redis. For each way Redis loses records (FLUSHALL, a restart without
+    # persistence, eviction under the policy volatile-ttl), a flight accepted by member 0 and
+    # replayed to member 1 at once is refused (counted as lost), and 0-RTT works again once a
+    # record's lifetime has passed. The control deletes the record by hand, which Redis
+    # cannot tell anyone: the replay is accepted (the test can fail).
+    start_early_fleet 2 "" ""
+    wait_register_trusted "$RECORD_S" rcli
+    cases="flush restart evict"
+    [ "$scenario" = fleet_lost ] || cases="forget"
+    n=0
+    for c in $cases; do
+        n=$((n + 1))
+        member 0
+        ticket
+        record_flight "lost-$c"
+        grep -q "Early data was accepted" "$WORK/orig.out" || fail "$c: the original was refused"
+        before=$(register_answers 1 lost)
+        case $c in
+        flush) rcli FLUSHALL >/dev/null ;;
+        restart)
+            rcli SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+            for k in $(seq 1 50); do rcli PING >/dev/null 2>&1 || break; sleep 0.1; done
+            # The new Redis may evict (for the next case): each member warns as it reconnects.
+            redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+                --maxmemory 3mb --maxmemory-policy volatile-ttl >"$WORK/redis2.log" 2>&1 &
+            PIDS+=("$!")
+            wait_port "$REDIS_PORT"
+            for i in 0 1; do
+                wait_grep "$WORK/m$i.log" "event=redis_may_evict" "member $i did not warn of eviction" ""
+            done
+            ;;
+        evict)
+            # 4 MB of keys without a TTL into a 3 MB Redis: under volatile-ttl it evicts keys
+            # with one, strike records first, until none is left; then the filler goes.
+            for k in $(seq 1 400); do
+                rcli SET "fill:$k" "$(head -c 10000 /dev/zero | tr '\0' x)" >/dev/null 2>&1 || break
+            done
+            [ "$(rcli INFO stats | tr -d '\r' | awk -F: '$1 == "evicted_keys" { print $2 }')" -gt 0 ] ||
+                fail "evict: Redis evicted nothing"
+            [ -z "$(rcli --scan --pattern 'tlsr:e:*' </dev/null)" ] || fail "evict: the strike record survived"
+            for k in $(seq 1 400); do rcli DEL "fill:$k" >/dev/null; done
+            ;;
+        forget)
+            rcli --scan --pattern 'tlsr:e:*' </dev/null | while read -r k; do
+                rcli DEL "$k" </dev/null >/dev/null
+            done
+            ;;
+        esac
+        for k in $(seq 1 50); do
+            replay_to 3 1
+            [ "$(received "lost-$c")" != 1 ] && break
+            [ "$scenario" = fleet_lost_control ] && break
+            [ "$(register_answers 1 lost)" -gt "$before" ] && break
+            sleep 0.1 # member 1 is still reconnecting: refused as unavailable; again
+        done
+        got=$(received "lost-$c")
+        if [ "$scenario" = fleet_lost_control ]; then
+            [ "$got" -ge 2 ] || fail "control: a replay of a forgotten record was refused ($got)"
+            break
+        fi
+        [ "$got" = 1 ] || fail "$c: the backend got the early data $got times"
+        [ "$(register_answers 1 lost)" -gt "$before" ] || fail "$c: the refusal was not counted as lost"
+        # Refused until every lost record would have expired, then accepted again.
+        member 1
+        ticket
+        early "again-$c" "again-$c"
+        grep -q "Early data was rejected" "$WORK/again-$c.out" || fail "$c: accepted within the period"
+        wait_register_trusted "$RECORD_S" rcli
+        ticket
+        early "later-$c" "later-$c"
+        grep -q "Early data was accepted" "$WORK/later-$c.out" || fail "$c: refused after the period"
+        echo "$c: replay refused (lost), refused again at once, accepted after ${RECORD_S} s"
+    done
+    ;;
+check_starting)
+    # check --early-data against a server in its start-up window: the original's early data is
+    # refused, so there is nothing to replay; that is not a pass (exit 1), and it says why. The
+    # `check` scenario is the control: same command after the window, replay_probe "ran", exit 0.
+    start_backend lines --proxy-protocol
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --proxy-protocol --early-data \
+        --early-data-window 30s
+    set +e
+    "$BUILD_DIR/tlsresume" check "127.0.0.1:$PORT" --insecure --json --attempts 2 --early-data \
+        >"$WORK/c.out" 2>"$WORK/c.log"
+    rc=$?
+    "$BUILD_DIR/tlsresume" check "127.0.0.1:$PORT" --insecure --attempts 2 --early-data \
+        >"$WORK/t.out" 2>"$WORK/t.log"
+    set -e
+    [ "$rc" = 1 ] || fail "check exit $rc at start-up"
+    expect_field c "r['early_data']['replay_probe']" refused
+    expect_field c "r['early_data']['replays']" 0
+    python3 "$SRC_DIR/tests/integration/lib/schema_check.py" "$SRC_DIR/docs/check-json.md" \
+        "$WORK/c.out" || fail "report does not match docs/check-json.md"
+    grep -q "0-RTT replays not tested: the server refused the early data" "$WORK/t.out" ||
+        fail "no hint in the table"
     stop_serve
     ;;
 *)

@@ -382,6 +382,44 @@ static void test_processes_hammer_one_cache(void **state)
     tlsr_cache_free(c);
 }
 
+/* The first key from n on whose shard is (is_in) or is not (!is_in) shard. */
+static struct tlsr_cache_key in_shard(struct tlsr_cache *c, uint8_t *id, uint32_t n, unsigned shard,
+                                      bool is_in)
+{
+    for (;; n++) {
+        struct tlsr_cache_key k = key_of(CTX_A, id, n);
+        unsigned sk = 0;
+        assert_int_equal(tlsr__cache_shard_of(c, &k, &sk), TLSR_OK);
+        if ((sk == shard) == is_in) {
+            return k;
+        }
+    }
+}
+
+/* Kills a child while it holds the lock of key's shard. */
+static void kill_holding(struct tlsr_cache *c, const struct tlsr_cache_key *key)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char ok = tlsr__cache_hold_lock(c, key) == TLSR_OK ? 'L' : 'E';
+        ssize_t w = write(fds[1], &ok, 1);
+        (void)w;
+        raise(SIGKILL);
+        _exit(1);
+    }
+    char got = 0;
+    assert_int_equal(read(fds[0], &got, 1), 1);
+    assert_int_equal(got, 'L');
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void test_killed_lock_holder_costs_one_shard(void **state)
 {
     (void)state;
@@ -404,25 +442,7 @@ static void test_killed_lock_holder_costs_one_shard(void **state)
     }
     assert_int_equal(tlsr_cache_insert(c, &victim, v, sizeof(v), 600, 0), TLSR_OK);
     assert_int_equal(tlsr_cache_insert(c, &other, v, sizeof(v), 600, 0), TLSR_OK);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char ok = tlsr__cache_hold_lock(c, &victim) == TLSR_OK ? 'L' : 'E';
-        ssize_t w = write(fds[1], &ok, 1);
-        (void)w;
-        raise(SIGKILL);
-        _exit(1);
-    }
-    char got = 0;
-    assert_int_equal(read(fds[0], &got, 1), 1);
-    assert_int_equal(got, 'L');
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-    close(fds[0]);
-    close(fds[1]);
+    kill_holding(c, &victim);
     /* The dead holder's shard is reset; the other shard keeps its entry. */
     assert_int_equal(tlsr_cache_lookup(c, &victim, out, sizeof(out), &len), TLSR_E_NOTFOUND);
     assert_int_equal(tlsr_cache_lookup(c, &other, out, sizeof(out), &len), TLSR_OK);
@@ -431,6 +451,48 @@ static void test_killed_lock_holder_costs_one_shard(void **state)
     struct tlsr_cache_stats st;
     assert_int_equal(tlsr_cache_get_stats(c, &st), TLSR_OK);
     assert_int_equal(st.shard_resets, 1);
+    assert_int_equal(tlsr__cache_check(c), TLSR_OK);
+    tlsr_cache_free(c);
+}
+
+/* A strike register's shard left locked by a dead process loses its records, like a session
+ * shard; but it must not take a replay of a lost record for a first sighting, so it refuses
+ * first sightings there until the lost records would have expired. */
+static void test_killed_lock_holder_register_refuses(void **state)
+{
+    (void)state;
+    struct th_clock clk = {1000000};
+    struct tlsr_cache *c = new_cache(1024 * 1024);
+    tlsr_cache_set_clock(c, th_clock_fn, &clk);
+    uint8_t id[32];
+    uint8_t id2[32];
+    uint8_t id3[32];
+    struct tlsr_cache_key flight = key_of(CTX_A, id, 1);
+    unsigned shard = 0;
+    assert_int_equal(tlsr__cache_shard_of(c, &flight, &shard), TLSR_OK);
+    struct tlsr_cache_key later = in_shard(c, id2, 2, shard, true);
+    struct tlsr_cache_key other = in_shard(c, id3, 2, shard, false);
+    assert_int_equal(tlsr_cache_record(c, &flight, 10), TLSR_OK);
+    assert_int_equal(tlsr_cache_record(c, &flight, 10), TLSR_E_EXISTS);
+    clk.now += 3;
+    kill_holding(c, &flight);
+    /* The record is gone (the control: this is what let a replay through before) ... */
+    assert_int_equal(tlsr_cache_contains(c, &flight), TLSR_E_NOTFOUND);
+    /* ... and its replay is refused, not taken for a first sighting; so is any first sighting
+     * in that shard, while a lost record could be live. Other shards answer as before. */
+    assert_int_equal(tlsr_cache_record(c, &flight, 10), TLSR_E_SYSTEM);
+    assert_int_equal(tlsr_cache_record(c, &flight, 10), TLSR_E_EXISTS);
+    assert_int_equal(tlsr_cache_record(c, &other, 10), TLSR_OK);
+    clk.now += 6; /* 9 s after the lost record was made: it could still be live */
+    assert_int_equal(tlsr_cache_record(c, &later, 10), TLSR_E_SYSTEM);
+    clk.now += 1; /* 10 s: every lost record has expired */
+    uint8_t id4[32];
+    struct tlsr_cache_key fresh = in_shard(c, id4, 100000, shard, true);
+    assert_int_equal(tlsr_cache_record(c, &fresh, 10), TLSR_OK);
+    struct tlsr_cache_stats st;
+    assert_int_equal(tlsr_cache_get_stats(c, &st), TLSR_OK);
+    assert_int_equal(st.shard_resets, 1);
+    assert_int_equal(st.register_distrusted, 2);
     assert_int_equal(tlsr__cache_check(c), TLSR_OK);
     tlsr_cache_free(c);
 }
@@ -509,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_record_is_a_strike_register),
         cmocka_unit_test(test_processes_hammer_one_cache),
         cmocka_unit_test(test_killed_lock_holder_costs_one_shard),
+        cmocka_unit_test(test_killed_lock_holder_register_refuses),
         cmocka_unit_test(test_every_allocation_failure_is_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

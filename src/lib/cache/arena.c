@@ -21,8 +21,9 @@
  *
  * Threat: a worker killed while holding a shard lock (the robust mutex hands the lock to the
  * next taker with EOWNERDEAD, who resets that shard: lose its sessions, never hang or walk a
- * half-written chain), and hash flooding by client-chosen session IDs (the bucket hash is keyed
- * with a random secret).
+ * half-written chain; a strike register's shard then refuses until the records it lost would
+ * have expired, so a replay is never taken for a first sighting), and hash flooding by
+ * client-chosen session IDs (the bucket hash is keyed with a random secret).
  */
 #include "cache_int.h"
 
@@ -55,6 +56,9 @@ static void shard_init(struct shard *sh, uint32_t nslots)
     sh->slots_off = sh->buckets_off + ALIGN64((uint64_t)sh->nbuckets * 4u);
     tlsr__cache_shard_reset(sh);
     sh->resets = 0;
+    sh->record_horizon = 0;
+    sh->distrust_until = 0;
+    sh->distrusted = 0;
 }
 
 void tlsr__cache_shard_reset(struct shard *sh)
@@ -71,6 +75,9 @@ void tlsr__cache_shard_reset(struct shard *sh)
     sh->hand = 0;
     sh->entries = 0;
     sh->resets++;
+    /* Sessions are simply lost; a strike register lost records that may still be live, so it
+     * refuses until the last of them would have expired (tlsr_cache_record). */
+    sh->distrust_until = sh->record_horizon;
 }
 
 tlsr_status tlsr__cache_shard_lock(struct shard *sh)
@@ -231,6 +238,7 @@ tlsr_status tlsr_cache_get_stats(struct tlsr_cache *c, struct tlsr_cache_stats *
         out->expirations += sh->expirations;
         out->too_large += sh->too_large;
         out->shard_resets += sh->resets;
+        out->register_distrusted += sh->distrusted;
         tlsr__cache_shard_unlock(sh);
     }
     out->bytes_used = out->slots_used * SLOT_SIZE;

@@ -374,6 +374,17 @@ tlsr_status tlsr_cache_record(struct tlsr_cache *c, const struct tlsr_cache_key 
     entry_write(sh, &loc, &mark, sizeof(mark), now + lifetime_s, 0);
     sh->misses++;
     sh->inserts++;
+    if (now + lifetime_s > sh->record_horizon) {
+        sh->record_horizon = now + lifetime_s;
+    }
+    if (now < sh->distrust_until) {
+        /* Recorded, so that a replay is known once the shard is trusted again; refused now. */
+        sh->distrusted++;
+        rc = tlsr__err_set(TLSR_E_SYSTEM,
+                           "cache: register shard recovered from a dead lock holder; its "
+                           "records may be lost for %u s more",
+                           sh->distrust_until - now);
+    }
 out:
     tlsr__cache_shard_unlock(sh);
     return rc;

@@ -52,6 +52,12 @@ struct shard {
     uint64_t slots_off;   /* from the start of this shard */
     uint64_t hits, misses, inserts, replaced, removals, taken, evictions, expirations, too_large,
         resets;
+    /* Strike registers (tlsr_cache_record): the latest expiry of any record written here, and,
+     * after a reset that lost records, until when this shard cannot tell a replay from a first
+     * sighting (the old horizon). */
+    uint32_t record_horizon;
+    uint32_t distrust_until;
+    uint64_t distrusted; /* records refused for that reason */
 };
 
 struct arena {

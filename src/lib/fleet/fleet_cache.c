@@ -45,7 +45,11 @@ struct tlsr_fleet_cache {
     size_t n;
     struct rconn conns[TLSR_FLEET_MAX_ENDPOINTS];
     uint64_t seeds[TLSR_FLEET_MAX_ENDPOINTS];
-    uint32_t early_window_s;
+    bool is_early;             /* 0-RTT is on: strike records go to Redis */
+    uint32_t early_ttl_ms;     /* how long Redis keeps a strike record */
+    uint32_t early_max_off_ms; /* farthest this server's clock may be from Redis's */
+    bool early_lost[TLSR_FLEET_MAX_ENDPOINTS];      /* for logging changes once */
+    bool early_clock_off[TLSR_FLEET_MAX_ENDPOINTS]; /* likewise */
     struct tlsr_fleet_cache_stats st;
     struct lookup *pending; /* doubly linked */
     uint32_t n_pending;
@@ -66,6 +70,7 @@ struct lookup {
     int refs;            /* hiredis callbacks still due: the lookup lives until none */
     bool is_session_due; /* the session GET has not answered yet */
     bool is_strike_due;  /* the 0-RTT register SET NX has not answered yet */
+    size_t strike_ep;    /* the endpoint asked */
 };
 
 static int ssl_index = -1;
@@ -280,7 +285,82 @@ static void on_get(redisAsyncContext *ac, void *r, void *priv)
     answered(l);
 }
 
-/* The reply to SET key 1 NX PX window: OK when first seen, nil when seen before. */
+/*
+ * The fleet's strike register, one script per 0-RTT ClientHello on the endpoint its hash picks.
+ * It records the flight (SET NX PX) and answers {verdict, Redis's clock minus ours in ms}:
+ *   1 first seen; 0 seen before (a replay);
+ *   3 this Redis lost records just now: it is not the one that took the last records (its run
+ *     id changed: a restart or a failover), was flushed (the state hash is gone), or evicted
+ *     keys (evicted_keys moved), any of which may have dropped a live record;
+ *   2 a loss was found less than a record's lifetime ago: a replay of a lost record would look
+ *     first seen, so first sightings are refused until every lost record would have expired;
+ *   4 this server's clock is farther from Redis's than the fleet's skew allows: the record
+ *     lifetime below would not cover the flights it may find fresh.
+ * Everything but 1 refuses early data. The state hash P early has no TTL (volatile eviction
+ * policies never drop it; any other loss of it reads as a loss of records, and so does a Redis
+ * the fleet has never used: it cannot be told from a flushed one). With no strike key (ARGV[2]
+ * empty) the script only checks, as each connection comes up, so that a loss is found, and
+ * its refusal period starts, before the first 0-RTT ClientHello.
+ */
+static const char strike_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local off = now - tonumber(ARGV[4])\n"
+    "local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or '?'\n"
+    "local ev = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or '?'\n"
+    "local st = redis.call('HMGET', ARGV[1], 'run', 'evicted', 'lost_at')\n"
+    "local lost, is_new = tonumber(st[3]) or 0, false\n"
+    "if st[1] ~= run or st[2] ~= ev then\n"
+    "  lost, is_new = now, true\n"
+    "  redis.call('HSET', ARGV[1], 'run', run, 'evicted', ev, 'lost_at', tostring(now))\n"
+    "end\n"
+    "local first = ARGV[2] == '' or redis.call('SET', ARGV[2], '1', 'NX', 'PX', ARGV[3])\n"
+    "if not first then return {0, off} end\n"
+    "if is_new then return {3, off} end\n"
+    "if now < lost + tonumber(ARGV[3]) then return {2, off} end\n"
+    "if math.abs(off) > tonumber(ARGV[5]) then return {4, off} end\n"
+    "return {1, off}\n";
+
+/* This server's wall clock in ms, for the script's clock check. */
+static unsigned long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (unsigned long long)ts.tv_sec * 1000ull + (unsigned long long)ts.tv_nsec / 1000000ull;
+}
+
+/* Logs a change of an endpoint's 0-RTT state once: lost records, a clock too far off. */
+static void early_state(struct tlsr_fleet_cache *fc, size_t ep, long long code, long long off)
+{
+    bool is_lost = code == 2 || code == 3;
+    const char *redis = fc->conns[ep].ep.text;
+    if (is_lost && !fc->early_lost[ep]) {
+        tlsr__fleet_log(
+            fc->log, fc->log_arg, TLSR_LOG_WARN,
+            "event=early_register_lost redis=%s refusing_s=%u note=\"Redis is new to the "
+            "fleet, restarted, failed over, was flushed or evicted keys: 0-RTT is "
+            "refused until every strike record it may have lost has expired\"",
+            redis, fc->early_ttl_ms / 1000);
+    } else if (!is_lost && fc->early_lost[ep]) {
+        tlsr__fleet_log(fc->log, fc->log_arg, TLSR_LOG_INFO,
+                        "event=early_register_trusted redis=%s", redis);
+    }
+    fc->early_lost[ep] = is_lost;
+    bool is_off = code == 4;
+    if (is_off && !fc->early_clock_off[ep]) {
+        tlsr__fleet_log(fc->log, fc->log_arg, TLSR_LOG_WARN,
+                        "event=early_clock_off redis=%s offset_ms=%lld max_ms=%u note=\"this "
+                        "server's clock is too far from Redis's: 0-RTT refused here\"",
+                        redis, off, fc->early_max_off_ms);
+    } else if (!is_off && code == 1 && fc->early_clock_off[ep]) {
+        tlsr__fleet_log(fc->log, fc->log_arg, TLSR_LOG_INFO,
+                        "event=early_clock_ok redis=%s offset_ms=%lld", redis, off);
+    }
+    if (code == 1 || is_off) {
+        fc->early_clock_off[ep] = is_off;
+    }
+}
+
 static void on_strike(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
@@ -288,15 +368,25 @@ static void on_strike(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     if (l->ssl != NULL && l->is_strike_due) {
         l->is_strike_due = false;
+        struct tlsr_fleet_cache *fc = l->fc;
         enum tlsr_early_verdict v = TLSR_EARLY_UNAVAILABLE;
-        if (reply != NULL && reply->type == REDIS_REPLY_STATUS) {
-            v = TLSR_EARLY_FRESH;
-        } else if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
-            v = TLSR_EARLY_REPLAY;
+        bool is_refused = false; /* answered, but neither first seen nor a replay */
+        long long code = -1;
+        long long off = 0;
+        if (tlsr__fleet_strike_parse(reply, &code, &off)) {
+            v = code == 1 ? TLSR_EARLY_FRESH : code == 0 ? TLSR_EARLY_REPLAY : v;
+            is_refused = code >= 2 && code <= 4;
+            fc->st.early_lost += code == 2 || code == 3;
+            fc->st.early_clock += code == 4;
+            early_state(fc, l->strike_ep, code, off);
+        } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+            tlsr__fleet_log(fc->log, fc->log_arg, TLSR_LOG_ERROR,
+                            "event=early_register_failed redis=%s error=\"%.200s\"",
+                            fc->conns[l->strike_ep].ep.text, reply->str);
         }
-        l->fc->st.early_fresh += v == TLSR_EARLY_FRESH;
-        l->fc->st.early_replays += v == TLSR_EARLY_REPLAY;
-        l->fc->st.early_unavailable += v == TLSR_EARLY_UNAVAILABLE;
+        fc->st.early_fresh += v == TLSR_EARLY_FRESH;
+        fc->st.early_replays += v == TLSR_EARLY_REPLAY;
+        fc->st.early_unavailable += v == TLSR_EARLY_UNAVAILABLE && !is_refused;
         tlsr_ssl_early_verdict(l->ssl, v);
     }
     answered(l);
@@ -354,8 +444,11 @@ static void ask_strike(struct tlsr_fleet_cache *fc, struct lookup *l, SSL *ssl)
     uint8_t h[NAME_HASH_LEN];
     memcpy(h, key + 16, sizeof(h));
     struct rconn *conn = pick(fc, h);
-    if (tlsr__rconn_command(conn, on_strike, l, "SET %s 1 NX PX %u", name,
-                            fc->early_window_s * 1000u) != 0) {
+    l->strike_ep = (size_t)(conn - fc->conns);
+    char state[NAME_MAX_LEN];
+    snprintf(state, sizeof(state), "%searly", fc->prefix);
+    if (tlsr__rconn_command(conn, on_strike, l, "EVAL %s 0 %s %s %u %llu %u", strike_lua, state,
+                            name, fc->early_ttl_ms, now_ms(), fc->early_max_off_ms) != 0) {
         fc->st.early_unavailable++;
         tlsr_ssl_early_verdict(ssl, TLSR_EARLY_UNAVAILABLE);
         return;
@@ -430,6 +523,85 @@ void tlsr_fleet_opts_init(struct tlsr_fleet_opts *opts)
     memset(opts, 0, sizeof(*opts));
     opts->prefix = "tlsr:";
     opts->lookup_timeout_ms = 5;
+    opts->early_clock_skew_s = 30;
+}
+
+bool tlsr__fleet_strike_parse(const void *r, long long *code, long long *off)
+{
+    const redisReply *reply = r;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_INTEGER) {
+        return false;
+    }
+    *code = reply->element[0]->integer;
+    *off = reply->element[1]->integer;
+    return true;
+}
+
+bool tlsr__fleet_may_evict(const void *r, unsigned long long *maxmemory, char policy[32])
+{
+    const redisReply *reply = r;
+    *maxmemory = 0;
+    policy[0] = '\0';
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING || reply->str == NULL) {
+        return false;
+    }
+    /* hiredis ends every string with a NUL; a field missing, or another shape: no warning. */
+    const char *m = strstr(reply->str, "\nmaxmemory:");
+    const char *p = strstr(reply->str, "\nmaxmemory_policy:");
+    if (m == NULL || p == NULL || sscanf(m, "\nmaxmemory:%llu", maxmemory) != 1 ||
+        sscanf(p, "\nmaxmemory_policy:%31[a-z-]", policy) != 1) {
+        return false;
+    }
+    return *maxmemory != 0 && strcmp(policy, "noeviction") != 0;
+}
+
+/* The reply to INFO memory: a Redis that may evict keys may evict strike records, each
+ * eviction then refuses 0-RTT for a record's lifetime (strike_lua). Said once per connect. */
+static void on_memory_info(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct rconn *rc = priv;
+    struct tlsr_fleet_cache *fc = rc->on_up_arg;
+    redisReply *reply = r;
+    unsigned long long maxmemory = 0;
+    char policy[32] = "";
+    if (tlsr__fleet_may_evict(reply, &maxmemory, policy)) {
+        tlsr__fleet_log(fc->log, fc->log_arg, TLSR_LOG_WARN,
+                        "event=redis_may_evict redis=%s maxmemory=%llu policy=%s note=\"when "
+                        "Redis evicts a key, 0-RTT is refused for %u s on that Redis; set "
+                        "maxmemory-policy noeviction for 0-RTT (docs/EARLY_DATA.md)\"",
+                        rc->ep.text, maxmemory, policy, fc->early_ttl_ms / 1000);
+    }
+}
+
+static void on_state(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct rconn *rc = priv;
+    struct tlsr_fleet_cache *fc = rc->on_up_arg;
+    redisReply *reply = r;
+    long long code = -1;
+    long long off = 0;
+    if (tlsr__fleet_strike_parse(reply, &code, &off)) {
+        early_state(fc, (size_t)(rc - fc->conns), code, off);
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        tlsr__fleet_log(fc->log, fc->log_arg, TLSR_LOG_ERROR,
+                        "event=early_register_failed redis=%s error=\"%.200s\"", rc->ep.text,
+                        reply->str);
+    }
+}
+
+/* As a connection comes up: is Redis set to evict, and has it lost strike records? */
+static void early_check(struct rconn *rc, void *arg)
+{
+    struct tlsr_fleet_cache *fc = arg;
+    (void)tlsr__rconn_command(rc, on_memory_info, rc, "INFO memory");
+    char state[NAME_MAX_LEN];
+    snprintf(state, sizeof(state), "%searly", fc->prefix);
+    (void)tlsr__rconn_command(rc, on_state, rc, "EVAL %s 0 %s %s %u %llu %u", strike_lua, state, "",
+                              fc->early_ttl_ms, now_ms(), fc->early_max_off_ms);
 }
 
 tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_opts *o,
@@ -448,7 +620,15 @@ tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_o
     fc->secret = o->secret;
     snprintf(fc->prefix, sizeof(fc->prefix), "%s", o->prefix);
     fc->timeout_s = o->lookup_timeout_ms / 1000.0;
-    fc->early_window_s = o->early_window_s != 0 ? o->early_window_s : 10;
+    /* A flight's record outlives the last moment any server may find it fresh: OpenSSL finds
+     * it fresh up to 10 s after it was sent by the clock of the server that issued the ticket,
+     * and the server it is replayed to may run up to the skew behind that one. Each server
+     * checks its own clock against Redis's (half the skew, plus 1 s of measurement), so the
+     * skew holds between any two (docs/EARLY_DATA.md). */
+    uint32_t window = o->early_window_s != 0 ? o->early_window_s : 10;
+    fc->is_early = o->is_early_data;
+    fc->early_ttl_ms = (window + o->early_clock_skew_s + 2u) * 1000u;
+    fc->early_max_off_ms = o->early_clock_skew_s * 500u + 1000u;
     fc->log = o->log;
     fc->log_arg = o->log_arg;
     for (size_t i = 0; i < o->n_endpoints; i++) {
@@ -460,6 +640,8 @@ tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_o
         }
         fc->seeds[i] = text_seed(ep.text);
         tlsr__rconn_start(&fc->conns[i], loop, &ep, o->password, "cache", o->log, o->log_arg);
+        fc->conns[i].on_up = fc->is_early ? early_check : NULL;
+        fc->conns[i].on_up_arg = fc;
         fc->n++;
     }
     *out = fc;

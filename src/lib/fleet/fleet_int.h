@@ -96,6 +96,9 @@ struct rconn {
     uint32_t pending;    /* commands without a reply yet */
     ev_tstamp last_sent; /* when the oldest unanswered command was sent */
     ev_tstamp last_reply;
+    /* Called each time the connection comes up (NULL: nothing), after tlsr__rconn_start. */
+    void (*on_up)(struct rconn *rc, void *arg);
+    void *on_up_arg;
 };
 enum { RCONN_DOWN = 0, RCONN_CONNECTING, RCONN_UP };
 
@@ -122,6 +125,12 @@ void tlsr__fleet_log(tlsr_log_fn log, void *arg, enum tlsr_log_level level, cons
 /* Hands a poll reply (a redisReply, or NULL) to the ring as Redis would: the fuzz target of
  * the ring's reply parsing (fuzz/fuzz_redis_reply.c) uses it. */
 void tlsr__fleet_ring_reply(struct tlsr_fleet_ring *fr, void *reply);
+/* The fleet cache's parsers of Redis replies, also fed by fuzz/fuzz_redis_reply.c: a strike
+ * script's {verdict, clock offset} (false for any other shape), and INFO memory (true when
+ * Redis has a maxmemory and an eviction policy other than noeviction; fills both). */
+bool tlsr__fleet_strike_parse(const void *reply, long long *code, long long *off);
+bool tlsr__fleet_may_evict(const void *reply, unsigned long long *maxmemory, char policy[32]);
+
 /* Test hook: the ring's schedule reads Redis's clock plus offset_ms (default 0), so a unit test
  * can move the fleet's time through rotation periods and acknowledgement waits in seconds. */
 void tlsr__fleet_ring_set_clock_offset(struct tlsr_fleet_ring *fr, int64_t offset_ms);

@@ -182,6 +182,9 @@ static void became_up(struct rconn *rc)
     rc->was_up = true;
     rc->is_logged = false;
     arm(rc, CHECK_EVERY_S, CHECK_EVERY_S);
+    if (rc->on_up != NULL) {
+        rc->on_up(rc, rc->on_up_arg);
+    }
 }
 
 /* The reply to the PING sent after AUTH and SELECT: the server answers, so it is up. */

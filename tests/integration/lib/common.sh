@@ -139,6 +139,24 @@ start_local_redis() {
     "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
 }
 
+# wait_register_trusted RECORD_S CLI...: waits until the fleet's 0-RTT register is past its
+# refusal period after its last loss of records (a new fleet's Redis counts as one): RECORD_S
+# (how long Redis keeps a strike record) after the loss, by Redis's clock. CLI is how to run
+# redis-cli against the fleet's Redis.
+wait_register_trusted() {
+    local record_s=$1 k lost now
+    shift
+    for k in $(seq 1 $((record_s * 10 + 100))); do
+        lost=$("$@" HGET tlsr:early lost_at </dev/null)
+        now=$("$@" TIME </dev/null | head -1)
+        if [ -n "$lost" ] && [ $((now * 1000)) -ge $((lost + record_s * 1000 + 1000)) ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "the fleet's 0-RTT register was never trusted (lost_at=${lost:-none})"
+}
+
 # ---- `tlsresume serve` helpers -------------------------------------------------------------
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 
