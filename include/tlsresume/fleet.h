@@ -70,8 +70,9 @@ struct tlsr_fleet_opts {
      * the same on every server). Borrowed. */
     const char *const *endpoints;
     size_t n_endpoints;
-    const char *password;                   /* borrowed; NULL for none */
-    const char *prefix;                     /* Redis key prefix; default "tlsr:" */
+    const char *password; /* borrowed; NULL for none */
+    const char *username; /* ACL user (AUTH username password); NULL: the default user */
+    const char *prefix;   /* Redis key prefix; default "tlsr:" */
     const struct tlsr_fleet_secret *secret; /* borrowed; required */
     uint32_t lookup_timeout_ms;             /* cache: a slower reply is a miss; default 5 */
     /* 0-RTT (docs/EARLY_DATA.md): is_early_data checks at connect that Redis cannot evict
@@ -202,6 +203,9 @@ struct tlsr_fleet_ring_stats {
     uint64_t polls;         /* polls answered */
     bool is_rotation_asked; /* a rotation was requested and is not done yet */
     uint64_t imported;      /* keys imported from files, held in Redis now */
+    /* rotations on demand refused: this server's ring had no room without wiping a key whose
+     * tickets are still valid (at most 8 on demand within one ticket lifetime) */
+    uint64_t rotations_refused;
 };
 
 /* One key as the fleet holds it in Redis (never its bytes). */

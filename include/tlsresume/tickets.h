@@ -82,6 +82,9 @@ struct tlsr_keyring_stats {
     bool is_fleet;                 /* a fleet promoted the encrypting key */
     uint64_t current_overdue_s;    /* fleet key encrypting this long past its period */
     uint64_t fleet_lapses;         /* fleet keys that outlived their bound: local keys took over */
+    uint64_t rotation_room;        /* rotations on demand the ring can still take (a gauge) */
+    uint64_t rotations_refused;    /* asked with no room: refused, since one would wipe a key
+                                      whose tickets are still valid */
 };
 
 /* Where a key stands. */
@@ -129,9 +132,10 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyring_set_source(struct tlsr_keyring *ring,
 /*
  * Rotates now: the next key starts encrypting, the current one becomes decrypt-only for
  * lifetime_s, and a new next key is made. Tickets already issued keep resuming. The ring keeps
- * room for 8 such rotations within one ticket lifetime on top of its schedule; beyond that the
- * oldest decrypt-only key is retired early (counted in keys_wiped). Safe from any process; not
- * async-signal-safe (call it from the main loop after a signal).
+ * room for 8 such rotations within one ticket lifetime on top of its schedule; beyond that a
+ * rotation is refused with TLSR_E_TOOBIG (counted in rotations_refused), never done by wiping a
+ * key whose tickets are still valid. Safe from any process; not async-signal-safe (call it
+ * from the main loop after a signal).
  */
 TLSR_MUST_CHECK tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring);
 

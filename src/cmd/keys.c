@@ -78,9 +78,10 @@ static void usage(FILE *out)
             "       tlsresume keys import --format F --in FILE [--keep DURATION] FLEET\n"
             "       tlsresume keys sync TARGET... [--once] FLEET\n\n"
             "  FLEET     serve's fleet settings: --config FILE, or --redis URL --fleet-key FILE\n"
-            "            [--redis-prefix P] [--redis-password-file F] [--ticket-rotate D]\n"
-            "            [--ticket-lifetime D] [--fleet-member NAME] [--fleet-poll-ms N]\n"
-            "            [--fleet-ack-wait D] [--fleet-clock-skew D]; they must match the\n"
+            "            [--redis-prefix P] [--redis-password-file F] [--redis-user NAME]\n"
+            "            [--ticket-rotate D] [--ticket-lifetime D] [--fleet-member NAME]\n"
+            "            [--fleet-poll-ms N]"
+            " [--fleet-ack-wait D] [--fleet-clock-skew D]; they must match the\n"
             "            servers' (see tlsresume serve --help)\n"
             "  F         nginx48 | nginx80 | haproxy | apache | node | raw\n"
             "  PATH      a file (a directory of slot files 0.key, 1.key... for nginx formats);\n"
@@ -302,8 +303,10 @@ static bool open_fleet(struct run *r, char *err, size_t cap)
         snprintf(err, cap, "fleet_key: %s", tlsr_last_error());
         return false;
     }
-    bool has_password = false;
-    if (!serve_redis_password(&r->cfg, r->password, sizeof(r->password), &has_password, err, cap)) {
+    const char *username = NULL;
+    const char *password = NULL;
+    if (!serve_redis_auth(&r->cfg, r->password, sizeof(r->password), &username, &password, err,
+                          cap)) {
         return false;
     }
     if (tlsr_keyring_new((uint32_t)r->cfg.ticket_rotate_s, (uint32_t)r->cfg.ticket_lifetime_s,
@@ -319,7 +322,8 @@ static bool open_fleet(struct run *r, char *err, size_t cap)
     r->fo.n_endpoints = r->cfg.redis.n;
     r->fo.prefix = r->cfg.redis_prefix;
     r->fo.secret = r->secret;
-    r->fo.password = has_password ? r->password : NULL;
+    r->fo.password = password;
+    r->fo.username = username;
     r->fo.log = lib_log;
     struct tlsr_fleet_ring_opts ro;
     tlsr_fleet_ring_opts_init(&ro);

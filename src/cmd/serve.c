@@ -425,7 +425,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         } else if (m->ring == NULL) {
             log_msg(LOG_WARN, "tickets", "event=rotate note=\"no ticket keys in use\"");
         } else if (tlsr_keyring_rotate(m->ring) != TLSR_OK) {
-            log_msg(LOG_ERROR, "tickets", "event=rotate error=\"%s\"", tlsr_last_error());
+            log_msg(LOG_WARN, "tickets", "event=rotate_refused error=\"%s\"", tlsr_last_error());
         } else {
             log_msg(LOG_INFO, "tickets", "event=rotated reason=signal");
         }
@@ -578,13 +578,8 @@ static void lib_log(void *arg, enum tlsr_log_level level, const char *component,
 
 static bool redis_password(struct master *m, char *err, size_t cap)
 {
-    bool is_set = false;
-    if (!serve_redis_password(m->cfg, m->redis_password, sizeof(m->redis_password), &is_set, err,
-                              cap)) {
-        return false;
-    }
-    m->fleet_opts.password = is_set ? m->redis_password : NULL;
-    return true;
+    return serve_redis_auth(m->cfg, m->redis_password, sizeof(m->redis_password),
+                            &m->fleet_opts.username, &m->fleet_opts.password, err, cap);
 }
 
 static bool setup_fleet(struct master *m, char *err, size_t cap)

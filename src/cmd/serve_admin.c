@@ -115,6 +115,10 @@ static void library(struct out *o, const struct admin_view *v)
         metric(o, "tlsresume_ticket_key_age_seconds", "gauge",
                "Seconds since the current key started encrypting.", k.current_key_age_s);
         metric(o, "tlsresume_ticket_key_rotations_total", "counter", "Key rotations.", k.rotations);
+        metric(o, "tlsresume_ticket_key_rotations_refused_total", "counter",
+               "Rotations on demand refused: the ring had no room without wiping a key whose "
+               "tickets are still valid.",
+               k.rotations_refused);
         metric(o, "tlsresume_tickets_issued_total", "counter", "Tickets sealed.", k.issued);
         metric(o, "tlsresume_tickets_decrypted_total", "counter", "Tickets that resumed.",
                k.decrypted);
@@ -214,6 +218,9 @@ static void fleet_metrics(struct out *o, const struct admin_view *v, const struc
            "Fleet key blobs that did not unseal.", f.rejected);
     metric(o, "tlsresume_fleet_polls_failed_total", "counter", "Key ring polls that failed.",
            f.polls_failed);
+    metric(o, "tlsresume_fleet_rotations_refused_total", "counter",
+           "Fleet rotations on demand this server refused (no room in its key ring).",
+           f.rotations_refused);
 }
 
 /* Every handshake whose client offered a session: by what it offered, and, for those that got a

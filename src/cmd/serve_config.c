@@ -119,6 +119,8 @@ static const struct opt opts[] = {
      "(sessions are sharded over them; list them in the same order on every server)"},
     {"redis_password_file", T_STRING, "", 0, 0, NULL, F(redis_password_file),
      "file holding the Redis password (else $TLSR_REDIS_PASSWORD; never on the command line)"},
+    {"redis_user", T_STRING, "", 0, 0, NULL, F(redis_user),
+     "Redis ACL user: AUTH with this name and the password (empty: the default user)"},
     {"redis_prefix", T_STRING, "tlsr:", 0, 0, NULL, F(redis_prefix),
      "prefix of every Redis key (one per fleet)"},
     {"redis_timeout_ms", T_INT, "5", 1, 1000, NULL, F(redis_timeout_ms),
@@ -509,9 +511,16 @@ static bool validate_fleet(const struct serve_config *cfg, char *err, size_t cap
                 "--out FILE` and give every server the same file)");
         return false;
     }
-    if (cfg->redis.n == 0 && (cfg->fleet_key[0] != '\0' || cfg->redis_password_file[0] != '\0')) {
+    if (cfg->redis.n == 0 && (cfg->fleet_key[0] != '\0' || cfg->redis_password_file[0] != '\0' ||
+                              cfg->redis_user[0] != '\0')) {
         set_err(err, cap, "%s: needs --redis",
-                cfg->fleet_key[0] != '\0' ? "fleet_key" : "redis_password_file");
+                cfg->fleet_key[0] != '\0'             ? "fleet_key"
+                : cfg->redis_password_file[0] != '\0' ? "redis_password_file"
+                                                      : "redis_user");
+        return false;
+    }
+    if (cfg->redis_user[0] != '\0' && strpbrk(cfg->redis_user, " \t") != NULL) {
+        set_err(err, cap, "redis_user: '%s': a name without spaces", cfg->redis_user);
         return false;
     }
     if (cfg->redis.n > 0 && cfg->self_signed && cfg->session_context[0] == '\0') {
@@ -733,8 +742,8 @@ void serve_config_table(FILE *out)
     }
 }
 
-bool serve_redis_password(const struct serve_config *cfg, char *out, size_t out_cap, bool *is_set,
-                          char *err, size_t cap)
+static bool serve_redis_password(const struct serve_config *cfg, char *out, size_t out_cap,
+                                 bool *is_set, char *err, size_t cap)
 {
     const char *path = cfg->redis_password_file;
     *is_set = false;
@@ -763,6 +772,24 @@ bool serve_redis_password(const struct serve_config *cfg, char *out, size_t out_
         return false;
     }
     *is_set = true;
+    return true;
+}
+
+bool serve_redis_auth(const struct serve_config *cfg, char *out, size_t out_cap,
+                      const char **username, const char **password, char *err, size_t cap)
+{
+    bool is_set = false;
+    if (!serve_redis_password(cfg, out, out_cap, &is_set, err, cap)) {
+        return false;
+    }
+    *password = is_set ? out : NULL;
+    *username = cfg->redis_user[0] != '\0' ? cfg->redis_user : NULL;
+    if (*username != NULL && !is_set) {
+        set_err(err, cap,
+                "redis_user: %s needs a password (redis_password_file, or $TLSR_REDIS_PASSWORD)",
+                cfg->redis_user);
+        return false;
+    }
     return true;
 }
 

@@ -56,6 +56,7 @@ struct serve_config {
     bool early_data_anti_replay;
     struct str_list redis;
     char redis_password_file[CFG_STR];
+    char redis_user[CFG_STR];
     char redis_prefix[CFG_STR];
     uint64_t redis_timeout_ms;
     char fleet_key[CFG_STR];
@@ -85,11 +86,13 @@ bool serve_config_parse_text(const char *what, const char *text, size_t len,
  * settings are checked (redis required, fleet_key, prefix, timing); no action flags. */
 bool serve_config_load_fleet(int argc, char **argv, struct serve_config *cfg, char *err,
                              size_t cap);
-/* Reads the Redis password from the file named by redis_password_file, else from
- * $TLSR_REDIS_PASSWORD (the trailing newline of a file is dropped) into out; *is_set says
- * whether there is one. On error writes "redis_password_file: PATH: why" into err. */
-bool serve_redis_password(const struct serve_config *cfg, char *out, size_t out_cap, bool *is_set,
-                          char *err, size_t cap);
+/* How to authenticate to Redis: reads the password from the file named by
+ * redis_password_file, else from $TLSR_REDIS_PASSWORD (the trailing newline of a file is
+ * dropped) into out; *password points to it, or is NULL when there is none; *username is
+ * redis_user, or NULL. On error ("redis_password_file: PATH: why", or an ACL user without a
+ * password) writes it into err. */
+bool serve_redis_auth(const struct serve_config *cfg, char *out, size_t out_cap,
+                      const char **username, const char **password, char *err, size_t cap);
 /* The session ID context session_context gives (text, or hex:BYTES) into out; *len 0 when
  * empty. On error writes "session_context: why" into err. */
 bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size_t *len, char *err,

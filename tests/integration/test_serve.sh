@@ -173,6 +173,57 @@ sighup_fleet)
     [ "$(pgrep -c -P "$SERVE_PID")" -eq 2 ] || fail "worker processes: $(pgrep -c -P "$SERVE_PID")"
     stop_serve
     ;;
+redis_acl)
+    # Redis with ACL users, as managed Redis runs it: the default user is off, and serve logs in
+    # as a user of its own, limited to the fleet's keys (~tlsr:*) and to non-dangerous commands
+    # plus INFO. Sessions (TLS 1.2 IDs and TLS 1.3 tickets) cross two servers through it; a
+    # server with the wrong password logs why, and its offers are misses, never failures.
+    start_backend echo
+    REDIS_PORT=$(free_port)
+    printf 'user default off\nuser tlsr on >acl-pass-%s ~tlsr:* +@all -@dangerous +info\n' \
+        "$REDIS_PORT" >"$WORK/users.acl"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --aclfile "$WORK/users.acl" >"$WORK/redis.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$REDIS_PORT"
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    printf 'acl-pass-%s\n' "$REDIS_PORT" >"$WORK/good.pass"
+    printf 'not-the-password\n' >"$WORK/bad.pass"
+    chmod 600 "$WORK/good.pass" "$WORK/bad.pass"
+    ports=()
+    for n in 1 2 3; do
+        pass=good
+        [ "$n" = 3 ] && pass=bad
+        p=$(free_port)
+        "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$p" --admin off \
+            --backend "127.0.0.1:$BACKEND_PORT" --workers 1 --cert "$WORK/cert.pem" \
+            --key "$WORK/key.pem" --redis "redis://127.0.0.1:$REDIS_PORT" \
+            --fleet-key "$WORK/fleet.key" --redis-user tlsr \
+            --redis-password-file "$WORK/$pass.pass" >"$WORK/s$n.out" 2>"$WORK/s$n.log" &
+        PIDS+=("$!")
+        wait_grep "$WORK/s$n.log" "event=started" "server $n did not start" "$!"
+        ports+=("$p")
+    done
+    wait_grep "$WORK/s2.log" "event=redis_up part=cache" "server 2 never reached Redis" ""
+    wait_grep "$WORK/s3.log" "WRONGPASS" "server 3 did not log the refused password" ""
+    # TLS 1.2 session IDs go through the fleet's session cache, TLS 1.2 and 1.3 tickets
+    # through its key ring: both live in Redis.
+    for v in 2id 2 3; do
+        opt=()
+        [ "$v" = 2id ] && opt=(-no_ticket)
+        PORT=${ports[0]}
+        sclient "first$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_out "$WORK/sess$v"
+        PORT=${ports[1]}
+        sclient "other$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
+        expect "other$v" "Reused, TLSv1.${v:0:1}"
+        PORT=${ports[2]}
+        sclient "wrong$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
+        expect "wrong$v" "New, TLSv1.${v:0:1}"
+    done
+    # The sessions are in Redis under the fleet prefix, which the user may write.
+    [ "$(redis-cli -p "$REDIS_PORT" --user tlsr --pass "acl-pass-$REDIS_PORT" --no-auth-warning \
+        --scan --pattern 'tlsr:s:*' | wc -l)" -ge 1 ] || fail "no session in Redis"
+    ;;
 sighup)
     start_backend echo
     cp "$WORK/cert.pem" "$WORK/live.pem"

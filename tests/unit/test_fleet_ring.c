@@ -26,6 +26,9 @@
 
 #include <cmocka.h>
 
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+
 #include <tlsresume/fleet.h>
 #include <tlsresume/tickets.h>
 
@@ -114,7 +117,9 @@ static int group_setup(void **state)
     snprintf(sock, sizeof(sock), "%s/redis.sock", f.dir);
     f.redis = fork();
     if (f.redis == 0) {
-        freopen("/dev/null", "w", stdout);
+        if (freopen("/dev/null", "w", stdout) == NULL) {
+            _exit(126);
+        }
         execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
                "--appendonly", "no", "--dir", f.dir, (char *)NULL);
         fprintf(stderr, "redis-server: %s (install it: scripts/deps.sh test)\n", strerror(errno));
@@ -161,13 +166,13 @@ static int setup(void **state)
     return 0;
 }
 
-static void add_member(struct fixture *f, int i)
+static void add_member_life(struct fixture *f, int i, uint32_t lifetime_s)
 {
     struct member *m = &f->m[i];
     memset(m, 0, sizeof(*m));
     m->refuse_from = UINT64_MAX;
     m->is_used = true;
-    assert_int_equal(tlsr_keyring_new(ROTATE_S, LIFETIME_S, &m->keyring), TLSR_OK);
+    assert_int_equal(tlsr_keyring_new(ROTATE_S, lifetime_s, &m->keyring), TLSR_OK);
     tlsr_keyring_set_clock(m->keyring, fake_clock, NULL);
     struct tlsr_fleet_opts o;
     tlsr_fleet_opts_init(&o);
@@ -190,6 +195,11 @@ static void add_member(struct fixture *f, int i)
     ro.apply_arg = m;
     assert_int_equal(tlsr_fleet_ring_new(f->loop, &o, &ro, m->keyring, &m->ring), TLSR_OK);
     tlsr__fleet_ring_set_clock_offset(m->ring, offset_ms);
+}
+
+static void add_member(struct fixture *f, int i)
+{
+    add_member_life(f, i, LIFETIME_S);
 }
 
 static void drop_member(struct fixture *f, int i)
@@ -223,10 +233,10 @@ static uint64_t polls_of(const struct fixture *f, int i)
 
 /* Moves the fleet's clock by ms, for Redis's schedule and every member's keyring, in steps each
  * member has polled through twice (a poll in flight at a step still carries the old time). */
-static void advance(struct fixture *f, int64_t ms)
+static void advance_in(struct fixture *f, int64_t ms, int64_t step_ms)
 {
     while (ms > 0) {
-        int64_t step = ms < STEP_MS ? ms : STEP_MS;
+        int64_t step = ms < step_ms ? ms : step_ms;
         ms -= step;
         offset_ms += step;
         uint64_t before[MAX_MEMBERS] = {0};
@@ -243,6 +253,11 @@ static void advance(struct fixture *f, int64_t ms)
             assert_true(!f->m[i].is_used || polls_of(f, i) >= before[i] + 2);
         }
     }
+}
+
+static void advance(struct fixture *f, int64_t ms)
+{
+    advance_in(f, ms, STEP_MS);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
@@ -450,6 +465,146 @@ static void test_one_generation_at_a_time(void **state)
     assert_int_equal(total(f, true), 0);
 }
 
+/* Sends one command to the test's Redis (FLUSHALL: Redis forgets everything). */
+static void redis_do(const struct fixture *f, const char *cmd)
+{
+    redisContext *rc = redisConnectUnix(f->endpoint + strlen("unix:"));
+    assert_non_null(rc);
+    assert_int_equal(rc->err, 0);
+    redisReply *r = redisCommand(rc, cmd);
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    redisFree(rc);
+}
+
+/* Whether member `to` holds every fleet key member `from` holds (compared by full name). */
+static bool holds_all_of(struct fixture *f, int to, int from, size_t *n_from)
+{
+    static struct tlsr_key_material m[TLSR_KEYRING_MAX_KEYS];
+    size_t n = 0;
+    bool has_next = false;
+    assert_int_equal(
+        tlsr_keyring_export(f->m[from].keyring, true, m, TLSR_KEYRING_MAX_KEYS, &n, &has_next),
+        TLSR_OK);
+    bool is_all = true;
+    for (size_t i = 0; i < n; i++) {
+        is_all &= tlsr_keyring_has_key(f->m[to].keyring, m[i].bytes);
+    }
+    *n_from = n;
+    OPENSSL_cleanse(m, sizeof(m));
+    return is_all;
+}
+
+/* Redis forgets the ring (FLUSHALL, as a restart without persistence or a failover to an empty
+ * replica would): the members write their keys back and go on with the same sequence, rather
+ * than start again at generation 1; a member that joins afterwards gets every live key, the
+ * retired ones too (as imports). Before, the sequence restarted at 1 and the newcomer got only
+ * the new keys. */
+static void test_redis_forgets(void **state)
+{
+    struct fixture *f = *state;
+    add_member(f, 0);
+    add_member(f, 1);
+    settle(f, 1);
+    for (uint64_t gen = 2; gen <= 3; gen++) {
+        advance(f, (ROTATE_S + 1) * 1000);
+        assert_int_equal(wait_generation(f, 0, gen), gen);
+        assert_int_equal(wait_generation(f, 1, gen), gen);
+    }
+    run_for(f, 4 * POLL_MS);
+    redis_do(f, "FLUSHALL");
+    run_for(f, 10 * POLL_MS);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(stats(f, i).generation, 3);
+        assert_int_equal(encrypting_generation(f, i), 3);
+    }
+    /* The sequence goes on: the next rotation makes generation 4, on both. */
+    advance(f, (ROTATE_S + 1) * 1000);
+    assert_int_equal(wait_generation(f, 0, 4), 4);
+    assert_int_equal(wait_generation(f, 1, 4), 4);
+    add_member(f, 2);
+    assert_int_equal(wait_generation(f, 2, 4), 4);
+    run_for(f, 4 * POLL_MS);
+    size_t n = 0;
+    assert_true(holds_all_of(f, 2, 0, &n));
+    assert_true(n >= 4); /* keys 1 to 3 retired, 4 encrypting (and 5 next) */
+}
+
+/* A member joining a fleet whose ring holds more than 64 keys (a 10 s rotation, a 12 min
+ * lifetime: about 74 live keys) gets every one of them. Before, it read at most 64, and old
+ * tickets resumed on the old members but not on it (unknown_key). */
+static void test_joiner_reads_every_key(void **state)
+{
+    struct fixture *f = *state;
+    add_member_life(f, 0, 720);
+    assert_int_equal(wait_generation(f, 0, 1), 1);
+    for (uint64_t gen = 2; gen <= 80; gen++) {
+        advance_in(f, (ROTATE_S + 1) * 1000, (ROTATE_S + 1) * 1000);
+        assert_int_equal(wait_generation(f, 0, gen), gen);
+    }
+    run_for(f, 3 * POLL_MS);
+    add_member_life(f, 1, 720);
+    assert_int_equal(wait_generation(f, 1, 80), 80);
+    run_for(f, 3 * POLL_MS);
+    size_t n = 0;
+    assert_true(holds_all_of(f, 1, 0, &n));
+    assert_true(n > 64);
+}
+
+/* A rotation request in Redis that was not made with the fleet key (anyone who can write to
+ * Redis can set the key) is ignored; one made through the ring is obeyed. Before, any value
+ * rotated the whole fleet. */
+static void test_unsigned_request_ignored(void **state)
+{
+    struct fixture *f = *state;
+    add_member(f, 0);
+    assert_int_equal(wait_generation(f, 0, 1), 1);
+    run_for(f, 4 * POLL_MS);
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "SET %sforce 1 PX 60000", f->prefix);
+    redis_do(f, cmd);
+    run_for(f, 8 * POLL_MS);
+    assert_int_equal(stats(f, 0).generation, 1);
+    assert_false(stats(f, 0).is_rotation_asked);
+    tlsr_fleet_ring_rotate(f->m[0].ring);
+    assert_int_equal(wait_generation(f, 0, 2), 2);
+}
+
+/* Rotations on demand, 40 in a row: once this server's ring has no room left they are refused
+ * and counted, and the first key's tickets still open. Before, each one past the room wiped
+ * the oldest decrypt-only key although its tickets were valid, on every server. */
+static void test_rotations_on_demand_bounded(void **state)
+{
+    struct fixture *f = *state;
+    add_member_life(f, 0, 60);
+    assert_int_equal(wait_generation(f, 0, 1), 1);
+    run_for(f, 4 * POLL_MS);
+    uint8_t first[TLSR_TICKET_NAME_LEN];
+    assert_int_equal(tlsr_keyring_current_name(f->m[0].keyring, first), TLSR_OK);
+    struct tlsr_keyring_stats ks;
+    assert_int_equal(tlsr_keyring_get_stats(f->m[0].keyring, &ks), TLSR_OK);
+    uint64_t wiped_before = ks.keys_wiped; /* the local next key, dropped on joining */
+    uint64_t gen = 1;
+    for (int i = 0; i < 40 && stats(f, 0).rotations_refused == 0; i++) {
+        tlsr_fleet_ring_rotate(f->m[0].ring);
+        for (int n = 0;
+             n < 30 && stats(f, 0).generation == gen && stats(f, 0).rotations_refused == 0; n++) {
+            run_for(f, POLL_MS);
+        }
+        gen = stats(f, 0).generation;
+        run_for(f, 3 * POLL_MS); /* the next key made and held */
+    }
+    assert_int_equal(tlsr_keyring_get_stats(f->m[0].keyring, &ks), TLSR_OK);
+    assert_int_equal(stats(f, 0).rotations_refused, 1);
+    assert_true(gen >= 9 && gen < 40);
+    assert_int_equal(ks.keys_wiped, wiped_before);
+    assert_true(tlsr_keyring_has_key(f->m[0].keyring, first));
+    /* Refused, and no longer asked: the fleet stays where it is. */
+    run_for(f, 8 * POLL_MS);
+    assert_int_equal(stats(f, 0).generation, gen);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +614,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silent_member_drops_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_generation_at_a_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_forgets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_joiner_reads_every_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsigned_request_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotations_on_demand_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

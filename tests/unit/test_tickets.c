@@ -242,6 +242,26 @@ static void test_forced_rotations_keep_old_tickets(void **state)
     assert_int_equal(seal_open(ring, first, NULL), TLSR__KEY_OLD);
     assert_int_equal(stats(ring).rotations, 8);
     assert_int_equal(stats(ring).keys_wiped, 0);
+    /* 32 more, as a script or an attacker with a rotation trigger would: once the room is used
+     * up they are refused and counted; the first key's tickets still open (before, the oldest
+     * decrypt-only key was wiped to make room). */
+    int done = 8;
+    for (int i = 0; i < 32; i++) {
+        clk.now += 1;
+        tlsr_status rc = tlsr_keyring_rotate(ring);
+        assert_true(rc == TLSR_OK || rc == TLSR_E_TOOBIG);
+        done += rc == TLSR_OK;
+    }
+    struct tlsr_keyring_stats st = stats(ring);
+    assert_true(done >= 8 && done < 40);
+    assert_int_equal(st.rotations_refused, 40 - done);
+    assert_int_equal(st.rotation_room, 0);
+    assert_int_equal(st.keys_wiped, 0);
+    assert_int_equal(seal_open(ring, first, NULL), TLSR__KEY_OLD);
+    /* Once the old keys' tickets expire, rotations are possible again. */
+    clk.now += 12 * HOUR + 1;
+    assert_true(stats(ring).rotation_room > 0);
+    assert_int_equal(tlsr_keyring_rotate(ring), TLSR_OK);
     tlsr_keyring_free(ring);
 }
 
@@ -607,6 +627,42 @@ static void test_keyfile_rejects_malformed(void **state)
 
 /* Export order (encrypting, next, older) and an imported 48-byte key that decrypts tickets
  * sealed the way nginx seals them with it (AES-128-CBC). */
+/* After Redis restarted empty the fleet's generations start again at 1, while a member still
+ * holds the old sequence's next key (generation 57, never promoted). The key exported as next
+ * (written to nginx or HAProxy, then acknowledged) must be the one the fleet will promote,
+ * generation current + 1, not the highest generation held. */
+static void test_keyring_export_next_after_restart(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, HOUR);
+    struct tlsr_ticket_key old_cur = fleet_key(0x56);
+    struct tlsr_ticket_key old_next = fleet_key(0x57);
+    struct tlsr_ticket_key cur = fleet_key(0x01);
+    struct tlsr_ticket_key next = fleet_key(0x02);
+    struct tlsr_key_material out[8];
+    size_t n = 0;
+    bool has_next = false;
+    assert_int_equal(tlsr_keyring_install(ring, 56, &old_cur, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_promote(ring, old_cur.name), TLSR_OK);
+    assert_int_equal(tlsr_keyring_install(ring, 57, &old_next, 0), TLSR_OK);
+    /* Redis forgets; the new sequence's first key is promoted. */
+    assert_int_equal(tlsr_keyring_install(ring, 1, &cur, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_promote(ring, cur.name), TLSR_OK);
+    /* Its next key is not made yet: there is no next key to write, not the stale one. */
+    assert_int_equal(tlsr_keyring_export(ring, true, out, 8, &n, &has_next), TLSR_OK);
+    assert_false(has_next);
+    assert_memory_equal(out[0].bytes, cur.name, 16);
+    for (size_t i = 1; i < n; i++) {
+        assert_memory_not_equal(out[i].bytes, old_next.name, 16);
+    }
+    assert_int_equal(tlsr_keyring_install(ring, 2, &next, 0), TLSR_OK);
+    assert_int_equal(tlsr_keyring_export(ring, true, out, 8, &n, &has_next), TLSR_OK);
+    assert_true(has_next);
+    assert_memory_equal(out[1].bytes, next.name, 16);
+    tlsr_keyring_free(ring);
+}
+
 static void test_keyring_export_import(void **state)
 {
     (void)state;
@@ -733,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_keyfile_haproxy_order),
         cmocka_unit_test(test_keyfile_rejects_malformed),
         cmocka_unit_test(test_keyring_export_import),
+        cmocka_unit_test(test_keyring_export_next_after_restart),
         cmocka_unit_test(test_imports_last_and_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

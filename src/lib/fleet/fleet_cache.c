@@ -512,6 +512,9 @@ static tlsr_status check_opts(const struct tlsr_fleet_opts *o)
            "fleet: lookup timeout %u ms is outside 1 to 1000 ms", o->lookup_timeout_ms);
     ENSURE(o->prefix != NULL && strlen(o->prefix) < 40, TLSR_E_INVALID,
            "fleet: the key prefix is limited to 39 bytes");
+    ENSURE(o->username == NULL || (o->username[0] != '\0' && strlen(o->username) < 128 &&
+                                   strpbrk(o->username, " \t\r\n") == NULL && o->password != NULL),
+           TLSR_E_INVALID, "fleet: a Redis ACL user needs a name (no spaces) and a password");
     for (size_t i = 0; i < o->n_endpoints; i++) {
         TRY(tlsr_fleet_endpoint_check(o->endpoints[i]));
     }
@@ -639,7 +642,8 @@ tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_o
             return rc;
         }
         fc->seeds[i] = text_seed(ep.text);
-        tlsr__rconn_start(&fc->conns[i], loop, &ep, o->password, "cache", o->log, o->log_arg);
+        tlsr__rconn_start(&fc->conns[i], loop, &ep, o->username, o->password, "cache", o->log,
+                          o->log_arg);
         fc->conns[i].on_up = fc->is_early ? early_check : NULL;
         fc->conns[i].on_up_arg = fc;
         fc->n++;

@@ -84,6 +84,7 @@ struct rconn {
     struct ev_loop *loop;
     struct endpoint ep;
     const char *password; /* borrowed */
+    const char *username; /* borrowed; NULL: the default user */
     tlsr_log_fn log;
     void *log_arg;
     const char *who; /* "cache" or "ring", for logs */
@@ -104,7 +105,8 @@ enum { RCONN_DOWN = 0, RCONN_CONNECTING, RCONN_UP };
 
 /* Starts connecting. who and password are borrowed. */
 void tlsr__rconn_start(struct rconn *rc, struct ev_loop *loop, const struct endpoint *ep,
-                       const char *password, const char *who, tlsr_log_fn log, void *log_arg);
+                       const char *username, const char *password, const char *who, tlsr_log_fn log,
+                       void *log_arg);
 /* Disconnects for good: pending callbacks run with a NULL reply. */
 void tlsr__rconn_stop(struct rconn *rc);
 /* Sends a command (redisvAsyncCommand format) when up; fn gets the reply or NULL (failure or

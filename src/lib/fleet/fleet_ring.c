@@ -12,7 +12,10 @@
  *     P ack:<gen>  the members holding key <gen>
  *     P members    sorted set of members, scored by when each stops counting as live (ms):
  *                  its last poll + 3 of its own poll intervals + 2 s
- *     P force      set by a rotation request; cleared by the promotion
+ *     P force      a rotation request: a keyed hash (name key) of the generation to rotate away
+ *                  from, so only fleet key holders can ask; cleared by the promotion. A member
+ *                  refuses one (counted) when its ring has no room without wiping a key whose
+ *                  tickets are still valid (8 on demand within one ticket lifetime)
  *     P at:<gen>   when key <gen> was promoted (ms), with the key's TTL
  *     P use:<gen>  hash: member -> "issued presented", each member's counts for key <gen>
  *     P imp:<id>   a key imported from another server's file (tlsresume keys import), sealed
@@ -33,12 +36,16 @@
  * An observer (tlsresume keys status, export, rotate, import) reads the same state without
  * registering: it neither counts as a member nor creates, promotes or acknowledges.
  *
+ * When Redis has no encrypting key while a member followed the fleet (Redis restarted empty,
+ * was flushed, failed over to an empty replica), that member writes the keys back
+ * (ring_store.c) and the fleet goes on with the same sequence.
+ *
  * Threat: ticket keys readable in Redis (sealed with the wrap key derived from the fleet key),
  * keys outliving their tickets (TTLs in Redis, schedule wipes in memory), a server that lacks
  * the encrypting key (promotion waits for every acknowledgement), Redis down (the current key
  * encrypts on, bounded by the ring's overdue limit; loud).
  */
-#include "fleet_int.h"
+#include "ring_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,15 +60,9 @@
 #include "../mem/tlsr_mem.h"
 #include "../tickets/keyring_glue.h"
 
-#define KEY_LABEL "tlsresume ticket key v1"
-#define KEY_PLAIN_LEN (TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN + TLSR_TICKET_HMAC_LEN)
-#define KEY_BLOB_LEN (KEY_PLAIN_LEN + SEAL_OVERHEAD)
 #define TICK_FIELDS 8
 #define KEY_FIELDS 5
 #define IMPORT_FIELDS 3
-#define MAX_KEYS_READ 64
-#define MAX_IMPORTS TLSR_KEYRING_MAX_IMPORTS
-#define IMPORT_LABEL "tlsresume imported key v1"
 
 static const char tick_lua[] =
     "local p = ARGV[1]\n"
@@ -85,7 +86,7 @@ static const char tick_lua[] =
     "end\n"
     "local out = {tostring(now), tostring(gen), tostring(promoted), tostring(#members),\n"
     "  tostring(missing), redis.call('GET', p .. 'next_at') or '0',\n"
-    "  tostring(redis.call('EXISTS', p .. 'force')), '0'}\n"
+    "  redis.call('GET', p .. 'force') or '', '0'}\n"
     "local g, n = gen + 1, 0\n"
     "while g >= 1 and n < tonumber(ARGV[4]) do\n"
     "  local k = redis.call('GET', p .. 'tk:' .. g)\n"
@@ -119,20 +120,6 @@ static const char tick_lua[] =
     "end\n"
     "return out\n";
 
-static const char create_lua[] =
-    "local p = ARGV[1]\n"
-    "local gen = 0\n"
-    "local cur = redis.call('GET', p .. 'cur')\n"
-    "if cur then gen = tonumber(string.match(cur, '^(%d+)')) or 0 end\n"
-    "if gen + 1 ~= tonumber(ARGV[2]) then return 0 end\n"
-    "if redis.call('SET', p .. 'tk:' .. ARGV[2], ARGV[3], 'NX', 'PX', ARGV[4]) then\n"
-    "  local t = redis.call('TIME')\n"
-    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[5])\n"
-    "  redis.call('SET', p .. 'next_at', tostring(now), 'PX', ARGV[4])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n";
-
 static const char promote_lua[] =
     "local p = ARGV[1]\n"
     "local gen = 0\n"
@@ -152,42 +139,6 @@ static const char promote_lua[] =
     "end\n"
     "redis.call('DEL', p .. 'force', p .. 'next_at', p .. 'ack:' .. ARGV[3])\n"
     "return 1\n";
-
-struct tlsr_fleet_ring {
-    struct ev_loop *loop;
-    const struct tlsr_fleet_secret *secret;
-    struct tlsr_keyring *ring;
-    char prefix[48];
-    char member[128];
-    struct tlsr_fleet_ring_opts o;
-    uint64_t rotate_ms;
-    uint64_t lifetime_ms;
-    tlsr_log_fn log;
-    void *log_arg;
-    struct rconn conn;
-    ev_timer poll;
-    unsigned fast_polls_left; /* polls at JOIN_POLL_S before joining; then poll_ms */
-    bool is_busy;
-    bool want_rotate;
-    uint64_t rotate_asked_at; /* the fleet's generation when want_rotate was set */
-    bool was_overdue;
-    char clock_offset[24]; /* added to Redis's clock in the scripts: "0" but in tests */
-    uint8_t promoted[TLSR_TICKET_NAME_LEN];
-    struct tlsr_fleet_ring_stats st;
-    struct tlsr_fleet_key_status keys[MAX_KEYS_READ + MAX_IMPORTS];
-    size_t n_keys;
-};
-
-static size_t key_aad(uint64_t gen, uint8_t out[64])
-{
-    struct tlsr_wr wr;
-    tlsr_wr_init(&wr, out, 64);
-    if (tlsr_wr_bytes(&wr, (const uint8_t *)KEY_LABEL, strlen(KEY_LABEL)) != TLSR_OK ||
-        tlsr_wr_u64(&wr, gen) != TLSR_OK) {
-        return 0;
-    }
-    return wr.used;
-}
 
 /* Opens a sealed key: a generation's (80 bytes) or an import's (48 or 80, after a size byte). */
 static tlsr_status open_blob(struct tlsr_fleet_ring *fr, const uint8_t *aad, size_t aad_len,
@@ -216,7 +167,7 @@ static tlsr_status open_key(struct tlsr_fleet_ring *fr, uint64_t gen, const uint
                             size_t len, struct tlsr_ticket_key *out)
 {
     uint8_t aad[64];
-    size_t aad_len = key_aad(gen, aad);
+    size_t aad_len = tlsr__ring_key_aad(gen, aad);
     struct tlsr_key_material m;
     TRY(open_blob(fr, aad, aad_len, blob, len, &m));
     tlsr_status rc = TLSR_OK;
@@ -230,12 +181,6 @@ static tlsr_status open_key(struct tlsr_fleet_ring *fr, uint64_t gen, const uint
     }
     OPENSSL_cleanse(&m, sizeof(m));
     return rc;
-}
-
-static size_t import_aad(const char *id, uint8_t out[96])
-{
-    int n = snprintf((char *)out, 96, "%s|%s", IMPORT_LABEL, id);
-    return n > 0 && n < 96 ? (size_t)n : 0;
 }
 
 static uint64_t num(const redisReply *r)
@@ -259,23 +204,6 @@ static void on_simple(redisAsyncContext *ac, void *r, void *priv)
     (void)priv;
 }
 
-static void on_created(redisAsyncContext *ac, void *r, void *priv)
-{
-    (void)ac;
-    struct tlsr_fleet_ring *fr = priv;
-    redisReply *reply = r;
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
-        fr->st.keys_created++;
-        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO, "event=key_created generation=%llu",
-                        (unsigned long long)fr->st.generation + 1);
-    }
-}
-
-struct promote_ctx {
-    struct tlsr_fleet_ring *fr;
-    uint64_t missing;
-};
-
 static void on_promoted(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
@@ -292,41 +220,6 @@ static void on_promoted(redisAsyncContext *ac, void *r, void *priv)
                             (unsigned long long)fr->st.unacked, fr->o.ack_wait_s);
         }
     }
-}
-
-static void create_next(struct tlsr_fleet_ring *fr, uint64_t gen)
-{
-    uint8_t plain[KEY_PLAIN_LEN];
-    uint8_t blob[KEY_BLOB_LEN];
-    size_t blob_len = 0;
-    uint8_t aad[64];
-    size_t aad_len = key_aad(gen, aad);
-    if (RAND_bytes(plain, sizeof(plain)) != 1 ||
-        tlsr__fleet_seal(fr->secret->wrap_key, aad, aad_len, plain, sizeof(plain), blob,
-                         sizeof(blob), &blob_len) != TLSR_OK) {
-        OPENSSL_cleanse(plain, sizeof(plain));
-        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
-                        "event=key_create_failed error=\"%s\"", tlsr_last_error());
-        return;
-    }
-    OPENSSL_cleanse(plain, sizeof(plain));
-    uint64_t ttl = 2 * fr->rotate_ms + fr->o.ack_wait_s * 1000ull + fr->lifetime_ms +
-                   fr->o.clock_skew_s * 1000ull;
-    char gen_s[24];
-    char ttl_s[24];
-    snprintf(gen_s, sizeof(gen_s), "%llu", (unsigned long long)gen);
-    snprintf(ttl_s, sizeof(ttl_s), "%llu", (unsigned long long)ttl);
-    const char *argv[] = {"EVAL", create_lua,         "0",   fr->prefix,
-                          gen_s,  (const char *)blob, ttl_s, fr->clock_offset};
-    size_t lens[] = {4,
-                     strlen(create_lua),
-                     1,
-                     strlen(fr->prefix),
-                     strlen(gen_s),
-                     blob_len,
-                     strlen(ttl_s),
-                     strlen(fr->clock_offset)};
-    (void)tlsr__rconn_argv(&fr->conn, on_created, fr, 8, argv, lens);
 }
 
 static void promote_next(struct tlsr_fleet_ring *fr, uint64_t gen)
@@ -405,7 +298,7 @@ static void install_imports(struct tlsr_fleet_ring *fr, const redisReply *r, siz
         }
         memcpy(ids, id->str, id->len);
         ids[id->len] = '\0';
-        size_t aad_len = import_aad(ids, aad);
+        size_t aad_len = tlsr__ring_import_aad(ids, aad);
         if (open_blob(fr, aad, aad_len, (const uint8_t *)blob->str, blob->len, &m) != TLSR_OK) {
             fr->st.rejected++;
             tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
@@ -488,6 +381,80 @@ static void report_use(struct tlsr_fleet_ring *fr)
     }
 }
 
+/* The value of P force that asks the fleet to rotate away from generation gen: a keyed hash,
+ * so that only holders of the fleet key can ask (anyone else who can write to Redis is
+ * ignored), and one that goes stale with the generation it names. */
+static bool force_value(const struct tlsr_fleet_ring *fr, uint64_t gen,
+                        char out[2 * NAME_HASH_LEN + 1])
+{
+    char msg[64];
+    int n =
+        snprintf(msg, sizeof(msg), "tlsresume rotation request v1|%llu", (unsigned long long)gen);
+    uint8_t h[NAME_HASH_LEN];
+    if (n <= 0 || tlsr__fleet_name_hash(fr->secret->name_key, (const uint8_t *)msg, (size_t)n, h) !=
+                      TLSR_OK) {
+        return false;
+    }
+    for (size_t i = 0; i < NAME_HASH_LEN; i++) {
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    }
+    return true;
+}
+
+static bool is_force_for(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *v)
+{
+    char want[2 * NAME_HASH_LEN + 1];
+    if (v->type != REDIS_REPLY_STRING || v->len == 0) {
+        fr->was_bad_force = false;
+        return false;
+    }
+    bool is_ok = v->len == 2 * NAME_HASH_LEN && force_value(fr, gen, want) &&
+                 CRYPTO_memcmp(v->str, want, 2 * NAME_HASH_LEN) == 0;
+    if (!is_ok && !fr->was_bad_force) {
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_WARN,
+                        "event=rotation_request_ignored generation=%llu note=\"%sforce holds "
+                        "no request made with the fleet key for this generation\"",
+                        (unsigned long long)gen, fr->prefix);
+    }
+    fr->was_bad_force = !is_ok;
+    return is_ok;
+}
+
+/* Asks the fleet to rotate away from generation gen (every member sees it on its next poll). */
+static void ask_rotation(struct tlsr_fleet_ring *fr, uint64_t gen)
+{
+    char force[96];
+    char value[2 * NAME_HASH_LEN + 1];
+    snprintf(force, sizeof(force), "%sforce", fr->prefix);
+    if (force_value(fr, gen, value)) {
+        (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "SET %s %s PX 60000", force, value);
+    }
+}
+
+/* Whether this server's ring can take one more key without wiping one whose tickets are
+ * still valid: what a rotation on demand needs (the schedule's own are sized for). */
+static bool has_room(struct tlsr_fleet_ring *fr)
+{
+    struct tlsr_keyring_stats ks;
+    return tlsr_keyring_get_stats(fr->ring, &ks) == TLSR_OK && ks.rotation_room > 0;
+}
+
+/* A rotation on demand with no room: refused (once per generation), counted, logged. */
+static void refuse_rotation(struct tlsr_fleet_ring *fr, uint64_t gen)
+{
+    fr->want_rotate = false;
+    if (fr->refused_at == gen + 1) {
+        return;
+    }
+    fr->refused_at = gen + 1;
+    fr->st.rotations_refused++;
+    tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_WARN,
+                    "event=rotation_refused generation=%llu note=\"the key ring is full of keys "
+                    "whose tickets are still valid: too many rotations on demand within one "
+                    "ticket lifetime\"",
+                    (unsigned long long)gen);
+}
+
 static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
 {
     uint64_t now = num(r->element[0]);
@@ -496,7 +463,7 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
     fr->st.members = num(r->element[3]);
     fr->st.unacked = num(r->element[4]);
     uint64_t next_at = num(r->element[5]);
-    bool is_forced = num(r->element[6]) != 0;
+    bool is_forced = is_force_for(fr, gen, r->element[6]);
     size_t n_keys = (size_t)num(r->element[7]);
     if (n_keys > (r->elements - TICK_FIELDS) / KEY_FIELDS) {
         n_keys = (r->elements - TICK_FIELDS) / KEY_FIELDS;
@@ -506,6 +473,7 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
     }
     fr->st.is_rotation_asked = is_forced;
     fr->st.polls++;
+    uint64_t known_gen = fr->st.generation; /* the fleet's generation at the last poll */
     fr->n_keys = 0;
     bool has_next = false;
     bool was_joined = fr->st.is_joined;
@@ -547,30 +515,36 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
     if (fr->o.is_observer) {
         if (fr->want_rotate) {
             fr->want_rotate = false;
-            char force[96];
-            snprintf(force, sizeof(force), "%sforce", fr->prefix);
-            (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "SET %s 1 PX 60000", force);
+            ask_rotation(fr, gen);
         }
         return;
     }
     report_use(fr);
+    if (gen == 0 && was_joined && known_gen > 0) {
+        /* Redis forgot the ring (restarted empty, flushed, failed over): this server holds the
+         * fleet's keys; it writes them back rather than start a new sequence. */
+        tlsr__ring_republish(fr, known_gen);
+        fr->st.generation = known_gen;
+        return;
+    }
     if (!has_next) {
-        create_next(fr, gen + 1);
+        tlsr__ring_create_next(fr, gen + 1);
         return;
     }
     /* Acknowledged only once whatever the apply hook feeds holds the key too. */
     if (fr->o.apply == NULL || fr->o.apply(fr->o.apply_arg, fr->ring) == TLSR_OK) {
         acknowledge(fr, gen + 1);
     }
-    bool is_due = gen == 0 || is_forced || fr->want_rotate || now >= promoted_at + fr->rotate_ms;
+    bool is_scheduled = gen == 0 || now >= promoted_at + fr->rotate_ms;
+    bool is_due = is_scheduled || is_forced || fr->want_rotate;
     bool is_acked =
         fr->st.unacked == 0 || (next_at > 0 && now >= next_at + fr->o.ack_wait_s * 1000ull);
-    if (is_due && is_acked) {
+    if (is_due && !is_scheduled && !has_room(fr)) {
+        refuse_rotation(fr, gen);
+    } else if (is_due && is_acked) {
         promote_next(fr, gen);
     } else if (fr->want_rotate && !is_forced) {
-        char force[96];
-        snprintf(force, sizeof(force), "%sforce", fr->prefix);
-        (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "SET %s 1 PX 60000", force);
+        ask_rotation(fr, gen);
     }
 }
 
@@ -744,7 +718,7 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
     fr->log = o->log;
     fr->log_arg = o->log_arg;
     snprintf(fr->clock_offset, sizeof(fr->clock_offset), "0");
-    tlsr__rconn_start(&fr->conn, loop, &ep, o->password, "ring", o->log, o->log_arg);
+    tlsr__rconn_start(&fr->conn, loop, &ep, o->username, o->password, "ring", o->log, o->log_arg);
     fr->fast_polls_left = ro->is_observer ? 0 : JOIN_FAST_POLLS;
     ev_timer_init(&fr->poll, on_poll, JOIN_POLL_S,
                   ro->is_observer ? ro->poll_ms / 1000.0 : JOIN_POLL_S);
@@ -792,42 +766,4 @@ void tlsr_fleet_ring_keys(const struct tlsr_fleet_ring *fr,
 {
     *out = fr->keys;
     *n = fr->n_keys;
-}
-
-tlsr_status tlsr_fleet_ring_import(struct tlsr_fleet_ring *fr, const struct tlsr_key_material *key,
-                                   uint32_t ttl_s)
-{
-    ENSURE(fr != NULL && key != NULL && (key->len == 48 || key->len == 80) && ttl_s > 0,
-           TLSR_E_INVALID, "fleet: import: a 48- or 80-byte key and a TTL");
-    ENSURE(fr->conn.state == RCONN_UP, TLSR_E_SYSTEM, "fleet: Redis is not connected");
-    /* The id names the key without revealing it: a hash of its name under the name key. */
-    uint8_t hash[NAME_HASH_LEN];
-    TRY(tlsr__fleet_name_hash(fr->secret->name_key, key->bytes, TLSR_TICKET_NAME_LEN, hash));
-    char id[2 * NAME_HASH_LEN + 1];
-    for (size_t i = 0; i < NAME_HASH_LEN; i++) {
-        snprintf(id + 2 * i, 3, "%02x", hash[i]);
-    }
-    uint8_t aad[96];
-    size_t aad_len = import_aad(id, aad);
-    uint8_t plain[1 + KEY_PLAIN_LEN];
-    plain[0] = key->len;
-    memcpy(plain + 1, key->bytes, key->len);
-    uint8_t blob[1 + KEY_BLOB_LEN];
-    size_t blob_len = 0;
-    tlsr_status rc = tlsr__fleet_seal(fr->secret->wrap_key, aad, aad_len, plain, 1u + key->len,
-                                      blob, sizeof(blob), &blob_len);
-    OPENSSL_cleanse(plain, sizeof(plain));
-    TRY(rc);
-    char name[96];
-    char set[96];
-    char ttl[24];
-    snprintf(name, sizeof(name), "%simp:%s", fr->prefix, id);
-    snprintf(set, sizeof(set), "%simports", fr->prefix);
-    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)ttl_s * 1000ull);
-    const char *argv[] = {"SET", name, (const char *)blob, "PX", ttl};
-    size_t lens[] = {3, strlen(name), blob_len, 2, strlen(ttl)};
-    ENSURE(tlsr__rconn_argv(&fr->conn, on_simple, NULL, 5, argv, lens) == 0 &&
-               tlsr__rconn_command(&fr->conn, on_simple, NULL, "SADD %s %s", set, id) == 0,
-           TLSR_E_SYSTEM, "fleet: Redis is not connected");
-    return TLSR_OK;
 }

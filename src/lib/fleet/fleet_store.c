@@ -36,6 +36,7 @@ struct tlsr_fleet_store {
     struct endpoint ep;
     char prefix[48];
     char password[512];
+    char username[128];
     bool has_password;
     struct timeval timeout;
     redisContext *c;
@@ -98,13 +99,18 @@ static bool ensure(struct tlsr_fleet_store *fs)
     }
     char db[16];
     snprintf(db, sizeof(db), "%d", fs->ep.db);
-    const char *auth[] = {"AUTH", fs->password};
-    size_t auth_lens[] = {4, strlen(fs->password)};
+    const char *auth[] = {"AUTH", fs->username, fs->password};
+    size_t auth_lens[] = {4, strlen(fs->username), strlen(fs->password)};
+    int auth_n = fs->username[0] != '\0' ? 3 : 2;
+    if (auth_n == 2) {
+        auth[1] = fs->password;
+        auth_lens[1] = strlen(fs->password);
+    }
     const char *sel[] = {"SELECT", db};
     size_t sel_lens[] = {6, strlen(db)};
     redisReply *r = NULL;
     if (fs->has_password) {
-        r = command(fs, REDIS_REPLY_STATUS, 2, auth, auth_lens);
+        r = command(fs, REDIS_REPLY_STATUS, auth_n, auth, auth_lens);
         if (r == NULL) {
             drop(fs);
             return false;
@@ -141,6 +147,9 @@ tlsr_status tlsr_fleet_store_new(const struct tlsr_fleet_opts *o, struct tlsr_fl
     if (o->password != NULL && o->password[0] != '\0') {
         snprintf(fs->password, sizeof(fs->password), "%s", o->password);
         fs->has_password = true;
+        if (o->username != NULL) {
+            snprintf(fs->username, sizeof(fs->username), "%s", o->username);
+        }
     }
     uint32_t ms = o->lookup_timeout_ms > 0 ? o->lookup_timeout_ms : 5;
     fs->timeout.tv_sec = (time_t)(ms / 1000);

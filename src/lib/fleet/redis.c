@@ -258,7 +258,9 @@ static void connect_now(struct rconn *rc)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* Queued now, sent first once connected: nothing else goes before them. */
-    if (rc->password != NULL) {
+    if (rc->password != NULL && rc->username != NULL) {
+        redisAsyncCommand(ac, on_setup_reply, rc, "AUTH %s %s", rc->username, rc->password);
+    } else if (rc->password != NULL) {
         redisAsyncCommand(ac, on_setup_reply, rc, "AUTH %s", rc->password);
     }
     if (rc->ep.db != 0) {
@@ -293,11 +295,13 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 void tlsr__rconn_start(struct rconn *rc, struct ev_loop *loop, const struct endpoint *ep,
-                       const char *password, const char *who, tlsr_log_fn log, void *log_arg)
+                       const char *username, const char *password, const char *who, tlsr_log_fn log,
+                       void *log_arg)
 {
     memset(rc, 0, sizeof(*rc));
     rc->loop = loop;
     rc->ep = *ep;
+    rc->username = username;
     rc->password = password;
     rc->who = who;
     rc->log = log;

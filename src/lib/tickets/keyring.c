@@ -87,23 +87,30 @@ static struct kr_key *find_next(struct kr_shared *sh, uint64_t after)
     return best;
 }
 
-/* A free slot; when none is free, the decrypt-only key closest to retirement is wiped early. */
+/* A free slot, or NULL. A live key is never wiped to make room: its tickets are still valid
+ * (tlsr__kr_maintain wipes keys once they are not), so a ring that is full refuses. */
 struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now)
 {
-    struct kr_key *victim = NULL;
+    (void)now;
     for (uint32_t i = 0; i < sh->capacity; i++) {
-        struct kr_key *k = &sh->keys[i];
-        if (k->state == KEY_FREE) {
-            return k;
-        }
-        if (k->enc_until <= now && (victim == NULL || k->dec_until < victim->dec_until)) {
-            victim = k;
+        if (sh->keys[i].state == KEY_FREE) {
+            return &sh->keys[i];
         }
     }
-    if (victim != NULL) {
-        tlsr__kr_wipe(sh, victim);
+    return NULL;
+}
+
+uint32_t tlsr__kr_room(const struct kr_shared *sh)
+{
+    uint32_t free_slots = 0;
+    uint32_t imports = 0;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        const struct kr_key *k = &sh->keys[i];
+        free_slots += k->state == KEY_FREE;
+        imports += k->state == KEY_LIVE && k->is_fleet && k->generation == 0;
     }
-    return victim;
+    uint32_t reserve = imports < TLSR_KEYRING_MAX_IMPORTS ? TLSR_KEYRING_MAX_IMPORTS - imports : 0;
+    return free_slots > reserve ? free_slots - reserve : 0;
 }
 
 static tlsr_status make_key(struct tlsr_keyring *ring, uint64_t now, uint64_t generation,
@@ -221,7 +228,8 @@ static tlsr_status check_schedule(uint32_t rotate_s, uint32_t lifetime_s, uint32
            "rotate less often",
            lifetime_s, rotate_s, (unsigned long long)need, TLSR_KEYRING_MAX_KEYS);
     /* Room for FORCED_ROTATION_ROOM rotations on demand within one lifetime on top of the
-     * schedule; beyond that the oldest decrypt-only key is retired early (counted). */
+     * schedule; beyond that a rotation on demand is refused (counted), never made by wiping a
+     * key whose tickets are valid. */
     need += FORCED_ROTATION_ROOM + TLSR_KEYRING_MAX_IMPORTS;
     *capacity = (uint32_t)(need < TLSR_KEYRING_MAX_KEYS ? need : TLSR_KEYRING_MAX_KEYS);
     return TLSR_OK;
@@ -319,6 +327,15 @@ tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring)
     if (rc == TLSR_OK && sh->is_external) {
         rc = tlsr__err_set(TLSR_E_INVALID, "ticket keys: a fleet drives this ring; rotate the "
                                            "fleet instead");
+    } else if (rc == TLSR_OK && tlsr__kr_room(sh) == 0) {
+        /* Every slot holds a key whose tickets are valid (or is kept for imports): a rotation
+         * would have to wipe one of them. Refused, counted. */
+        count(sh, KR_ROTATIONS_REFUSED);
+        rc = tlsr__err_set(TLSR_E_TOOBIG,
+                           "ticket keys: rotation refused: the ring is full of keys whose tickets "
+                           "are still valid (at most %u rotations on demand within one ticket "
+                           "lifetime)",
+                           FORCED_ROTATION_ROOM);
     } else if (rc == TLSR_OK) {
         struct kr_key *cur = tlsr__kr_current(sh, now);
         struct kr_key *next = find_next(sh, cur->enc_until);
@@ -345,6 +362,7 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
     for (uint32_t i = 0; i < sh->capacity; i++) {
         out->keys_held += sh->keys[i].state == KEY_LIVE;
     }
+    out->rotation_room = tlsr__kr_room(sh);
     struct kr_key *cur = tlsr__kr_current(sh, now);
     if (cur != NULL) {
         out->current_generation = cur->generation;
@@ -367,6 +385,7 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
     out->rejected_chain = __atomic_load_n(&c[KR_CHAIN], __ATOMIC_RELAXED);
     out->source_errors = __atomic_load_n(&c[KR_SOURCE_ERRORS], __ATOMIC_RELAXED);
     out->fleet_lapses = __atomic_load_n(&c[KR_FLEET_LAPSES], __ATOMIC_RELAXED);
+    out->rotations_refused = __atomic_load_n(&c[KR_ROTATIONS_REFUSED], __ATOMIC_RELAXED);
     return TLSR_OK;
 }
 

@@ -294,11 +294,11 @@ tlsr_status tlsr_keyring_export(struct tlsr_keyring *ring, bool fleet_only,
             continue;
         }
         bool is_next = k->enc_from == KR_PENDING || k->enc_from > now;
-        if (is_next && k->generation > cur->generation) {
-            /* The fleet's next key, or the local schedule's: the newest one. */
-            if (next == NULL || k->generation > next->generation) {
-                next = k;
-            }
+        if (is_next && k->generation == cur->generation + 1) {
+            /* The key that will be promoted next. Not simply the newest: after Redis forgot
+             * the fleet's keys the generations start again at 1, and a next key of the old
+             * sequence, never to be promoted, has a higher generation. */
+            next = k;
         } else if (!is_next) {
             old[n_old++] = k;
         }

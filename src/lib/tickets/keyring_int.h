@@ -29,6 +29,7 @@ enum kr_counter {
     KR_WIPED,
     KR_SOURCE_ERRORS,
     KR_FLEET_LAPSES,
+    KR_ROTATIONS_REFUSED,
     KR_NCOUNTERS
 };
 
@@ -86,9 +87,11 @@ struct kr_key *tlsr__kr_current(struct kr_shared *sh, uint64_t now);
 tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring);
 /* Wipes a key slot and counts it. */
 void tlsr__kr_wipe(struct kr_shared *sh, struct kr_key *k);
-/* A free slot; when none is free, the decrypt-only key closest to retirement is wiped early.
- * NULL when every key still encrypts. */
+/* A free slot, or NULL when every slot holds a live key (none is wiped to make room). */
 struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now);
+/* Keys that can still be added beyond the reserve kept for imports without wiping one whose
+ * tickets are valid: what rotations on demand may still use. Call with the lock held. */
+uint32_t tlsr__kr_room(const struct kr_shared *sh);
 void tlsr__kr_unlock(struct tlsr_keyring *ring);
 
 #endif

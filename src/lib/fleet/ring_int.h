@@ -1,0 +1,63 @@
+/*
+ * Internals of the fleet key ring shared by its two files: fleet_ring.c (polling, following,
+ * promoting) and ring_store.c (what the ring writes to Redis besides its polls: new keys, and
+ * the keys written back after Redis forgot them). fleet_ring.c calls ring_store.c, never the
+ * other way round.
+ */
+#ifndef TLSR_RING_INT_H
+#define TLSR_RING_INT_H
+
+#include "fleet_int.h"
+
+#include <tlsresume/tickets.h>
+
+#define KEY_LABEL "tlsresume ticket key v1"
+#define KEY_PLAIN_LEN (TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN + TLSR_TICKET_HMAC_LEN)
+#define KEY_BLOB_LEN (KEY_PLAIN_LEN + SEAL_OVERHEAD)
+#define IMPORT_LABEL "tlsresume imported key v1"
+/* Every key a ring can hold: a joining server reads them all. */
+#define MAX_KEYS_READ TLSR_KEYRING_MAX_KEYS
+#define MAX_IMPORTS TLSR_KEYRING_MAX_IMPORTS
+
+struct tlsr_fleet_ring {
+    struct ev_loop *loop;
+    const struct tlsr_fleet_secret *secret;
+    struct tlsr_keyring *ring;
+    char prefix[48];
+    char member[128];
+    struct tlsr_fleet_ring_opts o;
+    uint64_t rotate_ms;
+    uint64_t lifetime_ms;
+    tlsr_log_fn log;
+    void *log_arg;
+    struct rconn conn;
+    ev_timer poll;
+    unsigned fast_polls_left; /* polls at JOIN_POLL_S before joining; then poll_ms */
+    bool is_busy;
+    bool want_rotate;
+    uint64_t rotate_asked_at; /* the fleet's generation when want_rotate was set */
+    bool was_overdue;
+    bool was_bad_force;    /* an unsigned or stale rotation request was logged */
+    uint64_t refused_at;   /* generation + 1 whose rotation on demand was refused (0: none) */
+    char clock_offset[24]; /* added to Redis's clock in the scripts: "0" but in tests */
+    uint8_t promoted[TLSR_TICKET_NAME_LEN];
+    struct tlsr_fleet_ring_stats st;
+    struct tlsr_fleet_key_status keys[MAX_KEYS_READ + MAX_IMPORTS];
+    size_t n_keys;
+};
+
+/* The AAD that binds a sealed ring key to its generation (label | u64 generation); 0 when it
+ * does not fit (never). */
+size_t tlsr__ring_key_aad(uint64_t gen, uint8_t out[64]);
+/* The AAD of an imported key: label | id. */
+size_t tlsr__ring_import_aad(const char *id, uint8_t out[96]);
+
+/* Makes key gen and offers it to the fleet as the next key (SET NX in a script: one server
+ * wins); counted and logged when this server's key is the one. */
+void tlsr__ring_create_next(struct tlsr_fleet_ring *fr, uint64_t gen);
+
+/* Redis holds no encrypting key while this server follows the fleet at generation gen:
+ * writes the fleet's keys back from this server's ring (see ring_store.c). */
+void tlsr__ring_republish(struct tlsr_fleet_ring *fr, uint64_t gen);
+
+#endif
