@@ -63,16 +63,26 @@ TLSR_MUST_CHECK tlsr_status tlsr_fleet_secret_parse(const char *path, const uint
 /* Wipes and frees. Accepts NULL. */
 void tlsr_fleet_secret_free(struct tlsr_fleet_secret *secret);
 
+/* TLS to Redis (rediss:// endpoints). The server's certificate is always verified. */
+struct tlsr_fleet_tls {
+    const char *ca_file;     /* PEM CA certificates to verify Redis by; NULL: the system's */
+    const char *cert_file;   /* a client certificate (PEM, chain), or NULL */
+    const char *key_file;    /* its private key; NULL: in cert_file */
+    const char *server_name; /* the name to verify and send (SNI); NULL: the endpoint's host */
+};
+
 /* Where the fleet's Redis servers are and how to talk to them. */
 struct tlsr_fleet_opts {
-    /* "redis://HOST[:PORT][/DB]" (port 6379, db 0 by default) or "unix:/path[?db=N]";
+    /* "redis://HOST[:PORT][/DB]" (port 6379, db 0 by default), "rediss://..." for TLS (see
+     * tls), or "unix:/path[?db=N]";
      * several shard the session cache by rendezvous hashing (the ticket ring uses one of them,
      * the same on every server). Borrowed. */
     const char *const *endpoints;
     size_t n_endpoints;
-    const char *password; /* borrowed; NULL for none */
-    const char *username; /* ACL user (AUTH username password); NULL: the default user */
-    const char *prefix;   /* Redis key prefix; default "tlsr:" */
+    const char *password;      /* borrowed; NULL for none */
+    const char *username;      /* ACL user (AUTH username password); NULL: the default user */
+    struct tlsr_fleet_tls tls; /* for rediss:// endpoints; borrowed strings */
+    const char *prefix;        /* Redis key prefix; default "tlsr:" */
     const struct tlsr_fleet_secret *secret; /* borrowed; required */
     uint32_t lookup_timeout_ms;             /* cache: a slower reply is a miss; default 5 */
     /* 0-RTT (docs/EARLY_DATA.md): is_early_data checks at connect that Redis cannot evict

@@ -324,6 +324,7 @@ static bool open_fleet(struct run *r, char *err, size_t cap)
     r->fo.secret = r->secret;
     r->fo.password = password;
     r->fo.username = username;
+    serve_redis_tls(&r->cfg, &r->fo.tls);
     r->fo.log = lib_log;
     struct tlsr_fleet_ring_opts ro;
     tlsr_fleet_ring_opts_init(&ro);

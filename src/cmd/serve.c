@@ -606,6 +606,7 @@ static bool setup_fleet(struct master *m, char *err, size_t cap)
     m->fleet_opts.is_early_data = cfg->early_data && cfg->early_data_anti_replay;
     m->fleet_opts.early_window_s = (uint32_t)cfg->early_data_window_s;
     m->fleet_opts.early_clock_skew_s = (uint32_t)cfg->fleet_clock_skew_s;
+    serve_redis_tls(cfg, &m->fleet_opts.tls);
     m->fleet_opts.log = lib_log;
     return redis_password(m, err, cap);
 }

@@ -121,6 +121,15 @@ static const struct opt opts[] = {
      "file holding the Redis password (else $TLSR_REDIS_PASSWORD; never on the command line)"},
     {"redis_user", T_STRING, "", 0, 0, NULL, F(redis_user),
      "Redis ACL user: AUTH with this name and the password (empty: the default user)"},
+    {"redis_tls_ca", T_STRING, "", 0, 0, NULL, F(redis_tls_ca),
+     "rediss://: PEM CA certificates that Redis's certificate must chain to (empty: the "
+     "system's); the certificate is always verified"},
+    {"redis_tls_cert", T_STRING, "", 0, 0, NULL, F(redis_tls_cert),
+     "rediss://: a client certificate (PEM) for Redis servers that require one"},
+    {"redis_tls_key", T_STRING, "", 0, 0, NULL, F(redis_tls_key),
+     "rediss://: the client certificate's key (empty: in redis_tls_cert)"},
+    {"redis_tls_name", T_STRING, "", 0, 0, NULL, F(redis_tls_name),
+     "rediss://: the name Redis's certificate must carry (empty: the endpoint's host)"},
     {"redis_prefix", T_STRING, "tlsr:", 0, 0, NULL, F(redis_prefix),
      "prefix of every Redis key (one per fleet)"},
     {"redis_timeout_ms", T_INT, "5", 1, 1000, NULL, F(redis_timeout_ms),
@@ -519,6 +528,35 @@ static bool validate_fleet(const struct serve_config *cfg, char *err, size_t cap
                                                       : "redis_user");
         return false;
     }
+    bool has_tls_endpoint = false;
+    for (size_t i = 0; i < cfg->redis.n; i++) {
+        has_tls_endpoint |= strncmp(cfg->redis.v[i], "rediss://", 9) == 0;
+    }
+    const struct {
+        const char *name;
+        const char *value;
+        bool is_file;
+    } tls[] = {{"redis_tls_ca", cfg->redis_tls_ca, true},
+               {"redis_tls_cert", cfg->redis_tls_cert, true},
+               {"redis_tls_key", cfg->redis_tls_key, true},
+               {"redis_tls_name", cfg->redis_tls_name, false}};
+    for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++) {
+        if (tls[i].value[0] == '\0') {
+            continue;
+        }
+        if (!has_tls_endpoint) {
+            set_err(err, cap, "%s: needs a rediss:// endpoint (TLS to Redis)", tls[i].name);
+            return false;
+        }
+        if (tls[i].is_file && access(tls[i].value, R_OK) != 0) {
+            set_err(err, cap, "%s: %s: %s", tls[i].name, tls[i].value, strerror(errno));
+            return false;
+        }
+    }
+    if (cfg->redis_tls_key[0] != '\0' && cfg->redis_tls_cert[0] == '\0') {
+        set_err(err, cap, "redis_tls_key: needs redis_tls_cert");
+        return false;
+    }
     if (cfg->redis_user[0] != '\0' && strpbrk(cfg->redis_user, " \t") != NULL) {
         set_err(err, cap, "redis_user: '%s': a name without spaces", cfg->redis_user);
         return false;
@@ -773,6 +811,14 @@ static bool serve_redis_password(const struct serve_config *cfg, char *out, size
     }
     *is_set = true;
     return true;
+}
+
+void serve_redis_tls(const struct serve_config *cfg, struct tlsr_fleet_tls *out)
+{
+    out->ca_file = cfg->redis_tls_ca[0] != '\0' ? cfg->redis_tls_ca : NULL;
+    out->cert_file = cfg->redis_tls_cert[0] != '\0' ? cfg->redis_tls_cert : NULL;
+    out->key_file = cfg->redis_tls_key[0] != '\0' ? cfg->redis_tls_key : NULL;
+    out->server_name = cfg->redis_tls_name[0] != '\0' ? cfg->redis_tls_name : NULL;
 }
 
 bool serve_redis_auth(const struct serve_config *cfg, char *out, size_t out_cap,

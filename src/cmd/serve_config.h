@@ -57,6 +57,10 @@ struct serve_config {
     struct str_list redis;
     char redis_password_file[CFG_STR];
     char redis_user[CFG_STR];
+    char redis_tls_ca[CFG_STR];
+    char redis_tls_cert[CFG_STR];
+    char redis_tls_key[CFG_STR];
+    char redis_tls_name[CFG_STR];
     char redis_prefix[CFG_STR];
     uint64_t redis_timeout_ms;
     char fleet_key[CFG_STR];
@@ -91,6 +95,9 @@ bool serve_config_load_fleet(int argc, char **argv, struct serve_config *cfg, ch
  * dropped) into out; *password points to it, or is NULL when there is none; *username is
  * redis_user, or NULL. On error ("redis_password_file: PATH: why", or an ACL user without a
  * password) writes it into err. */
+/* The TLS settings for rediss:// endpoints (pointers into cfg; NULL where not set). */
+struct tlsr_fleet_tls;
+void serve_redis_tls(const struct serve_config *cfg, struct tlsr_fleet_tls *out);
 bool serve_redis_auth(const struct serve_config *cfg, char *out, size_t out_cap,
                       const char **username, const char **password, char *err, size_t cap);
 /* The session ID context session_context gives (text, or hex:BYTES) into out; *len 0 when

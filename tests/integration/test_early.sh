@@ -254,14 +254,20 @@ fleet_skew | fleet_skew_control)
     record_flight "skew-early-1"
     grep -q "Early data was accepted" "$WORK/orig.out" || fail "the original was not accepted"
     t0=$(date +%s)
-    for t in $(seq 0 11 66); do
+    # Rounds as "second:member,member": every 11 s to both; the control sends one replay to each
+    # member in the middle of its fresh window, far from its own 10 s record of round 0.
+    rounds="0:0,2 11:0,2 22:0,2 33:0,2 44:0,2 55:0,2 66:0,2"
+    [ "$scenario" = fleet_skew ] || rounds="0:0,2 34:0 64:2"
+    for r in $rounds; do
+        t=${r%%:*}
         while [ "$(date +%s)" -lt $((t0 + t)) ]; do sleep 0.2; done
         if [ "$scenario" = fleet_skew_control ] && [ "$t" -ge 11 ]; then
             rcli --scan --pattern 'tlsr:e:*' </dev/null | while read -r k; do
                 rcli DEL "$k" </dev/null >/dev/null
             done
         fi
-        replay_to 2 0 2
+        IFS=, read -r -a to <<<"${r#*:}"
+        replay_to "${#to[@]}" "${to[@]}"
     done
     sleep 0.5
     got=$(received skew-early-1)

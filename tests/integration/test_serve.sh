@@ -191,6 +191,7 @@ redis_acl)
     printf 'not-the-password\n' >"$WORK/bad.pass"
     chmod 600 "$WORK/good.pass" "$WORK/bad.pass"
     ports=()
+    spids=()
     for n in 1 2 3; do
         pass=good
         [ "$n" = 3 ] && pass=bad
@@ -201,6 +202,7 @@ redis_acl)
             --fleet-key "$WORK/fleet.key" --redis-user tlsr \
             --redis-password-file "$WORK/$pass.pass" >"$WORK/s$n.out" 2>"$WORK/s$n.log" &
         PIDS+=("$!")
+        spids+=("$!")
         wait_grep "$WORK/s$n.log" "event=started" "server $n did not start" "$!"
         ports+=("$p")
     done
@@ -223,6 +225,85 @@ redis_acl)
     # The sessions are in Redis under the fleet prefix, which the user may write.
     [ "$(redis-cli -p "$REDIS_PORT" --user tlsr --pass "acl-pass-$REDIS_PORT" --no-auth-warning \
         --scan --pattern 'tlsr:s:*' | wc -l)" -ge 1 ] || fail "no session in Redis"
+    stop_servers "${spids[@]}"
+    ;;
+redis_tls)
+    # TLS to Redis (rediss://), as managed Redis runs it: Redis listens with TLS only and asks
+    # for a client certificate. Two servers verify it against the fleet's CA, one by the
+    # endpoint's address, one by a name (redis_tls_name), and share sessions and ticket keys;
+    # a third trusts another CA: it refuses Redis (the reason logged), and its offers are
+    # misses, never failures.
+    start_backend echo
+    mk() { # NAME CN SAN [CA]: a P-256 certificate, self-signed or signed by CA
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+            -keyout "$WORK/$1.key" -out "$WORK/$1.csr" 2>/dev/null || fail "req $1"
+        if [ -z "${4:-}" ]; then
+            openssl x509 -req -days 2 -in "$WORK/$1.csr" -signkey "$WORK/$1.key" \
+                -extfile <(printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n') \
+                -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
+        else
+            openssl x509 -req -days 2 -in "$WORK/$1.csr" -CA "$WORK/$4.pem" -CAkey "$WORK/$4.key" \
+                -CAcreateserial -extfile <(printf 'subjectAltName=%s\n' "$3") \
+                -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
+        fi
+    }
+    mk ca "fleet CA" ""
+    mk other "another CA" ""
+    mk redis redis.test "DNS:redis.test,IP:127.0.0.1" ca
+    mk client tlsresume "DNS:tlsresume" ca
+    REDIS_PORT=$(free_port)
+    redis-server --port 0 --tls-port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --tls-cert-file "$WORK/redis.pem" --tls-key-file "$WORK/redis.key" \
+        --tls-ca-cert-file "$WORK/ca.pem" --tls-auth-clients yes >"$WORK/redis.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$REDIS_PORT"
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    ports=()
+    spids=()
+    for n in 1 2 3; do
+        tls=(--redis-tls-ca "$WORK/ca.pem" --redis-tls-cert "$WORK/client.pem"
+            --redis-tls-key "$WORK/client.key")
+        [ "$n" = 2 ] && tls+=(--redis-tls-name redis.test)
+        [ "$n" = 3 ] && tls[1]="$WORK/other.pem"
+        p=$(free_port)
+        "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$p" --admin off \
+            --backend "127.0.0.1:$BACKEND_PORT" --workers 1 --cert "$WORK/cert.pem" \
+            --key "$WORK/key.pem" --redis "rediss://127.0.0.1:$REDIS_PORT" \
+            --fleet-key "$WORK/fleet.key" "${tls[@]}" >"$WORK/s$n.out" 2>"$WORK/s$n.log" &
+        PIDS+=("$!")
+        spids+=("$!")
+        wait_grep "$WORK/s$n.log" "event=started" "server $n did not start" "$!"
+        ports+=("$p")
+    done
+    for n in 1 2; do
+        wait_grep "$WORK/s$n.log" "event=joined_fleet_ring" "server $n did not join over TLS" ""
+        wait_grep "$WORK/s$n.log" "event=redis_up part=cache" "server $n: no cache over TLS" ""
+    done
+    wait_grep "$WORK/s3.log" "certificate did not verify" "server 3 did not refuse Redis's certificate" ""
+    for v in 2id 2 3; do
+        opt=()
+        [ "$v" = 2id ] && opt=(-no_ticket)
+        PORT=${ports[0]}
+        sclient "first$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_out "$WORK/sess$v"
+        PORT=${ports[1]}
+        sclient "other$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
+        expect "other$v" "Reused, TLSv1.${v:0:1}"
+        PORT=${ports[2]}
+        sclient "wrong$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
+        expect "wrong$v" "New, TLSv1.${v:0:1}"
+    done
+    [ "$(redis-cli --tls --cacert "$WORK/ca.pem" --cert "$WORK/client.pem" --key "$WORK/client.key" \
+        -p "$REDIS_PORT" --scan --pattern 'tlsr:s:*' | wc -l)" -ge 1 ] || fail "no session in Redis"
+    # A bad TLS setting is refused before anything starts, naming it.
+    set +e
+    "$BUILD_DIR/tlsresume" serve --check-config --backend 127.0.0.1:1 --cert "$WORK/cert.pem" \
+        --key "$WORK/key.pem" --redis "redis://127.0.0.1:$REDIS_PORT" --fleet-key "$WORK/fleet.key" \
+        --redis-tls-ca "$WORK/ca.pem" >"$WORK/bad.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 2 ] || fail "a TLS setting without rediss:// was accepted ($rc)"
+    grep -q "redis_tls_ca: needs a rediss:// endpoint" "$WORK/bad.out" || fail "no clear error"
+    stop_servers "${spids[@]}"
     ;;
 sighup)
     start_backend echo

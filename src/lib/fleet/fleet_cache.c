@@ -45,6 +45,7 @@ struct tlsr_fleet_cache {
     size_t n;
     struct rconn conns[TLSR_FLEET_MAX_ENDPOINTS];
     uint64_t seeds[TLSR_FLEET_MAX_ENDPOINTS];
+    SSL_CTX *tls;              /* for rediss:// endpoints, or NULL */
     bool is_early;             /* 0-RTT is on: strike records go to Redis */
     uint32_t early_ttl_ms;     /* how long Redis keeps a strike record */
     uint32_t early_max_off_ms; /* farthest this server's clock may be from Redis's */
@@ -634,6 +635,11 @@ tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_o
     fc->early_max_off_ms = o->early_clock_skew_s * 500u + 1000u;
     fc->log = o->log;
     fc->log_arg = o->log_arg;
+    if (tlsr__fleet_tls_for(o, &fc->tls) != TLSR_OK) {
+        tlsr__free(fc);
+        return TLSR_E_INVALID; /* the message names the file */
+    }
+    struct rconn_auth auth = {o->username, o->password, fc->tls, o->tls.server_name};
     for (size_t i = 0; i < o->n_endpoints; i++) {
         struct endpoint ep;
         tlsr_status rc = tlsr__fleet_endpoint_parse(o->endpoints[i], &ep);
@@ -642,8 +648,7 @@ tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_o
             return rc;
         }
         fc->seeds[i] = text_seed(ep.text);
-        tlsr__rconn_start(&fc->conns[i], loop, &ep, o->username, o->password, "cache", o->log,
-                          o->log_arg);
+        tlsr__rconn_start(&fc->conns[i], loop, &ep, &auth, "cache", o->log, o->log_arg);
         fc->conns[i].on_up = fc->is_early ? early_check : NULL;
         fc->conns[i].on_up_arg = fc;
         fc->n++;
@@ -661,6 +666,7 @@ void tlsr_fleet_cache_free(struct tlsr_fleet_cache *fc)
     for (size_t i = 0; i < fc->n; i++) {
         tlsr__rconn_stop(&fc->conns[i]); /* completes every pending lookup */
     }
+    SSL_CTX_free(fc->tls);
     tlsr__free(fc);
 }
 

@@ -9,6 +9,7 @@
 #include <ev.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <openssl/ssl.h>
 
 #include <tlsresume/fleet.h>
 
@@ -75,6 +76,7 @@ struct endpoint {
     char path[108]; /* unix socket; empty for TCP */
     int port;
     int db;
+    bool is_tls;    /* rediss:// */
     char text[300]; /* for logs: the endpoint without any password */
 };
 TLSR_MUST_CHECK tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out);
@@ -87,8 +89,10 @@ struct rconn {
     const char *username; /* borrowed; NULL: the default user */
     tlsr_log_fn log;
     void *log_arg;
-    const char *who; /* "cache" or "ring", for logs */
-    redisAsyncContext *ac;
+    const char *who;      /* "cache" or "ring", for logs */
+    SSL_CTX *tls;         /* borrowed; for rediss:// endpoints */
+    const char *tls_name; /* borrowed; the name to verify (NULL: the endpoint's host) */
+    struct rlink *link;
     int state;      /* RCONN_DOWN, RCONN_CONNECTING, RCONN_UP */
     bool was_up;    /* for logging state changes once */
     bool is_logged; /* the current down state was logged */
@@ -103,10 +107,42 @@ struct rconn {
 };
 enum { RCONN_DOWN = 0, RCONN_CONNECTING, RCONN_UP };
 
-/* Starts connecting. who and password are borrowed. */
+/* How a fleet part reaches Redis: credentials and TLS, all borrowed. */
+struct rconn_auth {
+    const char *username;
+    const char *password;
+    SSL_CTX *tls;         /* NULL: rediss:// endpoints are refused */
+    const char *tls_name; /* NULL: the endpoint's host */
+};
+
+/* Starts connecting. who and everything in auth are borrowed. */
 void tlsr__rconn_start(struct rconn *rc, struct ev_loop *loop, const struct endpoint *ep,
-                       const char *username, const char *password, const char *who, tlsr_log_fn log,
+                       const struct rconn_auth *auth, const char *who, tlsr_log_fn log,
                        void *log_arg);
+
+/* One connection's byte stream (rlink.c): TCP, Unix socket or TLS, with hiredis's reader.
+ * on_event is called once, with why, when the link fails (its callbacks have run with NULL);
+ * the owner then closes it. */
+struct rlink;
+typedef void (*tlsr__rlink_event_fn)(void *arg, const char *why);
+/* Starts connecting (tls: a client context for rediss://, else NULL). NULL on an immediate
+ * failure, with why filled. */
+struct rlink *tlsr__rlink_open(struct ev_loop *loop, const struct endpoint *ep, SSL_CTX *tls,
+                               const char *tls_name, tlsr__rlink_event_fn on_event, void *arg,
+                               char *why, size_t cap);
+/* Queues a command formatted by hiredis (cmd, len; freed here) whose reply goes to fn. -1 when
+ * the link is closed or memory ran out (fn is not called). */
+int tlsr__rlink_send(struct rlink *l, char *cmd, int len, redisCallbackFn *fn, void *priv);
+void tlsr__rlink_flush(struct rlink *l);
+/* Closes and frees (waiting callbacks run with NULL); safe from inside a callback. */
+void tlsr__rlink_close(struct rlink *l);
+/* A TLS client context for Redis from t: verifies the server always; NULL with why on a bad
+ * file. */
+SSL_CTX *tlsr__rlink_tls_ctx(const struct tlsr_fleet_tls *t, char *why, size_t cap);
+/* The TLS context a fleet part needs for o's endpoints (free with SSL_CTX_free): NULL when
+ * none is rediss://. Errors: TLSR_E_INVALID (a CA, certificate or key file that does not
+ * load), naming the file. */
+TLSR_MUST_CHECK tlsr_status tlsr__fleet_tls_for(const struct tlsr_fleet_opts *o, SSL_CTX **out);
 /* Disconnects for good: pending callbacks run with a NULL reply. */
 void tlsr__rconn_stop(struct rconn *rc);
 /* Sends a command (redisvAsyncCommand format) when up; fn gets the reply or NULL (failure or

@@ -718,7 +718,12 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
     fr->log = o->log;
     fr->log_arg = o->log_arg;
     snprintf(fr->clock_offset, sizeof(fr->clock_offset), "0");
-    tlsr__rconn_start(&fr->conn, loop, &ep, o->username, o->password, "ring", o->log, o->log_arg);
+    if (tlsr__fleet_tls_for(o, &fr->tls) != TLSR_OK) {
+        tlsr__free(fr);
+        return TLSR_E_INVALID; /* the message names the file */
+    }
+    struct rconn_auth auth = {o->username, o->password, fr->tls, o->tls.server_name};
+    tlsr__rconn_start(&fr->conn, loop, &ep, &auth, "ring", o->log, o->log_arg);
     fr->fast_polls_left = ro->is_observer ? 0 : JOIN_FAST_POLLS;
     ev_timer_init(&fr->poll, on_poll, JOIN_POLL_S,
                   ro->is_observer ? ro->poll_ms / 1000.0 : JOIN_POLL_S);
@@ -742,6 +747,7 @@ void tlsr_fleet_ring_free(struct tlsr_fleet_ring *fr)
     }
     ev_timer_stop(fr->loop, &fr->poll);
     tlsr__rconn_stop(&fr->conn);
+    SSL_CTX_free(fr->tls);
     tlsr__free(fr);
 }
 

@@ -1,10 +1,10 @@
 /*
- * Redis connections for the fleet: endpoint syntax, and one asynchronous hiredis connection on
- * a libev loop that reconnects by itself.
+ * Redis connections for the fleet: endpoint syntax, and one asynchronous connection on a libev
+ * loop that reconnects by itself (its byte stream, plain or TLS, is rlink.c's).
  *
  * States: DOWN (waiting out a backoff of 0.1 s doubling to 5 s), CONNECTING (at most 1 s, then
  * abandoned; it ends with the reply to a PING, so a server that accepts connections but does
- * not answer, such as a paused one, never counts as up), UP. hiredis 0.14 has no command timeouts,
+ * not answer, such as a paused one, never counts as up), UP. Redis commands have no timeouts,
  * so a connection that stops answering (a paused server, a cut link) would hold its callbacks
  * forever: a connection with commands outstanding and no reply for STALL_S is dropped, which runs
  * every pending callback with a NULL reply, and reconnected. Each change between up and down is
@@ -20,8 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <hiredis/adapters/libev.h>
 
 #include "../err/tlsr_err.h"
 #include "../mem/tlsr_mem.h"
@@ -89,9 +87,12 @@ tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out)
     if (strncmp(text, "unix:", 5) == 0) {
         return parse_unix(text, out);
     }
-    ENSURE(strncmp(text, "redis://", 8) == 0, TLSR_E_INVALID,
-           "redis endpoint \"%s\": expected redis://HOST[:PORT][/DB] or unix:/path", text);
-    const char *h = text + 8;
+    out->is_tls = strncmp(text, "rediss://", 9) == 0;
+    ENSURE(out->is_tls || strncmp(text, "redis://", 8) == 0, TLSR_E_INVALID,
+           "redis endpoint \"%s\": expected redis://HOST[:PORT][/DB], rediss:// (TLS) or "
+           "unix:/path",
+           text);
+    const char *h = text + (out->is_tls ? 9 : 8);
     ENSURE(strchr(h, '@') == NULL, TLSR_E_INVALID,
            "redis endpoint \"%s\": no credentials in the endpoint; use a password file", text);
     const char *slash = strchr(h, '/');
@@ -158,13 +159,13 @@ static void went_down(struct rconn *rc, const char *why)
     rc->backoff_s = rc->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : rc->backoff_s * 2;
 }
 
-/* Frees the context ourselves (from a timer, never from a hiredis callback). */
+/* Closes the link (its pending callbacks run with NULL) and waits out a backoff. */
 static void drop(struct rconn *rc, const char *why)
 {
-    redisAsyncContext *ac = rc->ac;
-    rc->ac = NULL;
-    if (ac != NULL) {
-        redisAsyncFree(ac); /* runs pending callbacks with NULL; on_disconnect sees ac stale */
+    struct rlink *link = rc->link;
+    rc->link = NULL;
+    if (link != NULL) {
+        tlsr__rlink_close(link);
     }
     went_down(rc, why);
 }
@@ -190,9 +191,10 @@ static void became_up(struct rconn *rc)
 /* The reply to the PING sent after AUTH and SELECT: the server answers, so it is up. */
 static void on_ping(redisAsyncContext *ac, void *r, void *priv)
 {
+    (void)ac;
     struct rconn *rc = priv;
     redisReply *reply = r;
-    if (rc->ac != ac || rc->state != RCONN_CONNECTING) {
+    if (rc->link == NULL || rc->state != RCONN_CONNECTING) {
         return;
     }
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
@@ -201,26 +203,31 @@ static void on_ping(redisAsyncContext *ac, void *r, void *priv)
     became_up(rc);
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+/* The link failed (refused, closed, a TLS error): its callbacks have run with NULL. */
+static void on_link_event(void *arg, const char *why)
 {
-    struct rconn *rc = ac->data;
-    if (rc == NULL || rc->ac != ac) {
-        return;
-    }
-    if (status != REDIS_OK) {
-        rc->ac = NULL; /* hiredis frees it after this callback */
-        went_down(rc, ac->errstr[0] != '\0' ? ac->errstr : "connect failed");
-    }
+    struct rconn *rc = arg;
+    drop(rc, why);
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
+/* Formats and queues a command on the link; the callback gets its reply. */
+static int send_v(struct rconn *rc, redisCallbackFn *fn, void *priv, const char *fmt, va_list ap)
 {
-    struct rconn *rc = ac->data;
-    if (rc == NULL || rc->ac != ac) {
-        return; /* our own drop() or stop() */
+    char *cmd = NULL;
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    if (len < 0 || cmd == NULL) {
+        return -1;
     }
-    rc->ac = NULL;
-    went_down(rc, status == REDIS_OK ? "connection closed" : ac->errstr);
+    return tlsr__rlink_send(rc->link, cmd, len, fn, priv);
+}
+
+static int send_f(struct rconn *rc, redisCallbackFn *fn, void *priv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc_ = send_v(rc, fn, priv, fmt, ap);
+    va_end(ap);
+    return rc_;
 }
 
 static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -237,36 +244,28 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
 
 static void connect_now(struct rconn *rc)
 {
-    redisAsyncContext *ac = rc->ep.path[0] != '\0' ? redisAsyncConnectUnix(rc->ep.path)
-                                                   : redisAsyncConnect(rc->ep.host, rc->ep.port);
-    if (ac == NULL || ac->err != 0) {
-        char why[128];
-        snprintf(why, sizeof(why), "%s", ac != NULL ? ac->errstr : "out of memory");
-        if (ac != NULL) {
-            redisAsyncFree(ac);
-        }
-        went_down(rc, why);
+    char why[256] = "";
+    if (rc->ep.is_tls && rc->tls == NULL) {
+        went_down(rc, "rediss:// needs TLS settings (no TLS context)");
         return;
     }
-    ac->data = rc;
-    rc->ac = ac;
+    rc->link = tlsr__rlink_open(rc->loop, &rc->ep, rc->ep.is_tls ? rc->tls : NULL, rc->tls_name,
+                                on_link_event, rc, why, sizeof(why));
+    if (rc->link == NULL) {
+        went_down(rc, why[0] != '\0' ? why : "connect failed");
+        return;
+    }
     rc->state = RCONN_CONNECTING;
-    if (redisLibevAttach(rc->loop, ac) != REDIS_OK) {
-        drop(rc, "cannot attach to the event loop");
-        return;
-    }
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* Queued now, sent first once connected: nothing else goes before them. */
     if (rc->password != NULL && rc->username != NULL) {
-        redisAsyncCommand(ac, on_setup_reply, rc, "AUTH %s %s", rc->username, rc->password);
+        (void)send_f(rc, on_setup_reply, rc, "AUTH %s %s", rc->username, rc->password);
     } else if (rc->password != NULL) {
-        redisAsyncCommand(ac, on_setup_reply, rc, "AUTH %s", rc->password);
+        (void)send_f(rc, on_setup_reply, rc, "AUTH %s", rc->password);
     }
     if (rc->ep.db != 0) {
-        redisAsyncCommand(ac, on_setup_reply, rc, "SELECT %d", rc->ep.db);
+        (void)send_f(rc, on_setup_reply, rc, "SELECT %d", rc->ep.db);
     }
-    redisAsyncCommand(ac, on_ping, rc, "PING");
+    (void)send_f(rc, on_ping, rc, "PING");
     arm(rc, CONNECT_DEADLINE_S, 0.0);
 }
 
@@ -295,14 +294,16 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 void tlsr__rconn_start(struct rconn *rc, struct ev_loop *loop, const struct endpoint *ep,
-                       const char *username, const char *password, const char *who, tlsr_log_fn log,
+                       const struct rconn_auth *auth, const char *who, tlsr_log_fn log,
                        void *log_arg)
 {
     memset(rc, 0, sizeof(*rc));
     rc->loop = loop;
     rc->ep = *ep;
-    rc->username = username;
-    rc->password = password;
+    rc->username = auth->username;
+    rc->password = auth->password;
+    rc->tls = auth->tls;
+    rc->tls_name = auth->tls_name;
     rc->who = who;
     rc->log = log;
     rc->log_arg = log_arg;
@@ -318,11 +319,11 @@ void tlsr__rconn_stop(struct rconn *rc)
         return;
     }
     ev_timer_stop(rc->loop, &rc->timer);
-    redisAsyncContext *ac = rc->ac;
-    rc->ac = NULL;
+    struct rlink *link = rc->link;
+    rc->link = NULL;
     rc->state = RCONN_DOWN;
-    if (ac != NULL) {
-        redisAsyncFree(ac);
+    if (link != NULL) {
+        tlsr__rlink_close(link);
     }
     rc->loop = NULL;
 }
@@ -347,7 +348,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 
 static struct rcall *new_call(struct rconn *rc, redisCallbackFn *fn, void *priv)
 {
-    if (rc->state != RCONN_UP || rc->ac == NULL) {
+    if (rc->state != RCONN_UP || rc->link == NULL) {
         return NULL;
     }
     struct rcall *call = tlsr__malloc(sizeof(*call));
@@ -361,7 +362,7 @@ static struct rcall *new_call(struct rconn *rc, redisCallbackFn *fn, void *priv)
 
 static int sent(struct rconn *rc, struct rcall *call, int status)
 {
-    if (status != REDIS_OK) {
+    if (status != 0) {
         tlsr__free(call);
         return -1;
     }
@@ -379,20 +380,18 @@ int tlsr__rconn_command(struct rconn *rc, redisCallbackFn *fn, void *priv, const
     }
     va_list ap;
     va_start(ap, fmt);
-    int status = redisvAsyncCommand(rc->ac, on_reply, call, fmt, ap);
+    int status = send_v(rc, on_reply, call, fmt, ap);
     va_end(ap);
     return sent(rc, call, status);
 }
 
 void tlsr__rconn_flush(struct rconn *rc)
 {
-    if (rc->state != RCONN_UP || rc->ac == NULL) {
+    if (rc->state != RCONN_UP || rc->link == NULL) {
         return;
     }
-    /* A plain non-blocking write of what is queued: no callback runs here; an error is left
-     * for the event loop to find. */
-    int done = 0;
-    (void)redisBufferWrite(&rc->ac->c, &done);
+    /* A non-blocking write of what is queued: no reply callback runs here. */
+    tlsr__rlink_flush(rc->link);
 }
 
 int tlsr__rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *priv, int argc, const char **argv,
@@ -402,5 +401,8 @@ int tlsr__rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *priv, int argc
     if (call == NULL) {
         return -1;
     }
-    return sent(rc, call, redisAsyncCommandArgv(rc->ac, on_reply, call, argc, argv, argvlen));
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    int status = len < 0 || cmd == NULL ? -1 : tlsr__rlink_send(rc->link, cmd, len, on_reply, call);
+    return sent(rc, call, status);
 }

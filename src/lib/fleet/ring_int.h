@@ -31,6 +31,7 @@ struct tlsr_fleet_ring {
     tlsr_log_fn log;
     void *log_arg;
     struct rconn conn;
+    SSL_CTX *tls; /* for a rediss:// endpoint, or NULL */
     ev_timer poll;
     unsigned fast_polls_left; /* polls at JOIN_POLL_S before joining; then poll_ms */
     bool is_busy;

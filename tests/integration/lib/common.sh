@@ -157,6 +157,21 @@ wait_register_trusted() {
     fail "the fleet's 0-RTT register was never trusted (lost_at=${lost:-none})"
 }
 
+# stop_servers PID...: stops serve processes the test started by hand (SIGTERM, bounded wait);
+# a crash or a sanitizer report in their logs ($WORK/s*.log) fails the test.
+stop_servers() {
+    local pid
+    for pid in "$@"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "$@"; do
+        timeout 30 tail --pid="$pid" -f /dev/null || fail "serve $pid did not stop"
+    done
+    if grep -lE "event=worker_died|AddressSanitizer|runtime error|LeakSanitizer" "$WORK"/s*.log; then
+        fail "a server log shows a crash or a sanitizer report"
+    fi
+}
+
 # ---- `tlsresume serve` helpers -------------------------------------------------------------
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 
