@@ -9,7 +9,7 @@ build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev libev-dev libinih
 run_pkgs=(openssl curl)
 test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light libnginx-mod-stream haproxy
     hitch stunnel4 util-linux redis-server iproute2 faketime strace gdb apache2 valgrind
-    chromium default-jre-headless)
+    chromium default-jre-headless redis-sentinel)
 bench_pkgs=(openssl python3 procps nginx-light libnginx-mod-stream haproxy hitch stunnel4
     util-linux redis-server)
 

@@ -305,6 +305,98 @@ redis_tls)
     grep -q "redis_tls_ca: needs a rediss:// endpoint" "$WORK/bad.out" || fail "no clear error"
     stop_servers "${spids[@]}"
     ;;
+redis_sentinel)
+    # Redis behind Sentinel, as operators run it for failover: a master, a replica and three
+    # sentinels. Two servers find the master through the sentinels and share sessions; the
+    # master is killed, the sentinels promote the replica, and the servers follow it (they
+    # ask the sentinels again when the connection goes): connections during the failover are
+    # answered (misses, not failures), and afterwards sessions cross Redis again.
+    command -v redis-sentinel >/dev/null || fail "redis-sentinel is not installed (scripts/deps.sh test)"
+    start_backend echo
+    master=$(free_port)
+    replica=$(free_port)
+    redis-server --port "$master" --bind 127.0.0.1 --save '' --appendonly no \
+        >"$WORK/master.log" 2>&1 &
+    master_pid=$!
+    PIDS+=("$master_pid")
+    redis-server --port "$replica" --bind 127.0.0.1 --save '' --appendonly no \
+        --replicaof 127.0.0.1 "$master" >"$WORK/replica.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$master"
+    wait_port "$replica"
+    sentinels=()
+    for n in 1 2 3; do
+        sp=$(free_port)
+        printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor fleet 127.0.0.1 %s 2\n' \
+            "$sp" "$WORK" "$master" >"$WORK/sentinel$n.conf"
+        printf 'sentinel down-after-milliseconds fleet 1000\nsentinel failover-timeout fleet 5000\n' \
+            >>"$WORK/sentinel$n.conf"
+        redis-sentinel "$WORK/sentinel$n.conf" >"$WORK/sentinel$n.log" 2>&1 &
+        PIDS+=("$!")
+        wait_port "$sp"
+        sentinels+=("127.0.0.1:$sp")
+    done
+    sentinel_url="sentinel://$(IFS=,; echo "${sentinels[*]}")/fleet"
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    ports=()
+    spids=()
+    for n in 1 2; do
+        p=$(free_port)
+        "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$p" --admin off \
+            --backend "127.0.0.1:$BACKEND_PORT" --workers 1 --cert "$WORK/cert.pem" \
+            --key "$WORK/key.pem" --redis "$sentinel_url" --redis-timeout-ms 200 \
+            --fleet-key "$WORK/fleet.key" >"$WORK/s$n.out" 2>"$WORK/s$n.log" &
+        PIDS+=("$!")
+        spids+=("$!")
+        wait_grep "$WORK/s$n.log" "event=started" "server $n did not start" "$!"
+        wait_grep "$WORK/s$n.log" "master=127.0.0.1:$master" "server $n: no master from the sentinels" ""
+        ports+=("$p")
+    done
+    for n in 1 2; do
+        wait_grep "$WORK/s$n.log" "event=redis_up part=cache" "server $n: no cache behind sentinel" ""
+    done
+    cross() { # TAG: a TLS 1.2 session ID made on server 1 resumes on server 2 (through Redis)
+        PORT=${ports[0]}
+        sclient "a$1" -tls1_2 -no_ticket -sess_out "$WORK/sess$1"
+        PORT=${ports[1]}
+        sclient "b$1" -tls1_2 -no_ticket -sess_in "$WORK/sess$1"
+        expect "b$1" "Reused, TLSv1.2"
+    }
+    cross before
+    PORT=${ports[0]}
+    sclient t13 -tls1_3 -sess_out "$WORK/t13"
+    kill -KILL "$master_pid"
+    killed_at=$(date +%s.%N)
+    # During the failover every connection is answered (sclient fails the test otherwise).
+    for k in $(seq 1 200); do
+        PORT=${ports[$((k % 2))]}
+        sclient "during$k" -tls1_2 -no_ticket
+        at=$(redis-cli -p "${sentinels[0]#*:}" SENTINEL get-master-addr-by-name fleet | tail -1)
+        [ "$at" = "$replica" ] && break
+        sleep 0.1
+    done
+    [ "$at" = "$replica" ] || fail "the sentinels did not promote the replica"
+    during=$k
+    for n in 1 2; do
+        wait_grep "$WORK/s$n.log" "master=127.0.0.1:$replica" "server $n did not follow the failover" ""
+    done
+    followed_s=$(python3 -c "import time,sys; print(round(time.time() - float(sys.argv[1]), 1))" "$killed_at")
+    for k in $(seq 1 50); do
+        PORT=${ports[0]}
+        sclient "probe$k" -tls1_2 -no_ticket -sess_out "$WORK/probe"
+        PORT=${ports[1]}
+        sclient "probe2_$k" -tls1_2 -no_ticket -sess_in "$WORK/probe"
+        grep -q "Reused, TLSv1.2" "$WORK/probe2_$k.out" && break
+        sleep 0.2
+    done
+    cross after
+    # A ticket from before the failover still resumes: the servers hold the fleet's keys.
+    PORT=${ports[1]}
+    sclient t13b -tls1_3 -sess_in "$WORK/t13"
+    expect t13b "Reused, TLSv1.3"
+    stop_servers "${spids[@]}"
+    echo "redis_sentinel: $during connections answered during the failover; both servers on the new master ${followed_s} s after the kill; sessions cross Redis before and after"
+    ;;
 sighup)
     start_backend echo
     cp "$WORK/cert.pem" "$WORK/live.pem"

@@ -204,6 +204,17 @@ static void test_endpoints(void **state)
     assert_int_equal(tlsr__fleet_endpoint_parse("redis://[::1]:7000", &ep), TLSR_OK);
     assert_string_equal(ep.host, "::1");
     assert_int_equal(ep.port, 7000);
+    assert_int_equal(tlsr__fleet_endpoint_parse("rediss://cache.internal:6380/1", &ep), TLSR_OK);
+    assert_true(ep.is_tls);
+    assert_int_equal(ep.port, 6380);
+    assert_int_equal(
+        tlsr__fleet_endpoint_parse("sentinel://10.0.0.1:26379,s2.internal:26380/fleet?db=4", &ep),
+        TLSR_OK);
+    assert_string_equal(ep.master, "fleet");
+    assert_int_equal(ep.n_sentinels, 2);
+    assert_string_equal(ep.sentinels[1].host, "s2.internal");
+    assert_int_equal(ep.sentinels[1].port, 26380);
+    assert_int_equal(ep.db, 4);
     assert_int_equal(tlsr__fleet_endpoint_parse("unix:/run/redis.sock?db=2", &ep), TLSR_OK);
     assert_string_equal(ep.path, "/run/redis.sock");
     assert_int_equal(ep.db, 2);
@@ -218,6 +229,14 @@ static void test_endpoints(void **state)
         "redis://h/16",
         "redis://h/-1",
         "redis://user:secret@h",
+        "sentinel://",
+        "sentinel://h:26379",
+        "sentinel://h:26379/",
+        "sentinel://h/fleet",
+        "sentinel://h:0/fleet",
+        "sentinel://u:p@h:26379/fleet",
+        "sentinel://a:1,b:2,c:3,d:4,e:5,f:6/fleet",
+        "sentinel://h:26379/fleet?db=99",
         "redis://[::1",
         "unix:relative.sock",
         "unix:/x?database=1",

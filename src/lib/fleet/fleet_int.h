@@ -71,13 +71,21 @@ TLSR_MUST_CHECK tlsr_status tlsr__fleet_entry_name(const struct tlsr_fleet_secre
                                                    uint8_t hash[NAME_HASH_LEN]);
 
 /* A parsed endpoint. */
+#define MAX_SENTINELS 5
 struct endpoint {
-    char host[256];
+    char host[256]; /* for sentinel://, the master's, once a sentinel has named it */
     char path[108]; /* unix socket; empty for TCP */
     int port;
     int db;
     bool is_tls;    /* rediss:// */
     char text[300]; /* for logs: the endpoint without any password */
+    /* sentinel://H:P[,H:P...]/MASTER[?db=N]: the master is asked of the sentinels. */
+    char master[64]; /* empty: not a sentinel endpoint */
+    size_t n_sentinels;
+    struct {
+        char host[64];
+        int port;
+    } sentinels[MAX_SENTINELS];
 };
 TLSR_MUST_CHECK tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out);
 
@@ -93,10 +101,13 @@ struct rconn {
     SSL_CTX *tls;         /* borrowed; for rediss:// endpoints */
     const char *tls_name; /* borrowed; the name to verify (NULL: the endpoint's host) */
     struct rlink *link;
-    int state;      /* RCONN_DOWN, RCONN_CONNECTING, RCONN_UP */
-    bool was_up;    /* for logging state changes once */
-    bool is_logged; /* the current down state was logged */
-    ev_timer timer; /* backoff, connect deadline and stall check */
+    int state;           /* RCONN_DOWN, RCONN_CONNECTING, RCONN_UP */
+    size_t sentinel_i;   /* the sentinel asked next (sentinel:// endpoints) */
+    bool must_drop;      /* a reply said this is no longer the master: reconnect */
+    char master_at[300]; /* the master last named by the sentinels, for logs */
+    bool was_up;         /* for logging state changes once */
+    bool is_logged;      /* the current down state was logged */
+    ev_timer timer;      /* backoff, connect deadline and stall check */
     double backoff_s;
     uint32_t pending;    /* commands without a reply yet */
     ev_tstamp last_sent; /* when the oldest unanswered command was sent */

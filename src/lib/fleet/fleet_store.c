@@ -139,6 +139,10 @@ tlsr_status tlsr_fleet_store_new(const struct tlsr_fleet_opts *o, struct tlsr_fl
     *out = NULL;
     struct endpoint ep;
     TRY(tlsr__fleet_endpoint_parse(o->endpoints[0], &ep));
+    ENSURE(ep.master[0] == '\0', TLSR_E_INVALID,
+           "fleet store: %s: sentinel:// is not supported by the blocking store yet (the GnuTLS "
+           "adapter); name the master with redis://",
+           ep.text);
     ENSURE(!ep.is_tls, TLSR_E_INVALID,
            "fleet store: %s: rediss:// (TLS) is not supported by the blocking store yet (the "
            "GnuTLS adapter); use redis:// on a private network, or serve",

@@ -60,6 +60,17 @@ static tlsr_status parse_int(const char *s, size_t len, long lo, long hi, const 
     return TLSR_OK;
 }
 
+/* The ?db=N that may end a unix: or sentinel:// endpoint (q: from the '?', or NULL). */
+static tlsr_status parse_db_param(const char *q, const char *text, struct endpoint *out)
+{
+    if (q == NULL) {
+        return TLSR_OK;
+    }
+    ENSURE(strncmp(q, "?db=", 4) == 0, TLSR_E_INVALID,
+           "redis endpoint \"%s\": the only parameter is ?db=N", text);
+    return parse_int(q + 4, strlen(q + 4), 0, 15, "db", text, &out->db);
+}
+
 static tlsr_status parse_unix(const char *text, struct endpoint *out)
 {
     const char *path = text + strlen("unix:");
@@ -69,12 +80,43 @@ static tlsr_status parse_unix(const char *text, struct endpoint *out)
            "redis endpoint \"%s\": expected unix:/absolute/path", text);
     memcpy(out->path, path, len);
     out->path[len] = '\0';
-    if (q != NULL) {
-        ENSURE(strncmp(q, "?db=", 4) == 0, TLSR_E_INVALID,
-               "redis endpoint \"%s\": the only parameter is ?db=N", text);
-        TRY(parse_int(q + 4, strlen(q + 4), 0, 15, "db", text, &out->db));
+    return parse_db_param(q, text, out);
+}
+
+/* sentinel://H:P[,H:P...]/MASTER[?db=N] */
+static tlsr_status parse_sentinel(const char *text, struct endpoint *out)
+{
+    const char *s = text + strlen("sentinel://");
+    const char *slash = strchr(s, '/');
+    ENSURE(slash != NULL && slash > s, TLSR_E_INVALID,
+           "redis endpoint \"%s\": expected sentinel://HOST:PORT[,HOST:PORT...]/MASTER", text);
+    ENSURE(memchr(s, '@', (size_t)(slash - s)) == NULL, TLSR_E_INVALID,
+           "redis endpoint \"%s\": no credentials in the endpoint; use a password file", text);
+    const char *p = s;
+    while (p < slash) {
+        const char *comma = memchr(p, ',', (size_t)(slash - p));
+        const char *end = comma != NULL ? comma : slash;
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        ENSURE(out->n_sentinels < MAX_SENTINELS, TLSR_E_INVALID,
+               "redis endpoint \"%s\": at most %d sentinels", text, MAX_SENTINELS);
+        ENSURE(colon != NULL && colon > p && (size_t)(colon - p) < sizeof(out->sentinels[0].host),
+               TLSR_E_INVALID, "redis endpoint \"%s\": each sentinel is HOST:PORT", text);
+        memcpy(out->sentinels[out->n_sentinels].host, p, (size_t)(colon - p));
+        out->sentinels[out->n_sentinels].host[colon - p] = '\0';
+        TRY(parse_int(colon + 1, (size_t)(end - colon - 1), 1, 65535, "sentinel port", text,
+                      &out->sentinels[out->n_sentinels].port));
+        out->n_sentinels++;
+        p = comma != NULL ? comma + 1 : end;
     }
-    return TLSR_OK;
+    const char *name = slash + 1;
+    const char *q = strchr(name, '?');
+    size_t len = q != NULL ? (size_t)(q - name) : strlen(name);
+    ENSURE(len > 0 && len < sizeof(out->master) && memchr(name, '/', len) == NULL, TLSR_E_INVALID,
+           "redis endpoint \"%s\": the master's name, 1 to %zu bytes", text,
+           sizeof(out->master) - 1);
+    memcpy(out->master, name, len);
+    out->master[len] = '\0';
+    return parse_db_param(q, text, out);
 }
 
 tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out)
@@ -87,10 +129,13 @@ tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out)
     if (strncmp(text, "unix:", 5) == 0) {
         return parse_unix(text, out);
     }
+    if (strncmp(text, "sentinel://", 11) == 0) {
+        return parse_sentinel(text, out);
+    }
     out->is_tls = strncmp(text, "rediss://", 9) == 0;
     ENSURE(out->is_tls || strncmp(text, "redis://", 8) == 0, TLSR_E_INVALID,
-           "redis endpoint \"%s\": expected redis://HOST[:PORT][/DB], rediss:// (TLS) or "
-           "unix:/path",
+           "redis endpoint \"%s\": expected redis://HOST[:PORT][/DB], rediss:// (TLS), "
+           "sentinel://HOST:PORT[,...]/MASTER or unix:/path",
            text);
     const char *h = text + (out->is_tls ? 9 : 8);
     ENSURE(strchr(h, '@') == NULL, TLSR_E_INVALID,
@@ -146,6 +191,9 @@ static void arm(struct rconn *rc, double after_s, double repeat_s)
 
 static void went_down(struct rconn *rc, const char *why)
 {
+    if (rc->ep.n_sentinels > 0) {
+        rc->sentinel_i = (rc->sentinel_i + 1) % rc->ep.n_sentinels; /* the next one, next time */
+    }
     rc->state = RCONN_DOWN;
     rc->pending = 0;
     if (rc->was_up || !rc->is_logged) {
@@ -242,7 +290,92 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
+/* The reply to ROLE (behind sentinels, at connect and as the heartbeat): anything but a master
+ * makes the connection go, and the sentinels are asked again. */
+static void on_role(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct rconn *rc = priv;
+    redisReply *reply = r;
+    if (reply == NULL || rc->link == NULL) {
+        return;
+    }
+    bool is_master = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+                     reply->element[0]->type == REDIS_REPLY_STRING &&
+                     strcmp(reply->element[0]->str, "master") == 0;
+    if (!is_master) {
+        rc->must_drop = true;
+        arm(rc, 0.0, CHECK_EVERY_S);
+    }
+}
+
+static void connect_master(struct rconn *rc);
+
+/* A sentinel's answer to get-master-addr-by-name: the master's address, or nil. */
+static void on_master_addr(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    struct rconn *rc = priv;
+    redisReply *reply = r;
+    if (reply == NULL || rc->link == NULL || rc->state != RCONN_CONNECTING) {
+        return; /* the link failed: on_link_event goes on */
+    }
+    int port = 0;
+    bool is_ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+                 reply->element[0]->type == REDIS_REPLY_STRING &&
+                 reply->element[1]->type == REDIS_REPLY_STRING && reply->element[0]->len > 0 &&
+                 reply->element[0]->len < sizeof(rc->ep.host) &&
+                 parse_int(reply->element[1]->str, reply->element[1]->len, 1, 65535, "port",
+                           rc->ep.text, &port) == TLSR_OK;
+    struct rlink *sentinel = rc->link;
+    rc->link = NULL;
+    tlsr__rlink_close(sentinel); /* safe from its own callback */
+    const char *asked = rc->ep.sentinels[rc->sentinel_i].host;
+    int asked_port = rc->ep.sentinels[rc->sentinel_i].port;
+    if (!is_ok) {
+        char why[200];
+        snprintf(why, sizeof(why), "sentinel %s:%d does not name a master %s", asked, asked_port,
+                 rc->ep.master);
+        went_down(rc, why);
+        return;
+    }
+    memcpy(rc->ep.host, reply->element[0]->str, reply->element[0]->len);
+    rc->ep.host[reply->element[0]->len] = '\0';
+    rc->ep.port = port;
+    char at[300];
+    snprintf(at, sizeof(at), "%s:%d", rc->ep.host, port);
+    if (strcmp(at, rc->master_at) != 0) {
+        tlsr__fleet_log(rc->log, rc->log_arg, TLSR_LOG_INFO,
+                        "event=redis_master part=%s redis=%s master=%s sentinel=%s:%d", rc->who,
+                        rc->ep.text, at, asked, asked_port);
+        snprintf(rc->master_at, sizeof(rc->master_at), "%s", at);
+    }
+    connect_master(rc);
+}
+
+/* Behind sentinels, every connection starts by asking one where the master is. */
 static void connect_now(struct rconn *rc)
+{
+    if (rc->ep.master[0] == '\0') {
+        connect_master(rc);
+        return;
+    }
+    struct endpoint s;
+    memset(&s, 0, sizeof(s));
+    snprintf(s.host, sizeof(s.host), "%s", rc->ep.sentinels[rc->sentinel_i].host);
+    s.port = rc->ep.sentinels[rc->sentinel_i].port;
+    char why[256] = "";
+    rc->link = tlsr__rlink_open(rc->loop, &s, NULL, NULL, on_link_event, rc, why, sizeof(why));
+    if (rc->link == NULL) {
+        went_down(rc, why[0] != '\0' ? why : "sentinel: connect failed");
+        return;
+    }
+    rc->state = RCONN_CONNECTING;
+    (void)send_f(rc, on_master_addr, rc, "SENTINEL get-master-addr-by-name %s", rc->ep.master);
+    arm(rc, CONNECT_DEADLINE_S, 0.0);
+}
+
+static void connect_master(struct rconn *rc)
 {
     char why[256] = "";
     if (rc->ep.is_tls && rc->tls == NULL) {
@@ -265,6 +398,9 @@ static void connect_now(struct rconn *rc)
     if (rc->ep.db != 0) {
         (void)send_f(rc, on_setup_reply, rc, "SELECT %d", rc->ep.db);
     }
+    if (rc->ep.master[0] != '\0') {
+        (void)send_f(rc, on_role, rc, "ROLE"); /* a sentinel may name a master just demoted */
+    }
     (void)send_f(rc, on_ping, rc, "PING");
     arm(rc, CONNECT_DEADLINE_S, 0.0);
 }
@@ -281,15 +417,23 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     struct rconn *rc = t->data;
-    if (rc->state == RCONN_DOWN) {
+    if (rc->must_drop && rc->state != RCONN_DOWN) {
+        rc->must_drop = false;
+        drop(rc, "the server is no longer the master (a failover); asking the sentinels again");
+    } else if (rc->state == RCONN_DOWN) {
         connect_now(rc);
     } else if (rc->state == RCONN_CONNECTING) {
         drop(rc, "no answer within 1 s of connecting");
     } else if (rc->pending > 0 && ev_now(rc->loop) - rc->last_reply > STALL_S) {
         drop(rc, "no reply for 1 s");
     } else if (rc->pending == 0 && ev_now(rc->loop) - rc->last_reply > STALL_S) {
-        /* Idle: a PING now and then, so that a dead link shows without traffic. */
-        (void)tlsr__rconn_command(rc, on_heartbeat, NULL, "PING");
+        /* Idle: a PING now and then, so that a dead link shows without traffic; behind
+         * sentinels, ROLE, so that a master turned replica by a failover shows too. */
+        if (rc->ep.master[0] != '\0') {
+            (void)tlsr__rconn_command(rc, on_role, rc, "ROLE");
+        } else {
+            (void)tlsr__rconn_command(rc, on_heartbeat, NULL, "PING");
+        }
     }
 }
 
@@ -342,6 +486,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
         rc->pending--;
     }
     rc->last_reply = ev_now(rc->loop);
+    const redisReply *r = reply;
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8) == 0 &&
+        rc->ep.master[0] != '\0') {
+        rc->must_drop = true; /* writes reach a replica: the master moved */
+        arm(rc, 0.0, CHECK_EVERY_S);
+    }
     call->fn(ac, reply, call->priv);
     tlsr__free(call);
 }

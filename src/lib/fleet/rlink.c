@@ -55,12 +55,12 @@ struct rlink {
     struct ev_loop *loop;
     int fd;
     SSL *ssl;
-    int phase;           /* connecting, TLS handshake, up */
-    bool is_connected;   /* phase == PHASE_UP */
-    bool wants_write;    /* TLS: the last operation needs the socket writable */
-    int in_callback;     /* depth of calls into this link: a close inside one is deferred */
-    bool is_closed;      /* failed or closed: nothing more is sent or read */
-    bool is_released;    /* the owner closed it: freed once no call is inside */
+    int phase;         /* connecting, TLS handshake, up */
+    bool is_connected; /* phase == PHASE_UP */
+    bool wants_write;  /* TLS: the last operation needs the socket writable */
+    int in_callback;   /* depth of calls into this link: a close inside one is deferred */
+    bool is_closed;    /* failed or closed: nothing more is sent or read */
+    bool is_released;  /* the owner closed it: freed once no call is inside */
     ev_io rio;
     ev_io wio;
     redisReader *reader;
@@ -75,7 +75,7 @@ struct rlink {
 
 static void fail_link(struct rlink *l, const char *why);
 
-static void set_events(struct rlink *l)
+static void link_events(struct rlink *l)
 {
     bool want_w = !l->is_connected || l->out_len > 0 || l->wants_write;
     if (want_w && !ev_is_active(&l->wio)) {
@@ -146,13 +146,13 @@ static void established(struct rlink *l)
         }
         if (st == 0) {
             ev_io_start(l->loop, &l->rio); /* the handshake reads too */
-            set_events(l);
+            link_events(l);
             return;
         }
     }
     l->phase = PHASE_UP;
     l->is_connected = true;
-    set_events(l);
+    link_events(l);
 }
 
 static void flush_out(struct rlink *l)
@@ -161,7 +161,8 @@ static void flush_out(struct rlink *l)
         ssize_t n;
         if (l->ssl != NULL) {
             ERR_clear_error();
-            int rc = SSL_write(l->ssl, l->out, (int)(l->out_len > INT32_MAX ? INT32_MAX : l->out_len));
+            int rc =
+                SSL_write(l->ssl, l->out, (int)(l->out_len > INT32_MAX ? INT32_MAX : l->out_len));
             char why[256];
             int st = tls_step(l, rc, why, sizeof(why));
             if (st < 0) {
@@ -185,7 +186,7 @@ static void flush_out(struct rlink *l)
         memmove(l->out, l->out + n, l->out_len - (size_t)n);
         l->out_len -= (size_t)n;
     }
-    set_events(l);
+    link_events(l);
 }
 
 static void free_link(struct rlink *l)
@@ -359,8 +360,8 @@ static int connect_socket(const struct endpoint *ep, char *why, size_t cap)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ep->path);
-        if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS &&
-                       errno != EAGAIN)) {
+        if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+                       errno != EINPROGRESS && errno != EAGAIN)) {
             snprintf(why, cap, "%s", strerror(errno));
             if (fd >= 0) {
                 close(fd);
@@ -486,7 +487,7 @@ int tlsr__rlink_send(struct rlink *l, char *cmd, int len, redisCallbackFn *fn, v
         l->head = c;
     }
     l->tail = c;
-    set_events(l);
+    link_events(l);
     return 0;
 }
 
