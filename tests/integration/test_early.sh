@@ -74,7 +74,10 @@ start_early_fleet() {
     local skew=$1 i=0 env
     shift
     start_backend lines --proxy-protocol
-    start_local_redis
+    if [ -z "${EARLY_REDIS:-}" ]; then
+        start_local_redis
+        EARLY_REDIS="redis://127.0.0.1:$REDIS_PORT"
+    fi
     MPORTS=()
     MADMINS=()
     for env in "$@"; do
@@ -90,7 +93,7 @@ start_early_fleet() {
         "${pre[@]}" "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$p" --admin "127.0.0.1:$a" \
             --backend "127.0.0.1:$BACKEND_PORT" --workers 1 --cert "$WORK/cert.pem" \
             --key "$WORK/key.pem" --proxy-protocol --early-data --early-data-window "${WINDOW}s" \
-            --redis "redis://127.0.0.1:$REDIS_PORT" --fleet-key "$WORK/fleet.key" \
+            --redis "$EARLY_REDIS" --fleet-key "$WORK/fleet.key" \
             --fleet-clock-skew "${skew}s" --redis-timeout-ms 200 \
             >"$WORK/m$i.out" 2>"$WORK/m$i.log" &
         PIDS+=("$!")
@@ -369,6 +372,52 @@ fleet_lost | fleet_lost_control)
         grep -q "Early data was accepted" "$WORK/later-$c.out" || fail "$c: refused after the period"
         echo "$c: replay refused (lost), refused again at once, accepted after ${RECORD_S} s"
     done
+    ;;
+fleet_failover)
+    # Redis behind Sentinel: a flight accepted by member 0, then the master killed and the
+    # replica promoted. Replication is asynchronous, so the new master may lack the record;
+    # its run id differs, so both members refuse 0-RTT through it for a record lifetime: the
+    # replay to member 1 is refused (counted as lost), and 0-RTT works again after.
+    start_sentinel_redis
+    EARLY_REDIS=$SENTINEL_URL
+    REDIS_PORT=$MASTER_PORT
+    start_early_fleet 2 "" ""
+    wait_register_trusted "$RECORD_S" rcli
+    member 0
+    ticket
+    record_flight "failover-1"
+    grep -q "Early data was accepted" "$WORK/orig.out" || fail "the original was refused"
+    answered() { echo $(($(register_answers 1 lost) + $(register_answers 1 replay))); }
+    before=$(answered)
+    wait_failover
+    REDIS_PORT=$REPLICA_PORT
+    for i in 0 1; do
+        wait_grep "$WORK/m$i.log" "part=cache redis=$SENTINEL_URL master=127.0.0.1:$REPLICA_PORT" \
+            "member $i did not follow the failover" ""
+    done
+    # The replay: refused by the new master, as a replay if the record was replicated in time,
+    # else as lost; never accepted.
+    for k in $(seq 1 50); do
+        replay_to 3 1
+        [ "$(answered)" -gt "$before" ] && break
+        sleep 0.1 # member 1 still reconnecting: refused as unavailable; again
+    done
+    [ "$(received failover-1)" = 1 ] || fail "the backend got the early data $(received failover-1) times"
+    [ "$(answered)" -gt "$before" ] || fail "the new master never answered for the replay"
+    # Whatever replication kept, the new master is another Redis: a fresh flight is refused
+    # too (counted as lost) until a record lifetime has passed.
+    lost=$(register_answers 1 lost)
+    member 1
+    ticket
+    early again "failover-again"
+    grep -q "Early data was rejected" "$WORK/again.out" || fail "0-RTT accepted right after the failover"
+    [ "$(register_answers 1 lost)" -gt "$lost" ] || fail "the refusal after the failover was not counted as lost"
+    wait_register_trusted "$RECORD_S" rcli
+    member 1
+    ticket
+    early later "failover-later"
+    grep -q "Early data was accepted" "$WORK/later.out" || fail "0-RTT refused after the period"
+    echo "fleet_failover: replay after the failover refused (lost); accepted again after ${RECORD_S} s"
     ;;
 check_starting)
     # check --early-data against a server in its start-up window: the original's early data is

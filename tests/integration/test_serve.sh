@@ -311,33 +311,13 @@ redis_sentinel)
     # master is killed, the sentinels promote the replica, and the servers follow it (they
     # ask the sentinels again when the connection goes): connections during the failover are
     # answered (misses, not failures), and afterwards sessions cross Redis again.
-    command -v redis-sentinel >/dev/null || fail "redis-sentinel is not installed (scripts/deps.sh test)"
     start_backend echo
-    master=$(free_port)
-    replica=$(free_port)
-    redis-server --port "$master" --bind 127.0.0.1 --save '' --appendonly no \
-        >"$WORK/master.log" 2>&1 &
-    master_pid=$!
-    PIDS+=("$master_pid")
-    redis-server --port "$replica" --bind 127.0.0.1 --save '' --appendonly no \
-        --replicaof 127.0.0.1 "$master" >"$WORK/replica.log" 2>&1 &
-    PIDS+=("$!")
-    wait_port "$master"
-    wait_port "$replica"
-    sentinels=()
-    for n in 1 2 3; do
-        sp=$(free_port)
-        printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor fleet 127.0.0.1 %s 2\n' \
-            "$sp" "$WORK" "$master" >"$WORK/sentinel$n.conf"
-        printf 'sentinel down-after-milliseconds fleet 1000\nsentinel failover-timeout fleet 5000\n' \
-            >>"$WORK/sentinel$n.conf"
-        redis-sentinel "$WORK/sentinel$n.conf" >"$WORK/sentinel$n.log" 2>&1 &
-        PIDS+=("$!")
-        wait_port "$sp"
-        sentinels+=("127.0.0.1:$sp")
-    done
-    sentinel_url="sentinel://$(IFS=,; echo "${sentinels[*]}")/fleet"
-    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    start_sentinel_redis
+    master=$MASTER_PORT
+    replica=$REPLICA_PORT
+    master_pid=$MASTER_PID
+    sentinels=("${SENTINELS[@]}")
+    sentinel_url=$SENTINEL_URL
     ports=()
     spids=()
     for n in 1 2; do

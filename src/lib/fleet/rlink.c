@@ -77,7 +77,9 @@ static void fail_link(struct rlink *l, const char *why);
 
 static void link_events(struct rlink *l)
 {
-    bool want_w = !l->is_connected || l->out_len > 0 || l->wants_write;
+    /* Writable: connecting (the connect's end shows as writable); a TLS operation that needs
+     * it; or, once up, commands to write. Not otherwise: an idle writable socket would spin. */
+    bool want_w = l->phase == PHASE_TCP || l->wants_write || (l->is_connected && l->out_len > 0);
     if (want_w && !ev_is_active(&l->wio)) {
         ev_io_start(l->loop, &l->wio);
     } else if (!want_w && ev_is_active(&l->wio)) {

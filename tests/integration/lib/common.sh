@@ -139,6 +139,51 @@ start_local_redis() {
     "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
 }
 
+# start_sentinel_redis: a Redis master, a replica and three sentinels monitoring them as
+# "fleet" (down after 1 s), all of the test's own. Sets MASTER_PORT, MASTER_PID, REPLICA_PORT,
+# SENTINELS (HOST:PORT each) and SENTINEL_URL (sentinel://.../fleet); makes $WORK/fleet.key.
+start_sentinel_redis() {
+    command -v redis-sentinel >/dev/null || fail "redis-sentinel is not installed (scripts/deps.sh test)"
+    MASTER_PORT=$(free_port)
+    REPLICA_PORT=$(free_port)
+    redis-server --port "$MASTER_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        >"$WORK/master.log" 2>&1 &
+    MASTER_PID=$!
+    PIDS+=("$MASTER_PID")
+    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --replicaof 127.0.0.1 "$MASTER_PORT" >"$WORK/replica.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$MASTER_PORT"
+    wait_port "$REPLICA_PORT"
+    SENTINELS=()
+    local n sp
+    for n in 1 2 3; do
+        sp=$(free_port)
+        printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor fleet 127.0.0.1 %s 2\n' \
+            "$sp" "$WORK" "$MASTER_PORT" >"$WORK/sentinel$n.conf"
+        printf 'sentinel down-after-milliseconds fleet 1000\nsentinel failover-timeout fleet 5000\n' \
+            >>"$WORK/sentinel$n.conf"
+        redis-sentinel "$WORK/sentinel$n.conf" >"$WORK/sentinel$n.log" 2>&1 &
+        PIDS+=("$!")
+        wait_port "$sp"
+        SENTINELS+=("127.0.0.1:$sp")
+    done
+    SENTINEL_URL="sentinel://$(IFS=,; echo "${SENTINELS[*]}")/fleet"
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+}
+
+# wait_failover: kills the master and waits (bounded) until the sentinels name the replica.
+wait_failover() {
+    kill -KILL "$MASTER_PID"
+    local k at=""
+    for k in $(seq 1 200); do
+        at=$(redis-cli -p "${SENTINELS[0]#*:}" SENTINEL get-master-addr-by-name fleet | tail -1)
+        [ "$at" = "$REPLICA_PORT" ] && return 0
+        sleep 0.1
+    done
+    fail "the sentinels did not promote the replica (they name port ${at:-none})"
+}
+
 # wait_register_trusted RECORD_S CLI...: waits until the fleet's 0-RTT register is past its
 # refusal period after its last loss of records (a new fleet's Redis counts as one): RECORD_S
 # (how long Redis keeps a strike record) after the loss, by Redis's clock. CLI is how to run
