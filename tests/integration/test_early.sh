@@ -322,7 +322,7 @@ fleet_lost | fleet_lost_control)
             rcli SHUTDOWN NOSAVE >/dev/null 2>&1 || true
             for k in $(seq 1 50); do rcli PING >/dev/null 2>&1 || break; sleep 0.1; done
             # The new Redis may evict (for the next case): each member warns as it reconnects.
-            redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
                 --maxmemory 3mb --maxmemory-policy volatile-ttl >"$WORK/redis2.log" 2>&1 &
             PIDS+=("$!")
             wait_port "$REDIS_PORT"

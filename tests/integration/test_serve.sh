@@ -182,7 +182,7 @@ redis_acl)
     REDIS_PORT=$(free_port)
     printf 'user default off\nuser tlsr on >acl-pass-%s ~tlsr:* +@all -@dangerous +info\n' \
         "$REDIS_PORT" >"$WORK/users.acl"
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
         --aclfile "$WORK/users.acl" >"$WORK/redis.log" 2>&1 &
     PIDS+=("$!")
     wait_port "$REDIS_PORT"
@@ -252,7 +252,7 @@ redis_tls)
     mk redis redis.test "DNS:redis.test,IP:127.0.0.1" ca
     mk client tlsresume "DNS:tlsresume" ca
     REDIS_PORT=$(free_port)
-    redis-server --port 0 --tls-port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    redis-server --port 0 --tls-port "$REDIS_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
         --tls-cert-file "$WORK/redis.pem" --tls-key-file "$WORK/redis.key" \
         --tls-ca-cert-file "$WORK/ca.pem" --tls-auth-clients yes >"$WORK/redis.log" 2>&1 &
     PIDS+=("$!")

@@ -132,7 +132,7 @@ expect() {
 start_local_redis() {
     command -v redis-server >/dev/null || fail "redis-server is not installed (scripts/deps.sh test)"
     REDIS_PORT=$(free_port)
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
         >"$WORK/redis.log" 2>&1 &
     PIDS+=("$!")
     wait_port "$REDIS_PORT"
@@ -146,11 +146,11 @@ start_sentinel_redis() {
     command -v redis-sentinel >/dev/null || fail "redis-sentinel is not installed (scripts/deps.sh test)"
     MASTER_PORT=$(free_port)
     REPLICA_PORT=$(free_port)
-    redis-server --port "$MASTER_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    redis-server --port "$MASTER_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
         >"$WORK/master.log" 2>&1 &
     MASTER_PID=$!
     PIDS+=("$MASTER_PID")
-    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
         --replicaof 127.0.0.1 "$MASTER_PORT" >"$WORK/replica.log" 2>&1 &
     PIDS+=("$!")
     wait_port "$MASTER_PORT"
