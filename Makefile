@@ -42,6 +42,7 @@ bench: deps-bench build
 	@bench/suite.sh --write
 	@bench/suite.sh --all-cores --write
 	@bench/fleet.sh --write
+	@bench/redis_ops.sh --write
 
 install: build
 	cmake --install build --prefix $(PREFIX)

@@ -74,46 +74,48 @@ stop_fleet() {
     for p in "${FLEET_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 }
 
-# measure LABEL BENCH_ARGS...: Redis commands per handshake while `tlsresume bench` makes COUNT
-# handshakes (one connection at a time, so that each resumption follows its session's full
-# handshake onto the other server). The ring's polls in that time are left out: they are
-# measured on their own below.
+# measure LABEL KIND: Redis commands per session while a client makes COUNT pairs of a full
+# handshake and a resumption of its session on the next connection (round robin: on the other
+# server, which has never seen it). The key ring's own commands in that time (measured idle
+# beforehand, per second) are taken out.
 : >"$WORK/rows.txt"
 measure() {
-    local label=$1
-    shift
+    local label=$1 kind=$2
     calls >"$WORK/before.txt"
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$BUILD/tlsresume" bench "127.0.0.1:$LB" --count "$COUNT" --concurrency 1 --json "$@" \
-        >"$WORK/bench.json" 2>/dev/null || true
-    t1=$(date +%s.%N)
+    python3 - "127.0.0.1:$LB" "$kind" "$COUNT" >"$WORK/pairs.json" <<'PY'
+import json, sys, time
+sys.path.insert(0, "tests/integration/lib")
+from fleet_client import connect, context
+addr, kind, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+host, port = addr.rsplit(":", 1)
+ctx = context(kind)
+resumed = 0
+t0 = time.time()
+for _ in range(count):
+    _, sess = connect((host, int(port)), ctx)
+    reused, _ = connect((host, int(port)), ctx, sess)
+    resumed += reused
+print(json.dumps({"pairs": count, "resumed": resumed, "seconds": time.time() - t0}))
+PY
     calls >"$WORK/after.txt"
-    python3 - "$label" "$WORK/before.txt" "$WORK/after.txt" "$WORK/bench.json" "$t0" "$t1" \
-        "$POLL_RATE" >>"$WORK/rows.txt" <<'PY'
+    python3 - "$label" "$WORK/before.txt" "$WORK/after.txt" "$WORK/pairs.json" \
+        "$WORK/ring_rates.json" >>"$WORK/rows.txt" <<'PY'
 import json, sys
-label, before, after, bench, t0, t1, poll_rate = sys.argv[1:]
+label, before, after, pairs, rates = sys.argv[1:]
 def load(p):
-    d = {}
-    for line in open(p):
-        k, v = line.split()
-        d[k] = int(v)
-    return d
+    return {k: int(v) for k, v in (l.split() for l in open(p))}
 b, a = load(before), load(after)
-r = json.load(open(bench))
-n = r["handshakes"]
-seconds = float(t1) - float(t0)
-# The ring's own scripts and reports in that time (2 members), measured apart.
-ring = float(poll_rate) * seconds
-ops = {k: a.get(k, 0) - b.get(k, 0) for k in a}
-ops["eval"] = max(0.0, ops.get("eval", 0) - ring)
-# HSET and PEXPIRE are the ring's per-poll use reports, not the handshakes'.
-shown = {k: v for k, v in ops.items()
-         if k not in ("info", "ping", "hset", "pexpire") and v / n >= 0.005}
-per = ", ".join("%s %.2f" % (k.upper(), v / n) for k, v in sorted(shown.items()))
-total = sum(shown.values()) / n
-print("| %s | %d | %.0f%% | %s | %.2f |" % (label, n, 100 * r.get("resumed_fraction", 0.0),
-                                             per or "none", total))
+r = json.load(open(pairs))
+ring = json.load(open(rates))
+n = r["pairs"]
+ops = {}
+for k in a:
+    v = a[k] - b.get(k, 0) - ring.get(k, 0.0) * r["seconds"]
+    if k not in ("info", "ping") and v / n >= 0.05:
+        ops[k] = v
+per = ", ".join("%s %.2f" % (k.upper(), v / n) for k, v in sorted(ops.items()))
+print("| %s | %d | %d/%d | %s | %.2f |" % (label, n, r["resumed"], n, per or "none",
+                                             sum(ops.values()) / n))
 PY
 }
 
@@ -122,41 +124,30 @@ fleet
 calls >"$WORK/before.txt"
 sleep 10
 calls >"$WORK/after.txt"
-POLL_RATE=$(python3 - "$WORK/before.txt" "$WORK/after.txt" <<'PY'
-import sys
+python3 - "$WORK/before.txt" "$WORK/after.txt" "$WORK/ring_rates.json" <<'PY'
+import json, sys
 def load(p):
     return {k: int(v) for k, v in (l.split() for l in open(p))}
 b, a = load(sys.argv[1]), load(sys.argv[2])
-print("%.2f" % ((a.get("eval", 0) - b.get("eval", 0)) / 10.0))
+rates = {k: (a[k] - b.get(k, 0)) / 10.0 for k in a if a[k] > b.get(k, 0)}
+json.dump(rates, open(sys.argv[3], "w"))
 PY
-)
-RING_OTHERS=$(python3 - "$WORK/before.txt" "$WORK/after.txt" <<'PY'
-import sys
-def load(p):
-    return {k: int(v) for k, v in (l.split() for l in open(p))}
-b, a = load(sys.argv[1]), load(sys.argv[2])
-print(", ".join("%s %.1f/s" % (k.upper(), (a[k] - b.get(k, 0)) / 10.0)
-                for k in sorted(a) if k not in ("eval", "info", "ping") and a[k] > b.get(k, 0)))
-PY
-)
-measure "TLS 1.3 stateless tickets, full" --tls1_3 --mode full
-measure "TLS 1.3 stateless tickets, resumed" --tls1_3 --mode resume
+RING=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(", ".join("%s %.1f/s" % (k.upper(), v) for k, v in sorted(r.items()) if k not in ("info", "ping")))' "$WORK/ring_rates.json")
+measure "TLS 1.3 stateless tickets" tls13
 stop_fleet
 fleet --no-tickets
-measure "TLS 1.2 session IDs, full" --tls1_2 --mode full
-measure "TLS 1.2 session IDs, resumed" --tls1_2 --mode resume
+measure "TLS 1.2 session IDs" tls12_id
 stop_fleet
 fleet --tls13-tickets stateful
-measure "TLS 1.3 stateful tickets, resumed" --tls1_3 --mode resume
+measure "TLS 1.3 stateful tickets (single use)" tls13
 stop_fleet
 
 {
-    printf 'Measured %s on %s cores, Redis %s: two servers behind HAProxy round robin, one worker each; `tlsresume bench --count %s --concurrency 1` per mode, so each resumption lands on the server that did not make the session. Commands counted by Redis (`INFO commandstats`), the key ring'"'"'s own polls left out (below).\n\n' \
+    printf 'Measured %s on %s cores, Redis %s, `bench/redis_ops.sh --count %s`: two servers behind HAProxy round robin, one worker each. A client makes pairs of a full handshake and a resumption of its session on the next connection, which lands on the server that has never seen it. Commands counted by Redis (`INFO commandstats`, commands run inside scripts included), the key ring'"'"'s own (measured idle) taken out.\n\n' \
         "$(date +%F)" "$(nproc)" "$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')" "$COUNT"
-    printf '| mode | handshakes | resumed | Redis commands per handshake | total per handshake |\n|---|---|---|---|---|\n'
+    printf '| sessions | pairs | resumed | Redis commands per pair (full + resumed) | total |\n|---|---|---|---|---|\n'
     cat "$WORK/rows.txt"
-    printf '\nThe key ring, idle: %s EVAL/s for 2 members (one poll script a second each); also %s.\n' \
-        "$POLL_RATE" "${RING_OTHERS:-nothing else}"
+    printf '\nThe key ring, two idle members: %s (one poll script a second each, with the commands it runs inside, and each member'"'"'s use report).\n' "$RING"
 } >"$WORK/section.md"
 cat "$WORK/section.md"
 if [ "$WRITE" = 1 ]; then
