@@ -411,6 +411,11 @@ fleet_failover)
     ticket
     early again "failover-again"
     grep -q "Early data was rejected" "$WORK/again.out" || fail "0-RTT accepted right after the failover"
+    # A worker publishes its fleet counters every 0.5 s.
+    for k in $(seq 1 30); do
+        [ "$(register_answers 1 lost)" -gt "$lost" ] && break
+        sleep 0.1
+    done
     [ "$(register_answers 1 lost)" -gt "$lost" ] || fail "the refusal after the failover was not counted as lost"
     wait_register_trusted "$RECORD_S" rcli
     member 1
