@@ -7,6 +7,25 @@ scenario=${1:?scenario}
 CLIENT="$SRC_DIR/tests/integration/lib/tlsclient.py"
 make_cert
 
+# three_servers_resume PORT1 PORT2 PORT3: a TLS 1.2 session ID (through the fleet's session
+# cache), a TLS 1.2 ticket and a TLS 1.3 ticket (through its key ring) made on the first server
+# resume on the second; on the third, which cannot reach Redis, they are full handshakes.
+three_servers_resume() {
+    local v opt
+    for v in 2id 2 3; do
+        opt=()
+        [ "$v" = 2id ] && opt=(-no_ticket)
+        PORT=$1
+        sclient "first$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_out "$WORK/sess$v"
+        PORT=$2
+        sclient "other$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
+        expect "other$v" "Reused, TLSv1.${v:0:1}"
+        PORT=$3
+        sclient "wrong$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
+        expect "wrong$v" "New, TLSv1.${v:0:1}"
+    done
+}
+
 case "$scenario" in
 s_client_tls12)
     start_backend http
@@ -208,20 +227,7 @@ redis_acl)
     done
     wait_grep "$WORK/s2.log" "event=redis_up part=cache" "server 2 never reached Redis" ""
     wait_grep "$WORK/s3.log" "WRONGPASS" "server 3 did not log the refused password" ""
-    # TLS 1.2 session IDs go through the fleet's session cache, TLS 1.2 and 1.3 tickets
-    # through its key ring: both live in Redis.
-    for v in 2id 2 3; do
-        opt=()
-        [ "$v" = 2id ] && opt=(-no_ticket)
-        PORT=${ports[0]}
-        sclient "first$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_out "$WORK/sess$v"
-        PORT=${ports[1]}
-        sclient "other$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
-        expect "other$v" "Reused, TLSv1.${v:0:1}"
-        PORT=${ports[2]}
-        sclient "wrong$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
-        expect "wrong$v" "New, TLSv1.${v:0:1}"
-    done
+    three_servers_resume "${ports[@]}"
     # The sessions are in Redis under the fleet prefix, which the user may write.
     [ "$(redis-cli -p "$REDIS_PORT" --user tlsr --pass "acl-pass-$REDIS_PORT" --no-auth-warning \
         --scan --pattern 'tlsr:s:*' | wc -l)" -ge 1 ] || fail "no session in Redis"
@@ -280,18 +286,7 @@ redis_tls)
         wait_grep "$WORK/s$n.log" "event=redis_up part=cache" "server $n: no cache over TLS" ""
     done
     wait_grep "$WORK/s3.log" "certificate did not verify" "server 3 did not refuse Redis's certificate" ""
-    for v in 2id 2 3; do
-        opt=()
-        [ "$v" = 2id ] && opt=(-no_ticket)
-        PORT=${ports[0]}
-        sclient "first$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_out "$WORK/sess$v"
-        PORT=${ports[1]}
-        sclient "other$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
-        expect "other$v" "Reused, TLSv1.${v:0:1}"
-        PORT=${ports[2]}
-        sclient "wrong$v" "-tls1_${v:0:1}" "${opt[@]}" -sess_in "$WORK/sess$v"
-        expect "wrong$v" "New, TLSv1.${v:0:1}"
-    done
+    three_servers_resume "${ports[@]}"
     [ "$(redis-cli --tls --cacert "$WORK/ca.pem" --cert "$WORK/client.pem" --key "$WORK/client.key" \
         -p "$REDIS_PORT" --scan --pattern 'tlsr:s:*' | wc -l)" -ge 1 ] || fail "no session in Redis"
     # A bad TLS setting is refused before anything starts, naming it.

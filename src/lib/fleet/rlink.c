@@ -134,6 +134,22 @@ static int tls_step(struct rlink *l, int rc, char *why, size_t cap)
     return -1;
 }
 
+/* One TLS read or write of up to len bytes: the bytes moved, 0 when it must wait for the
+ * socket, -1 when the link failed (fail_link has run). */
+static ssize_t tls_io(struct rlink *l, bool is_write, void *buf, size_t len)
+{
+    ERR_clear_error();
+    int cap = len > INT32_MAX ? INT32_MAX : (int)len;
+    int rc = is_write ? SSL_write(l->ssl, buf, cap) : SSL_read(l->ssl, buf, cap);
+    char why[256];
+    int st = tls_step(l, rc, why, sizeof(why));
+    if (st < 0) {
+        fail_link(l, why);
+        return -1;
+    }
+    return st == 0 ? 0 : rc;
+}
+
 /* Connected at the TCP level: on to TLS, or ready. */
 static void established(struct rlink *l)
 {
@@ -162,19 +178,13 @@ static void flush_out(struct rlink *l)
     while (l->out_len > 0) {
         ssize_t n;
         if (l->ssl != NULL) {
-            ERR_clear_error();
-            int rc =
-                SSL_write(l->ssl, l->out, (int)(l->out_len > INT32_MAX ? INT32_MAX : l->out_len));
-            char why[256];
-            int st = tls_step(l, rc, why, sizeof(why));
-            if (st < 0) {
-                fail_link(l, why);
+            n = tls_io(l, true, l->out, l->out_len);
+            if (n < 0) {
                 return;
             }
-            if (st == 0) {
+            if (n == 0) {
                 break;
             }
-            n = rc;
         } else {
             n = send(l->fd, l->out, l->out_len, MSG_NOSIGNAL);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -256,18 +266,13 @@ static void read_replies(struct rlink *l)
     for (;;) {
         ssize_t n;
         if (l->ssl != NULL) {
-            ERR_clear_error();
-            int rc = SSL_read(l->ssl, buf, sizeof(buf));
-            char why[256];
-            int st = tls_step(l, rc, why, sizeof(why));
-            if (st < 0) {
-                fail_link(l, why);
+            n = tls_io(l, false, buf, sizeof(buf));
+            if (n < 0) {
                 return;
             }
-            if (st == 0) {
+            if (n == 0) {
                 break;
             }
-            n = rc;
         } else {
             n = recv(l->fd, buf, sizeof(buf), 0);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
