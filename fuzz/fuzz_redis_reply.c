@@ -1,7 +1,8 @@
 /* Fuzz target: what the fleet makes of Redis replies: the ticket key ring's poll reply (src/lib/
- * fleet/fleet_ring.c), and the fleet cache's strike verdict and INFO memory parsers (fleet_
- * cache.c). The bytes are RESP, parsed by hiredis's reader as a reply from Redis would be,
- * then handed to each. Any reply, however shaped, must leave the ring consistent. */
+ * fleet/fleet_ring.c), the fleet cache's strike verdict and INFO memory parsers (fleet_
+ * cache.c), and the Cluster slot map's (cluster.c). The bytes are RESP, parsed by hiredis's reader
+ * as a reply from Redis would be, then handed to each. Any reply, however shaped, must leave the
+ * ring consistent. */
 #include <ev.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,6 +63,16 @@ static int declares_huge_array(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* Each range a CLUSTER SLOTS reply names must lie within the 16384 slots, its port valid. */
+static void count_range(void *arg, unsigned lo, unsigned hi, const char *host, int port)
+{
+    unsigned *slots = arg;
+    if (lo > hi || hi >= 16384 || port < 1 || port > 65535 || strlen(host) >= 64) {
+        abort();
+    }
+    *slots += hi - lo + 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (declares_huge_array(data, size)) {
@@ -82,6 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned long long maxmemory = 0;
         char policy[32];
         (void)tlsr__fleet_may_evict(reply, &maxmemory, policy);
+        unsigned slots = 0;
+        (void)tlsr__fleet_cluster_slots_parse(reply, count_range, &slots);
         freeReplyObject(reply);
         reply = NULL;
     }

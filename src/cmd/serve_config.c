@@ -115,8 +115,10 @@ static const struct opt opts[] = {
     {"early_data_anti_replay", T_BOOL, "yes", 0, 0, NULL, F(early_data_anti_replay),
      "refuse replayed 0-RTT flights; 'no' only to demonstrate a replay, never in production"},
     {"redis", T_LIST, NULL, 0, 0, NULL, F(redis),
-     "fleet mode: Redis endpoint redis://HOST[:PORT][/DB] or unix:/PATH[?db=N]; repeatable "
-     "(sessions are sharded over them; list them in the same order on every server)"},
+     "fleet mode: Redis endpoint redis://HOST[:PORT][/DB], rediss:// (TLS), "
+     "sentinel://HOST:PORT[,...]/MASTER, redis-cluster://HOST:PORT[,...] (rediss-cluster:// for "
+     "TLS; the only endpoint) or unix:/PATH[?db=N]; repeatable (sessions are sharded over them; "
+     "list them in the same order on every server)"},
     {"redis_password_file", T_STRING, "", 0, 0, NULL, F(redis_password_file),
      "file holding the Redis password (else $TLSR_REDIS_PASSWORD; never on the command line)"},
     {"redis_user", T_STRING, "", 0, 0, NULL, F(redis_user),
@@ -530,7 +532,8 @@ static bool validate_fleet(const struct serve_config *cfg, char *err, size_t cap
     }
     bool has_tls_endpoint = false;
     for (size_t i = 0; i < cfg->redis.n; i++) {
-        has_tls_endpoint |= strncmp(cfg->redis.v[i], "rediss://", 9) == 0;
+        has_tls_endpoint |= strncmp(cfg->redis.v[i], "rediss://", 9) == 0 ||
+                            strncmp(cfg->redis.v[i], "rediss-cluster://", 17) == 0;
     }
     const struct {
         const char *name;

@@ -220,6 +220,18 @@ run_check() {
     set -e
 }
 
+# ids_come_back OUT N: runs check --attempts N through the balancer (20 times at most, 0.5 s
+# apart) until every session ID resumes; false if that never happens.
+ids_come_back() {
+    local n
+    for n in $(seq 1 20); do
+        run_check "$1" --attempts "$2"
+        [ "$(field "$1" "r['tls12']['session_id']['resumed']")" = "$2" ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
 # fleet_client OUT ARGS...: the resumption loop of lib/fleet_client.py through the balancer.
 fleet_client() {
     local out=$1
@@ -435,16 +447,7 @@ redis_down)
     grep -q "event=redis_down" "$WORK/serve1.log" || fail "no redis_down log line"
     grep -q "event=redis_up part=cache" "$WORK/serve1.log" || fail "no redis_up log line"
     # Recovery: IDs resume through the balancer again, within seconds.
-    ok=0
-    for n in $(seq 1 20); do
-        run_check rec --attempts 6
-        if [ "$(field rec "r['tls12']['session_id']['resumed']")" = 6 ]; then
-            ok=1
-            break
-        fi
-        sleep 0.5
-    done
-    [ "$ok" = 1 ] || fail "session IDs did not recover after Redis came back"
+    ids_come_back rec 6 || fail "session IDs did not recover after Redis came back"
     took=$(python3 -c "import sys,time; print(round(time.time() - float(sys.argv[1])))" "$back")
     # Redis paused (SIGSTOP) for 3 s: lookups give up at the deadline, handshakes complete.
     kill -STOP "$REDIS_PID"
@@ -728,6 +731,100 @@ PY
     done
     echo "secrets: $(wc -l <"$WORK/needles.txt") values scanned for ($(cut -d' ' -f1 \
         "$WORK/needles.txt" | sort | uniq -c | tr -s ' ' | tr '\n' ',')); none in Redis"
+    ;;
+cluster)
+    # The fleet on a Redis Cluster (3 masters, a replica each), as operators run one: sessions
+    # and 0-RTT strike records go by slot, the key ring and its scripts live on one slot (hash
+    # tag {tlsr:}). Through the balancer every mechanism resumes 30/30 and a replayed 0-RTT
+    # flight is refused on every host. Then the master of the ring's slot is killed under load
+    # and its replica promoted: no connection fails, tickets resume throughout, session IDs
+    # come back once the servers read the new slot map. The control is the same fleet pointed
+    # at one master as a plain Redis (what a store without Cluster support does): sessions
+    # whose slot another master serves get MOVED, and IDs resume far less.
+    hubc=(ip netns exec "$HUB")
+    start_cluster_redis 10.77.2.1 "${hubc[@]}"
+    CL_ARGS=(--redis "$CLUSTER_URL" --fleet-key "$WORK/fleet.key" --redis-timeout-ms 200)
+    start_fleet 3 "${CL_ARGS[@]}" --early-data --fleet-clock-skew 2s
+    wait_joined 3
+    run_check r --attempts 30
+    expect_field r "r['tls12']['session_id']['resumed']" 30
+    expect_field r "r['tls12']['ticket']['resumed']" 30
+    expect_field r "r['tls13']['ticket']['resumed']" 30
+    expect_field r "len(r['tls12']['ticket']['key_names'])" 1
+    grep -q "event=redis_cluster_map part=ring .* masters=3 slots_served=16384" \
+        "$WORK/serve1.log" || fail "no full slot map logged"
+    # 0-RTT: the register is trusted a record lifetime (10 + 2 + 2 s) after each master first
+    # held its state; then replays to every host are refused.
+    sleep 15
+    set +e
+    hub "$TLSR" check 127.0.0.1:8443 --insecure --json --attempts 2 --early-data \
+        --replay-to 10.77.1.11:8443 --replay-to 10.77.1.12:8443 --replay-to 10.77.1.13:8443 \
+        >"$WORK/c.out" 2>"$WORK/c.log"
+    set -e
+    [ "$(field c "r['early_data']['accepted']")" = True ] || fail "check: early data not accepted"
+    [ "$(field c "r['early_data']['replays_refused']")" = 12 ] || fail "check: replays not refused"
+    # Failover under load: the ring's master dies.
+    ring_port=$(cluster_master_of '{tlsr:}cur' 10.77.2.1 "${hubc[@]}")
+    [ -n "$ring_port" ] || fail "no master serves the ring's slot"
+    ring_pid=""
+    for n in 0 1 2 3 4 5; do
+        [ "${CLUSTER_PORTS[$n]}" = "$ring_port" ] && ring_pid=${CLUSTER_PIDS[$n]}
+    done
+    fleet_client load --duration 16 --pause 0.05 &
+    client_pid=$!
+    sleep 4
+    kill -KILL "$ring_pid"
+    killed=$(date +%s.%N)
+    promoted=""
+    for k in $(seq 1 100); do
+        promoted=$(cluster_master_of '{tlsr:}cur' 10.77.2.1 "${hubc[@]}")
+        [ -n "$promoted" ] && [ "$promoted" != "$ring_port" ] && break
+        sleep 0.1
+    done
+    [ -n "$promoted" ] && [ "$promoted" != "$ring_port" ] || fail "no replica was promoted"
+    promoted_s=$(python3 -c "import sys,time; print(round(time.time() - float(sys.argv[1]), 1))" "$killed")
+    wait "$client_pid" || fail "fleet client"
+    for k in tls12_id tls12_ticket tls13; do
+        [ "$(kind load "r['$k']['failed']")" = 0 ] || fail "$k: failed connections"
+    done
+    for k in tls12_ticket tls13; do
+        [ "$(kind load "r['$k']['resumed']")" = "$(kind load "r['$k']['attempts']")" ] ||
+            fail "$k: a ticket did not resume during the failover"
+    done
+    for i in 1 2 3; do
+        wait_grep "$WORK/serve$i.log" "event=redis_up part=ring redis=redis://10.77.2.1:$promoted" \
+            "host $i: the ring did not follow the promoted replica" ""
+    done
+    ids_come_back after 30 || fail "session IDs did not come back after the failover"
+    expect_field after "r['tls12']['ticket']['resumed']" 30
+    expect_field after "r['tls13']['ticket']['resumed']" 30
+    fleet_client after_load --duration 4 --pause 0.05
+    for k in tls12_id tls12_ticket tls13; do
+        [ "$(kind after_load "r['$k']['resumed']")" = "$(kind after_load "r['$k']['attempts']")" ] ||
+            fail "$k: not every resumption after the failover"
+    done
+    for i in 1 2 3; do
+        stop_host "$i"
+    done
+    # Control: one master as a plain Redis.
+    plain=$(cluster_master_of foo 10.77.2.1 "${hubc[@]}")
+    for i in 1 2 3; do
+        start_host "$i" --redis "redis://10.77.2.1:$plain" --fleet-key "$WORK/fleet.key" \
+            --redis-timeout-ms 200 --no-tickets
+    done
+    wait_cache_up 3
+    fleet_client control --rounds 40 --duration 20 --pause 0.05 --kinds tls12_id
+    c_res=$(kind control "r['tls12_id']['resumed']")
+    c_att=$(kind control "r['tls12_id']['attempts']")
+    [ "$c_att" -ge 20 ] || fail "control: only $c_att attempts"
+    [ $((c_res * 10)) -lt $((c_att * 9)) ] ||
+        fail "control: $c_res of $c_att IDs resumed through one master as plain Redis"
+    for i in 1 2 3; do
+        stop_host "$i"
+    done
+    echo "cluster: check 30/30 IDs, TLS 1.2 and 1.3 tickets; 12/12 0-RTT replays refused"
+    echo "cluster: ring master killed, replica promoted in ${promoted_s} s; during: $(kind load "r['tls12_id']")"
+    echo "cluster: after: 30/30 every mechanism; control (one master as plain Redis): $c_res/$c_att IDs"
     ;;
 *)
     fail "unknown scenario $scenario"

@@ -211,10 +211,18 @@ static void test_endpoints(void **state)
         tlsr__fleet_endpoint_parse("sentinel://10.0.0.1:26379,s2.internal:26380/fleet?db=4", &ep),
         TLSR_OK);
     assert_string_equal(ep.master, "fleet");
-    assert_int_equal(ep.n_sentinels, 2);
-    assert_string_equal(ep.sentinels[1].host, "s2.internal");
-    assert_int_equal(ep.sentinels[1].port, 26380);
+    assert_int_equal(ep.n_hosts, 2);
+    assert_string_equal(ep.hosts[1].host, "s2.internal");
+    assert_int_equal(ep.hosts[1].port, 26380);
     assert_int_equal(ep.db, 4);
+    assert_int_equal(tlsr__fleet_endpoint_parse("redis-cluster://10.0.0.1:7000,10.0.0.2:7001", &ep),
+                     TLSR_OK);
+    assert_true(ep.is_cluster);
+    assert_false(ep.is_tls);
+    assert_int_equal(ep.n_hosts, 2);
+    assert_int_equal(ep.hosts[1].port, 7001);
+    assert_int_equal(tlsr__fleet_endpoint_parse("rediss-cluster://c.internal:6380", &ep), TLSR_OK);
+    assert_true(ep.is_cluster && ep.is_tls);
     assert_int_equal(tlsr__fleet_endpoint_parse("unix:/run/redis.sock?db=2", &ep), TLSR_OK);
     assert_string_equal(ep.path, "/run/redis.sock");
     assert_int_equal(ep.db, 2);
@@ -237,6 +245,11 @@ static void test_endpoints(void **state)
         "sentinel://u:p@h:26379/fleet",
         "sentinel://a:1,b:2,c:3,d:4,e:5,f:6/fleet",
         "sentinel://h:26379/fleet?db=99",
+        "redis-cluster://",
+        "redis-cluster://h",
+        "redis-cluster://h:7000/1",
+        "redis-cluster://h:7000?db=1",
+        "redis-cluster://u:p@h:7000",
         "redis://[::1",
         "unix:relative.sock",
         "unix:/x?database=1",
@@ -279,6 +292,108 @@ static void test_psk_identity(void **state)
     assert_false(tlsr__versions_has_tls13(v13, 2));
 }
 
+/* CRC16 (XMODEM) and hash tags, against Redis's own figures (CLUSTER KEYSLOT). */
+static void test_cluster_slots(void **state)
+{
+    (void)state;
+    assert_int_equal(tlsr__fleet_key_slot("foo", 3), 12182);
+    assert_int_equal(tlsr__fleet_key_slot("bar", 3), 5061);
+    assert_int_equal(tlsr__fleet_key_slot("123456789", 9), 0x31c3 % 16384);
+    assert_int_equal(tlsr__fleet_key_slot("x{foo}y", 7), 12182);
+    assert_int_equal(tlsr__fleet_key_slot("{tlsr:}cur", 10), tlsr__fleet_key_slot("tlsr:", 5));
+    assert_int_equal(tlsr__fleet_key_slot("{tlsr:}tk:7", 11), tlsr__fleet_key_slot("tlsr:", 5));
+    /* An empty tag, or one not closed, is no tag: the whole key is hashed (an empty tag would
+     * give CRC16("") = 0; "{foo" would give foo's slot). */
+    assert_int_not_equal(tlsr__fleet_key_slot("{}foo", 5), 0);
+    assert_int_not_equal(tlsr__fleet_key_slot("{foo", 4), 12182);
+}
+
+struct ranges {
+    unsigned n;
+    unsigned lo[4];
+    unsigned hi[4];
+    char host[4][64];
+    int port[4];
+};
+
+static void take_range(void *arg, unsigned lo, unsigned hi, const char *host, int port)
+{
+    struct ranges *r = arg;
+    if (r->n < 4) {
+        r->lo[r->n] = lo;
+        r->hi[r->n] = hi;
+        snprintf(r->host[r->n], sizeof(r->host[0]), "%s", host);
+        r->port[r->n] = port;
+    }
+    r->n++;
+}
+
+/* RESP bytes as Redis would send them, read by hiredis's reader. */
+static redisReply *resp(const char *bytes)
+{
+    redisReader *rd = redisReaderCreate();
+    void *reply = NULL;
+    assert_non_null(rd);
+    assert_int_equal(redisReaderFeed(rd, bytes, strlen(bytes)), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(rd, &reply), REDIS_OK);
+    redisReaderFree(rd);
+    return reply;
+}
+
+/* A CLUSTER SLOTS reply is taken whole or not at all. */
+static void test_cluster_map_reply(void **state)
+{
+    (void)state;
+    struct ranges r;
+    memset(&r, 0, sizeof(r));
+    redisReply *ok = resp("*2\r\n"
+                          "*4\r\n:0\r\n:8191\r\n*3\r\n$8\r\n10.0.0.1\r\n:7000\r\n$2\r\nid\r\n"
+                          "*3\r\n$8\r\n10.0.0.4\r\n:7003\r\n$2\r\nid\r\n"
+                          "*3\r\n:8192\r\n:16383\r\n*2\r\n$0\r\n\r\n:7001\r\n");
+    assert_true(tlsr__fleet_cluster_slots_parse(ok, take_range, &r));
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.hi[0], 8191);
+    assert_string_equal(r.host[0], "10.0.0.1");
+    assert_int_equal(r.port[0], 7000);
+    assert_string_equal(r.host[1], "");
+    assert_int_equal(r.port[1], 7001);
+    freeReplyObject(ok);
+#define RESP(x)                                                                                    \
+    {                                                                                              \
+        x, sizeof(x) - 1                                                                           \
+    }
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } bad[] = {
+        RESP("-CLUSTERDOWN The cluster is down\r\n"),
+        RESP("$2\r\nok\r\n"),
+        /* a good range, then one past the last slot: nothing of it is taken */
+        RESP("*2\r\n*3\r\n:0\r\n:10\r\n*2\r\n$1\r\nh\r\n:7000\r\n"
+             "*3\r\n:11\r\n:16384\r\n*2\r\n$1\r\nh\r\n:7000\r\n"),
+        RESP("*1\r\n*3\r\n:10\r\n:9\r\n*2\r\n$1\r\nh\r\n:7000\r\n"),
+        RESP("*1\r\n*3\r\n:0\r\n:9\r\n*2\r\n$1\r\nh\r\n:0\r\n"),
+        RESP("*1\r\n*3\r\n:0\r\n:9\r\n*2\r\n$1\r\nh\r\n:65536\r\n"),
+        RESP("*1\r\n*3\r\n:0\r\n:9\r\n*1\r\n$1\r\nh\r\n"),
+        RESP("*1\r\n*2\r\n:0\r\n:9\r\n"),
+        RESP("*1\r\n*3\r\n:0\r\n:9\r\n*2\r\n$3\r\nh\0h\r\n:7000\r\n"),
+    };
+#undef RESP
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&r, 0, sizeof(r));
+        redisReader *rd = redisReaderCreate();
+        void *reply = NULL;
+        assert_int_equal(redisReaderFeed(rd, bad[i].bytes, bad[i].len), REDIS_OK);
+        assert_int_equal(redisReaderGetReply(rd, &reply), REDIS_OK);
+        redisReaderFree(rd);
+        assert_non_null(reply);
+        assert_false(tlsr__fleet_cluster_slots_parse(reply, take_range, &r));
+        assert_int_equal(r.n, 0);
+        freeReplyObject(reply);
+    }
+    assert_false(tlsr__fleet_cluster_slots_parse(NULL, take_range, &r));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +402,8 @@ int main(void)
         cmocka_unit_test(test_seal_open_and_tamper),
         cmocka_unit_test(test_entry_binds_id_and_expiry),
         cmocka_unit_test(test_endpoints),
+        cmocka_unit_test(test_cluster_slots),
+        cmocka_unit_test(test_cluster_map_reply),
         cmocka_unit_test(test_psk_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

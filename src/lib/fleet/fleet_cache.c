@@ -43,14 +43,16 @@ struct tlsr_fleet_cache {
     tlsr_log_fn log;
     void *log_arg;
     size_t n;
-    struct rconn conns[TLSR_FLEET_MAX_ENDPOINTS];
+    struct rconn *conns; /* own, or the cluster's nodes (n: CLUSTER_MAX_NODES) */
+    struct rconn own[TLSR_FLEET_MAX_ENDPOINTS];
     uint64_t seeds[TLSR_FLEET_MAX_ENDPOINTS];
+    struct rcluster *cl;       /* a redis-cluster:// endpoint, or NULL */
     SSL_CTX *tls;              /* for rediss:// endpoints, or NULL */
     bool is_early;             /* 0-RTT is on: strike records go to Redis */
     uint32_t early_ttl_ms;     /* how long Redis keeps a strike record */
     uint32_t early_max_off_ms; /* farthest this server's clock may be from Redis's */
     bool early_lost[TLSR_FLEET_MAX_ENDPOINTS];      /* for logging changes once */
-    bool early_clock_off[TLSR_FLEET_MAX_ENDPOINTS]; /* likewise */
+    bool early_clock_off[TLSR_FLEET_MAX_ENDPOINTS]; /* likewise (indexes of conns) */
     struct tlsr_fleet_cache_stats st;
     struct lookup *pending; /* doubly linked */
     uint32_t n_pending;
@@ -125,6 +127,14 @@ static struct rconn *pick(struct tlsr_fleet_cache *fc, const uint8_t hash[NAME_H
     return &fc->conns[best];
 }
 
+/* Where a key goes: its slot's master on a Cluster (NULL: none known), else the endpoint
+ * rendezvous hashing picks for hash. */
+static struct rconn *route(struct tlsr_fleet_cache *fc, const char *name,
+                           const uint8_t hash[NAME_HASH_LEN])
+{
+    return fc->cl != NULL ? tlsr__rcluster_route(fc->cl, name, strlen(name)) : pick(fc, hash);
+}
+
 /* The Redis key name and endpoint of a session: a keyed hash of its ID and context. */
 static tlsr_status name_of(struct tlsr_fleet_cache *fc, const uint8_t *ctx, size_t ctx_len,
                            const uint8_t *id, size_t id_len, char name[NAME_MAX_LEN],
@@ -133,8 +143,23 @@ static tlsr_status name_of(struct tlsr_fleet_cache *fc, const uint8_t *ctx, size
     uint8_t h[NAME_HASH_LEN];
     TRY(tlsr__fleet_entry_name(fc->secret, fc->prefix, ctx, ctx_len, id, id_len, name, NAME_MAX_LEN,
                                h));
-    *conn = pick(fc, h);
+    *conn = route(fc, name, h);
     return TLSR_OK;
+}
+
+/* The name of the 0-RTT register's state hash on conn's Redis: one per Redis server, so on a
+ * Cluster one per master, in a slot of that master's (the strike script reaches it there);
+ * false when no slot of the node is known. */
+static bool state_name(const struct tlsr_fleet_cache *fc, const struct rconn *conn, char *out,
+                       size_t cap)
+{
+    if (fc->cl == NULL) {
+        snprintf(out, cap, "%searly", fc->prefix);
+        return true;
+    }
+    const char *tag = tlsr__rcluster_tag(fc->cl, conn);
+    snprintf(out, cap, "%searly:{%s}", fc->prefix, tag);
+    return tag[0] != '\0';
 }
 
 static void on_ignored_reply(redisAsyncContext *ac, void *reply, void *priv)
@@ -155,7 +180,7 @@ static void l2_store(void *arg, const struct tlsr_cache_key *key, const uint8_t 
     struct rconn *conn = NULL;
     if (aad_len == 0 ||
         name_of(fc, key->ctx, key->ctx_len, key->id, key->id_len, name, &conn) != TLSR_OK ||
-        conn->state != RCONN_UP) {
+        conn == NULL || conn->state != RCONN_UP) {
         return;
     }
     uint8_t blob[ENTRY_MAX_VALUE + 8 + SEAL_OVERHEAD];
@@ -444,16 +469,16 @@ static void ask_strike(struct tlsr_fleet_cache *fc, struct lookup *l, SSL *ssl)
     }
     uint8_t h[NAME_HASH_LEN];
     memcpy(h, key + 16, sizeof(h));
-    struct rconn *conn = pick(fc, h);
-    l->strike_ep = (size_t)(conn - fc->conns);
+    struct rconn *conn = route(fc, name, h);
     char state[NAME_MAX_LEN];
-    snprintf(state, sizeof(state), "%searly", fc->prefix);
-    if (tlsr__rconn_command(conn, on_strike, l, "EVAL %s 0 %s %s %u %llu %u", strike_lua, state,
-                            name, fc->early_ttl_ms, now_ms(), fc->early_max_off_ms) != 0) {
+    if (conn == NULL || !state_name(fc, conn, state, sizeof(state)) ||
+        tlsr__rconn_command(conn, on_strike, l, "EVAL %s 1 %s %s %s %u %llu %u", strike_lua, name,
+                            state, name, fc->early_ttl_ms, now_ms(), fc->early_max_off_ms) != 0) {
         fc->st.early_unavailable++;
         tlsr_ssl_early_verdict(ssl, TLSR_EARLY_UNAVAILABLE);
         return;
     }
+    l->strike_ep = (size_t)(conn - fc->conns);
     l->refs++;
     l->is_strike_due = true;
 }
@@ -517,7 +542,11 @@ static tlsr_status check_opts(const struct tlsr_fleet_opts *o)
                                    strpbrk(o->username, " \t\r\n") == NULL && o->password != NULL),
            TLSR_E_INVALID, "fleet: a Redis ACL user needs a name (no spaces) and a password");
     for (size_t i = 0; i < o->n_endpoints; i++) {
-        TRY(tlsr_fleet_endpoint_check(o->endpoints[i]));
+        struct endpoint ep;
+        TRY(tlsr__fleet_endpoint_parse(o->endpoints[i], &ep));
+        ENSURE(!ep.is_cluster || o->n_endpoints == 1, TLSR_E_INVALID,
+               "fleet: %s: a Redis Cluster is the only endpoint (the cluster shards by itself)",
+               ep.text);
     }
     return TLSR_OK;
 }
@@ -561,13 +590,23 @@ bool tlsr__fleet_may_evict(const void *r, unsigned long long *maxmemory, char po
     return *maxmemory != 0 && strcmp(policy, "noeviction") != 0;
 }
 
+/* The cache a connection's up hook belongs to (a Cluster node's hook is the cluster's). */
+static struct tlsr_fleet_cache *cache_of(const struct rconn *rc)
+{
+    if (rc->on_redirect != NULL) {
+        const struct rcluster *cl = rc->on_up_arg;
+        return cl->on_node_up_arg;
+    }
+    return rc->on_up_arg;
+}
+
 /* The reply to INFO memory: a Redis that may evict keys may evict strike records, each
  * eviction then refuses 0-RTT for a record's lifetime (strike_lua). Said once per connect. */
 static void on_memory_info(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     struct rconn *rc = priv;
-    struct tlsr_fleet_cache *fc = rc->on_up_arg;
+    struct tlsr_fleet_cache *fc = cache_of(rc);
     redisReply *reply = r;
     unsigned long long maxmemory = 0;
     char policy[32] = "";
@@ -584,7 +623,7 @@ static void on_state(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     struct rconn *rc = priv;
-    struct tlsr_fleet_cache *fc = rc->on_up_arg;
+    struct tlsr_fleet_cache *fc = cache_of(rc);
     redisReply *reply = r;
     long long code = -1;
     long long off = 0;
@@ -603,9 +642,24 @@ static void early_check(struct rconn *rc, void *arg)
     struct tlsr_fleet_cache *fc = arg;
     (void)tlsr__rconn_command(rc, on_memory_info, rc, "INFO memory");
     char state[NAME_MAX_LEN];
-    snprintf(state, sizeof(state), "%searly", fc->prefix);
-    (void)tlsr__rconn_command(rc, on_state, rc, "EVAL %s 0 %s %s %u %llu %u", strike_lua, state, "",
-                              fc->early_ttl_ms, now_ms(), fc->early_max_off_ms);
+    if (state_name(fc, rc, state, sizeof(state))) {
+        (void)tlsr__rconn_command(rc, on_state, rc, "EVAL %s 1 %s %s %s %u %llu %u", strike_lua,
+                                  state, state, "", fc->early_ttl_ms, now_ms(),
+                                  fc->early_max_off_ms);
+    }
+}
+
+/* The session cache on a Redis Cluster: the cluster's nodes are the connections. */
+static tlsr_status start_cluster(struct tlsr_fleet_cache *fc, const struct endpoint *ep,
+                                 const struct rconn_auth *auth, const struct tlsr_fleet_opts *o)
+{
+    fc->cl = tlsr__calloc(1, sizeof(*fc->cl));
+    ENSURE(fc->cl != NULL, TLSR_E_NOMEM, "fleet: out of memory");
+    tlsr__rcluster_start(fc->cl, fc->loop, ep, auth, "cache", o->log, o->log_arg);
+    fc->cl->on_node_up = fc->is_early ? early_check : NULL;
+    fc->cl->on_node_up_arg = fc;
+    fc->conns = fc->cl->nodes;
+    return TLSR_OK;
 }
 
 tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_opts *o,
@@ -640,17 +694,24 @@ tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_o
         return TLSR_E_INVALID; /* the message names the file */
     }
     struct rconn_auth auth = {o->username, o->password, fc->tls, o->tls.server_name};
+    fc->conns = fc->own;
     for (size_t i = 0; i < o->n_endpoints; i++) {
         struct endpoint ep;
         tlsr_status rc = tlsr__fleet_endpoint_parse(o->endpoints[i], &ep);
+        if (rc == TLSR_OK && ep.is_cluster) {
+            rc = start_cluster(fc, &ep, &auth, o);
+        }
         if (rc != TLSR_OK) {
             tlsr_fleet_cache_free(fc);
             return rc;
         }
+        if (ep.is_cluster) {
+            break;
+        }
         fc->seeds[i] = text_seed(ep.text);
-        tlsr__rconn_start(&fc->conns[i], loop, &ep, &auth, "cache", o->log, o->log_arg);
-        fc->conns[i].on_up = fc->is_early ? early_check : NULL;
-        fc->conns[i].on_up_arg = fc;
+        tlsr__rconn_start(&fc->own[i], loop, &ep, &auth, "cache", o->log, o->log_arg);
+        fc->own[i].on_up = fc->is_early ? early_check : NULL;
+        fc->own[i].on_up_arg = fc;
         fc->n++;
     }
     *out = fc;
@@ -664,7 +725,11 @@ void tlsr_fleet_cache_free(struct tlsr_fleet_cache *fc)
     }
     fc->is_closing = true;
     for (size_t i = 0; i < fc->n; i++) {
-        tlsr__rconn_stop(&fc->conns[i]); /* completes every pending lookup */
+        tlsr__rconn_stop(&fc->own[i]); /* completes every pending lookup */
+    }
+    if (fc->cl != NULL) {
+        tlsr__rcluster_stop(fc->cl);
+        tlsr__free(fc->cl);
     }
     SSL_CTX_free(fc->tls);
     tlsr__free(fc);
@@ -683,6 +748,9 @@ void tlsr_fleet_cache_get_stats(const struct tlsr_fleet_cache *fc,
     *out = fc->st;
     out->endpoints_up = 0;
     out->endpoints_down = 0;
+    if (fc->cl != NULL) {
+        tlsr__rcluster_count(fc->cl, &out->endpoints_up, &out->endpoints_down);
+    }
     for (size_t i = 0; i < fc->n; i++) {
         if (fc->conns[i].state == RCONN_UP) {
             out->endpoints_up++;

@@ -71,21 +71,22 @@ TLSR_MUST_CHECK tlsr_status tlsr__fleet_entry_name(const struct tlsr_fleet_secre
                                                    uint8_t hash[NAME_HASH_LEN]);
 
 /* A parsed endpoint. */
-#define MAX_SENTINELS 5
+#define MAX_HOSTS 5
 struct endpoint {
     char host[256]; /* for sentinel://, the master's, once a sentinel has named it */
     char path[108]; /* unix socket; empty for TCP */
     int port;
     int db;
-    bool is_tls;    /* rediss:// */
-    char text[300]; /* for logs: the endpoint without any password */
-    /* sentinel://H:P[,H:P...]/MASTER[?db=N]: the master is asked of the sentinels. */
+    bool is_tls;     /* rediss://, rediss-cluster:// */
+    bool is_cluster; /* redis-cluster://H:P[,H:P...]: hosts are seed nodes (cluster.c) */
+    char text[300];  /* for logs: the endpoint without any password */
+    /* sentinel://H:P[,H:P...]/MASTER[?db=N]: the master is asked of the sentinels in hosts. */
     char master[64]; /* empty: not a sentinel endpoint */
-    size_t n_sentinels;
+    size_t n_hosts;  /* the sentinels, or a cluster's seed nodes */
     struct {
         char host[64];
         int port;
-    } sentinels[MAX_SENTINELS];
+    } hosts[MAX_HOSTS];
 };
 TLSR_MUST_CHECK tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out);
 
@@ -115,6 +116,11 @@ struct rconn {
     /* Called each time the connection comes up (NULL: nothing), after tlsr__rconn_start. */
     void (*on_up)(struct rconn *rc, void *arg);
     void *on_up_arg;
+    /* A Cluster node's (NULL otherwise): given a MOVED or ASK error, the node it names (NULL:
+     * none known). The command is then sent there again (ASKING first for ASK), at most
+     * MAX_HOPS times; so each command's bytes are kept until its reply. */
+    struct rconn *(*on_redirect)(struct rconn *rc, void *arg, const char *error);
+    void *on_redirect_arg;
 };
 enum { RCONN_DOWN = 0, RCONN_CONNECTING, RCONN_UP };
 
@@ -156,6 +162,54 @@ SSL_CTX *tlsr__rlink_tls_ctx(const struct tlsr_fleet_tls *t, char *why, size_t c
 TLSR_MUST_CHECK tlsr_status tlsr__fleet_tls_for(const struct tlsr_fleet_opts *o, SSL_CTX **out);
 /* Disconnects for good: pending callbacks run with a NULL reply. */
 void tlsr__rconn_stop(struct rconn *rc);
+
+/* A Redis Cluster (cluster.c): the slot map and one rconn per master. */
+#define CLUSTER_SLOTS 16384
+#define CLUSTER_MAX_NODES TLSR_FLEET_MAX_ENDPOINTS
+struct rcluster {
+    struct ev_loop *loop;
+    struct endpoint ep; /* the seeds */
+    struct rconn_auth auth;
+    const char *who;
+    tlsr_log_fn log;
+    void *log_arg;
+    struct rconn nodes[CLUSTER_MAX_NODES];
+    bool is_used[CLUSTER_MAX_NODES];   /* started */
+    bool is_mapped[CLUSTER_MAX_NODES]; /* serves slots in the current map */
+    char tag[CLUSTER_MAX_NODES][8];    /* a hash tag of a slot the node serves ("" unknown) */
+    uint8_t slot_node[CLUSTER_SLOTS];  /* node index + 1; 0: no master known */
+    uint8_t next_map[CLUSTER_SLOTS];
+    bool has_map;
+    bool want_refresh;
+    bool is_asking; /* a CLUSTER SLOTS is out */
+    bool is_full_logged;
+    unsigned map_nodes; /* for logging changes of the map once */
+    unsigned map_slots;
+    ev_tstamp last_refresh;
+    ev_timer timer;
+    /* Called as a node that serves slots comes up, or starts serving them while up. */
+    void (*on_node_up)(struct rconn *rc, void *arg);
+    void *on_node_up_arg;
+};
+/* Starts with the seed nodes of ep (a redis-cluster:// endpoint); every string borrowed. */
+void tlsr__rcluster_start(struct rcluster *cl, struct ev_loop *loop, const struct endpoint *ep,
+                          const struct rconn_auth *auth, const char *who, tlsr_log_fn log,
+                          void *log_arg);
+void tlsr__rcluster_stop(struct rcluster *cl);
+/* The connection to the master of key's slot; NULL when no master is known for it. */
+struct rconn *tlsr__rcluster_route(struct rcluster *cl, const char *key, size_t len);
+/* A hash tag whose slot rc's node serves ("" when unknown): a key "...{tag}" lives there. */
+const char *tlsr__rcluster_tag(const struct rcluster *cl, const struct rconn *rc);
+/* Counts the nodes that serve slots, up and not up. */
+void tlsr__rcluster_count(const struct rcluster *cl, uint64_t *up, uint64_t *down);
+/* A key's slot: CRC16 of the key, or of its hash tag ({...}, not empty), mod 16384. */
+unsigned tlsr__fleet_key_slot(const char *key, size_t len);
+/* Reads a CLUSTER SLOTS reply (also fed by fuzz/fuzz_redis_reply.c): calls each for every
+ * range with its master (host "" means the node asked; "?" an unknown address), after the
+ * whole reply was checked; false (each never called) for any other shape. */
+typedef void (*tlsr__slot_range_fn)(void *arg, unsigned lo, unsigned hi, const char *host,
+                                    int port);
+bool tlsr__fleet_cluster_slots_parse(const void *reply, tlsr__slot_range_fn each, void *arg);
 /* Sends a command (redisvAsyncCommand format) when up; fn gets the reply or NULL (failure or
  * disconnect). Returns -1 (fn not called) when the connection is not up. */
 int tlsr__rconn_command(struct rconn *rc, redisCallbackFn *fn, void *priv, const char *fmt, ...);

@@ -235,8 +235,9 @@ static void promote_next(struct tlsr_fleet_ring *fr, uint64_t gen)
     snprintf(b, sizeof(b), "%llu", (unsigned long long)gen + 1);
     snprintf(c, sizeof(c), "%llu", (unsigned long long)old_ttl);
     snprintf(d, sizeof(d), "%llu", (unsigned long long)new_ttl);
-    (void)tlsr__rconn_command(&fr->conn, on_promoted, fr, "EVAL %s 0 %s %s %s %s %s %s",
-                              promote_lua, fr->prefix, a, b, c, d, fr->clock_offset);
+    (void)tlsr__rconn_command(tlsr__ring_conn(fr), on_promoted, fr,
+                              "EVAL %s 1 %s %s %s %s %s %s %s", promote_lua, fr->route_key,
+                              fr->prefix, a, b, c, d, fr->clock_offset);
 }
 
 /* Says this server holds key gen. Sent every poll (SADD is idempotent), so an acknowledgement
@@ -246,8 +247,9 @@ static void acknowledge(struct tlsr_fleet_ring *fr, uint64_t gen)
     char set[96];
     snprintf(set, sizeof(set), "%sack:%llu", fr->prefix, (unsigned long long)gen);
     uint64_t ttl = 2 * fr->rotate_ms + fr->o.ack_wait_s * 1000ull;
-    if (tlsr__rconn_command(&fr->conn, on_simple, NULL, "SADD %s %s", set, fr->member) == 0) {
-        (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "PEXPIRE %s %llu", set,
+    struct rconn *conn = tlsr__ring_conn(fr);
+    if (tlsr__rconn_command(conn, on_simple, NULL, "SADD %s %s", set, fr->member) == 0) {
+        (void)tlsr__rconn_command(conn, on_simple, NULL, "PEXPIRE %s %llu", set,
                                   (unsigned long long)ttl);
     }
 }
@@ -373,9 +375,9 @@ static void report_use(struct tlsr_fleet_ring *fr)
                  (unsigned long long)info[i].generation);
         snprintf(use, sizeof(use), "%llu %llu", (unsigned long long)info[i].issued,
                  (unsigned long long)info[i].presented);
-        if (tlsr__rconn_command(&fr->conn, on_simple, NULL, "HSET %s %s %s", key, fr->member,
-                                use) == 0) {
-            (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "PEXPIRE %s %llu", key,
+        if (tlsr__rconn_command(tlsr__ring_conn(fr), on_simple, NULL, "HSET %s %s %s", key,
+                                fr->member, use) == 0) {
+            (void)tlsr__rconn_command(tlsr__ring_conn(fr), on_simple, NULL, "PEXPIRE %s %llu", key,
                                       (unsigned long long)ttl);
         }
     }
@@ -427,7 +429,8 @@ static void ask_rotation(struct tlsr_fleet_ring *fr, uint64_t gen)
     char value[2 * NAME_HASH_LEN + 1];
     snprintf(force, sizeof(force), "%sforce", fr->prefix);
     if (force_value(fr, gen, value)) {
-        (void)tlsr__rconn_command(&fr->conn, on_simple, NULL, "SET %s %s PX 60000", force, value);
+        (void)tlsr__rconn_command(tlsr__ring_conn(fr), on_simple, NULL, "SET %s %s PX 60000", force,
+                                  value);
     }
 }
 
@@ -627,7 +630,8 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
     struct tlsr_fleet_ring *fr = t->data;
     set_poll_rate(fr);
     check_overdue(fr);
-    if (fr->conn.state != RCONN_UP) {
+    struct rconn *conn = tlsr__ring_conn(fr);
+    if (conn == NULL || conn->state != RCONN_UP) {
         fr->st.is_redis_up = false;
         return;
     }
@@ -638,9 +642,9 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
     char max[8];
     snprintf(dead, sizeof(dead), "%llu", (unsigned long long)fr->o.poll_ms * 3ull + 2000ull);
     snprintf(max, sizeof(max), "%u", MAX_KEYS_READ);
-    if (tlsr__rconn_command(&fr->conn, on_tick, fr, "EVAL %s 0 %s %s %s %s %s %s", tick_lua,
-                            fr->prefix, fr->member, dead, max, fr->o.is_observer ? "1" : "0",
-                            fr->clock_offset) == 0) {
+    if (tlsr__rconn_command(tlsr__ring_conn(fr), on_tick, fr, "EVAL %s 1 %s %s %s %s %s %s %s",
+                            tick_lua, fr->route_key, fr->prefix, fr->member, dead, max,
+                            fr->o.is_observer ? "1" : "0", fr->clock_offset) == 0) {
         fr->is_busy = true;
     } else {
         fr->st.polls_failed++;
@@ -691,7 +695,8 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
            "fleet: poll interval %u ms is outside 100 ms to 60 s", ro->poll_ms);
     ENSURE(ro->ack_wait_s >= 1 && ro->ack_wait_s <= 3600, TLSR_E_INVALID,
            "fleet: acknowledgement wait %u s is outside 1 s to 1 h", ro->ack_wait_s);
-    /* The ring is driven by the endpoint every server picks the same way: the first listed. */
+    /* The ring is driven by the endpoint every server picks the same way: the first listed (on
+     * a Cluster, the master of the ring's slot). */
     struct endpoint ep;
     TRY(tlsr__fleet_endpoint_parse(o->endpoints[0], &ep));
     struct tlsr_fleet_ring *fr = tlsr__calloc(1, sizeof(*fr));
@@ -712,7 +717,9 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
     fr->ring = ring;
     fr->o = *ro;
     fr->o.member = NULL;
-    snprintf(fr->prefix, sizeof(fr->prefix), "%s", o->prefix);
+    /* On a Cluster every key of the ring shares one slot: the prefix is a hash tag. */
+    snprintf(fr->prefix, sizeof(fr->prefix), ep.is_cluster ? "{%s}" : "%s", o->prefix);
+    snprintf(fr->route_key, sizeof(fr->route_key), "%scur", fr->prefix);
     fr->rotate_ms = tlsr__keyring_rotate_s(ring) * 1000ull;
     fr->lifetime_ms = tlsr__keyring_lifetime_s(ring) * 1000ull;
     fr->log = o->log;
@@ -723,7 +730,17 @@ tlsr_status tlsr_fleet_ring_new(struct ev_loop *loop, const struct tlsr_fleet_op
         return TLSR_E_INVALID; /* the message names the file */
     }
     struct rconn_auth auth = {o->username, o->password, fr->tls, o->tls.server_name};
-    tlsr__rconn_start(&fr->conn, loop, &ep, &auth, "ring", o->log, o->log_arg);
+    if (ep.is_cluster) {
+        fr->cl = tlsr__calloc(1, sizeof(*fr->cl));
+        if (fr->cl == NULL) {
+            SSL_CTX_free(fr->tls);
+            tlsr__free(fr);
+            return TLSR_E_NOMEM;
+        }
+        tlsr__rcluster_start(fr->cl, loop, &ep, &auth, "ring", o->log, o->log_arg);
+    } else {
+        tlsr__rconn_start(&fr->conn, loop, &ep, &auth, "ring", o->log, o->log_arg);
+    }
     fr->fast_polls_left = ro->is_observer ? 0 : JOIN_FAST_POLLS;
     ev_timer_init(&fr->poll, on_poll, JOIN_POLL_S,
                   ro->is_observer ? ro->poll_ms / 1000.0 : JOIN_POLL_S);
@@ -746,7 +763,12 @@ void tlsr_fleet_ring_free(struct tlsr_fleet_ring *fr)
         return;
     }
     ev_timer_stop(fr->loop, &fr->poll);
-    tlsr__rconn_stop(&fr->conn);
+    if (fr->cl != NULL) {
+        tlsr__rcluster_stop(fr->cl);
+        tlsr__free(fr->cl);
+    } else {
+        tlsr__rconn_stop(&fr->conn);
+    }
     SSL_CTX_free(fr->tls);
     tlsr__free(fr);
 }

@@ -143,6 +143,10 @@ tlsr_status tlsr_fleet_store_new(const struct tlsr_fleet_opts *o, struct tlsr_fl
            "fleet store: %s: sentinel:// is not supported by the blocking store yet (the GnuTLS "
            "adapter); name the master with redis://",
            ep.text);
+    ENSURE(!ep.is_cluster, TLSR_E_INVALID,
+           "fleet store: %s: a Redis Cluster is not supported by the blocking store yet (the "
+           "GnuTLS adapter); use a standalone Redis, or serve",
+           ep.text);
     ENSURE(!ep.is_tls, TLSR_E_INVALID,
            "fleet store: %s: rediss:// (TLS) is not supported by the blocking store yet (the "
            "GnuTLS adapter); use redis:// on a private network, or serve",

@@ -29,6 +29,7 @@
 #define CONNECT_DEADLINE_S 1.0
 #define STALL_S 1.0
 #define CHECK_EVERY_S 0.25
+#define MAX_HOPS 3 /* redirects a Cluster command may follow */
 
 void tlsr__fleet_log(tlsr_log_fn log, void *arg, enum tlsr_log_level level, const char *fmt, ...)
 {
@@ -83,6 +84,32 @@ static tlsr_status parse_unix(const char *text, struct endpoint *out)
     return parse_db_param(q, text, out);
 }
 
+/* HOST:PORT[,HOST:PORT...] from s to end, into out->hosts. */
+static tlsr_status parse_hosts(const char *s, const char *end, const char *text, const char *what,
+                               struct endpoint *out)
+{
+    ENSURE(memchr(s, '@', (size_t)(end - s)) == NULL, TLSR_E_INVALID,
+           "redis endpoint \"%s\": no credentials in the endpoint; use a password file", text);
+    const char *p = s;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma != NULL ? comma : end;
+        const char *colon = memchr(p, ':', (size_t)(stop - p));
+        ENSURE(out->n_hosts < MAX_HOSTS, TLSR_E_INVALID, "redis endpoint \"%s\": at most %d %ss",
+               text, MAX_HOSTS, what);
+        ENSURE(colon != NULL && colon > p && (size_t)(colon - p) < sizeof(out->hosts[0].host),
+               TLSR_E_INVALID, "redis endpoint \"%s\": each %s is HOST:PORT", text, what);
+        memcpy(out->hosts[out->n_hosts].host, p, (size_t)(colon - p));
+        out->hosts[out->n_hosts].host[colon - p] = '\0';
+        TRY(parse_int(colon + 1, (size_t)(stop - colon - 1), 1, 65535, "port", text,
+                      &out->hosts[out->n_hosts].port));
+        out->n_hosts++;
+        p = comma != NULL ? comma + 1 : stop;
+    }
+    ENSURE(out->n_hosts > 0, TLSR_E_INVALID, "redis endpoint \"%s\": no %s", text, what);
+    return TLSR_OK;
+}
+
 /* sentinel://H:P[,H:P...]/MASTER[?db=N] */
 static tlsr_status parse_sentinel(const char *text, struct endpoint *out)
 {
@@ -90,24 +117,7 @@ static tlsr_status parse_sentinel(const char *text, struct endpoint *out)
     const char *slash = strchr(s, '/');
     ENSURE(slash != NULL && slash > s, TLSR_E_INVALID,
            "redis endpoint \"%s\": expected sentinel://HOST:PORT[,HOST:PORT...]/MASTER", text);
-    ENSURE(memchr(s, '@', (size_t)(slash - s)) == NULL, TLSR_E_INVALID,
-           "redis endpoint \"%s\": no credentials in the endpoint; use a password file", text);
-    const char *p = s;
-    while (p < slash) {
-        const char *comma = memchr(p, ',', (size_t)(slash - p));
-        const char *end = comma != NULL ? comma : slash;
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        ENSURE(out->n_sentinels < MAX_SENTINELS, TLSR_E_INVALID,
-               "redis endpoint \"%s\": at most %d sentinels", text, MAX_SENTINELS);
-        ENSURE(colon != NULL && colon > p && (size_t)(colon - p) < sizeof(out->sentinels[0].host),
-               TLSR_E_INVALID, "redis endpoint \"%s\": each sentinel is HOST:PORT", text);
-        memcpy(out->sentinels[out->n_sentinels].host, p, (size_t)(colon - p));
-        out->sentinels[out->n_sentinels].host[colon - p] = '\0';
-        TRY(parse_int(colon + 1, (size_t)(end - colon - 1), 1, 65535, "sentinel port", text,
-                      &out->sentinels[out->n_sentinels].port));
-        out->n_sentinels++;
-        p = comma != NULL ? comma + 1 : end;
-    }
+    TRY(parse_hosts(s, slash, text, "sentinel", out));
     const char *name = slash + 1;
     const char *q = strchr(name, '?');
     size_t len = q != NULL ? (size_t)(q - name) : strlen(name);
@@ -117,6 +127,19 @@ static tlsr_status parse_sentinel(const char *text, struct endpoint *out)
     memcpy(out->master, name, len);
     out->master[len] = '\0';
     return parse_db_param(q, text, out);
+}
+
+/* redis-cluster://H:P[,H:P...] and rediss-cluster:// (TLS): seed nodes; database 0 only. */
+static tlsr_status parse_cluster(const char *text, size_t scheme_len, struct endpoint *out)
+{
+    const char *s = text + scheme_len;
+    ENSURE(strpbrk(s, "/?") == NULL, TLSR_E_INVALID,
+           "redis endpoint \"%s\": a cluster has database 0 only: no /DB or parameters", text);
+    out->is_cluster = true;
+    TRY(parse_hosts(s, s + strlen(s), text, "seed node", out));
+    snprintf(out->host, sizeof(out->host), "%s", out->hosts[0].host);
+    out->port = out->hosts[0].port;
+    return TLSR_OK;
 }
 
 tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out)
@@ -132,10 +155,18 @@ tlsr_status tlsr__fleet_endpoint_parse(const char *text, struct endpoint *out)
     if (strncmp(text, "sentinel://", 11) == 0) {
         return parse_sentinel(text, out);
     }
+    if (strncmp(text, "redis-cluster://", 16) == 0) {
+        return parse_cluster(text, 16, out);
+    }
+    if (strncmp(text, "rediss-cluster://", 17) == 0) {
+        out->is_tls = true;
+        return parse_cluster(text, 17, out);
+    }
     out->is_tls = strncmp(text, "rediss://", 9) == 0;
     ENSURE(out->is_tls || strncmp(text, "redis://", 8) == 0, TLSR_E_INVALID,
            "redis endpoint \"%s\": expected redis://HOST[:PORT][/DB], rediss:// (TLS), "
-           "sentinel://HOST:PORT[,...]/MASTER or unix:/path",
+           "sentinel://HOST:PORT[,...]/MASTER, redis-cluster://HOST:PORT[,...] (rediss-cluster:// "
+           "for TLS) or unix:/path",
            text);
     const char *h = text + (out->is_tls ? 9 : 8);
     ENSURE(strchr(h, '@') == NULL, TLSR_E_INVALID,
@@ -191,8 +222,8 @@ static void arm(struct rconn *rc, double after_s, double repeat_s)
 
 static void went_down(struct rconn *rc, const char *why)
 {
-    if (rc->ep.n_sentinels > 0) {
-        rc->sentinel_i = (rc->sentinel_i + 1) % rc->ep.n_sentinels; /* the next one, next time */
+    if (rc->ep.n_hosts > 0) {
+        rc->sentinel_i = (rc->sentinel_i + 1) % rc->ep.n_hosts; /* the next one, next time */
     }
     rc->state = RCONN_DOWN;
     rc->pending = 0;
@@ -330,8 +361,8 @@ static void on_master_addr(redisAsyncContext *ac, void *r, void *priv)
     struct rlink *sentinel = rc->link;
     rc->link = NULL;
     tlsr__rlink_close(sentinel); /* safe from its own callback */
-    const char *asked = rc->ep.sentinels[rc->sentinel_i].host;
-    int asked_port = rc->ep.sentinels[rc->sentinel_i].port;
+    const char *asked = rc->ep.hosts[rc->sentinel_i].host;
+    int asked_port = rc->ep.hosts[rc->sentinel_i].port;
     if (!is_ok) {
         char why[200];
         snprintf(why, sizeof(why), "sentinel %s:%d does not name a master %s", asked, asked_port,
@@ -362,8 +393,8 @@ static void connect_now(struct rconn *rc)
     }
     struct endpoint s;
     memset(&s, 0, sizeof(s));
-    snprintf(s.host, sizeof(s.host), "%s", rc->ep.sentinels[rc->sentinel_i].host);
-    s.port = rc->ep.sentinels[rc->sentinel_i].port;
+    snprintf(s.host, sizeof(s.host), "%s", rc->ep.hosts[rc->sentinel_i].host);
+    s.port = rc->ep.hosts[rc->sentinel_i].port;
     char why[256] = "";
     rc->link = tlsr__rlink_open(rc->loop, &s, NULL, NULL, on_link_event, rc, why, sizeof(why));
     if (rc->link == NULL) {
@@ -476,7 +507,52 @@ struct rcall {
     struct rconn *rc;
     redisCallbackFn *fn;
     void *priv;
+    char *cmd; /* a Cluster node's: the command's bytes, for a redirect */
+    int len;
+    int hops;
 };
+
+static void free_call(struct rcall *call)
+{
+    tlsr__free(call->cmd);
+    tlsr__free(call);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
+static int sent(struct rconn *rc, struct rcall *call, int status);
+
+/* Sends call's command again to the node a MOVED or ASK named; -1 when it cannot go. */
+static int redirect(struct rcall *call, const redisReply *r)
+{
+    struct rconn *to = call->rc->on_redirect(call->rc, call->rc->on_redirect_arg, r->str);
+    if (to == NULL || to->state != RCONN_UP || to->link == NULL) {
+        return -1;
+    }
+    if (r->str[0] == 'A') {
+        (void)tlsr__rconn_command(to, on_heartbeat, NULL, "ASKING"); /* for the next command */
+    }
+    char *copy = tlsr__malloc((size_t)call->len);
+    if (copy == NULL) {
+        return -1;
+    }
+    memcpy(copy, call->cmd, (size_t)call->len);
+    call->rc = to;
+    call->hops++;
+    int status = tlsr__rlink_send(to->link, copy, call->len, on_reply, call);
+    if (status != 0) {
+        return -1; /* the caller still owns call: its callback runs with the error */
+    }
+    if (to->pending++ == 0) {
+        to->last_reply = ev_now(to->loop);
+    }
+    return 0;
+}
+
+static bool is_redirect(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR &&
+           (strncmp(r->str, "MOVED ", 6) == 0 || strncmp(r->str, "ASK ", 4) == 0);
+}
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -492,16 +568,20 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
         rc->must_drop = true; /* writes reach a replica: the master moved */
         arm(rc, 0.0, CHECK_EVERY_S);
     }
+    if (is_redirect(r) && call->cmd != NULL && call->hops < MAX_HOPS && rc->loop != NULL &&
+        redirect(call, r) == 0) {
+        return; /* the node it names answers */
+    }
     call->fn(ac, reply, call->priv);
-    tlsr__free(call);
+    free_call(call);
 }
 
 static struct rcall *new_call(struct rconn *rc, redisCallbackFn *fn, void *priv)
 {
-    if (rc->state != RCONN_UP || rc->link == NULL) {
+    if (rc == NULL || rc->state != RCONN_UP || rc->link == NULL) {
         return NULL;
     }
-    struct rcall *call = tlsr__malloc(sizeof(*call));
+    struct rcall *call = tlsr__calloc(1, sizeof(*call));
     if (call != NULL) {
         call->rc = rc;
         call->fn = fn;
@@ -510,10 +590,23 @@ static struct rcall *new_call(struct rconn *rc, redisCallbackFn *fn, void *priv)
     return call;
 }
 
+/* Queues a formatted command for call (cmd is freed here); a Cluster node's keeps a copy. */
+static int send_call(struct rconn *rc, struct rcall *call, char *cmd, int len)
+{
+    if (len < 0 || cmd == NULL) {
+        return -1;
+    }
+    if (rc->on_redirect != NULL && (call->cmd = tlsr__malloc((size_t)len)) != NULL) {
+        memcpy(call->cmd, cmd, (size_t)len);
+        call->len = len;
+    }
+    return tlsr__rlink_send(rc->link, cmd, len, on_reply, call);
+}
+
 static int sent(struct rconn *rc, struct rcall *call, int status)
 {
     if (status != 0) {
-        tlsr__free(call);
+        free_call(call);
         return -1;
     }
     if (rc->pending++ == 0) {
@@ -528,16 +621,17 @@ int tlsr__rconn_command(struct rconn *rc, redisCallbackFn *fn, void *priv, const
     if (call == NULL) {
         return -1;
     }
+    char *cmd = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int status = send_v(rc, on_reply, call, fmt, ap);
+    int len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
-    return sent(rc, call, status);
+    return sent(rc, call, send_call(rc, call, cmd, len));
 }
 
 void tlsr__rconn_flush(struct rconn *rc)
 {
-    if (rc->state != RCONN_UP || rc->link == NULL) {
+    if (rc == NULL || rc->state != RCONN_UP || rc->link == NULL) {
         return;
     }
     /* A non-blocking write of what is queued: no reply callback runs here. */
@@ -553,6 +647,5 @@ int tlsr__rconn_argv(struct rconn *rc, redisCallbackFn *fn, void *priv, int argc
     }
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-    int status = len < 0 || cmd == NULL ? -1 : tlsr__rlink_send(rc->link, cmd, len, on_reply, call);
-    return sent(rc, call, status);
+    return sent(rc, call, send_call(rc, call, cmd, len));
 }

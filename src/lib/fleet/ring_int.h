@@ -9,6 +9,8 @@
 
 #include "fleet_int.h"
 
+#include <string.h>
+
 #include <tlsresume/tickets.h>
 
 #define KEY_LABEL "tlsresume ticket key v1"
@@ -30,8 +32,10 @@ struct tlsr_fleet_ring {
     uint64_t lifetime_ms;
     tlsr_log_fn log;
     void *log_arg;
-    struct rconn conn;
-    SSL_CTX *tls; /* for a rediss:// endpoint, or NULL */
+    struct rconn conn;   /* standalone Redis */
+    struct rcluster *cl; /* or a Cluster */
+    char route_key[64];  /* P cur: names the ring's slot on a Cluster, KEYS[1] of its scripts */
+    SSL_CTX *tls;        /* for a rediss:// endpoint, or NULL */
     ev_timer poll;
     unsigned fast_polls_left; /* polls at JOIN_POLL_S before joining; then poll_ms */
     bool is_busy;
@@ -46,6 +50,13 @@ struct tlsr_fleet_ring {
     struct tlsr_fleet_key_status keys[MAX_KEYS_READ + MAX_IMPORTS];
     size_t n_keys;
 };
+
+/* Where the ring's commands go: the master of its slot on a Cluster (NULL: none known). */
+static inline struct rconn *tlsr__ring_conn(struct tlsr_fleet_ring *fr)
+{
+    return fr->cl != NULL ? tlsr__rcluster_route(fr->cl, fr->route_key, strlen(fr->route_key))
+                          : &fr->conn;
+}
 
 /* The AAD that binds a sealed ring key to its generation (label | u64 generation); 0 when it
  * does not fit (never). */

@@ -106,17 +106,18 @@ void tlsr__ring_create_next(struct tlsr_fleet_ring *fr, uint64_t gen)
     char ttl_s[24];
     snprintf(gen_s, sizeof(gen_s), "%llu", (unsigned long long)gen);
     snprintf(ttl_s, sizeof(ttl_s), "%llu", (unsigned long long)ttl);
-    const char *argv[] = {"EVAL", create_lua,         "0",   fr->prefix,
+    const char *argv[] = {"EVAL", create_lua,         "1",   fr->route_key,   fr->prefix,
                           gen_s,  (const char *)blob, ttl_s, fr->clock_offset};
     size_t lens[] = {4,
                      strlen(create_lua),
                      1,
+                     strlen(fr->route_key),
                      strlen(fr->prefix),
                      strlen(gen_s),
                      blob_len,
                      strlen(ttl_s),
                      strlen(fr->clock_offset)};
-    (void)tlsr__rconn_argv(&fr->conn, on_created, fr, 8, argv, lens);
+    (void)tlsr__rconn_argv(tlsr__ring_conn(fr), on_created, fr, 9, argv, lens);
 }
 
 /* A write whose answer changes nothing (a failure shows at the next poll). */
@@ -214,12 +215,13 @@ void tlsr__ring_republish(struct tlsr_fleet_ring *fr, uint64_t gen)
     snprintf(gen_s, sizeof(gen_s), "%llu", (unsigned long long)gen);
     snprintf(cur_ttl_s, sizeof(cur_ttl_s), "%llu", (unsigned long long)cur_ttl);
     snprintf(next_ttl_s, sizeof(next_ttl_s), "%llu", (unsigned long long)next_ttl);
-    const char *argv[] = {
-        "EVAL", republish_lua,     "0",       fr->prefix,         fr->clock_offset,
-        gen_s,  (const char *)cur, cur_ttl_s, (const char *)next, next_ttl_s};
+    const char *argv[] = {"EVAL",     republish_lua,      "1",       fr->route_key,
+                          fr->prefix, fr->clock_offset,   gen_s,     (const char *)cur,
+                          cur_ttl_s,  (const char *)next, next_ttl_s};
     size_t lens[] = {4,
                      strlen(republish_lua),
                      1,
+                     strlen(fr->route_key),
                      strlen(fr->prefix),
                      strlen(fr->clock_offset),
                      strlen(gen_s),
@@ -227,7 +229,7 @@ void tlsr__ring_republish(struct tlsr_fleet_ring *fr, uint64_t gen)
                      strlen(cur_ttl_s),
                      next_len,
                      strlen(next_ttl_s)};
-    (void)tlsr__rconn_argv(&fr->conn, on_republished, fr, 10, argv, lens);
+    (void)tlsr__rconn_argv(tlsr__ring_conn(fr), on_republished, fr, 11, argv, lens);
     OPENSSL_cleanse(cur, sizeof(cur));
     OPENSSL_cleanse(next, sizeof(next));
 }
@@ -237,7 +239,8 @@ tlsr_status tlsr_fleet_ring_import(struct tlsr_fleet_ring *fr, const struct tlsr
 {
     ENSURE(fr != NULL && key != NULL && (key->len == 48 || key->len == 80) && ttl_s > 0,
            TLSR_E_INVALID, "fleet: import: a 48- or 80-byte key and a TTL");
-    ENSURE(fr->conn.state == RCONN_UP, TLSR_E_SYSTEM, "fleet: Redis is not connected");
+    struct rconn *conn = tlsr__ring_conn(fr);
+    ENSURE(conn != NULL && conn->state == RCONN_UP, TLSR_E_SYSTEM, "fleet: Redis is not connected");
     /* The id names the key without revealing it: a hash of its name under the name key. */
     uint8_t hash[NAME_HASH_LEN];
     TRY(tlsr__fleet_name_hash(fr->secret->name_key, key->bytes, TLSR_TICKET_NAME_LEN, hash));
@@ -264,8 +267,8 @@ tlsr_status tlsr_fleet_ring_import(struct tlsr_fleet_ring *fr, const struct tlsr
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)ttl_s * 1000ull);
     const char *argv[] = {"SET", name, (const char *)blob, "PX", ttl};
     size_t lens[] = {3, strlen(name), blob_len, 2, strlen(ttl)};
-    ENSURE(tlsr__rconn_argv(&fr->conn, on_written, NULL, 5, argv, lens) == 0 &&
-               tlsr__rconn_command(&fr->conn, on_written, NULL, "SADD %s %s", set, id) == 0,
+    ENSURE(tlsr__rconn_argv(conn, on_written, NULL, 5, argv, lens) == 0 &&
+               tlsr__rconn_command(conn, on_written, NULL, "SADD %s %s", set, id) == 0,
            TLSR_E_SYSTEM, "fleet: Redis is not connected");
     return TLSR_OK;
 }

@@ -172,6 +172,81 @@ start_sentinel_redis() {
     "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
 }
 
+# start_cluster_redis [HOST [PREFIX...]]: a Redis Cluster of the test's own on HOST (default
+# 127.0.0.1; every command run through PREFIX, e.g. `ip netns exec NS`): 3 masters and a replica
+# each, made with redis-cli --cluster create (node timeout 1 s). Sets CLUSTER_PORTS and
+# CLUSTER_PIDS (masters first, then replicas, as created) and CLUSTER_URL (redis-cluster://,
+# two seeds); makes $WORK/fleet.key unless there is one.
+start_cluster_redis() {
+    command -v redis-server >/dev/null || fail "redis-server is not installed (scripts/deps.sh test)"
+    local host=${1:-127.0.0.1}
+    shift || true
+    CLUSTER_PORTS=()
+    CLUSTER_PIDS=()
+    local n p k ok
+    for n in 1 2 3 4 5 6; do
+        p=$(free_port)
+        while [ "$p" -gt 55000 ]; do # a node also listens on its port + 10000 (the cluster bus)
+            p=$(free_port)
+        done
+        mkdir -p "$WORK/cluster$n"
+        "$@" redis-server --port "$p" --bind "$host" --save '' --appendonly no \
+            --protected-mode no --dir "$WORK/cluster$n" --cluster-enabled yes \
+            --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+            >"$WORK/cluster$n.log" 2>&1 &
+        PIDS+=("$!")
+        CLUSTER_PIDS+=("$!")
+        CLUSTER_PORTS+=("$p")
+    done
+    for p in "${CLUSTER_PORTS[@]}"; do
+        for k in $(seq 1 101); do
+            "$@" redis-cli -h "$host" -p "$p" PING 2>/dev/null | grep -q PONG && break
+            [ "$k" = 101 ] && fail "cluster node $host:$p did not start"
+            sleep 0.1
+        done
+    done
+    # shellcheck disable=SC2046
+    "$@" redis-cli --cluster create $(printf "$host:%s " "${CLUSTER_PORTS[@]}") \
+        --cluster-replicas 1 --cluster-yes >"$WORK/cluster_create.log" 2>&1 ||
+        fail "redis-cli --cluster create failed: $(tail -3 "$WORK/cluster_create.log")"
+    for k in $(seq 1 100); do
+        ok=0
+        for p in "${CLUSTER_PORTS[@]}"; do
+            "$@" redis-cli -h "$host" -p "$p" CLUSTER INFO | grep -q '^cluster_state:ok' &&
+                ok=$((ok + 1))
+        done
+        [ "$ok" -eq 6 ] && break
+        sleep 0.1
+    done
+    [ "$ok" -eq 6 ] || fail "the cluster never reached cluster_state:ok on every node"
+    CLUSTER_URL="redis-cluster://$host:${CLUSTER_PORTS[0]},$host:${CLUSTER_PORTS[1]}"
+    [ -f "$WORK/fleet.key" ] ||
+        "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+}
+
+# cluster_master_of KEY HOST [PREFIX...]: the port of the master serving KEY's slot, as the
+# first node that answers sees it (empty when none does).
+cluster_master_of() {
+    local key=$1 host=$2 p slot
+    shift 2
+    for p in "${CLUSTER_PORTS[@]}"; do
+        slot=$("$@" redis-cli -h "$host" -p "$p" CLUSTER KEYSLOT "$key" 2>/dev/null) || continue
+        [ -n "$slot" ] || continue
+        "$@" redis-cli -h "$host" -p "$p" CLUSTER NODES | awk -v s="$slot" '
+            $3 ~ /master/ && $3 !~ /fail/ {
+                for (i = 9; i <= NF; i++) {
+                    n = split($i, r, "-")
+                    if (s + 0 >= r[1] + 0 && s + 0 <= r[n] + 0) {
+                        split($2, a, "[:@]")
+                        print a[2]
+                        exit
+                    }
+                }
+            }'
+        return 0
+    done
+}
+
 # wait_failover: kills the master and waits (bounded) until the sentinels name the replica.
 wait_failover() {
     kill -KILL "$MASTER_PID"
