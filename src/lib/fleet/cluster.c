@@ -220,7 +220,8 @@ static void apply_map(struct rcluster *cl, unsigned slots)
         }
     }
     if (nodes != cl->map_nodes || slots != cl->map_slots) {
-        tlsr__fleet_log(cl->log, cl->log_arg, slots == CLUSTER_SLOTS ? TLSR_LOG_INFO : TLSR_LOG_WARN,
+        tlsr__fleet_log(cl->log, cl->log_arg,
+                        slots == CLUSTER_SLOTS ? TLSR_LOG_INFO : TLSR_LOG_WARN,
                         "event=redis_cluster_map part=%s redis=%s masters=%u slots_served=%u",
                         cl->who, cl->ep.text, nodes, slots);
         cl->map_nodes = nodes;
