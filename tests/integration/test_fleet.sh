@@ -220,6 +220,19 @@ run_check() {
     set -e
 }
 
+# outage_held OUT WHEN: the fleet client's run OUT had no failed connection of any kind, and
+# every TLS 1.2 and TLS 1.3 ticket resumed (every host holds the keys) WHEN the store failed.
+outage_held() {
+    local k
+    for k in tls12_id tls12_ticket tls13; do
+        [ "$(kind "$1" "r['$k']['failed']")" = 0 ] || fail "$k: failed connections"
+    done
+    for k in tls12_ticket tls13; do
+        [ "$(kind "$1" "r['$k']['resumed']")" = "$(kind "$1" "r['$k']['attempts']")" ] ||
+            fail "$k: a ticket did not resume $2"
+    done
+}
+
 # ids_come_back OUT N: runs check --attempts N through the balancer (20 times at most, 0.5 s
 # apart) until every session ID resumes; false if that never happens.
 ids_come_back() {
@@ -437,13 +450,7 @@ redis_down)
     start_redis
     back=$(date +%s.%N)
     wait "$client_pid" || fail "fleet client"
-    for k in tls12_id tls12_ticket tls13; do
-        [ "$(kind load "r['$k']['failed']")" = 0 ] || fail "$k: failed connections"
-    done
-    for k in tls12_ticket tls13; do
-        [ "$(kind load "r['$k']['resumed']")" = "$(kind load "r['$k']['attempts']")" ] ||
-            fail "$k: a ticket did not resume while Redis was down"
-    done
+    outage_held load "while Redis was down"
     grep -q "event=redis_down" "$WORK/serve1.log" || fail "no redis_down log line"
     grep -q "event=redis_up part=cache" "$WORK/serve1.log" || fail "no redis_up log line"
     # Recovery: IDs resume through the balancer again, within seconds.
@@ -784,13 +791,7 @@ cluster)
     [ -n "$promoted" ] && [ "$promoted" != "$ring_port" ] || fail "no replica was promoted"
     promoted_s=$(python3 -c "import sys,time; print(round(time.time() - float(sys.argv[1]), 1))" "$killed")
     wait "$client_pid" || fail "fleet client"
-    for k in tls12_id tls12_ticket tls13; do
-        [ "$(kind load "r['$k']['failed']")" = 0 ] || fail "$k: failed connections"
-    done
-    for k in tls12_ticket tls13; do
-        [ "$(kind load "r['$k']['resumed']")" = "$(kind load "r['$k']['attempts']")" ] ||
-            fail "$k: a ticket did not resume during the failover"
-    done
+    outage_held load "during the failover"
     for i in 1 2 3; do
         wait_grep "$WORK/serve$i.log" "event=redis_up part=ring redis=redis://10.77.2.1:$promoted" \
             "host $i: the ring did not follow the promoted replica" ""
