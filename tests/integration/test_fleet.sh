@@ -17,6 +17,7 @@ LINKS=()
 SERVE_PIDS=()
 REDIS_PID=""
 REDIS2_PID=""
+HAPROXY_PID=""
 
 fleet_cleanup() {
     local pid ns
@@ -162,18 +163,32 @@ start_fleet() {
             start_host "$i" "$@"
         fi
     done
+    balance "$n"
+}
+
+# balance N: HAProxy on 127.0.0.1:8443 in the hub, round robin over hosts 1..N (a running one,
+# started here before, is stopped first).
+balance() {
+    local i k
+    if [ -n "$HAPROXY_PID" ]; then
+        kill "$HAPROXY_PID" 2>/dev/null || true
+        wait "$HAPROXY_PID" 2>/dev/null || true
+        local kept=() p
+        for p in "${PIDS[@]}"; do [ "$p" = "$HAPROXY_PID" ] || kept+=("$p"); done
+        PIDS=("${kept[@]}")
+    fi
     {
         printf 'global\n    maxconn 2000\ndefaults\n    mode tcp\n    timeout connect 2s\n'
         printf '    timeout client 20s\n    timeout server 20s\n'
         printf 'frontend fe\n    bind 127.0.0.1:8443\n    default_backend be\n'
         printf 'backend be\n    balance roundrobin\n'
-        for i in $(seq 1 "$n"); do
+        for i in $(seq 1 "$1"); do
             printf '    server s%s 10.77.1.1%s:8443\n' "$i" "$i"
         done
     } >"$WORK/haproxy.cfg"
     ip netns exec "$HUB" haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
-    PIDS+=("$!")
-    local k
+    HAPROXY_PID=$!
+    PIDS+=("$HAPROXY_PID")
     for k in $(seq 1 100); do
         hub bash -c 'exec 7<>/dev/tcp/127.0.0.1/8443' 2>/dev/null && return 0
         sleep 0.1
@@ -826,6 +841,129 @@ cluster)
     echo "cluster: check 30/30 IDs, TLS 1.2 and 1.3 tickets; 12/12 0-RTT replays refused"
     echo "cluster: ring master killed, replica promoted in ${promoted_s} s; during: $(kind load "r['tls12_id']")"
     echo "cluster: after: 30/30 every mechanism; control (one master as plain Redis): $c_res/$c_att IDs"
+    ;;
+cluster_scale)
+    # Capacity as members join one Redis Cluster (3 masters, a replica each): 3, 6, then 12
+    # members (a host each, 1 worker) behind the balancer. At each size, Redis counts the
+    # commands (INFO commandstats over the masters, commands inside scripts included): the key
+    # ring's while idle, per member and second, then per pair of a full handshake and its
+    # resumption on the next member (which has never seen the session) for TLS 1.2 session IDs
+    # and TLS 1.3 stateless tickets, the idle rate taken out. The figures must hold as members
+    # are added: per member (ring) and per pair (sessions), not per fleet.
+    hubc=(ip netns exec "$HUB")
+    start_cluster_redis 10.77.2.1 "${hubc[@]}"
+    masters=()
+    for p in "${CLUSTER_PORTS[@]}"; do
+        hub redis-cli -h 10.77.2.1 -p "$p" INFO replication | grep -q '^role:master' &&
+            masters+=("$p")
+    done
+    [ "${#masters[@]}" = 3 ] || fail "expected 3 masters, found ${#masters[@]}"
+    # calls FILE: "command calls" summed over the masters.
+    calls() {
+        local m
+        for m in "${masters[@]}"; do
+            hub redis-cli -h 10.77.2.1 -p "$m" INFO commandstats
+        done | tr -d '\r' | sed -n 's/^cmdstat_\([a-z|]*\):calls=\([0-9]*\),.*/\1 \2/p' |
+            awk '{ n[$1] += $2 } END { for (k in n) print k, n[k] }' >"$WORK/$1"
+    }
+    CL_ARGS=(--redis "$CLUSTER_URL" --fleet-key "$WORK/fleet.key" --redis-timeout-ms 200)
+    start_fleet 3 "${CL_ARGS[@]}"
+    wait_joined 3
+    : >"$WORK/scale.jsonl"
+    size=3
+    for n in 3 6 12; do
+        for i in $(seq $((size + 1)) "$n"); do
+            add_host "$i"
+            start_host "$i" "${CL_ARGS[@]}"
+        done
+        if [ "$n" -gt "$size" ]; then
+            wait_joined "$n"
+            balance "$n"
+        fi
+        size=$n
+        for k in $(seq 1 50); do
+            [ "$(host_metric 1 tlsresume_fleet_members)" = "$n" ] && break
+            [ "$k" = 50 ] && fail "host 1 does not count $n members"
+            sleep 0.2
+        done
+        sleep 2
+        calls idle0.txt
+        sleep 8
+        calls idle1.txt
+        calls id0.txt
+        fleet_client "id$n" --kinds tls12_id --rounds 600 --pause 0 --duration 90
+        calls id1.txt
+        fleet_client "t13_$n" --kinds tls13 --rounds 300 --pause 0 --duration 90
+        calls t13_1.txt
+        python3 - "$WORK" "$n" >>"$WORK/scale.jsonl" <<'PY'
+import json, sys
+work, n = sys.argv[1], int(sys.argv[2])
+def load(name):
+    return {k: int(v) for k, v in (l.split() for l in open(f"{work}/{name}"))}
+# Not the fleet's: the test's own INFO, and the replicas' REPLCONF ACKs.
+skip = ("info", "ping", "replconf")
+session = ("get", "set", "getdel", "del")
+def delta(before, after):
+    b, a = load(before), load(after)
+    return {k: a[k] - b.get(k, 0) for k in a if k not in skip and a[k] > b.get(k, 0)}
+idle = delta("idle0.txt", "idle1.txt")
+gets_per_poll = idle.get("get", 0) / max(idle.get("eval", 1), 1)
+def per_pair(before, after, out):
+    d = delta(before, after)
+    r = json.load(open(f"{work}/{out}.out"))
+    kind = next(iter(r["kinds"].values()))
+    pairs = max(kind["attempts"], 1)
+    # The ring's GETs run inside its poll script: as many per poll as when idle.
+    ring_gets = gets_per_poll * d.get("eval", 0)
+    ops = {k: d.get(k, 0) - (ring_gets if k == "get" else 0) for k in session}
+    ring = sum(d.values()) - sum(ops.values())
+    return {"pairs": kind["attempts"], "resumed": kind["resumed"], "failed": kind["failed"],
+            "per_pair": round(sum(ops.values()) / pairs, 2),
+            "commands": {k: round(v / pairs, 2) for k, v in ops.items() if abs(v / pairs) >= 0.05},
+            "ring_per_member_s": round(ring / n / r["seconds"], 1)}
+print(json.dumps({"members": n, "ring_per_member_s": round(sum(idle.values()) / n / 8.0, 1),
+                  "ring": {k: round(v / n / 8.0, 2) for k, v in sorted(idle.items())},
+                  "id": per_pair("id0.txt", "id1.txt", f"id{n}"),
+                  "tls13": per_pair("id1.txt", "t13_1.txt", f"t13_{n}")}))
+PY
+        tail -1 "$WORK/scale.jsonl"
+    done
+    for i in $(seq 1 12); do
+        stop_host "$i"
+    done
+    python3 - "$WORK/scale.jsonl" <<'PY' || fail "the figures do not hold as members are added"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bad = []
+for r in rows:
+    for k in ("id", "tls13"):
+        if r[k]["failed"] or r[k]["resumed"] * 100 < r[k]["pairs"] * 95:
+            bad.append(f"{r['members']} members, {k}: {r[k]}")
+    # A session ID is one SET where it is made and one GET where it resumes; a stateless
+    # ticket costs nothing. Both bounds matter: the counts must see the IDs' commands too.
+    if not 1.5 <= r["id"]["per_pair"] <= 2.5:
+        bad.append(f"{r['members']} members: {r['id']['per_pair']} commands per ID pair")
+    if abs(r["tls13"]["per_pair"]) > 0.1:
+        bad.append(f"{r['members']} members: {r['tls13']['per_pair']} commands per TLS 1.3 pair")
+first, last = rows[0], rows[-1]
+if abs(last["id"]["per_pair"] - first["id"]["per_pair"]) > 0.3:
+    bad.append(f"commands per ID pair went from {first['id']['per_pair']} to {last['id']['per_pair']}")
+# The ring's load per member, idle and under load, must not grow with the members.
+for what, a, b in (("idle", first["ring_per_member_s"], last["ring_per_member_s"]),
+                   ("busy", first["tls13"]["ring_per_member_s"], last["tls13"]["ring_per_member_s"])):
+    if not 0 < b <= a * 1.25:
+        bad.append(f"the ring ({what}) per member and second grew from {a} "
+                   f"({first['members']} members) to {b} ({last['members']})")
+for b in bad:
+    print(b, file=sys.stderr)
+for r in rows:
+    print("cluster_scale: %d members: ring %.1f commands/s per member idle, %.1f busy; IDs %d/%d "
+          "resumed, %.2f commands per pair %s; TLS 1.3 %d/%d, %.2f" % (
+              r["members"], r["ring_per_member_s"], r["tls13"]["ring_per_member_s"],
+              r["id"]["resumed"], r["id"]["pairs"], r["id"]["per_pair"], r["id"]["commands"],
+              r["tls13"]["resumed"], r["tls13"]["pairs"], r["tls13"]["per_pair"]))
+sys.exit(1 if bad else 0)
+PY
     ;;
 *)
     fail "unknown scenario $scenario"

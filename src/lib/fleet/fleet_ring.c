@@ -31,7 +31,9 @@
  * key the fleet promoted, and then, if needed, either creates the next key (SET NX in a script:
  * exactly one server wins) or promotes it (a compare-and-set on P cur: exactly one server wins)
  * when its period is over or a rotation was asked and every live member acknowledged it, or when
- * the acknowledgement wait ran out (logged).
+ * the acknowledgement wait ran out (logged). A poll runs 9 commands plus 5 per live key, whatever
+ * the number of members: the acknowledgements of all members are one SMISMEMBER (Redis 6.2 and
+ * later; older servers get one SISMEMBER per member).
  *
  * An observer (tlsresume keys status, export, rotate, import) reads the same state without
  * registering: it neither counts as a member nor creates, promotes or acknowledges.
@@ -79,10 +81,18 @@ static const char tick_lua[] =
     "  if a then gen = tonumber(a); promoted = tonumber(b) end\n"
     "end\n"
     "local members = redis.call('ZRANGEBYSCORE', p .. 'members', now, '+inf')\n"
-    "local missing = 0\n"
-    "for _, m in ipairs(members) do\n"
-    "  if redis.call('SISMEMBER', p .. 'ack:' .. (gen + 1), m) == 0 then missing = missing + 1 "
-    "end\n"
+    "local missing, ack, i = 0, p .. 'ack:' .. (gen + 1), 1\n"
+    "while i <= #members do\n"
+    "  local j = math.min(i + 999, #members)\n"
+    "  local r = redis.pcall('SMISMEMBER', ack, unpack(members, i, j))\n"
+    "  if type(r) == 'table' and not r.err then\n"
+    "    for _, v in ipairs(r) do if v == 0 then missing = missing + 1 end end\n"
+    "  else\n"
+    "    for k = i, j do\n"
+    "      if redis.call('SISMEMBER', ack, members[k]) == 0 then missing = missing + 1 end\n"
+    "    end\n"
+    "  end\n"
+    "  i = j + 1\n"
     "end\n"
     "local out = {tostring(now), tostring(gen), tostring(promoted), tostring(#members),\n"
     "  tostring(missing), redis.call('GET', p .. 'next_at') or '0',\n"
@@ -355,11 +365,14 @@ static void describe(struct tlsr_fleet_ring *fr, uint64_t gen, uint64_t cur, uin
     ks->age_s = at > 0 && now > at ? (now - at) / 1000 : 0;
 }
 
-/* Reports this server's per-key counts, summed by `keys status`. */
-static void report_use(struct tlsr_fleet_ring *fr)
+/* Reports this server's per-key counts, summed by `keys status`: a key's when they changed
+ * since its last report, or when that report is half its TTL old (now: Redis's clock, ms). */
+static void report_use(struct tlsr_fleet_ring *fr, uint64_t now)
 {
     struct tlsr_key_info info[TLSR_KEYRING_MAX_KEYS];
+    struct ring_use_report next[TLSR_KEYRING_MAX_KEYS];
     size_t n = 0;
+    size_t m = 0;
     if (tlsr_keyring_list(fr->ring, info, TLSR_KEYRING_MAX_KEYS, &n) != TLSR_OK) {
         return;
     }
@@ -367,6 +380,18 @@ static void report_use(struct tlsr_fleet_ring *fr)
     for (size_t i = 0; i < n; i++) {
         if (!info[i].is_fleet || info[i].generation == 0 ||
             (info[i].issued == 0 && info[i].presented == 0)) {
+            continue;
+        }
+        const struct ring_use_report *last = NULL;
+        for (size_t j = 0; j < fr->n_reported && last == NULL; j++) {
+            if (fr->reported[j].gen == info[i].generation) {
+                last = &fr->reported[j];
+            }
+        }
+        if (last != NULL && last->issued == info[i].issued &&
+            last->presented == info[i].presented && now >= last->at_ms &&
+            now - last->at_ms < ttl / 2) {
+            next[m++] = *last;
             continue;
         }
         char key[96];
@@ -379,8 +404,12 @@ static void report_use(struct tlsr_fleet_ring *fr)
                                 fr->member, use) == 0) {
             (void)tlsr__rconn_command(tlsr__ring_conn(fr), on_simple, NULL, "PEXPIRE %s %llu", key,
                                       (unsigned long long)ttl);
+            next[m++] = (struct ring_use_report){info[i].generation, info[i].issued,
+                                                 info[i].presented, now};
         }
     }
+    memcpy(fr->reported, next, m * sizeof(next[0]));
+    fr->n_reported = m;
 }
 
 /* The value of P force that asks the fleet to rotate away from generation gen: a keyed hash,
@@ -522,7 +551,7 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
         }
         return;
     }
-    report_use(fr);
+    report_use(fr, now);
     if (gen == 0 && was_joined && known_gen > 0) {
         /* Redis forgot the ring (restarted empty, flushed, failed over): this server holds the
          * fleet's keys; it writes them back rather than start a new sequence. */

@@ -49,6 +49,12 @@ struct tlsr_fleet_ring {
     struct tlsr_fleet_ring_stats st;
     struct tlsr_fleet_key_status keys[MAX_KEYS_READ + MAX_IMPORTS];
     size_t n_keys;
+    /* The last use report of each key (P use:<gen>): sent again only when its counts change,
+     * or to refresh its TTL; forgotten when the ring is written back. */
+    struct ring_use_report {
+        uint64_t gen, issued, presented, at_ms;
+    } reported[TLSR_KEYRING_MAX_KEYS];
+    size_t n_reported;
 };
 
 /* Where the ring's commands go: the master of its slot on a Cluster (NULL: none known). */

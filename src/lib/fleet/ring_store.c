@@ -192,6 +192,7 @@ void tlsr__ring_republish(struct tlsr_fleet_ring *fr, uint64_t gen)
     uint8_t next[KEY_BLOB_LEN];
     size_t cur_len = 0;
     size_t next_len = 0;
+    fr->n_reported = 0; /* the use reports went with the rest */
     tlsr_status rc = held_keys(fr, &m, &size, &n, &has_next);
     if (rc == TLSR_OK) {
         rc = n > 0 ? seal_key(fr, gen, &m[0], cur, &cur_len) : TLSR_E_NOTFOUND;
