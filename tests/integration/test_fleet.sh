@@ -7,6 +7,7 @@
 # be cut off from Redis alone. Redis, HAProxy, the backend and every client run in a "hub"
 # namespace holding both bridges. Needs root (ip netns); without it the test is skipped (77).
 . "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/secrets.sh"
 
 scenario=${1:?scenario}
 TLSR="$BUILD_DIR/tlsresume"
@@ -249,11 +250,13 @@ outage_held() {
 }
 
 # ids_come_back OUT N: runs check --attempts N through the balancer (20 times at most, 0.5 s
-# apart) until every session ID resumes; false if that never happens.
+# apart) until every session ID resumes (IDS_TRIES: how many runs it took); false if that
+# never happens.
 ids_come_back() {
     local n
     for n in $(seq 1 20); do
         run_check "$1" --attempts "$2"
+        IDS_TRIES=$n
         [ "$(field "$1" "r['tls12']['session_id']['resumed']")" = "$2" ] && return 0
         sleep 0.5
     done
@@ -502,6 +505,71 @@ redis_down)
     echo "redis_down: while down: $(kind load "r['tls12_id']")"
     echo "redis_down: Redis paused 3 s: $t lookups timed out, $(kind paused "r['tls12_id']")"
     ;;
+store_forgets)
+    # Redis flushed (FLUSHALL), restarted empty (killed and started again at once) and paused
+    # (SIGSTOP, 3 s), each under the resumption loop: no connection fails, every ticket
+    # resumes during and after, including tickets made before the fault (the members write
+    # the ring's keys back: the fleet stays at its generation); session IDs come back. Each
+    # fault's rates, during and after, are printed for docs/RELIABILITY.md.
+    start_redis
+    start_fleet 3 "${FLEET_ARGS[@]}"
+    wait_joined 3
+    gen=$(host_metric 1 tlsresume_fleet_generation)
+    [ "$gen" -ge 1 ] || fail "no fleet generation"
+    flush() { hub redis-cli -h 10.77.2.1 FLUSHALL >/dev/null || fail "FLUSHALL"; }
+    restart() {
+        stop_redis
+        start_redis
+    }
+    pause() {
+        kill -STOP "$REDIS_PID"
+        sleep 3
+        kill -CONT "$REDIS_PID"
+    }
+    : >"$WORK/faults.txt"
+    for fault in flush restart pause; do
+        # The loop keeps sessions and tries each again 4 s later: tickets made before the
+        # fault are resumed after it.
+        fleet_client "$fault" --duration 12 --pause 0.05 --old-after 4 &
+        client_pid=$!
+        sleep 4
+        "$fault"
+        wait "$client_pid" || fail "fleet client ($fault)"
+        outage_held "$fault" "($fault)"
+        for k in tls12_ticket tls13; do
+            [ "$(kind "$fault" "r['$k']['old_resumed']")" = "$(kind "$fault" "r['$k']['old_attempts']")" ] ||
+                fail "$k: a ticket made before the $fault did not resume"
+        done
+        ids_come_back "${fault}_ids" 6 || fail "session IDs did not come back after the $fault"
+        fleet_client "${fault}_after" --duration 4 --pause 0.05
+        for k in tls12_id tls12_ticket tls13; do
+            [ "$(kind "${fault}_after" "r['$k']['failed']")" = 0 ] || fail "$k: failed after the $fault"
+            [ "$(kind "${fault}_after" "r['$k']['resumed']")" = "$(kind "${fault}_after" "r['$k']['attempts']")" ] ||
+                fail "$k: not every resumption after the $fault"
+        done
+        for i in 1 2 3; do
+            g=$(host_metric "$i" tlsresume_fleet_generation)
+            [ "$g" = "$gen" ] || fail "host $i: generation $g after the $fault, was $gen"
+        done
+        python3 - "$WORK/$fault.out" "$WORK/${fault}_after.out" "$fault" "$IDS_TRIES" \
+            >>"$WORK/faults.txt" <<'PY'
+import json, sys
+during, after = (json.load(open(p))["kinds"] for p in sys.argv[1:3])
+def rate(r, k, old=False):
+    a, b = ("old_resumed", "old_attempts") if old else ("resumed", "attempts")
+    return "%d/%d" % (r[k][a], r[k][b])
+print("store_forgets: %s: during: IDs %s, TLS 1.2 tickets %s (older %s), TLS 1.3 %s (older %s); "
+      "check --attempts 6 after: IDs 6/6 at run %s; then: IDs %s, TLS 1.2 tickets %s, TLS 1.3 %s; 0 failed" % (
+          sys.argv[3], rate(during, "tls12_id"), rate(during, "tls12_ticket"),
+          rate(during, "tls12_ticket", True), rate(during, "tls13"), rate(during, "tls13", True),
+          sys.argv[4], rate(after, "tls12_id"), rate(after, "tls12_ticket"), rate(after, "tls13")))
+PY
+    done
+    for i in 1 2 3; do
+        stop_host "$i"
+    done
+    cat "$WORK/faults.txt"
+    ;;
 shards)
     # Two Redis endpoints share the sessions (rendezvous hashing); losing one costs only its
     # share: no failed connection, tickets unaffected, about half the IDs still cross servers.
@@ -661,12 +729,12 @@ secrets)
     # Nothing secret in Redis: the secrets a client logs (-keylogfile), the master secrets,
     # TLS 1.3 resumption secrets, session IDs and ticket key names it saw (sess_id) are looked
     # for in a full dump of Redis (RDB and every value). TLS 1.2 IDs and tickets first, then
-    # TLS 1.3 stateful tickets (whose sessions are stored in Redis).
+    # TLS 1.3 stateful tickets (whose sessions are stored in Redis). test_serve.sh runs the
+    # same scan with Redis behind TLS, ACL users and Sentinel, and `cluster` on a Cluster.
     start_redis
     start_fleet 3 "${FLEET_ARGS[@]}" --tls13-tickets stateless
     wait_joined 3
     : >"$WORK/needles.txt"
-    : >"$WORK/keylog.txt"
     for k in $(seq 1 12); do
         mode="-tls1_2 -no_ticket"
         [ "$k" -gt 4 ] && mode="-tls1_2"
@@ -678,27 +746,8 @@ secrets)
             wait_joined 3
         fi
         [ "$k" -gt 8 ] && mode="-tls1_3"
-        # shellcheck disable=SC2086
-        sleep 0.3 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
-            $mode -keylogfile "$WORK/keylog.txt" -sess_out "$WORK/s.pem" >/dev/null 2>&1 || true
-        openssl sess_id -in "$WORK/s.pem" -text -noout >"$WORK/s.txt" 2>/dev/null ||
-            fail "sess_id ($mode)"
-        python3 - "$WORK/s.txt" >>"$WORK/needles.txt" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-for label in ("Session-ID", "Master-Key", "Resumption PSK"):
-    m = re.search(label + r": ([0-9A-F]+)", t)
-    if m and len(m.group(1)) >= 32:
-        print(label.replace(" ", "-"), m.group(1).lower())
-m = re.search(r"TLS session ticket:\n((?:\s+[0-9a-f]{4} - .*\n)+)", t)
-if m:
-    hexs = "".join(re.findall(r" - ((?:[0-9a-f]{2}[ -]){1,16})", m.group(1)))
-    hexs = re.sub(r"[ -]", "", hexs)
-    print("ticket-key-name", hexs[:32])
-PY
+        client_secrets 127.0.0.1:8443 "$mode" hub
     done
-    awk 'NF == 3 && length($3) >= 32 { print "keylog-" $1, tolower($3) }' "$WORK/keylog.txt" \
-        >>"$WORK/needles.txt"
     [ "$(grep -c Master-Key "$WORK/needles.txt")" -ge 8 ] || fail "too few master secrets"
     [ "$(grep -c Resumption-PSK "$WORK/needles.txt")" -ge 4 ] || fail "too few TLS 1.3 secrets"
     [ "$(grep -c keylog-CLIENT_RANDOM "$WORK/needles.txt")" -ge 8 ] || fail "no TLS 1.2 keylog"
@@ -706,48 +755,12 @@ PY
         fail "no TLS 1.3 keylog"
     grep -q ticket-key-name "$WORK/needles.txt" || fail "no ticket seen"
     sleep 1
-    cat >"$WORK/scan.py" <<'PY'
-import sys
-needles = [l.split() for l in open(sys.argv[1]) if l.strip()]
-blobs = [open(p, "rb").read() for p in sys.argv[2:]]
-found = 0
-for label, h in needles:
-    raw = bytes.fromhex(h)
-    for probe in (raw, h.encode(), h.upper().encode()):
-        if any(probe in b for b in blobs):
-            print(f"found {label} {h[:16]}... in Redis", file=sys.stderr)
-            found += 1
-sys.exit(1 if found else 0)
-PY
-    # dump_redis: an RDB of the whole instance and every value, raw.
-    dump_redis() {
-        hub redis-cli -h 10.77.2.1 --rdb "$WORK/dump.rdb" >/dev/null 2>&1 || fail "redis dump"
-        hub redis-cli -h 10.77.2.1 --scan >"$WORK/keys.txt"
-        : >"$WORK/values.bin"
-        while read -r key; do
-            case "$(hub redis-cli -h 10.77.2.1 TYPE "$key")" in
-            string) hub redis-cli -h 10.77.2.1 --raw GET "$key" >>"$WORK/values.bin" ;;
-            set) hub redis-cli -h 10.77.2.1 --raw SMEMBERS "$key" >>"$WORK/values.bin" ;;
-            zset) hub redis-cli -h 10.77.2.1 --raw ZRANGE "$key" 0 -1 >>"$WORK/values.bin" ;;
-            esac
-        done <"$WORK/keys.txt"
-    }
-    scan() {
-        python3 "$WORK/scan.py" "$WORK/needles.txt" "$WORK/dump.rdb" "$WORK/values.bin"
-    }
-    # The scan can fail: a master secret planted in Redis is found.
-    planted=$(awk '$1 == "Master-Key" { print $2; exit }' "$WORK/needles.txt")
-    python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$planted" |
-        hub redis-cli -h 10.77.2.1 -x SET probe:planted >/dev/null
-    dump_redis
-    if scan 2>/dev/null; then
-        fail "the scan missed a planted master secret"
-    fi
-    hub redis-cli -h 10.77.2.1 DEL probe:planted >/dev/null
-    dump_redis
-    [ "$(grep -c '^tlsr:s:' "$WORK/keys.txt")" -ge 8 ] || fail "sessions did not reach Redis"
-    [ "$(grep -c '^tlsr:tk:' "$WORK/keys.txt")" -ge 2 ] || fail "ticket keys did not reach Redis"
-    scan || fail "a secret, a session ID or a ticket key name is readable in Redis"
+    cli=(hub redis-cli -h 10.77.2.1)
+    secrets_scan_can_fail probe:planted "${cli[@]}"
+    redis_dump redis "${cli[@]}"
+    [ "$(grep -c '^tlsr:s:' "$WORK/keys-redis.txt")" -ge 8 ] || fail "sessions did not reach Redis"
+    [ "$(grep -c '^tlsr:tk:' "$WORK/keys-redis.txt")" -ge 2 ] || fail "ticket keys did not reach Redis"
+    secrets_scan || fail "a secret, a session ID or a ticket key name is readable in Redis"
     for i in 1 2 3; do
         stop_host "$i"
     done
@@ -775,6 +788,20 @@ cluster)
     expect_field r "len(r['tls12']['ticket']['key_names'])" 1
     grep -q "event=redis_cluster_map part=ring .* masters=3 slots_served=16384" \
         "$WORK/serve1.log" || fail "no full slot map logged"
+    # Nothing secret on any node (the scan of `secrets`, each node dumped).
+    : >"$WORK/needles.txt"
+    for mode in "-tls1_2 -no_ticket" "-tls1_2 -no_ticket" "-tls1_2 -no_ticket" "-tls1_2" "-tls1_2" \
+        "-tls1_3" "-tls1_3"; do
+        client_secrets 127.0.0.1:8443 "$mode" hub
+    done
+    [ "$(grep -c Master-Key "$WORK/needles.txt")" -ge 5 ] || fail "too few master secrets"
+    probe_port=$(cluster_master_of tlsr:probe 10.77.2.1 "${hubc[@]}")
+    secrets_scan_can_fail tlsr:probe hub redis-cli -h 10.77.2.1 -p "$probe_port"
+    for p in "${CLUSTER_PORTS[@]}"; do
+        redis_dump "node$p" hub redis-cli -h 10.77.2.1 -p "$p"
+    done
+    [ "$(cat "$WORK"/keys-node*.txt | grep -c '^tlsr:s:')" -ge 3 ] || fail "no session on the Cluster"
+    secrets_scan || fail "a secret is readable on a Cluster node"
     # 0-RTT: the register is trusted a record lifetime (10 + 2 + 2 s) after each master first
     # held its state; then replays to every host are refused.
     sleep 15
@@ -838,7 +865,8 @@ cluster)
     for i in 1 2 3; do
         stop_host "$i"
     done
-    echo "cluster: check 30/30 IDs, TLS 1.2 and 1.3 tickets; 12/12 0-RTT replays refused"
+    echo "cluster: check 30/30 IDs, TLS 1.2 and 1.3 tickets; 12/12 0-RTT replays refused;" \
+        "$(wc -l <"$WORK/needles.txt") client secrets on none of 6 nodes"
     echo "cluster: ring master killed, replica promoted in ${promoted_s} s; during: $(kind load "r['tls12_id']")"
     echo "cluster: after: 30/30 every mechanism; control (one master as plain Redis): $c_res/$c_att IDs"
     ;;

@@ -2,6 +2,7 @@
 # `tlsresume serve` with real clients over loopback, two workers, checked by each client's own
 # report and by /metrics. usage: test_serve.sh SCENARIO
 . "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/secrets.sh"
 
 scenario=${1:?scenario}
 CLIENT="$SRC_DIR/tests/integration/lib/tlsclient.py"
@@ -201,6 +202,8 @@ redis_acl)
     REDIS_PORT=$(free_port)
     printf 'user default off\nuser tlsr on >acl-pass-%s ~tlsr:* +@all -@dangerous +info\n' \
         "$REDIS_PORT" >"$WORK/users.acl"
+    # An operator's user, for the test's dump of Redis.
+    printf 'user admin on >admin-pass-%s ~* &* +@all\n' "$REDIS_PORT" >>"$WORK/users.acl"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
         --aclfile "$WORK/users.acl" >"$WORK/redis.log" 2>&1 &
     PIDS+=("$!")
@@ -231,6 +234,8 @@ redis_acl)
     # The sessions are in Redis under the fleet prefix, which the user may write.
     [ "$(redis-cli -p "$REDIS_PORT" --user tlsr --pass "acl-pass-$REDIS_PORT" --no-auth-warning \
         --scan --pattern 'tlsr:s:*' | wc -l)" -ge 1 ] || fail "no session in Redis"
+    no_secrets_in_redis "127.0.0.1:${ports[0]}" redis-cli -p "$REDIS_PORT" --user admin \
+        --pass "admin-pass-$REDIS_PORT" --no-auth-warning
     stop_servers "${spids[@]}"
     ;;
 redis_tls)
@@ -289,6 +294,8 @@ redis_tls)
     three_servers_resume "${ports[@]}"
     [ "$(redis-cli --tls --cacert "$WORK/ca.pem" --cert "$WORK/client.pem" --key "$WORK/client.key" \
         -p "$REDIS_PORT" --scan --pattern 'tlsr:s:*' | wc -l)" -ge 1 ] || fail "no session in Redis"
+    no_secrets_in_redis "127.0.0.1:${ports[0]}" redis-cli --tls --cacert "$WORK/ca.pem" \
+        --cert "$WORK/client.pem" --key "$WORK/client.key" -p "$REDIS_PORT"
     # A bad TLS setting is refused before anything starts, naming it.
     set +e
     "$BUILD_DIR/tlsresume" serve --check-config --backend 127.0.0.1:1 --cert "$WORK/cert.pem" \
@@ -369,6 +376,8 @@ redis_sentinel)
     PORT=${ports[1]}
     sclient t13b -tls1_3 -sess_in "$WORK/t13"
     expect t13b "Reused, TLSv1.3"
+    # Nothing secret on the promoted replica, which holds what the old master had and more.
+    no_secrets_in_redis "127.0.0.1:${ports[0]}" redis-cli -p "$replica"
     stop_servers "${spids[@]}"
     echo "redis_sentinel: $during connections answered during the failover; both servers on the new master ${followed_s} s after the kill; sessions cross Redis before and after"
     ;;
