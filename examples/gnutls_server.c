@@ -7,6 +7,12 @@
  *     gnutls_server --port 8444 --cert cert.pem --key key.pem [--workers 2]
  *         [--redis redis://127.0.0.1:6379 --fleet-key fleet.key] [--ticket-rotate 3600]
  *         [--ticket-lifetime 43200] [--early-data [--no-anti-replay]] [--plain]
+ *         [--redis-tls-ca F] [--redis-tls-cert F] [--redis-tls-key F] [--redis-tls-name N]
+ *         [--redis-timeout-ms 5]
+ *
+ * --redis takes every endpoint kind serve takes: redis://, rediss:// (TLS, verified against
+ * --redis-tls-ca, with a client certificate if given), sentinel://, redis-cluster:// and
+ * rediss-cluster://.
  *
  * --plain runs GnuTLS without the adapter: no shared cache, no tickets (the tests' control).
  * --no-anti-replay takes every 0-RTT ClientHello as new (the replay tests' control: never in
@@ -42,6 +48,8 @@ struct options {
     int workers;
     const char *redis;
     const char *fleet_key;
+    struct tlsr_fleet_tls redis_tls;
+    unsigned redis_timeout_ms;
     unsigned rotate_s;
     unsigned lifetime_s;
     int early_data;
@@ -112,6 +120,16 @@ static int parse(int argc, char **argv, struct options *o)
             o->redis = v;
         } else if (strcmp(a, "--fleet-key") == 0) {
             o->fleet_key = v;
+        } else if (strcmp(a, "--redis-tls-ca") == 0) {
+            o->redis_tls.ca_file = v;
+        } else if (strcmp(a, "--redis-tls-cert") == 0) {
+            o->redis_tls.cert_file = v;
+        } else if (strcmp(a, "--redis-tls-key") == 0) {
+            o->redis_tls.key_file = v;
+        } else if (strcmp(a, "--redis-tls-name") == 0) {
+            o->redis_tls.server_name = v;
+        } else if (strcmp(a, "--redis-timeout-ms") == 0) {
+            o->redis_timeout_ms = (unsigned)number(v, 1, 1000);
         } else if (strcmp(a, "--ticket-rotate") == 0) {
             o->rotate_s = (unsigned)number(v, 10, 7 * 86400);
         } else if (strcmp(a, "--ticket-lifetime") == 0) {
@@ -122,10 +140,13 @@ static int parse(int argc, char **argv, struct options *o)
         }
     }
     if (o->cert == NULL || o->key == NULL || o->port <= 0 || o->port > 65535 || o->workers < 1 ||
-        o->workers > MAX_WORKERS || (o->redis == NULL) != (o->fleet_key == NULL)) {
+        o->workers > MAX_WORKERS || (o->redis == NULL) != (o->fleet_key == NULL) ||
+        o->redis_timeout_ms > 1000) {
         fprintf(stderr, "usage: gnutls_server --port N --cert F --key F [--workers 1..16] "
                         "[--redis URL --fleet-key F] [--ticket-rotate S] [--ticket-lifetime S] "
-                        "[--early-data [--no-anti-replay]] [--plain]\n");
+                        "[--early-data [--no-anti-replay]] [--plain] [--redis-tls-ca F] "
+                        "[--redis-tls-cert F] [--redis-tls-key F] [--redis-tls-name N] "
+                        "[--redis-timeout-ms 1..1000]\n");
         return -1;
     }
     return 0;
@@ -275,6 +296,10 @@ int main(int argc, char **argv)
     fo.endpoints = endpoints;
     fo.n_endpoints = 1;
     fo.log = lib_log;
+    fo.tls = o.redis_tls;
+    if (o.redis_timeout_ms > 0) {
+        fo.lookup_timeout_ms = o.redis_timeout_ms;
+    }
     if (o.redis != NULL) {
         if (tlsr_fleet_secret_load(o.fleet_key, &secret) != TLSR_OK) {
             fprintf(stderr, "error gnutls_server: %s\n", tlsr_last_error());

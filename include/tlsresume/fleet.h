@@ -155,14 +155,18 @@ void tlsr_fleet_cache_get_stats(const struct tlsr_fleet_cache *fc,
 /*
  * A blocking second-level session store, for servers without an event loop (the GnuTLS
  * adapter: GnuTLS asks for a session from inside its handshake). Entries are the fleet
- * cache's: sealed, named by a keyed hash, with a TTL. Each call waits at most
- * lookup_timeout_ms; a slow or dead Redis is a miss, and a lost connection is retried at most
- * once a second. Uses the first endpoint only. One per process (after fork()); not
- * thread-safe.
+ * cache's: sealed, named by a keyed hash, with a TTL, on the endpoint the cache would use (or
+ * the slot's master on a Cluster). Every endpoint kind works (rediss://, ACL users, Sentinel,
+ * Cluster). Each call waits at most lookup_timeout_ms; a slow or dead Redis is a miss. The
+ * connections are kept up by a thread the store starts. One per process, made after fork()
+ * (a child does not inherit the thread); calls are serialized by the store's lock, so they may
+ * come from several threads.
  */
 struct tlsr_fleet_store;
-/* opts is copied (its secret borrowed). Connects on first use. Errors: TLSR_E_INVALID,
- * TLSR_E_NOMEM. */
+/* opts is copied (its secret borrowed). Connects, waiting up to 1 s for the connections to
+ * come up (a store whose Redis is down is still made: its calls miss until it is up). Errors:
+ * TLSR_E_INVALID (an endpoint, or a TLS file that does not load), TLSR_E_NOMEM,
+ * TLSR_E_SYSTEM (no thread or event loop). */
 TLSR_MUST_CHECK tlsr_status tlsr_fleet_store_new(const struct tlsr_fleet_opts *opts,
                                                  struct tlsr_fleet_store **out);
 void tlsr_fleet_store_free(struct tlsr_fleet_store *fs);

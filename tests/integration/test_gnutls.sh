@@ -8,6 +8,7 @@
 #   fleet     two GnuTLS servers and a serve on one Redis fleet ring: a ticket from one resumes
 #             on the other, before and after a rotation (the ticket's key is found by name);
 #             session IDs cross through Redis
+#   stores    the same over TLS Redis, Sentinel (with a failover) and a TLS Cluster
 #   early     0-RTT from gnutls-cli accepted once; the first flight replayed 20 times is refused
 . "$(dirname "$0")/lib/common.sh"
 scenario=${1:?scenario}
@@ -25,8 +26,17 @@ start_gnutls() {
         >"$WORK/$name.out" 2>"$WORK/$name.log" &
     PIDS+=("$!")
     printf -v "GPORT_$name" %s "$port"
+    printf -v "GPID_$name" %s "$!"
     wait_grep "$WORK/$name.log" "event=started" "$name did not start" "$!"
     wait_port "$port"
+}
+
+# stop_gnutls NAME: stops the server started as NAME.
+stop_gnutls() {
+    local pid
+    eval "pid=\$GPID_$1"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
 }
 
 # resumed NAME: how many handshakes the server logged as resumed.
@@ -143,6 +153,91 @@ fleet)
     echo "fleet: TLS 1.2 and 1.3 tickets and TLS 1.2 session IDs (through Redis) cross two" \
         "GnuTLS servers sharing the ring with serve (3 members; a server outside: New); a" \
         "ticket from generation $g0 resumes after the rotation"
+    ;;
+stores)
+    # The workers' blocking stores and the master's ring on Redis as operators run it: over
+    # TLS with a client certificate, behind Sentinel (the master killed and the replica
+    # promoted), and as a TLS-only Cluster. In each, two GnuTLS servers share TLS 1.2 session
+    # IDs through Redis (neither server's own cache has seen the other's sessions) and TLS
+    # 1.2 and 1.3 tickets through the ring. The control: a server that trusts another CA
+    # refuses Redis, says why, and cannot resume the others' session IDs.
+    mk_cert ca "fleet CA" ""
+    mk_cert other "another CA" ""
+    mk_cert redis redis.test "DNS:redis.test,IP:127.0.0.1" ca
+    mk_cert client tlsresume "DNS:tlsresume" ca
+    "$TLSR" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    # pair NAME ARGS...: servers NAMEa and NAMEb in one fleet with ARGS, both reaching Redis.
+    pair() {
+        local name=$1 n
+        shift
+        for n in a b; do
+            start_gnutls "$name$n" --workers 1 --fleet-key "$WORK/fleet.key" \
+                --redis-timeout-ms 200 "$@"
+            wait_grep "$WORK/$name$n.log" "event=joined_fleet_ring" "$name$n never joined" ""
+            wait_grep "$WORK/$name$n.log" "event=redis_up part=store" "$name$n: no store" ""
+        done
+    }
+    # crosses NAME: IDs, TLS 1.2 and TLS 1.3 tickets made on NAMEa resume on NAMEb.
+    crosses() {
+        local a b args
+        eval "a=\$GPORT_${1}a b=\$GPORT_${1}b"
+        for args in "-tls1_2 -no_ticket" "-tls1_2" "-tls1_3"; do
+            # shellcheck disable=SC2086
+            [ "$(sclient_pair "$1${args// /}" "$a" "$b" $args)" = Reused ] ||
+                fail "$1: a session ($args) from server a did not resume on b"
+        done
+    }
+    stop_pair() {
+        stop_gnutls "${1}a"
+        stop_gnutls "${1}b"
+    }
+    # TLS, with a client certificate.
+    REDIS_PORT=$(free_port)
+    redis-server --port 0 --tls-port "$REDIS_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" \
+        --appendonly no --tls-cert-file "$WORK/redis.pem" --tls-key-file "$WORK/redis.key" \
+        --tls-ca-cert-file "$WORK/ca.pem" --tls-auth-clients yes >"$WORK/redis-tls.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$REDIS_PORT"
+    tls=(--redis "rediss://127.0.0.1:$REDIS_PORT" --redis-tls-ca "$WORK/ca.pem"
+        --redis-tls-cert "$WORK/client.pem" --redis-tls-key "$WORK/client.key")
+    pair tls "${tls[@]}"
+    crosses tls
+    tls[3]=$WORK/other.pem
+    start_gnutls tlsc --workers 1 --fleet-key "$WORK/fleet.key" "${tls[@]}"
+    wait_grep "$WORK/tlsc.log" "certificate did not verify" "a server trusting another CA did not refuse Redis" ""
+    [ "$(sclient_pair tls_control "$GPORT_tlsa" "$GPORT_tlsc" -tls1_2 -no_ticket)" = New ] ||
+        fail "control: a server that cannot reach Redis resumed a session ID it never saw"
+    stop_gnutls tlsc
+    stop_pair tls
+    # Sentinel, with a failover.
+    start_sentinel_redis
+    pair sen --redis "$SENTINEL_URL"
+    crosses sen
+    wait_failover
+    for n in a b; do
+        wait_grep "$WORK/sen$n.log" "part=store .*master=127.0.0.1:$REPLICA_PORT" \
+            "sen$n: the store did not follow the failover" ""
+    done
+    for k in $(seq 1 50); do
+        [ "$(sclient_pair sen_after "$GPORT_sena" "$GPORT_senb" -tls1_2 -no_ticket)" = Reused ] && break
+        [ "$k" = 50 ] && fail "sentinel: session IDs did not cross again after the failover"
+        sleep 0.2
+    done
+    crosses sen
+    stop_pair sen
+    # A TLS-only Cluster.
+    CLUSTER_TLS=$WORK start_cluster_redis 127.0.0.1
+    pair cl --redis "$CLUSTER_URL" --redis-tls-ca "$WORK/ca.pem"
+    crosses cl
+    n=0
+    for p in "${CLUSTER_PORTS[@]}"; do
+        n=$((n + $(redis-cli "${REDIS_CLI_TLS[@]}" -p "$p" --scan --pattern 'tlsr:s:*' | wc -l)))
+    done
+    [ "$n" -ge 1 ] || fail "no session on the Cluster"
+    stop_pair cl
+    echo "stores: IDs, TLS 1.2 and 1.3 tickets cross two GnuTLS servers over TLS Redis (client" \
+        "certificate), behind Sentinel before and after a failover ($k tries), and on a TLS" \
+        "Cluster; a server trusting another CA refuses Redis and resumes nothing of theirs"
     ;;
 early | early_control)
     # Replayed first flights never finish their handshake, so the server logs whether it

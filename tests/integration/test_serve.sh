@@ -245,23 +245,10 @@ redis_tls)
     # a third trusts another CA: it refuses Redis (the reason logged), and its offers are
     # misses, never failures.
     start_backend echo
-    mk() { # NAME CN SAN [CA]: a P-256 certificate, self-signed or signed by CA
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
-            -keyout "$WORK/$1.key" -out "$WORK/$1.csr" 2>/dev/null || fail "req $1"
-        if [ -z "${4:-}" ]; then
-            openssl x509 -req -days 2 -in "$WORK/$1.csr" -signkey "$WORK/$1.key" \
-                -extfile <(printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n') \
-                -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
-        else
-            openssl x509 -req -days 2 -in "$WORK/$1.csr" -CA "$WORK/$4.pem" -CAkey "$WORK/$4.key" \
-                -CAcreateserial -extfile <(printf 'subjectAltName=%s\n' "$3") \
-                -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
-        fi
-    }
-    mk ca "fleet CA" ""
-    mk other "another CA" ""
-    mk redis redis.test "DNS:redis.test,IP:127.0.0.1" ca
-    mk client tlsresume "DNS:tlsresume" ca
+    mk_cert ca "fleet CA" ""
+    mk_cert other "another CA" ""
+    mk_cert redis redis.test "DNS:redis.test,IP:127.0.0.1" ca
+    mk_cert client tlsresume "DNS:tlsresume" ca
     REDIS_PORT=$(free_port)
     redis-server --port 0 --tls-port "$REDIS_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
         --tls-cert-file "$WORK/redis.pem" --tls-key-file "$WORK/redis.key" \

@@ -8,6 +8,10 @@
  *                  "tlsresume session v1" | flags u8 | ctx_len u8 | sid_ctx | id_len u8 | id
  * The AAD binds an entry to its session ID and context: an entry copied under another key, or
  * made for another virtual host, does not open. The expiry inside the seal backs up Redis's TTL.
+ *
+ * With several endpoints (not a Cluster), an entry lives on the endpoint of the highest score
+ * mix64(seed(endpoint text) ^ first 8 bytes of the name hash): rendezvous hashing, so losing one
+ * endpoint moves only its share, and every server (serve's cache, the blocking store) agrees.
  */
 #include "fleet_int.h"
 
@@ -104,4 +108,37 @@ tlsr_status tlsr__fleet_entry_name(const struct tlsr_fleet_secret *s, const char
         n += snprintf(name + n, cap - (size_t)n, "%02x", hash[i]);
     }
     return TLSR_OK;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+uint64_t tlsr__fleet_endpoint_seed(const char *text)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *text != '\0'; text++) {
+        h = (h ^ (uint8_t)*text) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+size_t tlsr__fleet_entry_shard(const uint64_t *seeds, size_t n, const uint8_t hash[NAME_HASH_LEN])
+{
+    uint64_t h = 0;
+    memcpy(&h, hash, sizeof(h));
+    size_t best = 0;
+    uint64_t best_score = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t score = mix64(seeds[i] ^ h);
+        if (i == 0 || score > best_score) {
+            best = i;
+            best_score = score;
+        }
+    }
+    return best;
 }

@@ -93,38 +93,10 @@ static void ssl_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
     }
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t text_seed(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s != '\0'; s++) {
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    }
-    return h;
-}
-
-/* Rendezvous hashing: the endpoint with the highest score for this name. */
+/* Rendezvous hashing over the endpoints (entry.c): the same choice as every other server. */
 static struct rconn *pick(struct tlsr_fleet_cache *fc, const uint8_t hash[NAME_HASH_LEN])
 {
-    uint64_t h = 0;
-    memcpy(&h, hash, sizeof(h));
-    size_t best = 0;
-    uint64_t best_score = 0;
-    for (size_t i = 0; i < fc->n; i++) {
-        uint64_t score = mix64(fc->seeds[i] ^ h);
-        if (i == 0 || score > best_score) {
-            best = i;
-            best_score = score;
-        }
-    }
-    return &fc->conns[best];
+    return &fc->conns[tlsr__fleet_entry_shard(fc->seeds, fc->n, hash)];
 }
 
 /* Where a key goes: its slot's master on a Cluster (NULL: none known), else the endpoint
@@ -708,7 +680,7 @@ tlsr_status tlsr_fleet_cache_new(struct ev_loop *loop, const struct tlsr_fleet_o
         if (ep.is_cluster) {
             break;
         }
-        fc->seeds[i] = text_seed(ep.text);
+        fc->seeds[i] = tlsr__fleet_endpoint_seed(ep.text);
         tlsr__rconn_start(&fc->own[i], loop, &ep, &auth, "cache", o->log, o->log_arg);
         fc->own[i].on_up = fc->is_early ? early_check : NULL;
         fc->own[i].on_up_arg = fc;

@@ -69,6 +69,10 @@ TLSR_MUST_CHECK tlsr_status tlsr__fleet_entry_name(const struct tlsr_fleet_secre
                                                    size_t ctx_len, const uint8_t *id, size_t id_len,
                                                    char *name, size_t cap,
                                                    uint8_t hash[NAME_HASH_LEN]);
+/* Which of n endpoints (their seeds: tlsr__fleet_endpoint_seed of each endpoint's text) holds
+ * the entry whose name hash is hash: rendezvous hashing, the same on every server. */
+size_t tlsr__fleet_entry_shard(const uint64_t *seeds, size_t n, const uint8_t hash[NAME_HASH_LEN]);
+uint64_t tlsr__fleet_endpoint_seed(const char *text);
 
 /* A parsed endpoint. */
 #define MAX_HOSTS 5

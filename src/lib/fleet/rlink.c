@@ -527,7 +527,9 @@ tlsr_status tlsr__fleet_tls_for(const struct tlsr_fleet_opts *o, SSL_CTX **out)
     *out = NULL;
     bool is_tls = false;
     for (size_t i = 0; i < o->n_endpoints; i++) {
-        is_tls |= o->endpoints[i] != NULL && strncmp(o->endpoints[i], "rediss://", 9) == 0;
+        const char *e = o->endpoints[i];
+        is_tls |= e != NULL &&
+                  (strncmp(e, "rediss://", 9) == 0 || strncmp(e, "rediss-cluster://", 17) == 0);
     }
     if (!is_tls) {
         return TLSR_OK;

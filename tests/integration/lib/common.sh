@@ -51,6 +51,22 @@ make_cert() {
         -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || fail "openssl req"
 }
 
+# mk_cert NAME CN SAN [CA]: $WORK/NAME.pem and NAME.key, a P-256 certificate for CN with the
+# subjectAltName SAN, signed by $WORK/CA.pem; without CA, a self-signed CA certificate.
+mk_cert() {
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+        -keyout "$WORK/$1.key" -out "$WORK/$1.csr" 2>/dev/null || fail "req $1"
+    if [ -z "${4:-}" ]; then
+        openssl x509 -req -days 2 -in "$WORK/$1.csr" -signkey "$WORK/$1.key" \
+            -extfile <(printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n') \
+            -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
+    else
+        openssl x509 -req -days 2 -in "$WORK/$1.csr" -CA "$WORK/$4.pem" -CAkey "$WORK/$4.key" \
+            -CAcreateserial -extfile <(printf 'subjectAltName=%s\n' "$3") \
+            -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
+    fi
+}
+
 # start_tserver ARGS...: starts the test server on two fresh ports (PORT_A, PORT_B).
 start_tserver() {
     PORT_A=$(free_port)
@@ -136,12 +152,19 @@ start_local_redis() {
         >"$WORK/redis.log" 2>&1 &
     PIDS+=("$!")
     wait_port "$REDIS_PORT"
-    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    fleet_key
+}
+
+# fleet_key: makes $WORK/fleet.key unless there is one.
+fleet_key() {
+    [ -f "$WORK/fleet.key" ] ||
+        "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
 }
 
 # start_sentinel_redis: a Redis master, a replica and three sentinels monitoring them as
 # "fleet" (down after 1 s), all of the test's own. Sets MASTER_PORT, MASTER_PID, REPLICA_PORT,
-# SENTINELS (HOST:PORT each) and SENTINEL_URL (sentinel://.../fleet); makes $WORK/fleet.key.
+# SENTINELS (HOST:PORT each) and SENTINEL_URL (sentinel://.../fleet); makes $WORK/fleet.key
+# unless there is one.
 start_sentinel_redis() {
     command -v redis-sentinel >/dev/null || fail "redis-sentinel is not installed (scripts/deps.sh test)"
     MASTER_PORT=$(free_port)
@@ -169,28 +192,39 @@ start_sentinel_redis() {
         SENTINELS+=("127.0.0.1:$sp")
     done
     SENTINEL_URL="sentinel://$(IFS=,; echo "${SENTINELS[*]}")/fleet"
-    "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    fleet_key
 }
 
 # start_cluster_redis [HOST [PREFIX...]]: a Redis Cluster of the test's own on HOST (default
 # 127.0.0.1; every command run through PREFIX, e.g. `ip netns exec NS`): 3 masters and a replica
 # each, made with redis-cli --cluster create (node timeout 1 s). Sets CLUSTER_PORTS and
 # CLUSTER_PIDS (masters first, then replicas, as created) and CLUSTER_URL (redis-cluster://,
-# two seeds); makes $WORK/fleet.key unless there is one.
+# two seeds); makes $WORK/fleet.key unless there is one. With CLUSTER_TLS set to a directory
+# holding ca.pem, redis.pem and redis.key (mk_cert), the nodes speak TLS only (clients, the
+# cluster bus and replication), CLUSTER_URL is rediss-cluster://, and REDIS_CLI_TLS holds the
+# options redis-cli needs to reach them.
 start_cluster_redis() {
     command -v redis-server >/dev/null || fail "redis-server is not installed (scripts/deps.sh test)"
     local host=${1:-127.0.0.1}
     shift || true
     CLUSTER_PORTS=()
     CLUSTER_PIDS=()
-    local n p k ok
+    REDIS_CLI_TLS=()
+    local n p k ok listen=(--port) scheme=redis-cluster
+    if [ -n "${CLUSTER_TLS:-}" ]; then
+        listen=(--port 0 --tls-cluster yes --tls-replication yes --tls-auth-clients optional
+            --tls-cert-file "$CLUSTER_TLS/redis.pem" --tls-key-file "$CLUSTER_TLS/redis.key"
+            --tls-ca-cert-file "$CLUSTER_TLS/ca.pem" --tls-port)
+        REDIS_CLI_TLS=(--tls --cacert "$CLUSTER_TLS/ca.pem")
+        scheme=rediss-cluster
+    fi
     for n in 1 2 3 4 5 6; do
         p=$(free_port)
         while [ "$p" -gt 55000 ]; do # a node also listens on its port + 10000 (the cluster bus)
             p=$(free_port)
         done
         mkdir -p "$WORK/cluster$n"
-        "$@" redis-server --port "$p" --bind "$host" --save '' --appendonly no \
+        "$@" redis-server "${listen[@]}" "$p" --bind "$host" --save '' --appendonly no \
             --protected-mode no --dir "$WORK/cluster$n" --cluster-enabled yes \
             --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
             >"$WORK/cluster$n.log" 2>&1 &
@@ -200,28 +234,27 @@ start_cluster_redis() {
     done
     for p in "${CLUSTER_PORTS[@]}"; do
         for k in $(seq 1 101); do
-            "$@" redis-cli -h "$host" -p "$p" PING 2>/dev/null | grep -q PONG && break
+            "$@" redis-cli "${REDIS_CLI_TLS[@]}" -h "$host" -p "$p" PING 2>/dev/null | grep -q PONG && break
             [ "$k" = 101 ] && fail "cluster node $host:$p did not start"
             sleep 0.1
         done
     done
     # shellcheck disable=SC2046
-    "$@" redis-cli --cluster create $(printf "$host:%s " "${CLUSTER_PORTS[@]}") \
+    "$@" redis-cli "${REDIS_CLI_TLS[@]}" --cluster create $(printf "$host:%s " "${CLUSTER_PORTS[@]}") \
         --cluster-replicas 1 --cluster-yes >"$WORK/cluster_create.log" 2>&1 ||
         fail "redis-cli --cluster create failed: $(tail -3 "$WORK/cluster_create.log")"
     for k in $(seq 1 100); do
         ok=0
         for p in "${CLUSTER_PORTS[@]}"; do
-            "$@" redis-cli -h "$host" -p "$p" CLUSTER INFO | grep -q '^cluster_state:ok' &&
+            "$@" redis-cli "${REDIS_CLI_TLS[@]}" -h "$host" -p "$p" CLUSTER INFO | grep -q '^cluster_state:ok' &&
                 ok=$((ok + 1))
         done
         [ "$ok" -eq 6 ] && break
         sleep 0.1
     done
     [ "$ok" -eq 6 ] || fail "the cluster never reached cluster_state:ok on every node"
-    CLUSTER_URL="redis-cluster://$host:${CLUSTER_PORTS[0]},$host:${CLUSTER_PORTS[1]}"
-    [ -f "$WORK/fleet.key" ] ||
-        "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
+    CLUSTER_URL="$scheme://$host:${CLUSTER_PORTS[0]},$host:${CLUSTER_PORTS[1]}"
+    fleet_key
 }
 
 # cluster_master_of KEY HOST [PREFIX...]: the port of the master serving KEY's slot, as the
@@ -230,9 +263,9 @@ cluster_master_of() {
     local key=$1 host=$2 p slot
     shift 2
     for p in "${CLUSTER_PORTS[@]}"; do
-        slot=$("$@" redis-cli -h "$host" -p "$p" CLUSTER KEYSLOT "$key" 2>/dev/null) || continue
+        slot=$("$@" redis-cli "${REDIS_CLI_TLS[@]}" -h "$host" -p "$p" CLUSTER KEYSLOT "$key" 2>/dev/null) || continue
         [ -n "$slot" ] || continue
-        "$@" redis-cli -h "$host" -p "$p" CLUSTER NODES | awk -v s="$slot" '
+        "$@" redis-cli "${REDIS_CLI_TLS[@]}" -h "$host" -p "$p" CLUSTER NODES | awk -v s="$slot" '
             $3 ~ /master/ && $3 !~ /fail/ {
                 for (i = 9; i <= NF; i++) {
                     n = split($i, r, "-")
