@@ -229,6 +229,21 @@ stores)
     CLUSTER_TLS=$WORK start_cluster_redis 127.0.0.1
     pair cl --redis "$CLUSTER_URL" --redis-tls-ca "$WORK/ca.pem"
     crosses cl
+    # serve on the same TLS Cluster: its session IDs cross two of them as well.
+    start_backend echo
+    sports=()
+    for n in 1 2; do
+        p=$(free_port)
+        "$TLSR" serve --listen "127.0.0.1:$p" --admin off --workers 1 --cert "$WORK/cert.pem" \
+            --key "$WORK/key.pem" --backend "127.0.0.1:$BACKEND_PORT" --redis "$CLUSTER_URL" \
+            --redis-tls-ca "$WORK/ca.pem" --fleet-key "$WORK/fleet.key" --redis-timeout-ms 200 \
+            >"$WORK/serve$n.out" 2>"$WORK/serve$n.log" &
+        PIDS+=("$!")
+        wait_grep "$WORK/serve$n.log" "event=redis_up part=cache" "serve $n: no cache on the TLS Cluster" "$!"
+        sports+=("$p")
+    done
+    [ "$(sclient_pair serve_ids "${sports[0]}" "${sports[1]}" -tls1_2 -no_ticket)" = Reused ] ||
+        fail "serve: a session ID did not cross two servers on the TLS Cluster"
     n=0
     for p in "${CLUSTER_PORTS[@]}"; do
         n=$((n + $(redis-cli "${REDIS_CLI_TLS[@]}" -p "$p" --scan --pattern 'tlsr:s:*' | wc -l)))
@@ -237,7 +252,8 @@ stores)
     stop_pair cl
     echo "stores: IDs, TLS 1.2 and 1.3 tickets cross two GnuTLS servers over TLS Redis (client" \
         "certificate), behind Sentinel before and after a failover ($k tries), and on a TLS" \
-        "Cluster; a server trusting another CA refuses Redis and resumes nothing of theirs"
+        "Cluster (serve's IDs too); a server trusting another CA refuses Redis and resumes" \
+        "nothing of theirs"
     ;;
 early | early_control)
     # Replayed first flights never finish their handshake, so the server logs whether it
