@@ -129,6 +129,19 @@ stop_host() {
     fi
 }
 
+# stop_hosts N: stops hosts 1..N (stop_host each).
+stop_hosts() {
+    local i
+    for i in $(seq 1 "$1"); do
+        stop_host "$i"
+    done
+}
+
+# since T: seconds (one decimal) since T, a `date +%s.%N`.
+since() {
+    python3 -c "import sys,time; print(round(time.time() - float(sys.argv[1]), 1))" "$1"
+}
+
 # host_metric I 'NAME{labels}'
 host_metric() {
     ip netns exec "tlsr${TAG}s$1" curl -s --max-time 5 http://127.0.0.1:9443/metrics \
@@ -246,6 +259,26 @@ outage_held() {
     for k in tls12_ticket tls13; do
         [ "$(kind "$1" "r['$k']['resumed']")" = "$(kind "$1" "r['$k']['attempts']")" ] ||
             fail "$k: a ticket did not resume $2"
+    done
+}
+
+# failover_held PATTERN: after a Redis failover under the fleet client's run "load": no
+# connection failed and every ticket resumed during it (outage_held); every host's ring logged
+# PATTERN (it follows the promoted master); session IDs come back (check 30/30), tickets
+# resume 30/30, and then every resumption of a 4 s run does.
+failover_held() {
+    local i k
+    outage_held load "during the failover"
+    for i in 1 2 3; do
+        wait_grep "$WORK/serve$i.log" "$1" "host $i: the ring did not follow the promoted master" ""
+    done
+    ids_come_back after 30 || fail "session IDs did not come back after the failover"
+    expect_field after "r['tls12']['ticket']['resumed']" 30
+    expect_field after "r['tls13']['ticket']['resumed']" 30
+    fleet_client after_load --duration 4 --pause 0.05
+    for k in tls12_id tls12_ticket tls13; do
+        [ "$(kind after_load "r['$k']['resumed']")" = "$(kind after_load "r['$k']['attempts']")" ] ||
+            fail "$k: not every resumption after the failover"
     done
 }
 
@@ -473,7 +506,7 @@ redis_down)
     grep -q "event=redis_up part=cache" "$WORK/serve1.log" || fail "no redis_up log line"
     # Recovery: IDs resume through the balancer again, within seconds.
     ids_come_back rec 6 || fail "session IDs did not recover after Redis came back"
-    took=$(python3 -c "import sys,time; print(round(time.time() - float(sys.argv[1])))" "$back")
+    took=$(since "$back")
     # Redis paused (SIGSTOP) for 3 s: lookups give up at the deadline, handshakes complete.
     kill -STOP "$REDIS_PID"
     fleet_client paused --duration 3 --pause 0.05 --kinds tls12_id,tls12_ticket
@@ -498,9 +531,7 @@ redis_down)
         sleep 0.1
     done
     ip -n "tlsr${TAG}s1" link set eth1 up
-    for i in 1 2 3; do
-        stop_host "$i"
-    done
+    stop_hosts 3
     echo "redis_down: zero failed connections; IDs 6/6 again, checked ${took}s after Redis came back"
     echo "redis_down: while down: $(kind load "r['tls12_id']")"
     echo "redis_down: Redis paused 3 s: $t lookups timed out, $(kind paused "r['tls12_id']")"
@@ -565,9 +596,7 @@ print("store_forgets: %s: during: IDs %s, TLS 1.2 tickets %s (older %s), TLS 1.3
           sys.argv[4], rate(after, "tls12_id"), rate(after, "tls12_ticket"), rate(after, "tls13")))
 PY
     done
-    for i in 1 2 3; do
-        stop_host "$i"
-    done
+    stop_hosts 3
     cat "$WORK/faults.txt"
     ;;
 shards)
@@ -601,9 +630,7 @@ shards)
     [ "$(kind load "r['tls12_ticket']['resumed']")" = "$(kind load "r['tls12_ticket']['attempts']")" ] ||
         fail "tickets lost with a shard down"
     [ "$(host_metric 1 tlsresume_fleet_redis_down)" = 1 ] || fail "host 1 gauge: one endpoint down"
-    for i in 1 2 3; do
-        stop_host "$i"
-    done
+    stop_hosts 3
     echo "shards: 30/30 over two endpoints ($a and $b sessions); one down: IDs $res of $att"
     ;;
 early)
@@ -691,9 +718,7 @@ late_redis)
     expect_field r "r['tls12']['session_id']['resumed']" 10
     expect_field r "r['tls12']['ticket']['resumed']" 10
     expect_field r "r['tls13']['ticket']['resumed']" 10
-    for i in 1 2 3; do
-        stop_host "$i"
-    done
+    stop_hosts 3
     echo "late_redis: served without Redis, joined when it came, then 10/10 everywhere"
     ;;
 join)
@@ -761,11 +786,39 @@ secrets)
     [ "$(grep -c '^tlsr:s:' "$WORK/keys-redis.txt")" -ge 8 ] || fail "sessions did not reach Redis"
     [ "$(grep -c '^tlsr:tk:' "$WORK/keys-redis.txt")" -ge 2 ] || fail "ticket keys did not reach Redis"
     secrets_scan || fail "a secret, a session ID or a ticket key name is readable in Redis"
-    for i in 1 2 3; do
-        stop_host "$i"
-    done
+    stop_hosts 3
     echo "secrets: $(wc -l <"$WORK/needles.txt") values scanned for ($(cut -d' ' -f1 \
         "$WORK/needles.txt" | sort | uniq -c | tr -s ' ' | tr '\n' ',')); none in Redis"
+    ;;
+sentinel)
+    # The fleet behind Sentinel (a master, a replica, three sentinels) through the balancer:
+    # every mechanism resumes 30/30; then the master is killed under load and the sentinels
+    # promote the replica: no connection fails, tickets resume throughout, and session IDs
+    # come back once the servers follow the promoted replica (they ask the sentinels again).
+    hubc=(ip netns exec "$HUB")
+    start_sentinel_redis 10.77.2.1 "${hubc[@]}"
+    S_ARGS=(--redis "$SENTINEL_URL" --fleet-key "$WORK/fleet.key" --redis-timeout-ms 200)
+    start_fleet 3 "${S_ARGS[@]}"
+    wait_joined 3
+    run_check r --attempts 30
+    expect_field r "r['tls12']['session_id']['resumed']" 30
+    expect_field r "r['tls12']['ticket']['resumed']" 30
+    expect_field r "r['tls13']['ticket']['resumed']" 30
+    fleet_client load --duration 16 --pause 0.05 &
+    client_pid=$!
+    sleep 4
+    killed=$(date +%s.%N)
+    wait_failover
+    promoted_s=$(since "$killed")
+    wait "$client_pid" || fail "fleet client"
+    failover_held "part=ring .*master=10.77.2.1:$REPLICA_PORT"
+    stop_hosts 3
+    echo "sentinel: check 30/30 IDs, TLS 1.2 and 1.3 tickets; master killed, replica named by the" \
+        "sentinels ${promoted_s} s later"
+    echo "sentinel: during: IDs $(kind load "r['tls12_id']['resumed']")/$(kind load "r['tls12_id']['attempts']")," \
+        "TLS 1.2 tickets $(kind load "r['tls12_ticket']['resumed']")/$(kind load "r['tls12_ticket']['attempts']")," \
+        "TLS 1.3 $(kind load "r['tls13']['resumed']")/$(kind load "r['tls13']['attempts']"); after: 30/30 at" \
+        "check run $IDS_TRIES, then every resumption ($(kind after_load "r['tls12_id']['attempts']") of each)"
     ;;
 cluster)
     # The fleet on a Redis Cluster (3 masters, a replica each), as operators run one: sessions
@@ -831,24 +884,10 @@ cluster)
         sleep 0.1
     done
     [ -n "$promoted" ] && [ "$promoted" != "$ring_port" ] || fail "no replica was promoted"
-    promoted_s=$(python3 -c "import sys,time; print(round(time.time() - float(sys.argv[1]), 1))" "$killed")
+    promoted_s=$(since "$killed")
     wait "$client_pid" || fail "fleet client"
-    outage_held load "during the failover"
-    for i in 1 2 3; do
-        wait_grep "$WORK/serve$i.log" "event=redis_up part=ring redis=redis://10.77.2.1:$promoted" \
-            "host $i: the ring did not follow the promoted replica" ""
-    done
-    ids_come_back after 30 || fail "session IDs did not come back after the failover"
-    expect_field after "r['tls12']['ticket']['resumed']" 30
-    expect_field after "r['tls13']['ticket']['resumed']" 30
-    fleet_client after_load --duration 4 --pause 0.05
-    for k in tls12_id tls12_ticket tls13; do
-        [ "$(kind after_load "r['$k']['resumed']")" = "$(kind after_load "r['$k']['attempts']")" ] ||
-            fail "$k: not every resumption after the failover"
-    done
-    for i in 1 2 3; do
-        stop_host "$i"
-    done
+    failover_held "event=redis_up part=ring redis=redis://10.77.2.1:$promoted"
+    stop_hosts 3
     # Control: one master as a plain Redis.
     plain=$(cluster_master_of foo 10.77.2.1 "${hubc[@]}")
     for i in 1 2 3; do
@@ -862,9 +901,7 @@ cluster)
     [ "$c_att" -ge 20 ] || fail "control: only $c_att attempts"
     [ $((c_res * 10)) -lt $((c_att * 9)) ] ||
         fail "control: $c_res of $c_att IDs resumed through one master as plain Redis"
-    for i in 1 2 3; do
-        stop_host "$i"
-    done
+    stop_hosts 3
     echo "cluster: check 30/30 IDs, TLS 1.2 and 1.3 tickets; 12/12 0-RTT replays refused;" \
         "$(wc -l <"$WORK/needles.txt") client secrets on none of 6 nodes"
     echo "cluster: ring master killed, replica promoted in ${promoted_s} s; during: $(kind load "r['tls12_id']")"
@@ -956,9 +993,7 @@ print(json.dumps({"members": n, "ring_per_member_s": round(sum(idle.values()) / 
 PY
         tail -1 "$WORK/scale.jsonl"
     done
-    for i in $(seq 1 12); do
-        stop_host "$i"
-    done
+    stop_hosts 12
     python3 - "$WORK/scale.jsonl" <<'PY' || fail "the figures do not hold as members are added"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

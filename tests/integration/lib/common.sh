@@ -161,35 +161,53 @@ fleet_key() {
         "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
 }
 
-# start_sentinel_redis: a Redis master, a replica and three sentinels monitoring them as
-# "fleet" (down after 1 s), all of the test's own. Sets MASTER_PORT, MASTER_PID, REPLICA_PORT,
-# SENTINELS (HOST:PORT each) and SENTINEL_URL (sentinel://.../fleet); makes $WORK/fleet.key
-# unless there is one.
+# start_sentinel_redis [HOST [PREFIX...]]: a Redis master, a replica and three sentinels
+# monitoring them as "fleet" (down after 1 s), all of the test's own, on HOST (default
+# 127.0.0.1; every command run through PREFIX, e.g. `ip netns exec NS`). Sets MASTER_PORT,
+# MASTER_PID, REPLICA_PORT, SENTINELS (HOST:PORT each) and SENTINEL_URL (sentinel://.../fleet);
+# makes $WORK/fleet.key unless there is one.
 start_sentinel_redis() {
     command -v redis-sentinel >/dev/null || fail "redis-sentinel is not installed (scripts/deps.sh test)"
+    SENTINEL_HOST=${1:-127.0.0.1}
+    shift || true
+    SENTINEL_PREFIX=("$@")
     MASTER_PORT=$(free_port)
     REPLICA_PORT=$(free_port)
-    redis-server --port "$MASTER_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
-        >"$WORK/master.log" 2>&1 &
+    # Not protected mode: the test's own addresses (loopback, or a namespace of the test's).
+    "$@" redis-server --port "$MASTER_PORT" --bind "$SENTINEL_HOST" --save '' --dir "$WORK" \
+        --appendonly no --protected-mode no >"$WORK/master.log" 2>&1 &
     MASTER_PID=$!
     PIDS+=("$MASTER_PID")
-    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save '' --dir "$WORK" --appendonly no \
-        --replicaof 127.0.0.1 "$MASTER_PORT" >"$WORK/replica.log" 2>&1 &
+    "$@" redis-server --port "$REPLICA_PORT" --bind "$SENTINEL_HOST" --save '' --dir "$WORK" \
+        --appendonly no --protected-mode no --replicaof "$SENTINEL_HOST" "$MASTER_PORT" >"$WORK/replica.log" 2>&1 &
     PIDS+=("$!")
-    wait_port "$MASTER_PORT"
-    wait_port "$REPLICA_PORT"
+    local n sp ports=()
+    # The replica linked to its master before the sentinels start: they learn of replicas
+    # from the master, and only every 10 s after their first look.
+    for n in $(seq 1 101); do
+        "$@" redis-cli -h "$SENTINEL_HOST" -p "$REPLICA_PORT" INFO replication 2>/dev/null |
+            grep -q '^master_link_status:up' && break
+        [ "$n" = 101 ] && fail "the replica on $SENTINEL_HOST:$REPLICA_PORT never linked to its master"
+        sleep 0.1
+    done
     SENTINELS=()
-    local n sp
     for n in 1 2 3; do
         sp=$(free_port)
-        printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor fleet 127.0.0.1 %s 2\n' \
-            "$sp" "$WORK" "$MASTER_PORT" >"$WORK/sentinel$n.conf"
+        printf 'port %s\nbind %s\nprotected-mode no\ndir %s\nsentinel monitor fleet %s %s 2\n' \
+            "$sp" "$SENTINEL_HOST" "$WORK" "$SENTINEL_HOST" "$MASTER_PORT" >"$WORK/sentinel$n.conf"
         printf 'sentinel down-after-milliseconds fleet 1000\nsentinel failover-timeout fleet 5000\n' \
             >>"$WORK/sentinel$n.conf"
-        redis-sentinel "$WORK/sentinel$n.conf" >"$WORK/sentinel$n.log" 2>&1 &
+        "$@" redis-sentinel "$WORK/sentinel$n.conf" >"$WORK/sentinel$n.log" 2>&1 &
         PIDS+=("$!")
-        wait_port "$sp"
-        SENTINELS+=("127.0.0.1:$sp")
+        SENTINELS+=("$SENTINEL_HOST:$sp")
+        ports+=("$sp")
+    done
+    for sp in "${ports[@]}"; do
+        for n in $(seq 1 101); do
+            "$@" redis-cli -h "$SENTINEL_HOST" -p "$sp" PING 2>/dev/null | grep -q PONG && break
+            [ "$n" = 101 ] && fail "nothing answers on $SENTINEL_HOST:$sp (sentinel setup)"
+            sleep 0.1
+        done
     done
     SENTINEL_URL="sentinel://$(IFS=,; echo "${SENTINELS[*]}")/fleet"
     fleet_key
@@ -285,7 +303,8 @@ wait_failover() {
     kill -KILL "$MASTER_PID"
     local k at=""
     for k in $(seq 1 200); do
-        at=$(redis-cli -p "${SENTINELS[0]#*:}" SENTINEL get-master-addr-by-name fleet | tail -1)
+        at=$("${SENTINEL_PREFIX[@]}" redis-cli -h "$SENTINEL_HOST" -p "${SENTINELS[0]##*:}" \
+            SENTINEL get-master-addr-by-name fleet | tail -1)
         [ "$at" = "$REPLICA_PORT" ] && return 0
         sleep 0.1
     done
