@@ -318,6 +318,40 @@ s_client_reconnect() {
     grep -c '^Reused' "$WORK/$out.out" || true
 }
 
+# all_resume OUT: check --attempts 30 through the balancer resumes 30/30 for TLS 1.2 session
+# IDs, TLS 1.2 tickets and TLS 1.3 (each session resumed on the next server).
+all_resume() {
+    run_check "$1" --attempts 30
+    expect_field "$1" "r['tls12']['session_id']['resumed']" 30
+    expect_field "$1" "r['tls12']['ticket']['resumed']" 30
+    expect_field "$1" "r['tls13']['ticket']['resumed']" 30
+}
+
+# s_client_resumes: openssl s_client through the balancer, 30 resumptions each, every one
+# reused: IDs and TLS 1.2 tickets by 6 runs of -reconnect (the first session offered 5 times,
+# on every server in turn), TLS 1.3 by -sess_out then -sess_in, 30 times.
+s_client_resumes() {
+    local mode k reused
+    for mode in "-tls1_2 -no_ticket" "-tls1_2"; do
+        reused=0
+        for k in 1 2 3 4 5 6; do
+            # shellcheck disable=SC2086
+            reused=$((reused + $(s_client_reconnect rc $mode)))
+        done
+        [ "$reused" = 30 ] || fail "s_client $mode: $reused of 30 reused"
+    done
+    reused=0
+    for k in $(seq 1 30); do
+        rm -f "$WORK/s13"
+        sleep 0.2 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
+            -tls1_3 -sess_out "$WORK/s13" >/dev/null 2>&1 || true
+        sleep 0.2 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
+            -tls1_3 -sess_in "$WORK/s13" >"$WORK/r13.out" 2>&1 || true
+        grep -q '^Reused, TLSv1.3' "$WORK/r13.out" && reused=$((reused + 1))
+    done
+    [ "$reused" = 30 ] || fail "s_client TLS 1.3: $reused of 30 reused"
+}
+
 case "$scenario" in
 default_deadline)
     # The deadline users run (redis_timeout_ms 5, the default) on the release build, alone: a
@@ -353,31 +387,9 @@ balancer)
     start_redis
     start_fleet 3 "${FLEET_ARGS[@]}"
     wait_joined 3
-    run_check r --attempts 30
-    expect_field r "r['tls12']['session_id']['resumed']" 30
-    expect_field r "r['tls12']['ticket']['resumed']" 30
-    expect_field r "r['tls13']['ticket']['resumed']" 30
+    all_resume r
     expect_field r "len(r['tls12']['ticket']['key_names'])" 1
-    # openssl s_client: 30 resumptions each (6 runs of -reconnect, 5 each), every one reused,
-    # on every server in turn; TLS 1.3 by -sess_out/-sess_in, 30 times.
-    for mode in "-tls1_2 -no_ticket" "-tls1_2"; do
-        reused=0
-        for k in 1 2 3 4 5 6; do
-            # shellcheck disable=SC2086
-            reused=$((reused + $(s_client_reconnect rc $mode)))
-        done
-        [ "$reused" = 30 ] || fail "s_client $mode: $reused of 30 reused"
-    done
-    reused=0
-    for k in $(seq 1 30); do
-        rm -f "$WORK/s13"
-        sleep 0.2 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
-            -tls1_3 -sess_out "$WORK/s13" >/dev/null 2>&1 || true
-        sleep 0.2 | hub timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername localhost \
-            -tls1_3 -sess_in "$WORK/s13" >"$WORK/r13.out" 2>&1 || true
-        grep -q '^Reused, TLSv1.3' "$WORK/r13.out" && reused=$((reused + 1))
-    done
-    [ "$reused" = 30 ] || fail "s_client TLS 1.3: $reused of 30 reused"
+    s_client_resumes
     for i in 1 2 3; do
         [ "$(host_metric "$i" tlsresume_fleet_members)" = 3 ] || fail "host $i sees no 3 members"
         stop_host "$i"
@@ -790,6 +802,42 @@ secrets)
     echo "secrets: $(wc -l <"$WORK/needles.txt") values scanned for ($(cut -d' ' -f1 \
         "$WORK/needles.txt" | sort | uniq -c | tr -s ' ' | tr '\n' ',')); none in Redis"
     ;;
+tls_acl)
+    # Redis as managed offerings run it, through the balancer: TLS only, a client certificate
+    # required, the default user off and the servers' ACL user limited to the fleet's keys.
+    # Every mechanism resumes: check 30/30, and s_client 30/30 (the first session offered
+    # again with -reconnect, a new one each time for TLS 1.3).
+    mk_cert ca "fleet CA" ""
+    mk_cert redis redis.test "IP:10.77.2.1" ca
+    mk_cert client tlsresume "DNS:tlsresume" ca
+    printf 'user default off\nuser tlsr on >acl-pass-%s ~tlsr:* +@all -@dangerous +info\n' \
+        "$TAG" >"$WORK/users.acl"
+    printf 'acl-pass-%s\n' "$TAG" >"$WORK/redis.pass"
+    chmod 600 "$WORK/redis.pass"
+    ip netns exec "$HUB" redis-server --port 0 --tls-port 6379 --bind 10.77.2.1 --save '' \
+        --appendonly no --protected-mode no --dir "$WORK" --aclfile "$WORK/users.acl" \
+        --tls-cert-file "$WORK/redis.pem" --tls-key-file "$WORK/redis.key" \
+        --tls-ca-cert-file "$WORK/ca.pem" --tls-auth-clients yes >"$WORK/redis6379.log" 2>&1 &
+    REDIS_PID=$!
+    cli=(hub redis-cli --tls --cacert "$WORK/ca.pem" --cert "$WORK/client.pem"
+        --key "$WORK/client.key" -h 10.77.2.1 --user tlsr --pass "acl-pass-$TAG" --no-auth-warning)
+    for k in $(seq 1 101); do
+        "${cli[@]}" PING 2>/dev/null | grep -q PONG && break
+        [ "$k" = 101 ] && fail "Redis (TLS, ACL) did not start"
+        sleep 0.1
+    done
+    start_fleet 3 --redis rediss://10.77.2.1:6379 --redis-tls-ca "$WORK/ca.pem" \
+        --redis-tls-cert "$WORK/client.pem" --redis-tls-key "$WORK/client.key" \
+        --redis-user tlsr --redis-password-file "$WORK/redis.pass" --fleet-key "$WORK/fleet.key" \
+        --redis-timeout-ms 200
+    wait_joined 3
+    all_resume r
+    s_client_resumes
+    [ "$("${cli[@]}" --scan --pattern 'tlsr:s:*' | wc -l)" -ge 5 ] || fail "sessions not in Redis"
+    stop_hosts 3
+    echo "tls_acl: Redis over TLS with a client certificate and an ACL user: check 30/30 IDs," \
+        "TLS 1.2 and 1.3 tickets; s_client 30/30 each"
+    ;;
 sentinel)
     # The fleet behind Sentinel (a master, a replica, three sentinels) through the balancer:
     # every mechanism resumes 30/30; then the master is killed under load and the sentinels
@@ -800,10 +848,7 @@ sentinel)
     S_ARGS=(--redis "$SENTINEL_URL" --fleet-key "$WORK/fleet.key" --redis-timeout-ms 200)
     start_fleet 3 "${S_ARGS[@]}"
     wait_joined 3
-    run_check r --attempts 30
-    expect_field r "r['tls12']['session_id']['resumed']" 30
-    expect_field r "r['tls12']['ticket']['resumed']" 30
-    expect_field r "r['tls13']['ticket']['resumed']" 30
+    all_resume r
     fleet_client load --duration 16 --pause 0.05 &
     client_pid=$!
     sleep 4
@@ -834,10 +879,7 @@ cluster)
     CL_ARGS=(--redis "$CLUSTER_URL" --fleet-key "$WORK/fleet.key" --redis-timeout-ms 200)
     start_fleet 3 "${CL_ARGS[@]}" --early-data --fleet-clock-skew 2s
     wait_joined 3
-    run_check r --attempts 30
-    expect_field r "r['tls12']['session_id']['resumed']" 30
-    expect_field r "r['tls12']['ticket']['resumed']" 30
-    expect_field r "r['tls13']['ticket']['resumed']" 30
+    all_resume r
     expect_field r "len(r['tls12']['ticket']['key_names'])" 1
     grep -q "event=redis_cluster_map part=ring .* masters=3 slots_served=16384" \
         "$WORK/serve1.log" || fail "no full slot map logged"
