@@ -1,8 +1,7 @@
 /*
- * Attaching the cache and the key ring to an SSL_CTX (tlsresume/ssl.h).
- *
- * Owns the ex_data slots: one on SSL_CTX holding the binding (freed with the SSL_CTX), one on
- * SSL holding per-connection flags as an integer (nothing to free).
+ * Attaching the cache and the key ring to an SSL_CTX (tlsresume/ssl.h): checks the options,
+ * makes the binding (binding.c) and installs the callbacks of sess_cb.c, ticket_cb.c and
+ * early.c; and the public readers of a connection's resumption accounting.
  *
  * Session ID context. OpenSSL decides whether to resume before the SNI callback runs, so a
  * session made under one certificate could resume under another virtual host (nginx's
@@ -13,7 +12,6 @@
  */
 #include "ssl_int.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -27,72 +25,6 @@
 
 #define MAX_TICKETS 16u
 #define MAX_TIMEOUT_S (7u * 24 * 3600)
-
-static int ctx_index = -1;
-static int conn_index = -1;
-static int sess_index = -1;
-static pthread_once_t index_once = PTHREAD_ONCE_INIT;
-
-static void binding_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                         void *argp)
-{
-    (void)parent;
-    (void)ad;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    tlsr__free(ptr);
-}
-
-static void make_indexes(void)
-{
-    ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, binding_free);
-    conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    sess_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-}
-
-void tlsr__ssl_keep_session(SSL_SESSION *sess)
-{
-    /* A failure (no memory for the ex_data array) leaves OpenSSL's removal in force: the
-     * old behaviour, never a wrong resumption. */
-    if (sess != NULL && sess_index >= 0) {
-        (void)SSL_SESSION_set_ex_data(sess, sess_index, (void *)(uintptr_t)1);
-    }
-}
-
-void tlsr__ssl_unkeep_session(SSL_SESSION *sess)
-{
-    if (sess != NULL && sess_index >= 0) {
-        (void)SSL_SESSION_set_ex_data(sess, sess_index, NULL);
-    }
-}
-
-bool tlsr__ssl_is_kept(SSL_SESSION *sess)
-{
-    return sess != NULL && sess_index >= 0 && SSL_SESSION_get_ex_data(sess, sess_index) != NULL;
-}
-
-struct binding *tlsr__ssl_binding(const SSL_CTX *ctx)
-{
-    if (ctx == NULL || ctx_index < 0) {
-        return NULL;
-    }
-    return SSL_CTX_get_ex_data(ctx, ctx_index);
-}
-
-unsigned tlsr__ssl_conn_flags(const SSL *ssl)
-{
-    if (conn_index < 0) {
-        return 0;
-    }
-    return (unsigned)(uintptr_t)SSL_get_ex_data(ssl, conn_index);
-}
-
-void tlsr__ssl_conn_set_flags(SSL *ssl, unsigned flags)
-{
-    /* A failure (no memory to grow the ex_data array) only loses a counter's detail. */
-    (void)SSL_set_ex_data(ssl, conn_index, (void *)(uintptr_t)flags);
-}
 
 void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts)
 {
@@ -215,9 +147,7 @@ tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts)
 {
     ENSURE(ctx != NULL && opts != NULL, TLSR_E_INVALID, "attach: NULL argument");
     TRY(check_opts(opts));
-    ENSURE(pthread_once(&index_once, make_indexes) == 0 && ctx_index >= 0 && conn_index >= 0 &&
-               sess_index >= 0,
-           TLSR_E_NOMEM, "attach: no OpenSSL ex_data index");
+    TRY(tlsr__ssl_indexes());
     ENSURE(tlsr__ssl_binding(ctx) == NULL, TLSR_E_INVALID, "attach: SSL_CTX already attached");
     uint8_t sid_ctx[SSL_MAX_SID_CTX_LENGTH];
     size_t sid_ctx_len = opts->sid_ctx_len;
@@ -236,10 +166,9 @@ tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts)
     b->resume_tickets = opts->resume_tickets;
     memcpy(b->sid_ctx, sid_ctx, sid_ctx_len);
     b->sid_ctx_len = sid_ctx_len;
-    ERR_clear_error();
-    if (SSL_CTX_set_ex_data(ctx, ctx_index, b) != 1) {
+    if (tlsr__ssl_bind(ctx, b) != TLSR_OK) {
         tlsr__free(b);
-        return tlsr__err_ssl(TLSR_E_NOMEM, "attach: cannot store the binding");
+        return TLSR_E_NOMEM;
     }
     /* From here the SSL_CTX owns b and frees it; a failure leaves ctx unusable for resumption,
      * and the caller is told. */
@@ -256,16 +185,6 @@ enum tlsr_resumption tlsr_ssl_resumption(const SSL *ssl)
     }
     return (tlsr__ssl_conn_flags(ssl) & CONN_TICKET_RESUMED) != 0 ? TLSR_RESUMED_TICKET
                                                                   : TLSR_RESUMED_ID;
-}
-
-void tlsr__ssl_note_offer(SSL *ssl, enum tlsr_offer offer, enum tlsr_miss miss)
-{
-    unsigned f = tlsr__ssl_conn_flags(ssl);
-    f = (f & ~CONN_OFFER_MASK) | ((unsigned)offer << CONN_OFFER_SHIFT);
-    if (miss != TLSR_MISS_NONE) {
-        f = (f & ~CONN_MISS_MASK) | ((unsigned)miss << CONN_MISS_SHIFT);
-    }
-    tlsr__ssl_conn_set_flags(ssl, f);
 }
 
 void tlsr_ssl_l2_result(SSL *ssl, enum tlsr_l2_result result)

@@ -1,4 +1,4 @@
-/* Private to the ssl module: the per-SSL_CTX binding and the per-connection flags. */
+/* Private to the ssl module: the per-SSL_CTX binding and the per-connection flags (binding.c). */
 #ifndef TLSR_SSL_INT_H
 #define TLSR_SSL_INT_H
 
@@ -26,6 +26,17 @@ struct binding {
     unsigned resume_tickets; /* TLS 1.3 tickets per stateless resumption: 0 or 1 */
 };
 
+/* binding.c: the ex_data slots (made once; TLSR_E_NOMEM when OpenSSL has none), and ctx's
+ * binding set (ctx owns b from then on). */
+TLSR_MUST_CHECK tlsr_status tlsr__ssl_indexes(void);
+TLSR_MUST_CHECK tlsr_status tlsr__ssl_bind(SSL_CTX *ctx, struct binding *b);
+
+/* The chain cap's clock: the ring's; with stateful tickets (no ring) the cache's. */
+uint64_t tlsr__ssl_now(const struct binding *b);
+/* A session's origin as ticket appdata: "tlsr-origin" | u64 big-endian. */
+#define TLSR_ORIGIN_LEN (sizeof("tlsr-origin") - 1 + 8)
+bool tlsr__ssl_origin_encode(uint64_t origin, uint8_t out[TLSR_ORIGIN_LEN]);
+bool tlsr__ssl_has_origin(const SSL_SESSION *sess);
 /* Whether sess descends from a full handshake more than max_chain_s before now: its origin is
  * the ticket appdata our ticket generation callback wrote, else its time. */
 bool tlsr__ssl_chain_expired(const struct binding *b, const SSL_SESSION *sess, uint64_t now);

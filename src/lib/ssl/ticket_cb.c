@@ -13,21 +13,14 @@
  * when it returns USE_RENEW, so it does for every TLS 1.3 resumption (resume_tickets).
  * Each outcome is noted on the connection as its resumption reason (tlsr_ssl_miss()).
  *
- * The resumption chain cap: the generate callback writes, into every session about to become
- * a ticket that has none yet, its origin (ticket appdata: "tlsr-origin" and the time, u64
- * big-endian, of the full handshake). OpenSSL carries appdata into the ticket, into sessions
- * renewed from it (TLS 1.3 resumptions copy the session) and into the DER our cache stores, so
- * every session descending from one full handshake keeps its origin; past max_chain_s it is
- * refused (a full handshake, counted), however fresh its latest ticket.
+ * The resumption chain cap (binding.c): the generate callback writes, into every session about
+ * to become a ticket that has none yet, its origin; past max_chain_s a session is refused (a
+ * full handshake, counted), however fresh its latest ticket.
  */
 #include "ssl_int.h"
 
-#include <string.h>
-#include <time.h>
-
 #include <openssl/crypto.h>
 
-#include "../buf/tlsr_buf.h"
 #include "../err/tlsr_err.h"
 #include "../tickets/keyring_glue.h"
 
@@ -75,60 +68,23 @@ static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_C
     return match == TLSR__KEY_OLD ? 2 : 1;
 }
 
-#define ORIGIN_TAG "tlsr-origin"
-#define ORIGIN_LEN (sizeof(ORIGIN_TAG) - 1 + 8)
-
-/* The ring's clock; with stateful tickets (no ring) the cache's. */
-static uint64_t now_s(const struct binding *b)
-{
-    return b->keyring != NULL ? tlsr__keyring_now(b->keyring)
-           : b->cache != NULL ? tlsr_cache_now(b->cache)
-                              : (uint64_t)time(NULL);
-}
-
-bool tlsr__ssl_chain_expired(const struct binding *b, const SSL_SESSION *sess, uint64_t now)
-{
-    if (b->max_chain_s == 0) {
-        return false;
-    }
-    void *data = NULL;
-    size_t len = 0;
-    long t = SSL_SESSION_get_time(sess);
-    uint64_t origin = t > 0 ? (uint64_t)t : 0;
-    if (SSL_SESSION_get0_ticket_appdata((SSL_SESSION *)sess, &data, &len) == 1 &&
-        len == ORIGIN_LEN && memcmp(data, ORIGIN_TAG, sizeof(ORIGIN_TAG) - 1) == 0) {
-        struct tlsr_rd rd;
-        tlsr_rd_init(&rd, (const uint8_t *)data + sizeof(ORIGIN_TAG) - 1, 8);
-        if (tlsr_rd_u64(&rd, &origin) != TLSR_OK) {
-            origin = 0;
-        }
-    }
-    return now > origin + b->max_chain_s;
-}
-
 /* Before a ticket is made: a session without an origin descends from this full handshake. */
 static int ticket_generating(SSL *ssl, void *arg)
 {
     struct binding *b = arg;
     SSL_SESSION *sess = SSL_get0_session(ssl);
-    void *data = NULL;
-    size_t len = 0;
-    if (b->max_chain_s == 0 || sess == NULL ||
-        (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && len == ORIGIN_LEN)) {
+    if (b->max_chain_s == 0 || sess == NULL || tlsr__ssl_has_origin(sess)) {
         return 1;
     }
     /* A resumed session without an origin (a TLS 1.2 session ID from the cache, whose copy
      * was stored before its first ticket) descends from its own creation, not from now. */
-    uint64_t origin = now_s(b);
+    uint64_t origin = tlsr__ssl_now(b);
     long created = SSL_SESSION_get_time(sess);
     if (SSL_session_reused(ssl) == 1 && created > 0 && (uint64_t)created < origin) {
         origin = (uint64_t)created;
     }
-    uint8_t buf[ORIGIN_LEN];
-    struct tlsr_wr wr;
-    tlsr_wr_init(&wr, buf, sizeof(buf));
-    if (tlsr_wr_bytes(&wr, (const uint8_t *)ORIGIN_TAG, sizeof(ORIGIN_TAG) - 1) != TLSR_OK ||
-        tlsr_wr_u64(&wr, origin) != TLSR_OK) {
+    uint8_t buf[TLSR_ORIGIN_LEN];
+    if (!tlsr__ssl_origin_encode(origin, buf)) {
         return 0;
     }
     /* Failing here (out of memory only) fails the handshake in OpenSSL 3: fail closed. */
