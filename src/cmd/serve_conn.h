@@ -1,7 +1,8 @@
 /*
- * Private to `tlsresume serve`'s worker: a connection, its buffers and the worker, shared by
- * serve_worker.c (the loop, handshakes, accepting, timers) and serve_proxy.c (buffers, the
- * backend connection, relaying both ways, the PROXY header).
+ * `tlsresume serve`'s worker inside: what the master gives a worker (worker_args), the worker,
+ * a connection and its buffers. serve_conn.c keeps a connection's life (buffers, watchers,
+ * close); serve_worker.c the loop, accepting, handshakes and timers; serve_proxy.c the
+ * backend connection, relaying both ways and the PROXY header.
  */
 #ifndef TLSR_SERVE_CONN_H
 #define TLSR_SERVE_CONN_H
@@ -14,9 +15,24 @@
 #include <ev.h>
 #include <openssl/ssl.h>
 
-#include "serve_worker.h"
+#include "serve_config.h"
+#include "serve_metrics.h"
+#include "serve_tls.h"
 
 #define BUF_SIZE (16 * 1024)
+
+struct worker_args {
+    const struct serve_config *cfg;
+    struct tls_set *tls;
+    const int *listen_fds;
+    size_t n_listen;
+    struct sockaddr_storage backend;
+    socklen_t backend_len;
+    struct metrics_slot *metrics;
+    uint64_t *open_total;                /* connections open over all workers (shared, atomic) */
+    const struct tlsr_fleet_opts *fleet; /* NULL without --redis */
+    int id;
+};
 
 /* A direction's buffer. Its 16 KiB are allocated only while bytes are in flight and released
  * (wiped) as soon as it drains, so an idle connection holds no buffer at all. */
@@ -83,6 +99,7 @@ struct worker {
     ev_timer fleet_stats;
 };
 
+/* serve_conn.c */
 size_t buf_len(const struct buf *b);
 /* Allocates the buffer's memory if it has none; false when out of memory. */
 bool buf_ensure(struct buf *b);
@@ -92,6 +109,16 @@ size_t buf_room(struct buf *b);
 
 /* Watches fd for events on io (0 stops it). */
 void set_events(struct worker *w, ev_io *io, int fd, int events);
+/* Closes and frees c: the access log line, close_notify, lingering, the counters. */
+void conn_close(struct conn *c, const char *why);
+/* Counts what became of early data on c, once. */
+void count_early(struct conn *c);
+/* A peer's address as text ("host:port", "[v6]:port"). */
+void conn_peer_text(const struct sockaddr_storage *ss, char *out, size_t cap);
+/* Ends the worker's loop once it drains and holds no connection. */
+void maybe_exit(struct worker *w);
+
+/* serve_proxy.c */
 /* Reads decrypted client bytes into c2b; false on a fatal error. *progress tells whether any
  * byte moved. */
 bool client_read(struct conn *c, bool *progress);
@@ -105,10 +132,5 @@ void proxy_header(struct conn *c, bool is_early);
 bool backend_connect(struct conn *c, bool is_early);
 /* Sends what c2b holds (early data) to the backend while the handshake goes on. */
 void early_flush(struct conn *c);
-
-/* Closes and frees c (serve_worker.c). */
-void conn_close(struct conn *c, const char *why);
-/* Counts what became of early data on c, once (serve_worker.c). */
-void count_early(struct conn *c);
 
 #endif

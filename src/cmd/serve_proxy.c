@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,63 +15,6 @@
 #include <openssl/err.h>
 
 #include "log.h"
-
-size_t buf_len(const struct buf *b)
-{
-    return b->end - b->start;
-}
-
-/* Makes sure the buffer has its memory before bytes are written into it. */
-bool buf_ensure(struct buf *b)
-{
-    if (b->data == NULL) {
-        b->data = malloc(BUF_SIZE);
-    }
-    return b->data != NULL;
-}
-
-/* Gives the memory back once the buffer is empty (or unconditionally when closing). */
-void buf_release(struct buf *b, bool is_final)
-{
-    if (b->data != NULL && (is_final || b->start == b->end)) {
-        OPENSSL_cleanse(b->data, b->high);
-        free(b->data);
-        b->data = NULL;
-        b->start = 0;
-        b->end = 0;
-        b->high = 0;
-    }
-}
-
-size_t buf_room(struct buf *b)
-{
-    if (b->data == NULL) {
-        return BUF_SIZE;
-    }
-    if (b->start == b->end) {
-        b->start = 0;
-        b->end = 0;
-    } else if (b->start > 0 && b->end == BUF_SIZE) {
-        memmove(b->data, b->data + b->start, b->end - b->start);
-        b->end -= b->start;
-        b->start = 0;
-    }
-    return BUF_SIZE - b->end;
-}
-
-void set_events(struct worker *w, ev_io *io, int fd, int events)
-{
-    if (events == 0) {
-        ev_io_stop(w->loop, io);
-        return;
-    }
-    if (ev_is_active(io) && io->events == events) {
-        return;
-    }
-    ev_io_stop(w->loop, io);
-    ev_io_set(io, fd, events);
-    ev_io_start(w->loop, io);
-}
 
 /* Reads decrypted client bytes into c2b while there is room; false on a fatal error. */
 bool client_read(struct conn *c, bool *progress)
