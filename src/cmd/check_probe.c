@@ -202,11 +202,16 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
         return;
     }
     SSL_set_ex_data(ssl, ticket_count_index, out);
-    if (t->servername[0] != '\0') {
-        SSL_set_tlsext_host_name(ssl, t->servername);
-        SSL_set1_host(ssl, t->servername);
-    } else {
-        SSL_set1_host(ssl, t->host);
+    /* The name the certificate must match: a failure to set it would leave the check
+     * without hostname verification, so the probe stops (fail closed). */
+    const char *name = t->servername[0] != '\0' ? t->servername : t->host;
+    if ((t->servername[0] != '\0' && SSL_set_tlsext_host_name(ssl, t->servername) != 1) ||
+        SSL_set1_host(ssl, name) != 1) {
+        snprintf(out->error, sizeof(out->error),
+                 "cannot set the name to verify (%.180s): not connecting unverified", name);
+        SSL_free(ssl);
+        close(fd);
+        return;
     }
     if (offer != NULL) {
         /* Offer a copy: with a client cache mode set, OpenSSL marks a TLS 1.3 session it has
