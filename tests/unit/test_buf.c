@@ -70,12 +70,41 @@ static void test_writer_refuses_overflow(void **state)
     assert_int_equal(wr.used, 7);
 }
 
+/* Numbers from Redis: digits only, no sign, space or overflow (a PTTL of "-1" is not 2^64 - 1). */
+static void test_decimal_reader_is_strict(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+    assert_int_equal(tlsr_dec_u64("0", 1, &v), TLSR_OK);
+    assert_int_equal(v, 0);
+    assert_int_equal(tlsr_dec_u64("18446744073709551615", 20, &v), TLSR_OK);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(tlsr_dec_u64("1234x", 4, &v), TLSR_OK); /* only len bytes are read */
+    assert_int_equal(v, 1234);
+    const char *bad[] = {"18446744073709551616",
+                         "99999999999999999999",
+                         "-1",
+                         "+1",
+                         " 1",
+                         "1 ",
+                         "1a",
+                         "",
+                         "123456789012345678901",
+                         "0x10"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = 7;
+        assert_int_equal(tlsr_dec_u64(bad[i], strlen(bad[i]), &v), TLSR_E_FORMAT);
+        assert_int_equal(v, 7); /* untouched */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reads_big_endian_fields),
         cmocka_unit_test(test_short_input_fails_and_consumes_nothing),
         cmocka_unit_test(test_writer_refuses_overflow),
+        cmocka_unit_test(test_decimal_reader_is_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -156,6 +156,20 @@ tlsr_status tlsr_wr_bytes(struct tlsr_wr *wr, const uint8_t *data, size_t n)
     return TLSR_OK;
 }
 
+tlsr_status tlsr_dec_u64(const char *s, size_t len, uint64_t *out)
+{
+    ENSURE(s != NULL && len >= 1 && len <= 20, TLSR_E_FORMAT, "a number of %zu digits", len);
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)(uint8_t)s[i] - '0';
+        ENSURE(d <= 9, TLSR_E_FORMAT, "a number with byte 0x%02x at %zu", (uint8_t)s[i], i);
+        ENSURE(v <= (UINT64_MAX - d) / 10, TLSR_E_FORMAT, "a number over 2^64 - 1");
+        v = v * 10 + d;
+    }
+    *out = v;
+    return TLSR_OK;
+}
+
 tlsr_status tlsr__b64_decode(const uint8_t *b64, size_t len, uint8_t *out, size_t cap,
                              size_t *out_len)
 {

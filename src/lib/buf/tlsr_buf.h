@@ -47,7 +47,11 @@ TLSR_MUST_CHECK tlsr_status tlsr_wr_u16(struct tlsr_wr *wr, uint16_t v);
 TLSR_MUST_CHECK tlsr_status tlsr_wr_u32(struct tlsr_wr *wr, uint32_t v);
 TLSR_MUST_CHECK tlsr_status tlsr_wr_u64(struct tlsr_wr *wr, uint64_t v);
 TLSR_MUST_CHECK tlsr_status tlsr_wr_bytes(struct tlsr_wr *wr, const uint8_t *data, size_t n);
-/* Reserves n bytes and returns where to write them (for encoders that write in place). */
+/*
+ * Reads a decimal number of 1 to 20 ASCII digits (s, len: not NUL-terminated), as Redis and
+ * its scripts return them: no sign, space or other byte, no overflow. TLSR_E_FORMAT else.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_dec_u64(const char *s, size_t len, uint64_t *out);
 /*
  * Decodes strict base64 (RFC 4648 §4: whole quanta, '=' only as the last one or two bytes, no
  * white space) into out (cap bytes) and sets *out_len. TLSR_E_FORMAT names the first bad byte;
@@ -55,6 +59,7 @@ TLSR_MUST_CHECK tlsr_status tlsr_wr_bytes(struct tlsr_wr *wr, const uint8_t *dat
  */
 TLSR_MUST_CHECK tlsr_status tlsr__b64_decode(const uint8_t *b64, size_t len, uint8_t *out,
                                              size_t cap, size_t *out_len);
+/* Reserves n bytes and returns where to write them (for encoders that write in place). */
 TLSR_MUST_CHECK tlsr_status tlsr_wr_reserve(struct tlsr_wr *wr, size_t n, uint8_t **out);
 
 #endif

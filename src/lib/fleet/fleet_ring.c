@@ -50,7 +50,6 @@
 #include "ring_int.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -193,18 +192,30 @@ static tlsr_status open_key(struct tlsr_fleet_ring *fr, uint64_t gen, const uint
     return rc;
 }
 
-static uint64_t num(const redisReply *r)
+/* A number in a reply: a non-negative integer, or the decimal string the scripts return; false
+ * for anything else (a negative PTTL such as "-1" for no TTL, a sign, spaces, overflow). */
+static bool num_of(const redisReply *r, uint64_t *out)
 {
     if (r->type == REDIS_REPLY_INTEGER) {
-        return r->integer > 0 ? (uint64_t)r->integer : 0;
+        *out = (uint64_t)r->integer;
+        return r->integer >= 0;
     }
-    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20) {
-        return 0;
-    }
-    char buf[24];
-    memcpy(buf, r->str, r->len);
-    buf[r->len] = '\0';
-    return strtoull(buf, NULL, 10);
+    return r->type == REDIS_REPLY_STRING && tlsr_dec_u64(r->str, r->len, out) == TLSR_OK;
+}
+
+/* A number for display only (key status): 0 when the reply holds none. */
+static uint64_t num(const redisReply *r)
+{
+    uint64_t v = 0;
+    return num_of(r, &v) ? v : 0;
+}
+
+/* How long a key of the reply has left (its PTTL), or, when Redis gives none (no TTL, or not
+ * a number), the longest a key of this ring can still be needed: its lifetime and the skew. */
+static uint64_t left_ms_of(const struct tlsr_fleet_ring *fr, const redisReply *r)
+{
+    uint64_t v = 0;
+    return num_of(r, &v) ? v : fr->lifetime_ms + fr->o.clock_skew_s * 1000ull;
 }
 
 static void on_simple(redisAsyncContext *ac, void *r, void *priv)
@@ -299,7 +310,7 @@ static void install_imports(struct tlsr_fleet_ring *fr, const redisReply *r, siz
     for (size_t i = at; i + IMPORT_FIELDS <= r->elements; i += IMPORT_FIELDS) {
         const redisReply *id = r->element[i];
         const redisReply *blob = r->element[i + 1];
-        uint64_t left_ms = num(r->element[i + 2]);
+        uint64_t left_ms = left_ms_of(fr, r->element[i + 2]);
         char ids[40];
         uint8_t aad[96];
         struct tlsr_key_material m;
@@ -353,13 +364,11 @@ static void describe(struct tlsr_fleet_ring *fr, uint64_t gen, uint64_t cur, uin
     uint64_t pttl = num(f[1]);
     ks->expires_s = pttl / 1000;
     ks->acks = num(f[2]);
-    if (f[3]->type == REDIS_REPLY_STRING && f[3]->len < 48) {
-        char use[48];
-        memcpy(use, f[3]->str, f[3]->len);
-        use[f[3]->len] = '\0';
-        char *end = NULL;
-        ks->issued = strtoull(use, &end, 10);
-        ks->presented = end != NULL ? strtoull(end, NULL, 10) : 0;
+    const char *sp = f[3]->type == REDIS_REPLY_STRING ? memchr(f[3]->str, ' ', f[3]->len) : NULL;
+    if (sp == NULL || tlsr_dec_u64(f[3]->str, (size_t)(sp - f[3]->str), &ks->issued) != TLSR_OK ||
+        tlsr_dec_u64(sp + 1, f[3]->len - (size_t)(sp - f[3]->str) - 1, &ks->presented) != TLSR_OK) {
+        ks->issued = 0; /* "issued presented", summed by the script: else nothing to show */
+        ks->presented = 0;
     }
     uint64_t at = num(f[4]);
     ks->age_s = at > 0 && now > at ? (now - at) / 1000 : 0;
@@ -489,6 +498,18 @@ static void refuse_rotation(struct tlsr_fleet_ring *fr, uint64_t gen)
 
 static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
 {
+    static const size_t numbers[] = {0, 1, 2, 3, 4, 5, 7}; /* element 6 is the force value */
+    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+        uint64_t v = 0;
+        if (!num_of(r->element[numbers[i]], &v)) {
+            fr->st.polls_failed++;
+            tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                            "event=ring_bad_reply field=%zu note=\"not a number: the poll is "
+                            "ignored\"",
+                            numbers[i]);
+            return;
+        }
+    }
     uint64_t now = num(r->element[0]);
     uint64_t gen = num(r->element[1]);
     uint64_t promoted_at = num(r->element[2]);
@@ -517,7 +538,7 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
          * missing rotations) only for the time Redis keeps it, which is when the fleet retires
          * it: a wiped key never comes back for longer than that. */
         bool is_old = g < gen;
-        bool is_held = install(fr, g, f[0], num(f[1]), is_old, &key);
+        bool is_held = install(fr, g, f[0], left_ms_of(fr, f[1]), is_old, &key);
         if (f[0]->type == REDIS_REPLY_STRING && f[0]->len > 0) {
             describe(fr, g, gen, now, f, &key, is_held);
         }
