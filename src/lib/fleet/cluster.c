@@ -21,8 +21,9 @@
 #include "fleet_int.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "../buf/tlsr_buf.h"
 
 #define TIMER_S 0.25
 #define REFRESH_S 10.0
@@ -275,14 +276,14 @@ static struct rconn *on_redirect(struct rconn *rc, void *arg, const char *error)
     struct rcluster *cl = arg;
     bool is_moved = strncmp(error, "MOVED ", 6) == 0;
     const char *p = strchr(error, ' ');
-    char *end = NULL;
-    unsigned long slot = p != NULL ? strtoul(p + 1, &end, 10) : CLUSTER_SLOTS;
-    const char *addr = end != NULL && *end == ' ' ? end + 1 : NULL;
+    const char *sp = p != NULL ? strchr(p + 1, ' ') : NULL;
+    const char *addr = sp != NULL ? sp + 1 : NULL;
     const char *colon = addr != NULL ? strrchr(addr, ':') : NULL;
-    char *port_end = NULL;
-    long port = colon != NULL ? strtol(colon + 1, &port_end, 10) : 0;
-    if (slot >= CLUSTER_SLOTS || colon == NULL || colon == addr || (size_t)(colon - addr) >= 64 ||
-        port < 1 || port > 65535 || *port_end != '\0') {
+    uint64_t slot = CLUSTER_SLOTS;
+    uint64_t port = 0;
+    if (colon == NULL || tlsr_dec_u64(p + 1, (size_t)(sp - p - 1), &slot) != TLSR_OK ||
+        tlsr_dec_u64(colon + 1, strlen(colon + 1), &port) != TLSR_OK || slot >= CLUSTER_SLOTS ||
+        colon == addr || (size_t)(colon - addr) >= 64 || port < 1 || port > 65535) {
         cl->want_refresh = true;
         return NULL;
     }
