@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -770,6 +772,55 @@ static void test_imports_last_and_bounded(void **state)
     tlsr_keyring_free(ring);
 }
 
+/* Imports made at once by several processes (workers, `keys import` beside a server) never hold
+ * more than TLSR_KEYRING_MAX_IMPORTS together: the limit is counted under the lock of the add. */
+static void test_concurrent_imports_stay_bounded(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, HOUR);
+    enum { PROCS = 4 };
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            char c;
+            close(go[1]);
+            if (read(go[0], &c, 1) != 0) { /* released together when the pipe closes */
+                _exit(2);
+            }
+            struct tlsr_key_material imp = marked(80);
+            for (int i = 0; i < (int)TLSR_KEYRING_MAX_IMPORTS; i++) {
+                imp.bytes[0] = (uint8_t)(p * 64 + i);
+                tlsr_status rc = tlsr_keyring_import(ring, &imp, 3000);
+                if (rc != TLSR_OK && rc != TLSR_E_TOOBIG) { /* TLSR_E_TOOBIG once full */
+                    _exit(3);
+                }
+            }
+            _exit(0);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    for (int p = 0; p < PROCS; p++) {
+        int st = 0;
+        assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    struct tlsr_key_info info[TLSR_KEYRING_MAX_KEYS];
+    size_t n = 0;
+    assert_int_equal(tlsr_keyring_list(ring, info, TLSR_KEYRING_MAX_KEYS, &n), TLSR_OK);
+    size_t imported = 0;
+    for (size_t i = 0; i < n; i++) {
+        imported += info[i].is_fleet && info[i].generation == 0;
+    }
+    assert_int_equal(imported, TLSR_KEYRING_MAX_IMPORTS);
+    tlsr_keyring_free(ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -791,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_keyring_export_import),
         cmocka_unit_test(test_keyring_export_next_after_restart),
         cmocka_unit_test(test_imports_last_and_bounded),
+        cmocka_unit_test(test_concurrent_imports_stay_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,15 +100,23 @@ struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now)
     return NULL;
 }
 
+uint32_t tlsr__kr_imports_held(const struct kr_shared *sh)
+{
+    uint32_t held = 0;
+    for (uint32_t i = 0; i < sh->capacity; i++) {
+        const struct kr_key *k = &sh->keys[i];
+        held += k->state == KEY_LIVE && k->is_fleet && k->generation == 0;
+    }
+    return held;
+}
+
 uint32_t tlsr__kr_room(const struct kr_shared *sh)
 {
     uint32_t free_slots = 0;
-    uint32_t imports = 0;
     for (uint32_t i = 0; i < sh->capacity; i++) {
-        const struct kr_key *k = &sh->keys[i];
-        free_slots += k->state == KEY_FREE;
-        imports += k->state == KEY_LIVE && k->is_fleet && k->generation == 0;
+        free_slots += sh->keys[i].state == KEY_FREE;
     }
+    uint32_t imports = tlsr__kr_imports_held(sh);
     uint32_t reserve = imports < TLSR_KEYRING_MAX_IMPORTS ? TLSR_KEYRING_MAX_IMPORTS - imports : 0;
     return free_slots > reserve ? free_slots - reserve : 0;
 }

@@ -48,6 +48,9 @@ tlsr_status tlsr_keyring_set_fleet_timing(struct tlsr_keyring *ring, uint32_t sk
 }
 
 /* Adds a key made elsewhere (is_48: an imported AES-128 key) unless its name is held. */
+/* Adds a key (nothing when its name is held already). An import (generation 0) is refused when
+ * TLSR_KEYRING_MAX_IMPORTS are held: counted under the same lock as the add, so that imports
+ * made at once by several processes cannot pass the limit together. */
 static tlsr_status add_key(struct tlsr_keyring *ring, uint64_t generation,
                            const struct tlsr_ticket_key *key, bool is_48, uint32_t retired_for_s)
 {
@@ -56,6 +59,11 @@ static tlsr_status add_key(struct tlsr_keyring *ring, uint64_t generation,
     uint64_t now = ring->clock(ring->clock_arg);
     tlsr_status rc = TLSR_OK;
     if (find_name(sh, key->name) != NULL) {
+        goto out;
+    }
+    if (generation == 0 && tlsr__kr_imports_held(sh) >= TLSR_KEYRING_MAX_IMPORTS) {
+        rc = tlsr__err_set(TLSR_E_TOOBIG, "ticket keys: %u imported keys held already",
+                           TLSR_KEYRING_MAX_IMPORTS);
         goto out;
     }
     struct kr_key *k = tlsr__kr_free_slot(sh, now);
@@ -212,26 +220,9 @@ tlsr_status tlsr_keyring_import(struct tlsr_keyring *ring, const struct tlsr_key
     memcpy(k.aes_key, key->bytes + TLSR_TICKET_NAME_LEN, half);
     memcpy(k.hmac_key, key->bytes + TLSR_TICKET_NAME_LEN + half, half);
     /* Generation 0: not in the fleet's sequence; always decrypt-only. At most
-     * TLSR_KEYRING_MAX_IMPORTS at once, so imports never push the ring's own keys out. */
-    tlsr_status rc = TLSR_OK;
-    if (tlsr__kr_lock(ring) == TLSR_OK) {
-        uint32_t held = 0;
-        bool is_held = false;
-        for (uint32_t i = 0; i < ring->sh->capacity; i++) {
-            const struct kr_key *o = &ring->sh->keys[i];
-            held += o->state == KEY_LIVE && o->is_fleet && o->generation == 0;
-            is_held |=
-                o->state == KEY_LIVE && CRYPTO_memcmp(o->k.name, k.name, TLSR_TICKET_NAME_LEN) == 0;
-        }
-        tlsr__kr_unlock(ring);
-        if (!is_held && held >= TLSR_KEYRING_MAX_IMPORTS) {
-            rc = tlsr__err_set(TLSR_E_TOOBIG, "ticket keys: %u imported keys held already",
-                               TLSR_KEYRING_MAX_IMPORTS);
-        }
-    }
-    if (rc == TLSR_OK) {
-        rc = add_key(ring, 0, &k, key->len == 48, retired_for_s);
-    }
+     * TLSR_KEYRING_MAX_IMPORTS at once (add_key), so imports never push the ring's own keys
+     * out. */
+    tlsr_status rc = add_key(ring, 0, &k, key->len == 48, retired_for_s);
     OPENSSL_cleanse(&k, sizeof(k));
     return rc;
 }

@@ -92,6 +92,8 @@ struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now);
 /* Keys that can still be added beyond the reserve kept for imports without wiping one whose
  * tickets are valid: what rotations on demand may still use. Call with the lock held. */
 uint32_t tlsr__kr_room(const struct kr_shared *sh);
+/* Imported keys held (live, generation 0). Call with the lock held. */
+uint32_t tlsr__kr_imports_held(const struct kr_shared *sh);
 void tlsr__kr_unlock(struct tlsr_keyring *ring);
 
 #endif
