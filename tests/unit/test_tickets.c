@@ -198,7 +198,7 @@ static void test_rotate_now_keeps_old_tickets(void **state)
     struct sealed old_ticket;
     seal_ticket(ring, &old_ticket);
     /* The next key already decrypts before it encrypts. */
-    struct kr_key *cur = tlsr__kr_current(ring->sh, clk.now);
+    struct kr_key *cur = tlsr__keyring_current(ring->sh, clk.now);
     struct kr_key *next = NULL;
     for (uint32_t i = 0; i < ring->sh->capacity; i++) {
         if (ring->sh->keys[i].state == KEY_LIVE && &ring->sh->keys[i] != cur) {

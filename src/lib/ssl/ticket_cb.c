@@ -106,7 +106,7 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
     case SSL_TICKET_NO_DECRYPT:
         if ((flags & CONN_KEY_UNKNOWN) == 0) {
             /* A known key whose MAC or padding failed, or a ticket too short to name one. */
-            tlsr__keyring_count(b->keyring, TLSR__KR_BAD_MAC);
+            tlsr__keyring_count(b->keyring, TLSR__KEYRING_BAD_MAC);
             tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_BAD_TICKET);
         }
         return SSL_TICKET_RETURN_IGNORE_RENEW;
@@ -115,12 +115,12 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
         uint64_t now = tlsr__keyring_now(b->keyring);
         long created = SSL_SESSION_get_time(sess);
         if (created < 0 || now > (uint64_t)created + tlsr__keyring_lifetime_s(b->keyring)) {
-            tlsr__keyring_count(b->keyring, TLSR__KR_EXPIRED);
+            tlsr__keyring_count(b->keyring, TLSR__KEYRING_EXPIRED);
             tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_EXPIRED);
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         }
         if (tlsr__ssl_chain_expired(b, sess, now)) {
-            tlsr__keyring_count(b->keyring, TLSR__KR_CHAIN);
+            tlsr__keyring_count(b->keyring, TLSR__KEYRING_CHAIN);
             tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_CHAIN);
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         }
@@ -128,10 +128,10 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
          * cipher); the reason stands only if it does. */
         tlsr__ssl_note_offer(ssl, offer_kind(ssl),
                              is_other_context(ssl, sess) ? TLSR_MISS_CONTEXT : TLSR_MISS_PARAMS);
-        tlsr__keyring_count(b->keyring, TLSR__KR_DECRYPTED);
+        tlsr__keyring_count(b->keyring, TLSR__KEYRING_DECRYPTED);
         tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_TICKET_RESUMED);
         if (status == SSL_TICKET_SUCCESS_RENEW) {
-            tlsr__keyring_count(b->keyring, TLSR__KR_RENEWED);
+            tlsr__keyring_count(b->keyring, TLSR__KEYRING_RENEWED);
             return SSL_TICKET_RETURN_USE_RENEW;
         }
         /* In TLS 1.3, USE tells OpenSSL to send no new ticket; clients use each ticket once

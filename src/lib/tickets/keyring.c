@@ -49,18 +49,18 @@ static void count(struct kr_shared *sh, enum kr_counter which)
     __atomic_add_fetch(&sh->counters[which], 1, __ATOMIC_RELAXED);
 }
 
-void tlsr__keyring_count(struct tlsr_keyring *ring, enum tlsr__kr_counter which)
+void tlsr__keyring_count(struct tlsr_keyring *ring, enum tlsr__keyring_counter which)
 {
     count(ring->sh, (enum kr_counter)which);
 }
 
-void tlsr__kr_wipe(struct kr_shared *sh, struct kr_key *k)
+void tlsr__keyring_wipe(struct kr_shared *sh, struct kr_key *k)
 {
     OPENSSL_cleanse(k, sizeof(*k));
     count(sh, KR_WIPED);
 }
 
-struct kr_key *tlsr__kr_current(struct kr_shared *sh, uint64_t now)
+struct kr_key *tlsr__keyring_current(struct kr_shared *sh, uint64_t now)
 {
     struct kr_key *best = NULL;
     for (uint32_t i = 0; i < sh->capacity; i++) {
@@ -88,8 +88,8 @@ static struct kr_key *find_next(struct kr_shared *sh, uint64_t after)
 }
 
 /* A free slot, or NULL. A live key is never wiped to make room: its tickets are still valid
- * (tlsr__kr_maintain wipes keys once they are not), so a ring that is full refuses. */
-struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now)
+ * (tlsr__keyring_maintain wipes keys once they are not), so a ring that is full refuses. */
+struct kr_key *tlsr__keyring_free_slot(struct kr_shared *sh, uint64_t now)
 {
     (void)now;
     for (uint32_t i = 0; i < sh->capacity; i++) {
@@ -100,7 +100,7 @@ struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now)
     return NULL;
 }
 
-uint32_t tlsr__kr_imports_held(const struct kr_shared *sh)
+uint32_t tlsr__keyring_imports_held(const struct kr_shared *sh)
 {
     uint32_t held = 0;
     for (uint32_t i = 0; i < sh->capacity; i++) {
@@ -110,13 +110,13 @@ uint32_t tlsr__kr_imports_held(const struct kr_shared *sh)
     return held;
 }
 
-uint32_t tlsr__kr_room(const struct kr_shared *sh)
+uint32_t tlsr__keyring_room(const struct kr_shared *sh)
 {
     uint32_t free_slots = 0;
     for (uint32_t i = 0; i < sh->capacity; i++) {
         free_slots += sh->keys[i].state == KEY_FREE;
     }
-    uint32_t imports = tlsr__kr_imports_held(sh);
+    uint32_t imports = tlsr__keyring_imports_held(sh);
     uint32_t reserve = imports < TLSR_KEYRING_MAX_IMPORTS ? TLSR_KEYRING_MAX_IMPORTS - imports : 0;
     return free_slots > reserve ? free_slots - reserve : 0;
 }
@@ -125,7 +125,7 @@ static tlsr_status make_key(struct tlsr_keyring *ring, uint64_t now, uint64_t ge
                             uint64_t enc_from)
 {
     struct kr_shared *sh = ring->sh;
-    struct kr_key *k = tlsr__kr_free_slot(sh, now);
+    struct kr_key *k = tlsr__keyring_free_slot(sh, now);
     ENSURE(k != NULL, TLSR_E_TOOBIG, "ticket keys: ring full");
     tlsr_status rc = ring->source.make_key(ring->source.arg, generation, &k->k);
     if (rc != TLSR_OK) {
@@ -155,16 +155,16 @@ static struct kr_key *find_last(struct kr_shared *sh)
     return best;
 }
 
-tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now)
+tlsr_status tlsr__keyring_maintain(struct tlsr_keyring *ring, uint64_t now)
 {
     struct kr_shared *sh = ring->sh;
     for (uint32_t i = 0; i < sh->capacity; i++) {
         struct kr_key *k = &sh->keys[i];
         if (k->state == KEY_LIVE && k->dec_until <= now) {
-            tlsr__kr_wipe(sh, k);
+            tlsr__keyring_wipe(sh, k);
         }
     }
-    struct kr_key *cur = tlsr__kr_current(sh, now);
+    struct kr_key *cur = tlsr__keyring_current(sh, now);
     if (sh->is_external) {
         if (cur != NULL) {
             return TLSR_OK; /* the fleet makes and promotes the keys */
@@ -182,7 +182,7 @@ tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now)
             gen = last->generation + 1;
         }
         TRY(make_key(ring, now, gen, now / sh->rotate_s * sh->rotate_s));
-        cur = tlsr__kr_current(sh, now);
+        cur = tlsr__keyring_current(sh, now);
         ENSURE(cur != NULL, TLSR_E_CRYPTO, "ticket keys: no current key after rotation");
     }
     if (cur->generation != sh->current_generation) {
@@ -197,7 +197,7 @@ tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now)
     return TLSR_OK;
 }
 
-tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring)
+tlsr_status tlsr__keyring_lock(struct tlsr_keyring *ring)
 {
     struct kr_shared *sh = ring->sh;
     bool owner_died = false;
@@ -218,7 +218,7 @@ tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring)
     return TLSR_OK;
 }
 
-void tlsr__kr_unlock(struct tlsr_keyring *ring)
+void tlsr__keyring_unlock(struct tlsr_keyring *ring)
 {
     pthread_mutex_unlock(&ring->sh->lock);
 }
@@ -246,12 +246,12 @@ static tlsr_status check_schedule(uint32_t rotate_s, uint32_t lifetime_s, uint32
 /* Wipes every key and builds the first two from the source. */
 static tlsr_status rebuild(struct tlsr_keyring *ring)
 {
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     OPENSSL_cleanse(sh->keys, (size_t)sh->capacity * sizeof(sh->keys[0]));
     sh->current_generation = NO_GENERATION;
-    tlsr_status rc = tlsr__kr_maintain(ring, ring->clock(ring->clock_arg));
-    tlsr__kr_unlock(ring);
+    tlsr_status rc = tlsr__keyring_maintain(ring, ring->clock(ring->clock_arg));
+    tlsr__keyring_unlock(ring);
     return rc;
 }
 
@@ -328,14 +328,14 @@ tlsr_status tlsr_keyring_set_source(struct tlsr_keyring *ring, const struct tlsr
 tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring)
 {
     ENSURE(ring != NULL, TLSR_E_INVALID, "ticket keys: ring is NULL");
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
-    tlsr_status rc = tlsr__kr_maintain(ring, now);
+    tlsr_status rc = tlsr__keyring_maintain(ring, now);
     if (rc == TLSR_OK && sh->is_external) {
         rc = tlsr__err_set(TLSR_E_INVALID, "ticket keys: a fleet drives this ring; rotate the "
                                            "fleet instead");
-    } else if (rc == TLSR_OK && tlsr__kr_room(sh) == 0) {
+    } else if (rc == TLSR_OK && tlsr__keyring_room(sh) == 0) {
         /* Every slot holds a key whose tickets are valid (or is kept for imports): a rotation
          * would have to wipe one of them. Refused, counted. */
         count(sh, KR_ROTATIONS_REFUSED);
@@ -345,16 +345,16 @@ tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring)
                            "lifetime)",
                            FORCED_ROTATION_ROOM);
     } else if (rc == TLSR_OK) {
-        struct kr_key *cur = tlsr__kr_current(sh, now);
+        struct kr_key *cur = tlsr__keyring_current(sh, now);
         struct kr_key *next = find_next(sh, cur->enc_until);
         cur->enc_until = now;
         cur->dec_until = now + sh->lifetime_s;
         next->enc_from = now;
         next->enc_until = now + sh->rotate_s;
         next->dec_until = next->enc_until + sh->lifetime_s;
-        rc = tlsr__kr_maintain(ring, now);
+        rc = tlsr__keyring_maintain(ring, now);
     }
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return rc;
 }
 
@@ -362,16 +362,16 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
 {
     ENSURE(ring != NULL && out != NULL, TLSR_E_INVALID, "ticket keys: stats: NULL argument");
     memset(out, 0, sizeof(*out));
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
     /* A failing key source shows in source_errors; the snapshot is still worth having. */
-    (void)tlsr__kr_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now);
     for (uint32_t i = 0; i < sh->capacity; i++) {
         out->keys_held += sh->keys[i].state == KEY_LIVE;
     }
-    out->rotation_room = tlsr__kr_room(sh);
-    struct kr_key *cur = tlsr__kr_current(sh, now);
+    out->rotation_room = tlsr__keyring_room(sh);
+    struct kr_key *cur = tlsr__keyring_current(sh, now);
     if (cur != NULL) {
         out->current_generation = cur->generation;
         out->current_key_age_s = now - cur->enc_from;
@@ -380,7 +380,7 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
         }
     }
     out->is_fleet = sh->is_external != 0;
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     uint64_t *c = sh->counters;
     out->rotations = __atomic_load_n(&c[KR_ROTATIONS], __ATOMIC_RELAXED);
     out->keys_wiped = __atomic_load_n(&c[KR_WIPED], __ATOMIC_RELAXED);
@@ -416,16 +416,16 @@ tlsr_status tlsr_keyring_current_name(struct tlsr_keyring *ring,
                                       uint8_t name_out[TLSR_TICKET_NAME_LEN])
 {
     ENSURE(ring != NULL && name_out != NULL, TLSR_E_INVALID, "ticket keys: NULL argument");
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     uint64_t now = ring->clock(ring->clock_arg);
-    (void)tlsr__kr_maintain(ring, now);
-    struct kr_key *cur = tlsr__kr_current(ring->sh, now);
+    (void)tlsr__keyring_maintain(ring, now);
+    struct kr_key *cur = tlsr__keyring_current(ring->sh, now);
     tlsr_status rc = TLSR_OK;
     if (cur != NULL) {
         memcpy(name_out, cur->k.name, TLSR_TICKET_NAME_LEN);
     } else {
         rc = tlsr__err_set(TLSR_E_NOTFOUND, "ticket keys: no current key");
     }
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return rc;
 }

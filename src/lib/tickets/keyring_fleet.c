@@ -6,7 +6,7 @@
  * schedule ignores (it is neither current nor next), so a ring that has not joined a fleet yet
  * keeps its own chain and merely decrypts the fleet's tickets. Promotion sets the windows from
  * the local clock: the fleet decides when, each host decides nothing. While is_external is set
- * the local schedule makes no keys; tlsr__kr_maintain() clears it when the promoted key runs
+ * the local schedule makes no keys; tlsr__keyring_maintain() clears it when the promoted key runs
  * past its overdue bound, and the ring falls back to local keys.
  *
  * Threat: a fleet key outliving its tickets (every key has a dec_until, pending ones too) and
@@ -54,19 +54,19 @@ tlsr_status tlsr_keyring_set_fleet_timing(struct tlsr_keyring *ring, uint32_t sk
 static tlsr_status add_key(struct tlsr_keyring *ring, uint64_t generation,
                            const struct tlsr_ticket_key *key, bool is_48, uint32_t retired_for_s)
 {
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
     tlsr_status rc = TLSR_OK;
     if (find_name(sh, key->name) != NULL) {
         goto out;
     }
-    if (generation == 0 && tlsr__kr_imports_held(sh) >= TLSR_KEYRING_MAX_IMPORTS) {
+    if (generation == 0 && tlsr__keyring_imports_held(sh) >= TLSR_KEYRING_MAX_IMPORTS) {
         rc = tlsr__err_set(TLSR_E_TOOBIG, "ticket keys: %u imported keys held already",
                            TLSR_KEYRING_MAX_IMPORTS);
         goto out;
     }
-    struct kr_key *k = tlsr__kr_free_slot(sh, now);
+    struct kr_key *k = tlsr__keyring_free_slot(sh, now);
     if (k == NULL) {
         rc = tlsr__err_set(TLSR_E_TOOBIG, "ticket keys: ring full");
         goto out;
@@ -88,7 +88,7 @@ static tlsr_status add_key(struct tlsr_keyring *ring, uint64_t generation,
     }
     __atomic_store_n(&k->state, KEY_LIVE, __ATOMIC_RELEASE);
 out:
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return rc;
 }
 
@@ -103,7 +103,7 @@ tlsr_status tlsr_keyring_promote(struct tlsr_keyring *ring,
                                  const uint8_t name[TLSR_TICKET_NAME_LEN])
 {
     ENSURE(ring != NULL && name != NULL, TLSR_E_INVALID, "ticket keys: promote: NULL argument");
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
     tlsr_status rc = TLSR_OK;
@@ -112,7 +112,7 @@ tlsr_status tlsr_keyring_promote(struct tlsr_keyring *ring,
         rc = tlsr__err_set(TLSR_E_NOTFOUND, "ticket keys: promote: no such key");
         goto out;
     }
-    struct kr_key *cur = tlsr__kr_current(sh, now);
+    struct kr_key *cur = tlsr__keyring_current(sh, now);
     if (cur == k) {
         goto out;
     }
@@ -123,7 +123,7 @@ tlsr_status tlsr_keyring_promote(struct tlsr_keyring *ring,
             continue;
         }
         if (!o->is_fleet && o->enc_from > now) {
-            tlsr__kr_wipe(sh, o); /* a local next key that never encrypted */
+            tlsr__keyring_wipe(sh, o); /* a local next key that never encrypted */
         } else if (o->enc_from <= now && o->enc_until > now) {
             o->enc_until = now;
             o->dec_until = retire_at;
@@ -138,17 +138,17 @@ tlsr_status tlsr_keyring_promote(struct tlsr_keyring *ring,
         sh->current_generation = k->generation;
     }
 out:
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return rc;
 }
 
 bool tlsr_keyring_has_key(struct tlsr_keyring *ring, const uint8_t name[TLSR_TICKET_NAME_LEN])
 {
-    if (ring == NULL || name == NULL || tlsr__kr_lock(ring) != TLSR_OK) {
+    if (ring == NULL || name == NULL || tlsr__keyring_lock(ring) != TLSR_OK) {
         return false;
     }
     bool has = find_name(ring->sh, name) != NULL;
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return has;
 }
 
@@ -187,10 +187,10 @@ tlsr_status tlsr_keyring_list(struct tlsr_keyring *ring, struct tlsr_key_info *o
     ENSURE(ring != NULL && n != NULL && (out != NULL || cap == 0), TLSR_E_INVALID,
            "ticket keys: list: NULL argument");
     *n = 0;
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
-    (void)tlsr__kr_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now);
     /* Oldest first: by when each started encrypting; next keys last. */
     struct kr_key *live[TLSR_KEYRING_MAX_KEYS];
     size_t n_live = 0;
@@ -204,7 +204,7 @@ tlsr_status tlsr_keyring_list(struct tlsr_keyring *ring, struct tlsr_key_info *o
         describe(sh, live[i], now, &out[i]);
         (*n)++;
     }
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return TLSR_OK;
 }
 
@@ -265,12 +265,12 @@ tlsr_status tlsr_keyring_export(struct tlsr_keyring *ring, bool fleet_only,
            "ticket keys: export: NULL argument or fewer than 2 entries");
     *n = 0;
     *has_next = false;
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
-    (void)tlsr__kr_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now);
     tlsr_status rc = TLSR_OK;
-    struct kr_key *cur = tlsr__kr_current(sh, now);
+    struct kr_key *cur = tlsr__keyring_current(sh, now);
     if (cur == NULL || (fleet_only && !cur->is_fleet)) {
         rc = tlsr__err_set(TLSR_E_NOTFOUND, "ticket keys: no %skey encrypts yet",
                            fleet_only ? "fleet " : "");
@@ -304,6 +304,6 @@ tlsr_status tlsr_keyring_export(struct tlsr_keyring *ring, bool fleet_only,
         to_material(old[i], &out[(*n)++]);
     }
 out:
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return rc;
 }

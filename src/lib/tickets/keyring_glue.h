@@ -39,17 +39,17 @@ TLSR_MUST_CHECK tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
                                                      EVP_MAC_CTX *hctx,
                                                      enum tlsr__key_match *match);
 
-enum tlsr__kr_counter {
-    TLSR__KR_DECRYPTED,
-    TLSR__KR_RENEWED,
-    TLSR__KR_BAD_MAC,
-    TLSR__KR_EXPIRED,
-    TLSR__KR_CHAIN, /* refused by the resumption chain cap */
-    TLSR__KR_NCOUNTERS_GLUE
+enum tlsr__keyring_counter {
+    TLSR__KEYRING_DECRYPTED,
+    TLSR__KEYRING_RENEWED,
+    TLSR__KEYRING_BAD_MAC,
+    TLSR__KEYRING_EXPIRED,
+    TLSR__KEYRING_CHAIN, /* refused by the resumption chain cap */
+    TLSR__KEYRING_NCOUNTERS_GLUE
 };
 
 /* Counts one event of the ticket path (lock-free). */
-void tlsr__keyring_count(struct tlsr_keyring *ring, enum tlsr__kr_counter which);
+void tlsr__keyring_count(struct tlsr_keyring *ring, enum tlsr__keyring_counter which);
 
 /* The ring's ticket lifetime and clock, for the age check after decryption. */
 uint32_t tlsr__keyring_lifetime_s(const struct tlsr_keyring *ring);

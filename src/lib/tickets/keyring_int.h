@@ -18,12 +18,12 @@
 enum kr_state { KEY_FREE = 0, KEY_LIVE = 1 };
 
 enum kr_counter {
-    KR_DECRYPTED = TLSR__KR_DECRYPTED,
-    KR_RENEWED = TLSR__KR_RENEWED,
-    KR_BAD_MAC = TLSR__KR_BAD_MAC,
-    KR_EXPIRED = TLSR__KR_EXPIRED,
-    KR_CHAIN = TLSR__KR_CHAIN,
-    KR_ISSUED = TLSR__KR_NCOUNTERS_GLUE,
+    KR_DECRYPTED = TLSR__KEYRING_DECRYPTED,
+    KR_RENEWED = TLSR__KEYRING_RENEWED,
+    KR_BAD_MAC = TLSR__KEYRING_BAD_MAC,
+    KR_EXPIRED = TLSR__KEYRING_EXPIRED,
+    KR_CHAIN = TLSR__KEYRING_CHAIN,
+    KR_ISSUED = TLSR__KEYRING_NCOUNTERS_GLUE,
     KR_UNKNOWN,
     KR_ROTATIONS,
     KR_WIPED,
@@ -81,19 +81,19 @@ struct tlsr_keyring {
 
 /* Applies the schedule at time now: wipes expired keys, makes sure a current and a next key
  * exist. Called with the lock held. */
-tlsr_status tlsr__kr_maintain(struct tlsr_keyring *ring, uint64_t now);
+tlsr_status tlsr__keyring_maintain(struct tlsr_keyring *ring, uint64_t now);
 /* The live key encrypting at now, or NULL. */
-struct kr_key *tlsr__kr_current(struct kr_shared *sh, uint64_t now);
-tlsr_status tlsr__kr_lock(struct tlsr_keyring *ring);
+struct kr_key *tlsr__keyring_current(struct kr_shared *sh, uint64_t now);
+tlsr_status tlsr__keyring_lock(struct tlsr_keyring *ring);
 /* Wipes a key slot and counts it. */
-void tlsr__kr_wipe(struct kr_shared *sh, struct kr_key *k);
+void tlsr__keyring_wipe(struct kr_shared *sh, struct kr_key *k);
 /* A free slot, or NULL when every slot holds a live key (none is wiped to make room). */
-struct kr_key *tlsr__kr_free_slot(struct kr_shared *sh, uint64_t now);
+struct kr_key *tlsr__keyring_free_slot(struct kr_shared *sh, uint64_t now);
 /* Keys that can still be added beyond the reserve kept for imports without wiping one whose
  * tickets are valid: what rotations on demand may still use. Call with the lock held. */
-uint32_t tlsr__kr_room(const struct kr_shared *sh);
+uint32_t tlsr__keyring_room(const struct kr_shared *sh);
 /* Imported keys held (live, generation 0). Call with the lock held. */
-uint32_t tlsr__kr_imports_held(const struct kr_shared *sh);
-void tlsr__kr_unlock(struct tlsr_keyring *ring);
+uint32_t tlsr__keyring_imports_held(const struct kr_shared *sh);
+void tlsr__keyring_unlock(struct tlsr_keyring *ring);
 
 #endif

@@ -45,10 +45,10 @@ tlsr_status tlsr__keyring_seal_setup(struct tlsr_keyring *ring, uint8_t name[TLS
     if (RAND_bytes(iv, 16) != 1) {
         return tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: no randomness for the IV");
     }
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     uint64_t now = ring->clock(ring->clock_arg);
-    tlsr_status rc = tlsr__kr_maintain(ring, now);
-    struct kr_key *k = tlsr__kr_current(ring->sh, now);
+    tlsr_status rc = tlsr__keyring_maintain(ring, now);
+    struct kr_key *k = tlsr__keyring_current(ring->sh, now);
     if (k == NULL) {
         /* The source failed and no key covers now: issue no ticket rather than a weak one. */
         rc = tlsr__err_set(TLSR_E_NOTFOUND, "ticket keys: no current key");
@@ -61,7 +61,7 @@ tlsr_status tlsr__keyring_seal_setup(struct tlsr_keyring *ring, uint8_t name[TLS
         __atomic_add_fetch(&k->issued, 1, __ATOMIC_RELAXED);
     }
 out:
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return rc;
 }
 
@@ -71,11 +71,11 @@ tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
                                      enum tlsr__key_match *match)
 {
     *match = TLSR__KEY_UNKNOWN;
-    TRY(tlsr__kr_lock(ring));
+    TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
     /* A maintenance failure (key source down) must not stop decryption with the keys held. */
-    (void)tlsr__kr_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now);
     struct kr_key *found = NULL;
     for (uint32_t i = 0; i < sh->capacity; i++) {
         struct kr_key *k = &sh->keys[i];
@@ -97,6 +97,6 @@ tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
         *match = found->enc_until > now ? TLSR__KEY_CURRENT : TLSR__KEY_OLD;
     }
 out:
-    tlsr__kr_unlock(ring);
+    tlsr__keyring_unlock(ring);
     return rc;
 }
