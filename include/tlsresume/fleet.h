@@ -27,6 +27,7 @@
 
 #include <tlsresume/cache.h>
 #include <tlsresume/error.h>
+#include <tlsresume/log.h>
 #include <tlsresume/tickets.h>
 
 #ifdef __cplusplus
@@ -37,12 +38,6 @@ struct ev_loop;
 
 #define TLSR_FLEET_KEY_LEN 32
 #define TLSR_FLEET_MAX_ENDPOINTS 16
-
-/* Log levels of tlsr_log_fn. */
-enum tlsr_log_level { TLSR_LOG_ERROR = 0, TLSR_LOG_WARN, TLSR_LOG_INFO, TLSR_LOG_DEBUG };
-/* Receives one event: a component ("fleet") and a message of key=value pairs. */
-typedef void (*tlsr_log_fn)(void *arg, enum tlsr_log_level level, const char *component,
-                            const char *msg);
 
 /* The fleet key and the keys derived from it, in locked, non-dumpable memory. */
 struct tlsr_fleet_secret;

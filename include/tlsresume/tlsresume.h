@@ -1,4 +1,5 @@
-/* The whole public API of libtlsresume. */
+/* The whole public API of libtlsresume. (The GnuTLS adapter, libtlsresume-gnutls, has its own
+ * header, tlsresume/gnutls.h, which needs GnuTLS's.) */
 #ifndef TLSRESUME_TLSRESUME_H
 #define TLSRESUME_TLSRESUME_H
 
@@ -6,6 +7,8 @@
 #include <tlsresume/client.h>
 #include <tlsresume/clock.h>
 #include <tlsresume/error.h>
+#include <tlsresume/fleet.h>
+#include <tlsresume/log.h>
 #include <tlsresume/ssl.h>
 #include <tlsresume/tickets.h>
 
