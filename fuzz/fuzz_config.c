@@ -1,10 +1,10 @@
-/* Fuzz target: the serve configuration file parser (src/cmd/serve_config.c, on inih): any
+/* Fuzz target: the serve configuration file parser (src/cmd/serve/serve_config.c, on inih): any
  * bytes either load into a valid configuration or give a message naming the line. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/cmd/serve_config.h"
+#include "../src/cmd/serve/serve_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,10 +1,10 @@
 /* Fuzz target: the TLS record framing `check --early-data` reads from a server
- * (src/cmd/check_records.c). */
+ * (src/cmd/check/check_records.c). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../src/cmd/check_early.h"
+#include "../src/cmd/check/check_early.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

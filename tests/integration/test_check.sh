@@ -213,6 +213,16 @@ errors)
     run_check name 2 "127.0.0.1:$PORT" --ca "$WORK/cert.pem" --servername wrong.example
     grep -q "certificate verify failed: hostname mismatch" "$WORK/name.log" || fail "name message"
     stop_serve
+    # The program's own flags: --version as the version command; an unknown command named.
+    for v in version --version -V; do
+        "$BUILD_DIR/tlsresume" "$v" >"$WORK/v.out" 2>&1 || fail "tlsresume $v failed"
+        grep -q "^tlsresume [0-9]" "$WORK/v.out" || fail "tlsresume $v: $(cat "$WORK/v.out")"
+    done
+    set +e
+    "$BUILD_DIR/tlsresume" --bogus >"$WORK/bogus.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 2 ] && grep -q "unknown command '--bogus'" "$WORK/bogus.out" || fail "unknown command: $rc"
     ;;
 session_file)
     # Two invocations: the second resumes the session the first saved.

@@ -14,7 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "log.h"
+#include "../cli/log.h"
 
 /* Reads decrypted client bytes into c2b while there is room; false on a fatal error. */
 bool client_read(struct conn *c, bool *progress)

@@ -30,8 +30,8 @@
 
 #include <openssl/crypto.h>
 
-#include "cli.h"
-#include "log.h"
+#include "../cli/cli.h"
+#include "../cli/log.h"
 
 int keys_main(int argc, char **argv);
 

@@ -25,7 +25,7 @@
 #include <tlsresume/client.h>
 
 #include "check.h"
-#include "cli.h"
+#include "../cli/cli.h"
 #include "check_probe.h"
 #include "check_watch.h"
 

@@ -32,7 +32,7 @@
 #include <tlsresume/fleet.h>
 #include <tlsresume/tlsresume.h>
 
-#include "log.h"
+#include "../cli/log.h"
 #include "serve_admin.h"
 #include "serve_config.h"
 #include "serve_metrics.h"

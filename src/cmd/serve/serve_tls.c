@@ -13,7 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "log.h"
+#include "../cli/log.h"
 
 static void ssl_err(char *err, size_t cap, const char *what)
 {

@@ -29,7 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "log.h"
+#include "../cli/log.h"
 
 #include "serve_conn.h"
 

@@ -10,7 +10,7 @@
 #include <tlsresume/fleet.h>
 #include <tlsresume/tickets.h>
 
-#include "serve_config.h"
+#include "../serve/serve_config.h"
 
 #define KEYS_MAX_EXPORT 64
 #define KEYS_MAX_SOCKETS 8

@@ -26,8 +26,8 @@
 #include <openssl/ssl.h>
 
 #include "bench_hist.h"
-#include "cli.h"
-#include "check_probe.h"
+#include "../cli/cli.h"
+#include "../check/check_probe.h"
 
 #define MAX_THREADS 64
 #define MAX_CONC 10000

@@ -35,7 +35,7 @@ static const struct command commands[] = {
     {"bench", "load a TLS server with full or resumed handshakes, bounded", bench_main},
     {"keys", "the fleet key and ticket keys: init, status, rotate, export, import, sync",
      keys_main},
-    {"version", "print the version", cmd_version},
+    {"version", "print the version (also --version, -V)", cmd_version},
 };
 
 static void usage(FILE *out)
@@ -52,6 +52,9 @@ int main(int argc, char **argv)
         strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        return cmd_version(argc - 1, argv + 1);
     }
     /* A peer that resets a connection must cost that connection only (EPIPE), never the
      * process: bench and check write to servers that may vanish mid-handshake. */

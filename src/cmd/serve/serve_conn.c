@@ -17,7 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "log.h"
+#include "../cli/log.h"
 
 size_t buf_len(const struct buf *b)
 {

@@ -32,7 +32,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "cli.h"
+#include "../cli/cli.h"
 
 /* The largest file: raw with every key the ring may export (nginx slots fit too). */
 #define RELOAD_TIMEOUT_S 30
