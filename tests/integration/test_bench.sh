@@ -40,6 +40,16 @@ command)
     set -e
     [ "$rc" -eq 2 ] && grep -q -- "--count 0: bad or missing value" "$WORK/args.log" ||
         fail "bad arguments"
+    # Durations take units, as check's do; an unknown option is named, with what it may mean.
+    timeout 60 "$TLSR" bench "127.0.0.1:$port" --duration 1s -C 2 --json >"$WORK/dur.out" \
+        2>"$WORK/dur.log" || fail "bench --duration 1s"
+    [ "$(field dur "r['handshakes']")" -ge 1 ] || fail "bench --duration 1s made no handshake"
+    set +e
+    "$TLSR" bench "127.0.0.1:$port" --durration 3 >/dev/null 2>"$WORK/typo.log"
+    rc=$?
+    set -e
+    [ "$rc" -eq 2 ] && grep -q -- "unknown option --durration; did you mean --duration?" \
+        "$WORK/typo.log" || fail "a misspelt option: $(cat "$WORK/typo.log")"
     stop_serve
     ;;
 suite)

@@ -197,6 +197,11 @@ errors)
     run_check args 2 "127.0.0.1:$closed" --attempts 0
     grep -q -- "--attempts 0: bad or missing value" "$WORK/args.log" || fail "args message"
     run_check noargs 2
+    # A misspelt option is named as unknown, with the option it may mean; a flag takes no value.
+    run_check typo 2 "127.0.0.1:$closed" --jsn
+    grep -q -- "unknown option --jsn; did you mean --json?" "$WORK/typo.log" || fail "typo message"
+    run_check flagval 2 "127.0.0.1:$closed" --json=yes
+    grep -q -- "--json takes no value" "$WORK/flagval.log" || fail "flag value message"
     # A listener that never answers: the handshake times out, no hang.
     silent=$(free_port)
     python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$silent)); s.listen(8); time.sleep(60)" &

@@ -168,7 +168,7 @@ replay | replay_control)
     if [ "$scenario" = replay ]; then
         serve_early
     else
-        serve_early --early-data-anti-replay=no
+        serve_early --early-data-anti-replay no
         grep -q "early_data_anti_replay=no" "$WORK/serve.log" || fail "no warning logged"
     fi
     ticket

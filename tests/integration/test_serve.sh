@@ -933,6 +933,18 @@ bad_configs)
     expect busy "listen: 127.0.0.1:$busy: Address already in use"
     "$BUILD_DIR/tlsresume" serve "${ok[@]}" --check-config >"$WORK/check.out" 2>&1 || fail "--check-config on a good config"
     expect check "result=ok"
+    # A boolean flag takes its value as a following word, as with "=".
+    "$BUILD_DIR/tlsresume" serve "${ok[@]}" --early-data --early-data-anti-replay no \
+        --check-config >"$WORK/boolword.out" 2>&1 || fail "--early-data-anti-replay no: $(cat "$WORK/boolword.out")"
+    check "early_data_anti_replay: expected yes or no" "${ok[@]}" --early-data-anti-replay=maybe
+    # --help gives each option's range or choices; an unknown option points at its command.
+    "$BUILD_DIR/tlsresume" serve --help >"$WORK/help.out"
+    expect help "(integer, 0 to 256; default: 0)"
+    expect help "(choice, 1.2|1.3; default: 1.2)"
+    set +e
+    "$BUILD_DIR/tlsresume" keys status --bogus >"$WORK/kbogus.out" 2>&1
+    set -e
+    expect kbogus "--bogus: unknown option (see tlsresume keys --help)"
     ;;
 config_doc)
     # docs/CONFIG.md carries exactly the table the program prints.

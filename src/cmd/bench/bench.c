@@ -335,13 +335,14 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tlsresume bench HOST:PORT [--mode full|resume|mixed:P] [--tls1_2|--tls1_3]\n"
-            "                       [--concurrency C] [--threads T] [--duration S | --count N]\n"
+            "                       [--concurrency C] [--threads T] [--duration D | --count N]\n"
             "                       [--data BYTES] [--servername NAME] [--json]\n\n"
             "Makes TLS handshakes as fast as the server takes them and reports handshakes per\n"
             "second, latency percentiles (full and resumed), the resumed fraction and errors.\n"
-            "Defaults: --mode full --tls1_3 -C 8 -T 1 --duration 10; always bounded (at most\n"
-            "3600 s or 100,000,000 handshakes). A resumption the server turned into a full\n"
-            "handshake is counted as failed, never as resumed. Certificates are not verified.\n");
+            "Defaults: --mode full --tls1_3 -C 8 -T 1 --duration 10s (durations take s, m, h);\n"
+            "always bounded (at most 3600 s or 100,000,000 handshakes). A resumption the server\n"
+            "turned into a full handshake is counted as failed, never as resumed. Certificates\n"
+            "are not verified.\n");
 }
 
 static bool parse_mode(const char *v, int *pct)
@@ -390,6 +391,88 @@ static bool resolve_target(const char *arg, struct bench_opts *o)
     return true;
 }
 
+enum {
+    O_JSON,
+    O_TLS12,
+    O_TLS13,
+    O_MODE,
+    O_CONCURRENCY,
+    O_THREADS,
+    O_DURATION,
+    O_COUNT,
+    O_DATA,
+    O_SERVERNAME
+};
+
+static const struct cli_opt bench_options[] = {
+    {"--json", NULL, NULL, O_JSON},
+    {"--tls1_2", NULL, NULL, O_TLS12},
+    {"--tls1_3", NULL, NULL, O_TLS13},
+    {"--mode", NULL, "full|resume|mixed:P", O_MODE},
+    {"--concurrency", "-C", "C", O_CONCURRENCY},
+    {"--threads", "-T", "T", O_THREADS},
+    {"--duration", NULL, "DURATION", O_DURATION},
+    {"--count", NULL, "N", O_COUNT},
+    {"--data", NULL, "BYTES", O_DATA},
+    {"--servername", NULL, "NAME", O_SERVERNAME},
+};
+
+struct parse_state {
+    struct bench_opts *o;
+    bool has_target;
+};
+
+static bool set_option(void *arg, int id, const char *v)
+{
+    struct parse_state *ps = arg;
+    struct bench_opts *o = ps->o;
+    uint64_t n = 0;
+    bool ok = true;
+    switch (id) {
+    case CLI_POSITIONAL:
+        ok = !ps->has_target && resolve_target(v, o);
+        ps->has_target = true;
+        return ok;
+    case O_JSON:
+        o->is_json = true;
+        return true;
+    case O_TLS12:
+        o->version = TLS1_2_VERSION;
+        return true;
+    case O_TLS13:
+        o->version = TLS1_3_VERSION;
+        return true;
+    case O_MODE:
+        return parse_mode(v, &o->resume_pct);
+    case O_CONCURRENCY:
+        ok = cli_uint(v, 1, MAX_CONC, &n);
+        o->concurrency = (unsigned)n;
+        return ok;
+    case O_THREADS:
+        ok = cli_uint(v, 1, MAX_THREADS, &n);
+        o->threads = (unsigned)n;
+        return ok;
+    case O_DURATION:
+        ok = cli_duration(v, 1, 3600, &n);
+        o->duration_s = (double)n;
+        return ok;
+    case O_COUNT:
+        return cli_uint(v, 1, 100000000, &o->count);
+    case O_DATA:
+        ok = cli_uint(v, 0, 1 << 30, &n);
+        o->data_bytes = (size_t)n;
+        return ok;
+    case O_SERVERNAME:
+        if (strlen(v) >= sizeof(o->servername)) {
+            return false;
+        }
+        snprintf(o->servername, sizeof(o->servername), "%s", v);
+        return true;
+    default:
+        return false;
+    }
+}
+
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -397,58 +480,13 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     o->concurrency = 8;
     o->threads = 1;
     o->duration_s = 10;
-    bool has_target = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        uint64_t n = 0;
-        bool ok = true;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            o->is_json = true;
-        } else if (strcmp(a, "--tls1_2") == 0) {
-            o->version = TLS1_2_VERSION;
-        } else if (strcmp(a, "--tls1_3") == 0) {
-            o->version = TLS1_3_VERSION;
-        } else if (v == NULL && a[0] == '-') {
-            ok = false;
-        } else if (strcmp(a, "--mode") == 0) {
-            ok = parse_mode(v, &o->resume_pct);
-            i++;
-        } else if (strcmp(a, "--concurrency") == 0 || strcmp(a, "-C") == 0) {
-            ok = cli_uint(v, 1, MAX_CONC, &n);
-            o->concurrency = (unsigned)n;
-            i++;
-        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-T") == 0) {
-            ok = cli_uint(v, 1, MAX_THREADS, &n);
-            o->threads = (unsigned)n;
-            i++;
-        } else if (strcmp(a, "--duration") == 0) {
-            ok = cli_uint(v, 1, 3600, &n);
-            o->duration_s = (double)n;
-            i++;
-        } else if (strcmp(a, "--count") == 0) {
-            ok = cli_uint(v, 1, 100000000, &o->count);
-            i++;
-        } else if (strcmp(a, "--data") == 0) {
-            ok = cli_uint(v, 0, 1 << 30, &n);
-            o->data_bytes = (size_t)n;
-            i++;
-        } else if (strcmp(a, "--servername") == 0 && strlen(v) < sizeof(o->servername)) {
-            snprintf(o->servername, sizeof(o->servername), "%s", v);
-            i++;
-        } else if (a[0] != '-' && !has_target) {
-            ok = has_target = resolve_target(a, o);
-        } else {
-            ok = false;
-        }
-        if (!ok) {
-            cli_bad_value("bench", a, v);
-            return 2;
-        }
+    struct parse_state ps = {o, false};
+    int rc = cli_parse("bench", bench_options, sizeof(bench_options) / sizeof(bench_options[0]),
+                       argc, argv, set_option, &ps, usage);
+    if (rc >= 0) {
+        return rc;
     }
+    bool has_target = ps.has_target;
     if (!has_target) {
         usage(stderr);
         return 2;

@@ -80,26 +80,14 @@ static bool parse_uint(const char *text, unsigned long min, unsigned long max, u
     return true;
 }
 
-/* "90", "90s", "10m", "2h": 1 s to 7 days. */
+/* "90", "90s", "10m", "2h", "1d": 1 s to 7 days. */
 static bool parse_duration(const char *text, unsigned *out)
 {
-    char num[16];
-    size_t n = strlen(text);
-    unsigned mult = 1;
-    if (n == 0 || n >= sizeof(num)) {
+    uint64_t v = 0;
+    if (!cli_duration(text, 1, 7u * 86400, &v)) {
         return false;
     }
-    memcpy(num, text, n + 1);
-    char unit = num[n - 1];
-    if (unit == 's' || unit == 'm' || unit == 'h') {
-        mult = unit == 's' ? 1 : (unit == 'm' ? 60 : 3600);
-        num[n - 1] = '\0';
-    }
-    unsigned v = 0;
-    if (!parse_uint(num, 1, 7u * 86400 / mult, &v)) {
-        return false;
-    }
-    *out = v * mult;
+    *out = (unsigned)v;
     return true;
 }
 
@@ -153,66 +141,106 @@ static bool parse_expect(const char *list, struct check_opts *o)
     return true;
 }
 
+enum {
+    O_JSON,
+    O_INSECURE,
+    O_SERVERNAME,
+    O_ATTEMPTS,
+    O_TIMEOUT,
+    O_CA,
+    O_WATCH,
+    O_INTERVAL,
+    O_SESSION_FILE,
+    O_EARLY,
+    O_REPLAY_TO,
+    O_EXPECT
+};
+
+static const struct cli_opt check_options[] = {
+    {"--json", NULL, NULL, O_JSON},
+    {"--insecure", NULL, NULL, O_INSECURE},
+    {"--servername", NULL, "NAME", O_SERVERNAME},
+    {"--attempts", NULL, "N", O_ATTEMPTS},
+    {"--timeout", NULL, "MS", O_TIMEOUT},
+    {"--ca", NULL, "FILE", O_CA},
+    {"--watch", NULL, "DURATION", O_WATCH},
+    {"--interval", NULL, "DURATION", O_INTERVAL},
+    {"--session-file", NULL, "FILE", O_SESSION_FILE},
+    {"--early-data", NULL, NULL, O_EARLY},
+    {"--replay-to", NULL, "HOST:PORT", O_REPLAY_TO},
+    {"--expect", NULL, "LIST", O_EXPECT},
+};
+
+struct parse_state {
+    struct check_opts *o;
+    const char *target;
+};
+
+static bool set_option(void *arg, int id, const char *v)
+{
+    struct parse_state *ps = arg;
+    struct check_opts *o = ps->o;
+    switch (id) {
+    case CLI_POSITIONAL:
+        if (ps->target != NULL) {
+            return false;
+        }
+        ps->target = v;
+        return parse_target(v, &o->target);
+    case O_JSON:
+        o->is_json = true;
+        return true;
+    case O_INSECURE:
+        o->is_insecure = true;
+        return true;
+    case O_SERVERNAME:
+        if (strlen(v) >= sizeof(o->target.servername)) {
+            return false;
+        }
+        snprintf(o->target.servername, sizeof(o->target.servername), "%s", v);
+        return true;
+    case O_ATTEMPTS:
+        return parse_uint(v, 1, CHECK_MAX_ATTEMPTS, &o->attempts);
+    case O_TIMEOUT:
+        return parse_uint(v, 100, 60000, &o->target.timeout_ms);
+    case O_CA:
+        o->ca_file = v;
+        return true;
+    case O_WATCH:
+        return parse_duration(v, &o->watch_s);
+    case O_INTERVAL:
+        return parse_duration(v, &o->interval_s);
+    case O_SESSION_FILE:
+        o->session_file = v;
+        return true;
+    case O_EARLY:
+        o->is_early = true;
+        return true;
+    case O_REPLAY_TO:
+        if (o->n_replay_to >= EARLY_MAX_TARGETS) {
+            return false;
+        }
+        return parse_target(v, &o->replay_to[o->n_replay_to++]);
+    case O_EXPECT:
+        return parse_expect(v, o);
+    default:
+        return false;
+    }
+}
+
 static int parse_args(int argc, char **argv, struct check_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->attempts = 5;
     o->target.timeout_ms = 5000;
     o->interval_s = 30;
-    const char *target = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            o->is_json = true;
-        } else if (strcmp(a, "--insecure") == 0) {
-            o->is_insecure = true;
-        } else if (strcmp(a, "--servername") == 0 && v != NULL && strlen(v) < 256) {
-            snprintf(o->target.servername, sizeof(o->target.servername), "%s", v);
-            i++;
-        } else if (strcmp(a, "--attempts") == 0 && v != NULL) {
-            ok = parse_uint(v, 1, CHECK_MAX_ATTEMPTS, &o->attempts);
-            i++;
-        } else if (strcmp(a, "--timeout") == 0 && v != NULL) {
-            ok = parse_uint(v, 100, 60000, &o->target.timeout_ms);
-            i++;
-        } else if (strcmp(a, "--ca") == 0 && v != NULL) {
-            o->ca_file = v;
-            i++;
-        } else if (strcmp(a, "--watch") == 0 && v != NULL) {
-            ok = parse_duration(v, &o->watch_s);
-            i++;
-        } else if (strcmp(a, "--interval") == 0 && v != NULL) {
-            ok = parse_duration(v, &o->interval_s);
-            i++;
-        } else if (strcmp(a, "--session-file") == 0 && v != NULL) {
-            o->session_file = v;
-            i++;
-        } else if (strcmp(a, "--early-data") == 0) {
-            o->is_early = true;
-        } else if (strcmp(a, "--replay-to") == 0 && v != NULL &&
-                   o->n_replay_to < EARLY_MAX_TARGETS) {
-            ok = parse_target(v, &o->replay_to[o->n_replay_to]);
-            o->n_replay_to++;
-            i++;
-        } else if (strcmp(a, "--expect") == 0 && v != NULL) {
-            ok = parse_expect(v, o);
-            i++;
-        } else if (a[0] != '-' && target == NULL) {
-            target = a;
-            ok = parse_target(a, &o->target);
-        } else {
-            ok = false;
-        }
-        if (!ok) {
-            cli_bad_value("check", a, v);
-            return 2;
-        }
+    struct parse_state ps = {o, NULL};
+    int rc = cli_parse("check", check_options, sizeof(check_options) / sizeof(check_options[0]),
+                       argc, argv, set_option, &ps, usage);
+    if (rc >= 0) {
+        return rc;
     }
+    const char *target = ps.target;
     if (target == NULL) {
         usage(stderr);
         return 2;

@@ -623,8 +623,9 @@ static bool validate(struct serve_config *cfg, char *err, size_t cap)
     return true;
 }
 
-static bool load_all(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
-                     char *err, size_t cap)
+/* cmd: the command whose help an unknown option points at ("serve", "keys"). */
+static bool load_all(const char *cmd, int argc, char **argv, struct serve_config *cfg,
+                     enum cfg_action *action, char *err, size_t cap)
 {
     defaults(cfg);
     *action = CFG_SERVE;
@@ -669,7 +670,8 @@ static bool load_all(int argc, char **argv, struct serve_config *cfg, enum cfg_a
             i++;
             continue;
         }
-        /* --name value, or --name=value (the only way to give a boolean flag a value). */
+        /* --name value, or --name=value; a boolean flag alone means yes, and takes a following
+         * yes/no word (true/false, on/off, 1/0) as its value. */
         char name[64];
         const char *eq = strchr(a, '=');
         size_t name_len = eq != NULL ? (size_t)(eq - a) : strlen(a);
@@ -680,11 +682,15 @@ static bool load_all(int argc, char **argv, struct serve_config *cfg, enum cfg_a
             o = find_opt(name, true);
         }
         if (o == NULL) {
-            set_err(err, cap, "%s: unknown option (see tlsresume serve --help)", a);
+            set_err(err, cap, "%s: unknown option (see tlsresume %s --help)", a, cmd);
             return false;
         }
         reset_list_once(cfg, o, seen);
         const char *value = eq != NULL ? eq + 1 : "yes";
+        bool word = false;
+        if (o->type == T_BOOL && eq == NULL && i + 1 < argc && parse_bool(argv[i + 1], &word)) {
+            value = argv[++i];
+        }
         if (o->type != T_BOOL && eq == NULL) {
             if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
                 set_err(err, cap, "%s: needs a value (%s)", a, expected(o));
@@ -702,7 +708,7 @@ static bool load_all(int argc, char **argv, struct serve_config *cfg, enum cfg_a
 bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg_action *action,
                        char *err, size_t cap)
 {
-    if (!load_all(argc, argv, cfg, action, err, cap)) {
+    if (!load_all("serve", argc, argv, cfg, action, err, cap)) {
         return false;
     }
     return *action == CFG_HELP || *action == CFG_TABLE || validate(cfg, err, cap);
@@ -711,7 +717,7 @@ bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg
 bool serve_config_load_fleet(int argc, char **argv, struct serve_config *cfg, char *err, size_t cap)
 {
     enum cfg_action action;
-    if (!load_all(argc, argv, cfg, &action, err, cap) || !validate_fleet(cfg, err, cap)) {
+    if (!load_all("keys", argc, argv, cfg, &action, err, cap) || !validate_fleet(cfg, err, cap)) {
         return false;
     }
     if (cfg->redis.n == 0) {
@@ -755,10 +761,11 @@ void serve_config_help(FILE *out)
     for (size_t i = 0; i < NOPTS; i++) {
         char flag[64];
         flag_name(&opts[i], flag, sizeof(flag));
-        const char *arg =
-            opts[i].type == T_BOOL ? "" : (opts[i].type == T_LIST ? " VALUE" : " VALUE");
-        fprintf(out, "  %s%s\n      %s\n      (%s; default: %s)\n", flag, arg, opts[i].help,
-                type_name(&opts[i]),
+        const char *arg = opts[i].type == T_BOOL ? " [yes|no]" : " VALUE";
+        char range[160];
+        range_text(&opts[i], range, sizeof(range));
+        fprintf(out, "  %s%s\n      %s\n      (%s%s%s; default: %s)\n", flag, arg, opts[i].help,
+                type_name(&opts[i]), range[0] != '\0' ? ", " : "", range,
                 opts[i].def != NULL && opts[i].def[0] != '\0' ? opts[i].def : "none");
     }
     fprintf(out, "  --config FILE\n      read options from FILE first; flags override it\n"
