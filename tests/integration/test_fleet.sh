@@ -318,6 +318,18 @@ s_client_reconnect() {
     grep -c '^Reused' "$WORK/$out.out" || true
 }
 
+# replays_refused: tlsresume check's replay probe through the balancer: its 0-RTT flight is
+# accepted once, and replayed to every host (3 hosts, 12 replays), refused each time.
+replays_refused() {
+    set +e
+    hub "$TLSR" check 127.0.0.1:8443 --insecure --json --attempts 2 --early-data \
+        --replay-to 10.77.1.11:8443 --replay-to 10.77.1.12:8443 --replay-to 10.77.1.13:8443 \
+        >"$WORK/c.out" 2>"$WORK/c.log"
+    set -e
+    [ "$(field c "r['early_data']['accepted']")" = True ] || fail "check: early data not accepted"
+    [ "$(field c "r['early_data']['replays_refused']")" = 12 ] || fail "check: replays not refused"
+}
+
 # all_resume OUT: check --attempts 30 through the balancer resumes 30/30 for TLS 1.2 session
 # IDs, TLS 1.2 tickets and TLS 1.3 (each session resumed on the next server).
 all_resume() {
@@ -688,13 +700,7 @@ early)
     done
     [ "$replays" -ge 40 ] || fail "only $replays replays refused"
     # tlsresume check's own replay probe, through the balancer and to every host.
-    set +e
-    hub "$TLSR" check 127.0.0.1:8443 --insecure --json --attempts 2 --early-data \
-        --replay-to 10.77.1.11:8443 --replay-to 10.77.1.12:8443 --replay-to 10.77.1.13:8443 \
-        >"$WORK/c.out" 2>"$WORK/c.log"
-    set -e
-    [ "$(field c "r['early_data']['accepted']")" = True ] || fail "check: early data not accepted"
-    [ "$(field c "r['early_data']['replays_refused']")" = 12 ] || fail "check: replays not refused"
+    replays_refused
     stop_redis
     sleep 1
     for k in 1 2 3; do
@@ -935,13 +941,7 @@ cluster)
     # 0-RTT: the register is trusted a record lifetime (10 + 2 + 2 s) after each master first
     # held its state; then replays to every host are refused.
     sleep 15
-    set +e
-    hub "$TLSR" check 127.0.0.1:8443 --insecure --json --attempts 2 --early-data \
-        --replay-to 10.77.1.11:8443 --replay-to 10.77.1.12:8443 --replay-to 10.77.1.13:8443 \
-        >"$WORK/c.out" 2>"$WORK/c.log"
-    set -e
-    [ "$(field c "r['early_data']['accepted']")" = True ] || fail "check: early data not accepted"
-    [ "$(field c "r['early_data']['replays_refused']")" = 12 ] || fail "check: replays not refused"
+    replays_refused
     # Failover under load: the ring's master dies.
     ring_port=$(cluster_master_of '{tlsr:}cur' 10.77.2.1 "${hubc[@]}")
     [ -n "$ring_port" ] || fail "no master serves the ring's slot"
