@@ -16,7 +16,7 @@
 
 #include <tlsresume/tlsresume.h>
 
-#include "../tests/unit/helpers.h"
+#include "../tests/lib/helpers.h"
 
 static double cpu_us(void)
 {
@@ -47,18 +47,11 @@ static SSL_CTX *server_ctx(int version, bool is_rsa, struct tlsr_cache *cache,
 /* One handshake; returns the server's CPU time in microseconds, or -1. */
 static double handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION **sess, bool *is_reused)
 {
-    SSL *s = SSL_new(sctx);
-    SSL *c = SSL_new(cctx);
+    SSL *s = NULL;
+    SSL *c = NULL;
     BIO *bs = NULL;
     BIO *bc = NULL;
-    BIO_new_bio_pair(&bs, 0, &bc, 0);
-    SSL_set_bio(s, bs, bs);
-    SSL_set_bio(c, bc, bc);
-    SSL_set_accept_state(s);
-    SSL_set_connect_state(c);
-    if (*sess != NULL) {
-        SSL_set_session(c, *sess);
-    }
+    th_pair(sctx, cctx, *sess, &s, &c, &bs, &bc);
     double server_us = 0;
     int rs = 0;
     int rc = 0;

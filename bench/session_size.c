@@ -14,7 +14,7 @@
 #include <tlsresume/tlsresume.h>
 
 #include "../src/lib/ssl/sess_codec.h"
-#include "../tests/unit/helpers.h"
+#include "../tests/lib/helpers.h"
 
 struct sizes {
     int der;

@@ -2,7 +2,7 @@
  * The smallest complete use of libtlsresume: an OpenSSL server context that resumes sessions
  * across forked workers. docs/API.md walks through it; the build compiles it so it stays true.
  *
- *     cc attach.c $(pkg-config --cflags --libs tlsresume) -lssl -lcrypto -o attach
+ *     cc attach.c $(pkg-config --cflags --libs tlsresume) -o attach
  *     ./attach cert.pem key.pem
  */
 #include <stdio.h>

@@ -12,6 +12,7 @@
 #ifndef TLSRESUME_CLIENT_H
 #define TLSRESUME_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <openssl/ssl.h>
@@ -42,5 +43,9 @@ TLSR_MUST_CHECK tlsr_status tlsr_client_session_save(const char *path, const cha
 TLSR_MUST_CHECK tlsr_status tlsr_client_session_load(const char *path, const char *host,
                                                      uint16_t port, const char *sni,
                                                      SSL_SESSION **out);
+
+/* Whether two sessions (borrowed) carry the same ticket: both have one, byte for byte equal. A
+ * client tells by it whether a resumption renewed its ticket. */
+bool tlsr_client_same_ticket(const SSL_SESSION *a, const SSL_SESSION *b);
 
 #endif

@@ -208,6 +208,8 @@ struct tlsr_fleet_ring_stats {
     uint64_t promotions;       /* promotions this server made */
     uint64_t promotions_early; /* of those, made after ack_wait_s without every ack */
     uint64_t rejected;         /* fleet key blobs that did not unseal */
+    bool is_foreign_key;       /* none of the fleet's keys opens: this server's fleet key file
+                                  is another fleet's; the ring only observes meanwhile */
     uint64_t polls_failed;
     uint64_t polls;         /* polls answered */
     bool is_rotation_asked; /* a rotation was requested and is not done yet */

@@ -12,7 +12,8 @@
  * decrypt-only for lifetime_s more seconds, until no ticket it made can still be valid, and is
  * then wiped. A ticket under a decrypt-only key resumes and is renewed under the current key.
  * Rotation happens lazily on the first ticket operation of a new period, with no restart and
- * no timer; tlsr_keyring_rotate() forces one.
+ * no timer; tlsr_keyring_rotate() forces one. A key is made ahead of its period: by the first
+ * ticket operation that needs it, or, off the handshake path, by tlsr_keyring_prepare().
  *
  * Process and thread safety: a process-shared robust mutex guards the ring.
  */
@@ -79,6 +80,8 @@ struct tlsr_keyring_stats {
     uint64_t rejected_expired;     /* decrypted, but older than the ticket lifetime */
     uint64_t rejected_chain;       /* past the resumption chain cap (tickets and cached) */
     uint64_t source_errors;        /* the key source failed; the current key stayed */
+    uint64_t keys_made_inline;     /* keys a handshake had to make (the lock held): none while
+                                      tlsr_keyring_prepare() runs on a timer */
     bool is_fleet;                 /* a fleet promoted the encrypting key */
     uint64_t current_overdue_s;    /* fleet key encrypting this long past its period */
     uint64_t fleet_lapses;         /* fleet keys that outlived their bound: local keys took over */
@@ -140,6 +143,14 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyring_set_source(struct tlsr_keyring *ring,
 TLSR_MUST_CHECK tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring);
 
 /* Fills *out (applying any rotation or retirement that is due first). */
+/*
+ * Makes the keys of the next two periods now (the next one and the one after, where the ring
+ * has room), so that no handshake has to: call it from a timer in one process (serve's master
+ * calls it every second), and key generation (RAND_bytes, or the key source, under the ring's
+ * lock) never runs in a handshake. Without it the ring still works: a ticket operation makes
+ * the next key when it is missing (counted in keys_made_inline). Errors: the key source's.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_prepare(struct tlsr_keyring *ring);
 TLSR_MUST_CHECK tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring,
                                                    struct tlsr_keyring_stats *out);
 

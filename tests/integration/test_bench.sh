@@ -38,7 +38,7 @@ command)
     "$TLSR" bench "127.0.0.1:$port" --count 0 >/dev/null 2>"$WORK/args.log"
     rc=$?
     set -e
-    [ "$rc" -eq 2 ] && grep -q -- "--count 0: bad or missing value" "$WORK/args.log" ||
+    [ "$rc" -eq 2 ] && grep -q -- "--count: 0 is outside 1 to 100000000" "$WORK/args.log" ||
         fail "bad arguments"
     # Durations take units, as check's do; an unknown option is named, with what it may mean.
     timeout 60 "$TLSR" bench "127.0.0.1:$port" --duration 1s -C 2 --json >"$WORK/dur.out" \
@@ -48,8 +48,19 @@ command)
     "$TLSR" bench "127.0.0.1:$port" --durration 3 >/dev/null 2>"$WORK/typo.log"
     rc=$?
     set -e
-    [ "$rc" -eq 2 ] && grep -q -- "unknown option --durration; did you mean --duration?" \
+    [ "$rc" -eq 2 ] && grep -q -- "--durration: unknown option; did you mean --duration?" \
         "$WORK/typo.log" || fail "a misspelt option: $(cat "$WORK/typo.log")"
+    # A flag that is not yes/no takes no value; a bad mode names what it expects.
+    set +e
+    "$TLSR" bench "127.0.0.1:$port" --tls1_3=yes >/dev/null 2>"$WORK/flag.log"
+    rc=$?
+    "$TLSR" bench "127.0.0.1:$port" --mode half >/dev/null 2>"$WORK/mode.log"
+    rc2=$?
+    set -e
+    [ "$rc" -eq 2 ] && grep -q -- "--tls1_3: takes no value" "$WORK/flag.log" ||
+        fail "a value given to a flag: $(cat "$WORK/flag.log")"
+    [ "$rc2" -eq 2 ] && grep -q -- "--mode: expected full|resume|mixed:P, got 'half'" "$WORK/mode.log" ||
+        fail "a bad mode: $(cat "$WORK/mode.log")"
     stop_serve
     ;;
 suite)

@@ -195,13 +195,19 @@ errors)
     run_check refused 2 "127.0.0.1:$closed" --insecure
     grep -q "cannot connect to 127.0.0.1:$closed: Connection refused" "$WORK/refused.log" || fail "refused message"
     run_check args 2 "127.0.0.1:$closed" --attempts 0
-    grep -q -- "--attempts 0: bad or missing value" "$WORK/args.log" || fail "args message"
+    grep -q -- "--attempts: 0 is outside 1 to 100" "$WORK/args.log" || fail "args message"
     run_check noargs 2
-    # A misspelt option is named as unknown, with the option it may mean; a flag takes no value.
+    # A misspelt option is named as unknown, with the option it may mean; a yes/no flag takes
+    # only yes or no; a second target is refused.
     run_check typo 2 "127.0.0.1:$closed" --jsn
-    grep -q -- "unknown option --jsn; did you mean --json?" "$WORK/typo.log" || fail "typo message"
-    run_check flagval 2 "127.0.0.1:$closed" --json=yes
-    grep -q -- "--json takes no value" "$WORK/flagval.log" || fail "flag value message"
+    grep -q -- "--jsn: unknown option; did you mean --json?" "$WORK/typo.log" || fail "typo message"
+    run_check flagval 2 "127.0.0.1:$closed" --json=maybe
+    grep -q -- "--json: expected yes or no, got 'maybe'" "$WORK/flagval.log" || fail "flag value message"
+    run_check twotargets 2 "127.0.0.1:$closed" "127.0.0.2:$closed"
+    grep -q -- "one server at a time" "$WORK/twotargets.log" || fail "two targets message"
+    run_check badport 2 "127.0.0.1:99999"
+    grep -q -- "127.0.0.1:99999: expected HOST\[:PORT\], a port of 1 to 65535" "$WORK/badport.log" ||
+        fail "port range message"
     # A listener that never answers: the handshake times out, no hang.
     silent=$(free_port)
     python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$silent)); s.listen(8); time.sleep(60)" &
@@ -252,7 +258,7 @@ watch)
         >"$WORK/watch.out" 2>&1 &
     watch_pid=$!
     PIDS+=("$watch_pid")
-    for _ in $(seq 1 100); do grep -q '^t=' "$WORK/watch.out" && break; sleep 0.1; done
+    wait_until 10 has_line "$WORK/watch.out" '^t=' || true
     kill -USR1 "$SERVE_PID"
     wait "$watch_pid" || fail "watch exit status"
     expect watch "1 rotations observed, old tickets resumed"

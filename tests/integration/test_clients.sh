@@ -320,10 +320,7 @@ fleet)
         for i in 1 2 3; do
             wait_grep "$WORK/serve$mode$i.log" "event=started" "server $i did not start"
             # Both workers' connections to Redis are up before the first lookup.
-            for _ in $(seq 1 150); do
-                [ "$(grep -c 'event=redis_up part=cache' "$WORK/serve$mode$i.log")" -ge 2 ] && break
-                sleep 0.1
-            done
+            wait_until 15 count_ge "$WORK/serve$mode$i.log" 'event=redis_up part=cache' 2 || true
             [ "$(grep -c 'event=redis_up part=cache' "$WORK/serve$mode$i.log")" -ge 2 ] ||
                 fail "server $i: the workers never reached Redis"
             [ $mode = tickets ] || continue # no tickets: no key ring to join

@@ -52,15 +52,9 @@ record_flight() {
         --out "$WORK/flight.bin" >"$WORK/record.out" 2>&1 &
     PIDS+=("$!")
     local i
-    for i in $(seq 1 50); do
-        grep -q listening "$WORK/record.out" && break
-        sleep 0.1
-    done
+    wait_until 5 has_line "$WORK/record.out" listening || true
     early orig "$1" "$relay"
-    for i in $(seq 1 50); do
-        grep -q recorded "$WORK/record.out" && break
-        sleep 0.1
-    done
+    wait_until 5 has_line "$WORK/record.out" recorded || true
     [ -s "$WORK/flight.bin" ] || fail "no flight recorded"
 }
 

@@ -80,18 +80,18 @@ add_host() {
     done
 }
 
+# hub_redis_pong PORT: the hub's Redis on PORT answers PING.
+hub_redis_pong() {
+    hub redis-cli -h 10.77.2.1 -p "$1" ping 2>/dev/null | grep -q PONG
+}
+
 # start_redis [PORT]: Redis in the hub on 10.77.2.1 (6379: REDIS_PID, else REDIS2_PID).
 start_redis() {
     local port=${1:-6379}
     ip netns exec "$HUB" redis-server --bind 10.77.2.1 --port "$port" --save '' \
         --appendonly no --protected-mode no --dir "$WORK" >"$WORK/redis$port.log" 2>&1 &
     if [ "$port" = 6379 ]; then REDIS_PID=$!; else REDIS2_PID=$!; fi
-    local i
-    for i in $(seq 1 100); do
-        hub redis-cli -h 10.77.2.1 -p "$port" ping 2>/dev/null | grep -q PONG && return 0
-        sleep 0.1
-    done
-    fail "redis did not start on $port"
+    wait_until 10 hub_redis_pong "$port" || fail "redis did not start on $port"
 }
 
 stop_redis() {
@@ -212,13 +212,10 @@ balance() {
 
 # wait_joined N: every host 1..N holds the fleet's encrypting key and its workers reach Redis.
 wait_joined() {
-    local i k
+    local i
     for i in $(seq 1 "$1"); do
-        for k in $(seq 1 100); do
-            grep -q "event=joined_fleet_ring" "$WORK/serve$i.log" && break
-            [ "$k" -eq 100 ] && fail "host $i never joined the fleet ring"
-            sleep 0.1
-        done
+        wait_until 10 has_line "$WORK/serve$i.log" "event=joined_fleet_ring" ||
+            fail "host $i never joined the fleet ring"
     done
     wait_cache_up "$1"
 }
@@ -226,17 +223,18 @@ wait_joined() {
 # wait_cache_up N: every worker of hosts 1..N reaches Redis (they reconnect with a backoff
 # of up to 5 s, independently of the key ring).
 wait_cache_up() {
-    local i k
+    local i
     for i in $(seq 1 "$1"); do
-        for k in $(seq 1 150); do
-            # The worker said its connection is up (workers start once the ring has joined,
-            # and a gauge read before their first report would say 0 down).
-            grep -q "event=redis_up part=cache" "$WORK/serve$i.log" &&
-                [ "$(host_metric "$i" tlsresume_fleet_redis_down)" = 0 ] && break
-            [ "$k" -eq 150 ] && fail "host $i: the session cache never reached Redis"
-            sleep 0.1
-        done
+        # The worker said its connection is up (workers start once the ring has joined, and a
+        # gauge read before their first report would say 0 down).
+        wait_until 15 cache_up "$i" || fail "host $i: the session cache never reached Redis"
     done
+}
+
+# cache_up I: host I's workers said their Redis connection is up, and none is down.
+cache_up() {
+    has_line "$WORK/serve$1.log" "event=redis_up part=cache" &&
+        [ "$(host_metric "$1" tlsresume_fleet_redis_down)" = 0 ]
 }
 
 # run_check OUT ARGS...: tlsresume check --json through the balancer (from the hub).
@@ -375,10 +373,7 @@ default_deadline)
     start_redis
     start_fleet 3 --redis redis://10.77.2.1:6379 --fleet-key "$WORK/fleet.key" --no-tickets
     for i in 1 2 3; do
-        for _ in $(seq 1 100); do
-            grep -q "event=redis_up part=cache" "$WORK/serve$i.log" && break
-            sleep 0.1
-        done
+        wait_until 10 has_line "$WORK/serve$i.log" "event=redis_up part=cache" || true
     done
     fleet_client load --duration 8 --pause 0 --kinds tls12_id
     att=$(kind load "r['tls12_id']['attempts']")

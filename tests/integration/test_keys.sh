@@ -368,10 +368,7 @@ cross_haproxy)
     # After a rotation HAProxy encrypts with the fleet's new key, pushed over the runtime API.
     g0=$(generation)
     "$TLSR" keys rotate --wait "${FLEET[@]}" --timeout 30 2>"$WORK/rotate.log" || fail "rotate"
-    for _ in $(seq 1 50); do
-        [ "$(grep -c "event=haproxy_updated" "$WORK/sync_hp.log")" -ge 2 ] && break
-        sleep 0.1
-    done
+    wait_until 5 count_ge "$WORK/sync_hp.log" "event=haproxy_updated" 2 || true
     [ "$(cross "h2s_after" "$port" "$PORT_s1" 1_3)" = Reused ] || fail "after rotation: HAProxy -> serve"
     ticket=$(sed -n '/TLS session ticket:/{n;p}' "$WORK/h2s_after.1.out" | head -n 1 |
         awk '{print $3 $4 $5 $6}')
@@ -471,13 +468,13 @@ node_stream)
         node "$SRC_DIR/tests/integration/lib/nodeserver.js" "$port" \
         "$WORK/cert.pem" "$WORK/key.pem" - >"$WORK/node.out" 2>&1; }
     PIDS+=("$NODE_PID")
-    for _ in $(seq 1 100); do grep -q '^keys' "$WORK/node.out" 2>/dev/null && break; sleep 0.1; done
+    wait_until 10 has_line "$WORK/node.out" '^keys' || true
     grep -q '^keys' "$WORK/node.out" || fail "node never got keys"
     [ "$(pycross "$port" "$port" 1_3)" = Reused ] || fail "node: no resumption"
     [ "$(ticket_name "$port")" = "$(streamed_name)" ] || fail "node's tickets are not under the streamed key"
     first=$(streamed_name)
     "$TLSR" keys rotate --wait "${FLEET[@]}" --timeout 30 2>/dev/null || fail "rotate"
-    for _ in $(seq 1 50); do [ "$(grep -c '^keys' "$WORK/node.out")" -ge 2 ] && break; sleep 0.1; done
+    wait_until 5 count_ge "$WORK/node.out" '^keys' 2 || true
     [ "$(grep -c '^keys' "$WORK/node.out")" -ge 2 ] || fail "node got no new key after rotation"
     [ "$(pycross "$port" "$port" 1_2)" = Reused ] || fail "node: no resumption after rotation"
     [ "$(streamed_name)" != "$first" ] || fail "the stream sent the same key after the rotation"

@@ -146,10 +146,7 @@ backend_reset | backend_slow)
     if [ "$scenario" = backend_reset ]; then
         wait_serve_log "bytes_out=0 .*end="
     fi
-    for _ in $(seq 1 50); do
-        [ "$(metric tlsresume_connections_open)" = 0 ] && break
-        sleep 0.1
-    done
+    wait_until 5 metric_is tlsresume_connections_open 0 || true
     [ "$(metric tlsresume_connections_open)" = 0 ] || fail "connections left open"
     stop_serve
     ;;
@@ -183,10 +180,7 @@ sighup_fleet)
     wait_serve_log "event=joined_fleet_ring"
     sclient one -tls1_3 -sess_out "$WORK/s1"
     kill -HUP "$SERVE_PID"
-    for _ in $(seq 1 50); do
-        [ "$(grep -c 'event=reloaded' "$WORK/serve.log")" -ge 2 ] && break
-        sleep 0.1
-    done
+    wait_until 5 count_ge "$WORK/serve.log" 'event=reloaded' 2 || true
     sclient two -tls1_3 -sess_in "$WORK/s1"
     expect two "Reused, TLSv1.3"
     [ "$(metric tlsresume_workers)" -eq 2 ] || fail "workers: $(metric tlsresume_workers), expected 2"
@@ -380,7 +374,7 @@ sighup)
     pause_pid=$!
     PIDS+=("$pause_pid")
     exec 3>"$WORK/go"
-    for _ in $(seq 1 100); do grep -q midway "$WORK/pause.out" && break; sleep 0.1; done
+    wait_until 10 has_line "$WORK/pause.out" midway || true
     expect pause midway
     kill -HUP "$SERVE_PID"
     wait_serve_log "event=reloaded"
@@ -395,10 +389,7 @@ sighup)
     expect alpn0 "No ALPN negotiated"
     printf 'cert = %s\nkey = %s\nalpn = http/1.1\n' "$WORK/live.pem" "$WORK/key.pem" >"$WORK/serve.ini"
     kill -HUP "$SERVE_PID"
-    for _ in $(seq 1 50); do
-        [ "$(grep -c 'event=reloaded' "$WORK/serve.log")" -ge 2 ] && break
-        sleep 0.1
-    done
+    wait_until 5 count_ge "$WORK/serve.log" 'event=reloaded' 2 || true
     sclient alpn1 -alpn http/1.1 -tls1_2 -sess_in "$WORK/s_before"
     expect alpn1 "ALPN protocol: http/1.1"
     expect alpn1 "Reused, TLSv1.2"
@@ -420,10 +411,7 @@ sighup)
             -keyout "$WORK/key.pem" -out "$WORK/live.pem" 2>/dev/null
         printf 'cert = %s\nkey = %s\n%s\n' "$WORK/live.pem" "$WORK/key.pem" "$2" >"$WORK/serve.ini"
         kill -HUP "$SERVE_PID"
-        for _ in $(seq 1 50); do
-            [ "$(grep -c 'event=reloaded' "$WORK/serve.log")" -ge "$3" ] && break
-            sleep 0.1
-        done
+        wait_until 5 count_ge "$WORK/serve.log" 'event=reloaded' "$3" || true
         [ "$(grep -c 'event=reloaded' "$WORK/serve.log")" -ge "$3" ] || fail "reload $3"
     }
     renew reloaded.test "" 3
@@ -441,6 +429,68 @@ sighup)
     expect ctx2 "Reused, TLSv1.2"
     stop_serve
     ;;
+fleet_foreign_key)
+    # A well-formed fleet key that is not the fleet's: keys says so and exits 1; serve stops at
+    # start with the same words (exit 2, nothing left listening) and never offers the fleet a
+    # key it cannot open; the fleet's own members go on. The control: the right key.
+    start_backend http
+    start_local_redis
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --redis "redis://127.0.0.1:$REDIS_PORT" \
+        --fleet-key "$WORK/fleet.key" --fleet-poll-ms 200
+    wait_serve_log "event=joined_fleet_ring"
+    "$BUILD_DIR/tlsresume" keys init --out "$WORK/other.key" 2>/dev/null || fail "keys init"
+    fleet=(--redis "redis://127.0.0.1:$REDIS_PORT")
+    set +e
+    timeout 20 "$BUILD_DIR/tlsresume" keys status "${fleet[@]}" --fleet-key "$WORK/other.key" \
+        >"$WORK/kother.out" 2>&1
+    krc=$?
+    timeout 20 "$BUILD_DIR/tlsresume" keys status "${fleet[@]}" --fleet-key "$WORK/fleet.key" \
+        >"$WORK/kright.out" 2>&1
+    kright=$?
+    other_port=$(free_port)
+    timeout 30 "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$other_port" --admin off \
+        --backend "127.0.0.1:$BACKEND_PORT" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
+        "${fleet[@]}" --fleet-key "$WORK/other.key" --fleet-poll-ms 200 >"$WORK/sother.out" 2>&1
+    src=$?
+    set -e
+    [ "$krc" = 1 ] || fail "keys status with another fleet's key exited $krc: $(cat "$WORK/kother.out")"
+    expect kother "fleet_key: $WORK/other.key is not this fleet's key"
+    [ "$kright" = 0 ] || fail "control: keys status with the fleet's key exited $kright: $(cat "$WORK/kright.out")"
+    ! grep -q "not this fleet's key" "$WORK/kright.out" || fail "control: the fleet's key called foreign"
+    [ "$src" = 2 ] || fail "serve with another fleet's key exited $src (124: it hung)"
+    expect sother "fleet_key: $WORK/other.key is not this fleet's key"
+    [ "$(grep -c 'event=fleet_key_mismatch' "$WORK/sother.out")" = 1 ] || fail "the mismatch is not said once"
+    ! (exec 7<>"/dev/tcp/127.0.0.1/$other_port") 2>/dev/null || fail "serve with a foreign key left a listener"
+    # The fleet's server rejected no key (the foreign one offered none) and still resumes.
+    ! grep -q "key_rejected" "$WORK/serve.log" || fail "the fleet saw a key it cannot open"
+    sclient one -tls1_2 -sess_out "$WORK/s1"
+    sclient two -tls1_2 -sess_in "$WORK/s1"
+    expect two "Reused"
+    stop_serve
+    ;;
+keys_ahead)
+    # Scheduled rotations (every 10 s) under handshakes: the master makes the keys ahead, so no
+    # worker makes one in a handshake (the control, the library without tlsr_keyring_prepare,
+    # is unit_tickets: one key made inline per period).
+    start_backend echo
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --ticket-rotate 10s \
+        --ticket-lifetime 60s
+    start_s=$SECONDS
+    n=0
+    while [ $((SECONDS - start_s)) -lt 40 ] && [ "$n" -lt 200 ]; do
+        sclient "ahead" -tls1_2
+        n=$((n + 1))
+        [ "$(metric tlsresume_ticket_key_rotations_total)" -ge 2 ] && break
+        sleep 0.5
+    done
+    sclient "ahead_last" -tls1_2
+    expect_metric_ge tlsresume_ticket_key_rotations_total 2
+    expect_metric_ge tlsresume_tickets_issued_total "$n"
+    inline=$(metric tlsresume_ticket_keys_made_inline_total)
+    [ "$inline" = 0 ] || fail "handshakes made $inline ticket keys (expected none: the master makes them)"
+    echo "handshakes=$n rotations=$(metric tlsresume_ticket_key_rotations_total) keys_made_inline=$inline"
+    stop_serve
+    ;;
 rotation)
     start_backend echo
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --ticket-rotate 7d
@@ -453,10 +503,7 @@ rotation)
     for i in 1 2 3; do
         kill -USR1 "$SERVE_PID"
         # The rotation has happened before the old tickets are offered.
-        for _ in $(seq 1 50); do
-            [ "$(metric tlsresume_ticket_key_rotations_total)" -ge "$i" ] && break
-            sleep 0.1
-        done
+        wait_until 5 metric_ge tlsresume_ticket_key_rotations_total "$i" || true
         [ "$(metric tlsresume_ticket_key_rotations_total)" -ge "$i" ] || fail "rotation $i not done"
         for v in 12 13; do
             sclient "r${i}_$v" "-tls1_${v#1}" -sess_in "$WORK/s$v"
@@ -543,10 +590,7 @@ max_connections)
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers 1 --max-connections 2
     exec 4<>/dev/tcp/127.0.0.1/"$PORT"
     exec 5<>/dev/tcp/127.0.0.1/"$PORT"
-    for _ in $(seq 1 50); do
-        [ "$(metric tlsresume_connections_open)" = 2 ] && break
-        sleep 0.1
-    done
+    wait_until 5 metric_is tlsresume_connections_open 2 || true
     [ "$(metric tlsresume_connections_open)" = 2 ] || fail "the two connections are not open"
     python3 "$CLIENT" silent "$PORT" >"$WORK/refused.out" 2>&1 || fail "third connection not refused"
     after=$(sed -n 's/.*after_s=\([0-9.]*\).*/\1/p' "$WORK/refused.out")
@@ -555,10 +599,7 @@ max_connections)
     wait_serve_log "event=refused reason=max_connections"
     [ "$(metric 'tlsresume_errors_total{kind="max_connections"}')" -eq 1 ] || fail "refusals"
     exec 5>&-
-    for _ in $(seq 1 50); do
-        [ "$(metric tlsresume_connections_open)" = 1 ] && break
-        sleep 0.1
-    done
+    wait_until 5 metric_is tlsresume_connections_open 1 || true
     sclient below -tls1_3 # one connection: the second of the limit
     [ "$(metric 'tlsresume_errors_total{kind="max_connections"}')" -eq 1 ] || fail "refused below the limit"
     exec 4>&-
@@ -572,7 +613,7 @@ drain)
     python3 "$CLIENT" pause "$PORT" <"$WORK/hold" >"$WORK/held.out" 2>&1 &
     PIDS+=("$!")
     exec 3>"$WORK/hold"
-    for _ in $(seq 1 100); do grep -q midway "$WORK/held.out" && break; sleep 0.1; done
+    wait_until 10 has_line "$WORK/held.out" midway || true
     expect held midway
     kill -TERM "$SERVE_PID"
     timeout 20 tail --pid="$SERVE_PID" -f /dev/null || fail "serve did not stop"
@@ -590,7 +631,7 @@ burst)
     burst_pid=$!
     PIDS+=("$burst_pid")
     exec 3>"$WORK/go"
-    for _ in $(seq 1 100); do grep -q ready "$WORK/burst.out" && break; sleep 0.1; done
+    wait_until 10 has_line "$WORK/burst.out" ready || true
     kill -STOP "$worker"
     echo go >&3
     exec 3>&-
@@ -648,7 +689,7 @@ fleet_unix)
     redis-server --port 0 --unixsocket "$sock" --requirepass s3cret-pass --save '' \
         --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
     PIDS+=("$!")
-    for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
+    wait_until 10 test -S "$sock" || true
     printf 's3cret-pass\n' >"$WORK/redis.pass"
     "$BUILD_DIR/tlsresume" keys init --out "$WORK/fleet.key" 2>/dev/null || fail "keys init"
     start_backend echo
@@ -878,20 +919,61 @@ bad_configs)
     }
     ok=(--backend 127.0.0.1:1 --cert "$WORK/cert.pem" --key "$WORK/key.pem")
     check "--bogus: unknown option" "${ok[@]}" --bogus
-    check "cache_size: expected a size like 64m" "${ok[@]}" --cache-size 12x
-    check "session_timeout: 691200 is outside 1 to 604800" "${ok[@]}" --session-timeout 8d
-    check "tls13_tickets: expected one of stateless|stateful" "${ok[@]}" --tls13-tickets sometimes
+    check "--cache-sise: unknown option; did you mean --cache-size?" "${ok[@]}" --cache-sise 1m
+    # Ports are 1 to 65535 wherever an address is read (it used to wrap: 99999 bound 34463).
+    check "--backend: 127.0.0.1:70000: port '70000': expected 1 to 65535" \
+        --backend 127.0.0.1:70000 --self-signed
+    check "listen: 127.0.0.1:99999: port '99999': expected 1 to 65535" "${ok[@]}" \
+        --listen 127.0.0.1:99999
+    set +e
+    "$BUILD_DIR/tlsresume" serve "${ok[@]}" --admin 127.0.0.1:65536 --check-config >"$WORK/admin.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 2 ] || fail "--admin 127.0.0.1:65536 exited $rc"
+    expect admin "admin: 127.0.0.1:65536: port '65536': expected 1 to 65535"
+    printf 'backend = 127.0.0.1:1\ncache_size = 12x\n' >"$WORK/value.ini"
+    check "value.ini:2: cache_size: expected a size like 64m" --config "$WORK/value.ini" --self-signed
+    check "--cache-size: expected a size like 64m" "${ok[@]}" --cache-size 12x
+    check "--session-timeout: 691200 is outside 1 to 604800" "${ok[@]}" --session-timeout 8d
+    check "--tls13-tickets: expected one of stateless|stateful" "${ok[@]}" --tls13-tickets sometimes
     check "backend: required" --cert "$WORK/cert.pem" --key "$WORK/key.pem"
     check "1 certificates but 0 keys" --backend 127.0.0.1:1 --cert "$WORK/cert.pem"
     check "cert: $WORK/missing.pem" --backend 127.0.0.1:1 --cert "$WORK/missing.pem" --key "$WORK/key.pem"
     check "other.key (for cert $WORK/cert.pem): .*key values mismatch" --backend 127.0.0.1:1 --cert "$WORK/cert.pem" --key "$WORK/other.key"
     check "unknown.ini:2: unknown option 'nope'" --config "$WORK/unknown.ini" --self-signed
-    check "syntax.ini:1: syntax error" --config "$WORK/syntax.ini" --self-signed
+    check "syntax.ini:1: expected name = value" --config "$WORK/syntax.ini" --self-signed
+    # Config file lines: ':' is no separator, a line needs '=', a '#' after a value is a comment,
+    # CRLF line ends read as LF (each was accepted, misread or misnamed before).
+    printf 'backend: 127.0.0.1:1\nself_signed = yes\n' >"$WORK/colon.ini"
+    check "colon.ini:1: expected name = value (':' is not a separator)" --config "$WORK/colon.ini"
+    printf 'self_signed = yes\nbackend\n' >"$WORK/noeq.ini"
+    check "noeq.ini:2: expected name = value" --config "$WORK/noeq.ini"
+    printf 'backend = 127.0.0.1:1  # the app\r\nself_signed = yes ; a demo\r\nadmin = off\r\n' >"$WORK/comment.ini"
+    "$BUILD_DIR/tlsresume" serve --config "$WORK/comment.ini" --check-config >"$WORK/comment.out" 2>&1 ||
+        fail "inline comments and CRLF: $(cat "$WORK/comment.out")"
+    # An encrypted key: refused without its pass phrase, at once, even with a terminal to prompt
+    # on (script gives it one); opened by a line of key_password_file.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 2 -subj /CN=localhost \
+        -passout pass:s3cret -keyout "$WORK/enc.key" -out "$WORK/enc.pem" >/dev/null 2>&1
+    printf 'not this one\ns3cret\n' >"$WORK/pass.txt"
+    printf 'wrong\n' >"$WORK/wrong.txt"
+    set +e
+    timeout 20 script -qec "'$BUILD_DIR/tlsresume' serve --backend 127.0.0.1:1 --cert '$WORK/enc.pem' --key '$WORK/enc.key' --admin off --check-config" /dev/null </dev/null >"$WORK/tty.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" != 124 ] || fail "serve waited for a pass phrase on the terminal"
+    [ "$rc" = 2 ] || fail "an encrypted key without its pass phrase: exit $rc"
+    expect tty "key: $WORK/enc.key: encrypted, and no key_password_file gives its pass phrase"
+    check "no line of key_password_file $WORK/wrong.txt opens it" --backend 127.0.0.1:1 \
+        --cert "$WORK/enc.pem" --key "$WORK/enc.key" --key-password-file "$WORK/wrong.txt"
+    "$BUILD_DIR/tlsresume" serve --backend 127.0.0.1:1 --cert "$WORK/enc.pem" --key "$WORK/enc.key" \
+        --key-password-file "$WORK/pass.txt" --admin off --check-config >"$WORK/pass.out" 2>&1 ||
+        fail "the pass phrase file did not open the key: $(cat "$WORK/pass.out")"
     check "rotate less often" "${ok[@]}" --ticket-rotate 60 --ticket-lifetime 7d
-    check "backend: cannot resolve" --backend no-such-host.invalid:80 --self-signed
-    check "workers: 999 is outside" "${ok[@]}" --workers 999
+    check "--backend: no-such-host.invalid:80: cannot resolve" --backend no-such-host.invalid:80 --self-signed
+    check "--workers: 999 is outside" "${ok[@]}" --workers 999
     check "--backend: needs a value (host:port)" --self-signed --backend --listen 127.0.0.1:1
-    check "access_log: expected yes or no" "${ok[@]}" --access-log=maybe
+    check "--access-log: expected yes or no" "${ok[@]}" --access-log=maybe
     python3 -c "print('cert = ' + 'x' * 250)" >"$WORK/long.ini"
     check "long.ini:1: line longer than 198 characters" --config "$WORK/long.ini" --backend 127.0.0.1:1
     # Fleet mode: endpoints, the fleet key file and the password.
@@ -936,7 +1018,7 @@ bad_configs)
     # A boolean flag takes its value as a following word, as with "=".
     "$BUILD_DIR/tlsresume" serve "${ok[@]}" --early-data --early-data-anti-replay no \
         --check-config >"$WORK/boolword.out" 2>&1 || fail "--early-data-anti-replay no: $(cat "$WORK/boolword.out")"
-    check "early_data_anti_replay: expected yes or no" "${ok[@]}" --early-data-anti-replay=maybe
+    check "--early-data-anti-replay: expected yes or no" "${ok[@]}" --early-data-anti-replay=maybe
     # --help gives each option's range or choices; an unknown option points at its command.
     "$BUILD_DIR/tlsresume" serve --help >"$WORK/help.out"
     expect help "(integer, 0 to 256; default: 0)"
@@ -945,6 +1027,17 @@ bad_configs)
     "$BUILD_DIR/tlsresume" keys status --bogus >"$WORK/kbogus.out" 2>&1
     set -e
     expect kbogus "--bogus: unknown option (see tlsresume keys --help)"
+    # keys takes serve's fleet settings as flags, not the others (those only from --config).
+    set +e
+    "$BUILD_DIR/tlsresume" keys status --backend 127.0.0.1:1 >"$WORK/kserve.out" 2>&1
+    krc=$?
+    "$BUILD_DIR/tlsresume" keys status --help >"$WORK/khelp.out" 2>&1
+    set -e
+    [ "$krc" = 2 ] || fail "keys status --backend exited $krc"
+    expect kserve "--backend: not an option of this command (a config file setting of tlsresume serve)"
+    expect khelp "--fleet-key FILE"
+    expect khelp "(duration, 1 to 3600 s; default: 10s)"
+    ! grep -q -- "--backend" "$WORK/khelp.out" || fail "keys --help lists serve's --backend"
     ;;
 config_doc)
     # docs/CONFIG.md carries exactly the table the program prints.
@@ -952,6 +1045,33 @@ config_doc)
     sed -n '/<!-- options:begin -->/,/<!-- options:end -->/p' "$SRC_DIR/docs/CONFIG.md" |
         sed '1d;$d' >"$WORK/doc.out"
     diff -u "$WORK/doc.out" "$WORK/table.out" >"$WORK/diff.out" || fail "docs/CONFIG.md differs from --config-table"
+    ;;
+man_pages)
+    # Each command's man page comes from the rows --help prints: every flag of --help is in
+    # it, and man renders it without a warning. The build installs the four pages.
+    for cmd in serve check bench keys; do
+        case $cmd in keys) help=(keys status --help) ;; *) help=("$cmd" --help) ;; esac
+        "$BUILD_DIR/tlsresume" "${help[@]}" >"$WORK/$cmd.help"
+        page="$BUILD_DIR/man/tlsresume-$cmd.1"
+        [ -s "$page" ] || fail "no man page $page"
+        cmp -s <("$BUILD_DIR/tlsresume" "$cmd" --man) "$page" || fail "$page is stale"
+        n=0
+        for flag in $(grep -oE '^  --[a-z0-9_-]+' "$WORK/$cmd.help"); do
+            grep -qF -- "${flag//-/\\-}" "$page" || fail "$cmd: $flag is in --help, not in the man page"
+            n=$((n + 1))
+        done
+        [ "$n" -ge 8 ] || fail "$cmd: only $n flags in --help"
+        LC_ALL=C.UTF-8 MANWIDTH=100 man --warnings -l "$page" >"$WORK/$cmd.man" 2>"$WORK/$cmd.warn" ||
+            fail "man $page failed: $(cat "$WORK/$cmd.warn")"
+        grep -v "can't break line" "$WORK/$cmd.warn" >"$WORK/$cmd.warn2" || true
+        [ ! -s "$WORK/$cmd.warn2" ] || fail "man $cmd: $(cat "$WORK/$cmd.warn2")"
+        grep -q "^SYNOPSIS" "$WORK/$cmd.man" || fail "man $cmd: no SYNOPSIS"
+        echo "man $cmd: $n flags"
+    done
+    cmake --install "$BUILD_DIR" --prefix "$WORK/prefix" >"$WORK/install.log" 2>&1 || fail "install: $(tail -3 "$WORK/install.log")"
+    for cmd in serve check bench keys; do
+        [ -f "$WORK/prefix/share/man/man1/tlsresume-$cmd.1" ] || fail "tlsresume-$cmd.1 not installed"
+    done
     ;;
 *)
     fail "unknown scenario $scenario"

@@ -16,7 +16,7 @@
 #include "../../src/lib/cache/cache_int.h"
 #include "../../src/lib/cache/cache_test.h"
 #include "../../src/lib/mem/tlsr_mem.h"
-#include "helpers.h"
+#include "../lib/helpers.h"
 
 static const uint8_t CTX_A[] = "context-a";
 static const uint8_t CTX_B[] = "context-b";

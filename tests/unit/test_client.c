@@ -15,7 +15,7 @@
 #include <tlsresume/client.h>
 
 #include "../../src/lib/client/client_int.h"
-#include "helpers.h"
+#include "../lib/helpers.h"
 
 static char dir[] = "/tmp/tlsr-client-XXXXXX";
 static char path[256];

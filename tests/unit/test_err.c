@@ -12,7 +12,7 @@
 
 #include "../../src/lib/err/tlsr_err.h"
 #include "../../src/lib/mem/tlsr_mem.h"
-#include "helpers.h"
+#include "../lib/helpers.h"
 
 static void test_message_is_recorded_and_truncated(void **state)
 {

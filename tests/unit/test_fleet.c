@@ -16,7 +16,7 @@
 
 #include "../../src/lib/fleet/fleet_int.h"
 #include "../../src/lib/ssl/psk.h"
-#include "helpers.h"
+#include "../lib/helpers.h"
 
 static const char good_file[] = "tlsresume-fleet-key 1\n"
                                 "INyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=\n";
@@ -47,17 +47,33 @@ static void test_key_file(void **state)
         "",
         "tlsresume-fleet-key 1\n",
         "tlsresume-fleet-key 2\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=\n",
-        "tlsresume-fleet-key 1\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=",
         "tlsresume-fleet-key 1\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd5=\n",
         "tlsresume-fleet-key 1\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54==\n",
         "tlsresume-fleet-key 1\nINyWwodqiKD3eGGmk5UjPQbQydYxqh*8KsL5y6OPd54=\n",
         "tlsresume-fleet-key 1\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=\nextra\n",
-        "tlsresume-fleet-key 1\r\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=\n",
+        "tlsresume-fleet-key 1\r\r\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=\n",
+        "tlsresume-fleet-key 1\n\r\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_null(parse(bad[i]));
         assert_non_null(strstr(tlsr_last_error(), "k.key:"));
     }
+    /* The same key with CRLF line ends, or without the last newline (editors make both): read,
+     * and the same key (its derived keys match). */
+    static const char *const also[] = {
+        "tlsresume-fleet-key 1\r\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=\r\n",
+        "tlsresume-fleet-key 1\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=",
+        "tlsresume-fleet-key 1\r\nINyWwodqiKD3eGGmk5UjPQbQydYxqh+8KsL5y6OPd54=",
+    };
+    struct tlsr_fleet_secret *ref = parse(good_file);
+    assert_non_null(ref);
+    for (size_t i = 0; i < sizeof(also) / sizeof(also[0]); i++) {
+        struct tlsr_fleet_secret *t = parse(also[i]);
+        assert_non_null(t);
+        assert_memory_equal(t->session_key, ref->session_key, 32);
+        tlsr_fleet_secret_free(t);
+    }
+    tlsr_fleet_secret_free(ref);
 }
 
 static void test_key_file_generate_and_load(void **state)

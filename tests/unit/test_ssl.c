@@ -16,11 +16,11 @@
 
 #include <tlsresume/tlsresume.h>
 
-#include "../../src/lib/cache/cache_int.h"
+#include "../../src/lib/cache/cache_test.h"
 #include "../../src/lib/mem/tlsr_mem.h"
 #include "../../src/lib/ssl/sess_codec.h"
 #include "../../src/lib/ssl/sni.h"
-#include "helpers.h"
+#include "../lib/helpers.h"
 
 struct fixture {
     struct th_clock clk;
@@ -379,16 +379,7 @@ static void test_corrupt_cache_entry_is_a_counted_miss(void **state)
     SSL_CTX *s = server(TLS1_2_VERSION, cache, NULL, TLSR_TLS13_STATELESS);
     SSL_CTX *c = th_client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
     struct th_result first = th_handshake(s, c, NULL);
-    struct shard *sh = shard_at(cache, 0);
-    int corrupted = 0;
-    for (uint32_t i = 1; i <= sh->nslots; i++) {
-        struct slot *slot = shard_slot(sh, i);
-        if (slot->kind == SLOT_HEAD) {
-            slot->data[20] ^= 0xff;
-            corrupted++;
-        }
-    }
-    assert_int_equal(corrupted, 1);
+    assert_int_equal(tlsr__cache_corrupt_heads(cache, 20), 1);
     struct th_result second = th_handshake(s, c, first.session);
     assert_true(second.is_ok);
     assert_false(second.is_reused);
@@ -618,7 +609,7 @@ static int browser_resumptions(struct fixture *f, unsigned resume_tickets, int r
         assert_true(next.is_ok);
         assert_int_equal(next.offer, TLSR_OFFER_PSK);
         reused += next.is_reused;
-        bool is_new = next.session != NULL && !th_same_ticket(next.session, unused);
+        bool is_new = next.session != NULL && !tlsr_client_same_ticket(next.session, unused);
         SSL_SESSION_free(unused);
         unused = NULL;
         if (is_new) {

@@ -16,7 +16,7 @@
 
 #include "../../src/lib/mem/tlsr_mem.h"
 #include "../../src/lib/tickets/keyring_int.h"
-#include "helpers.h"
+#include "../lib/helpers.h"
 
 #define HOUR 3600u
 #define T0 ((uint64_t)1000 * HOUR + 100)
@@ -172,6 +172,39 @@ static void test_schedule_rotates_and_retires(void **state)
     assert_int_equal(seal_open(ring, first, NULL), TLSR__KEY_UNKNOWN);
     assert_true(st.keys_wiped >= 17);
     tlsr_keyring_free(ring);
+}
+
+/* tlsr_keyring_prepare() (serve's master calls it every second) makes the keys ahead, so that
+ * no handshake makes one: across rotations, scheduled and on demand, keys_made_inline stays 0
+ * and the generations follow each other. The control, without prepare, makes a key in the
+ * first ticket operation of each new period. */
+static void test_prepare_keeps_key_making_off_handshakes(void **state)
+{
+    (void)state;
+    for (int is_prepared = 0; is_prepared <= 1; is_prepared++) {
+        struct th_clock clk = {T0};
+        struct tlsr_keyring *ring = new_ring(&clk, HOUR, 12 * HOUR);
+        struct sealed t;
+        for (int period = 0; period < 6; period++) {
+            if (is_prepared) {
+                assert_int_equal(tlsr_keyring_prepare(ring), TLSR_OK);
+            }
+            if (period == 3) {
+                assert_int_equal(tlsr_keyring_rotate(ring), TLSR_OK);
+                if (is_prepared) {
+                    assert_int_equal(tlsr_keyring_prepare(ring), TLSR_OK);
+                }
+            }
+            clk.now += HOUR; /* the handshake comes before the master's next prepare */
+            seal_ticket(ring, &t);
+            assert_int_equal(open_ticket(ring, &t), TLSR__KEY_CURRENT);
+        }
+        struct tlsr_keyring_stats st = stats(ring);
+        assert_int_equal(st.rotations, 7); /* 6 periods and one on demand */
+        assert_int_equal(st.current_generation, 1007);
+        assert_int_equal(st.keys_made_inline, is_prepared ? 0 : 6); /* one per period */
+        tlsr_keyring_free(ring);
+    }
 }
 
 static void test_lapsed_chain_restarts_aligned(void **state)
@@ -841,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_keyfile_rejects_malformed),
         cmocka_unit_test(test_keyring_export_import),
         cmocka_unit_test(test_keyring_export_next_after_restart),
+        cmocka_unit_test(test_prepare_keeps_key_making_off_handshakes),
         cmocka_unit_test(test_imports_last_and_bounded),
         cmocka_unit_test(test_concurrent_imports_stay_bounded),
     };

@@ -27,6 +27,7 @@
 
 #include "bench_hist.h"
 #include "../cli/cli.h"
+#include "../cli/opts.h"
 #include "../check/check_probe.h"
 
 #define MAX_THREADS 64
@@ -43,7 +44,7 @@ struct bench_opts {
     int resume_pct; /* 0 full, 100 resume, else mixed */
     unsigned concurrency;
     unsigned threads;
-    double duration_s;
+    uint64_t duration_s;
     uint64_t count; /* 0: by duration */
     size_t data_bytes;
     bool is_json;
@@ -331,20 +332,6 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: tlsresume bench HOST:PORT [--mode full|resume|mixed:P] [--tls1_2|--tls1_3]\n"
-            "                       [--concurrency C] [--threads T] [--duration D | --count N]\n"
-            "                       [--data BYTES] [--servername NAME] [--json]\n\n"
-            "Makes TLS handshakes as fast as the server takes them and reports handshakes per\n"
-            "second, latency percentiles (full and resumed), the resumed fraction and errors.\n"
-            "Defaults: --mode full --tls1_3 -C 8 -T 1 --duration 10s (durations take s, m, h);\n"
-            "always bounded (at most 3600 s or 100,000,000 handshakes). A resumption the server\n"
-            "turned into a full handshake is counted as failed, never as resumed. Certificates\n"
-            "are not verified.\n");
-}
-
 static bool parse_mode(const char *v, int *pct)
 {
     uint64_t p = 0;
@@ -391,104 +378,132 @@ static bool resolve_target(const char *arg, struct bench_opts *o)
     return true;
 }
 
-enum {
-    O_JSON,
-    O_TLS12,
-    O_TLS13,
-    O_MODE,
-    O_CONCURRENCY,
-    O_THREADS,
-    O_DURATION,
-    O_COUNT,
-    O_DATA,
-    O_SERVERNAME
-};
+enum { O_MODE = 1, O_TLS12, O_TLS13 };
 
+#define BENCH_AT(F) CLI_AT(bench_opts, F)
 static const struct cli_opt bench_options[] = {
-    {"--json", NULL, NULL, O_JSON},
-    {"--tls1_2", NULL, NULL, O_TLS12},
-    {"--tls1_3", NULL, NULL, O_TLS13},
-    {"--mode", NULL, "full|resume|mixed:P", O_MODE},
-    {"--concurrency", "-C", "C", O_CONCURRENCY},
-    {"--threads", "-T", "T", O_THREADS},
-    {"--duration", NULL, "DURATION", O_DURATION},
-    {"--count", NULL, "N", O_COUNT},
-    {"--data", NULL, "BYTES", O_DATA},
-    {"--servername", NULL, "NAME", O_SERVERNAME},
+    {.name = "mode",
+     .type = CLI_CUSTOM,
+     .choices = "full|resume|mixed:P",
+     .def = "full",
+     .id = O_MODE,
+     .help = "full handshakes, resumptions, or P% resumptions (a resumption the server turned "
+             "into a full handshake counts as failed, never as resumed)"},
+    {.name = "tls1_2",
+     .alias = "--tls1_2",
+     .type = CLI_CUSTOM,
+     .id = O_TLS12,
+     .help = "TLS 1.2 only"},
+    {.name = "tls1_3",
+     .alias = "--tls1_3",
+     .type = CLI_CUSTOM,
+     .id = O_TLS13,
+     .help = "TLS 1.3 only (the default)"},
+    {.name = "concurrency",
+     .alias = "-C",
+     .type = CLI_INT,
+     .def = "8",
+     .min = 1,
+     .max = MAX_CONC,
+     .choices = "C",
+     .offset = BENCH_AT(concurrency),
+     .help = "connections open at once"},
+    {.name = "threads",
+     .alias = "-T",
+     .type = CLI_INT,
+     .def = "1",
+     .min = 1,
+     .max = MAX_THREADS,
+     .choices = "T",
+     .offset = BENCH_AT(threads),
+     .help = "threads making them (at most --concurrency)"},
+    {.name = "duration",
+     .type = CLI_DURATION,
+     .def = "10s",
+     .min = 1,
+     .max = 3600,
+     .offset = BENCH_AT(duration_s),
+     .help = "how long to run"},
+    {.name = "count",
+     .type = CLI_INT,
+     .min = 1,
+     .max = 100000000,
+     .offset = BENCH_AT(count),
+     .help = "stop after this many handshakes instead"},
+    {.name = "data",
+     .type = CLI_SIZE,
+     .def = "0",
+     .min = 0,
+     .max = 1 << 30,
+     .offset = BENCH_AT(data_bytes),
+     .help = "bytes to send and read back on each connection (an echo server)"},
+    {.name = "servername",
+     .type = CLI_STRING,
+     .choices = "NAME",
+     .offset = BENCH_AT(servername),
+     .help = "the name sent as SNI (certificates are not verified)"},
+    {.name = "json",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = BENCH_AT(is_json),
+     .help = "one JSON document instead of text"},
 };
 
-struct parse_state {
-    struct bench_opts *o;
-    bool has_target;
-};
-
-static bool set_option(void *arg, int id, const char *v)
+static bool set_custom(void *dst, const struct cli_opt *opt, const char *v, char *why, size_t cap)
 {
-    struct parse_state *ps = arg;
-    struct bench_opts *o = ps->o;
-    uint64_t n = 0;
-    bool ok = true;
-    switch (id) {
-    case CLI_POSITIONAL:
-        ok = !ps->has_target && resolve_target(v, o);
-        ps->has_target = true;
-        return ok;
-    case O_JSON:
-        o->is_json = true;
-        return true;
-    case O_TLS12:
-        o->version = TLS1_2_VERSION;
-        return true;
-    case O_TLS13:
-        o->version = TLS1_3_VERSION;
-        return true;
-    case O_MODE:
+    (void)why;
+    (void)cap;
+    struct bench_opts *o = dst;
+    if (opt->id == O_MODE) {
         return parse_mode(v, &o->resume_pct);
-    case O_CONCURRENCY:
-        ok = cli_uint(v, 1, MAX_CONC, &n);
-        o->concurrency = (unsigned)n;
-        return ok;
-    case O_THREADS:
-        ok = cli_uint(v, 1, MAX_THREADS, &n);
-        o->threads = (unsigned)n;
-        return ok;
-    case O_DURATION:
-        ok = cli_duration(v, 1, 3600, &n);
-        o->duration_s = (double)n;
-        return ok;
-    case O_COUNT:
-        return cli_uint(v, 1, 100000000, &o->count);
-    case O_DATA:
-        ok = cli_uint(v, 0, 1 << 30, &n);
-        o->data_bytes = (size_t)n;
-        return ok;
-    case O_SERVERNAME:
-        if (strlen(v) >= sizeof(o->servername)) {
-            return false;
-        }
-        snprintf(o->servername, sizeof(o->servername), "%s", v);
-        return true;
-    default:
+    }
+    o->version = opt->id == O_TLS12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+    return true;
+}
+
+static bool set_target(void *arg, const char *word, char *why, size_t cap)
+{
+    struct bench_opts *o = arg;
+    if (o->host[0] != '\0') {
+        snprintf(why, cap, "one server at a time (the target is %s)", o->host);
         return false;
     }
+    if (!resolve_target(word, o)) {
+        snprintf(why, cap, "expected HOST:PORT that resolves");
+        return false;
+    }
+    return true;
 }
 
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->version = TLS1_3_VERSION;
-    o->concurrency = 8;
-    o->threads = 1;
-    o->duration_s = 10;
-    struct parse_state ps = {o, false};
-    int rc = cli_parse("bench", bench_options, sizeof(bench_options) / sizeof(bench_options[0]),
-                       argc, argv, set_option, &ps, usage);
+    struct cli_table t;
+    memset(&t, 0, sizeof(t));
+    t.opts = bench_options;
+    t.n = sizeof(bench_options) / sizeof(bench_options[0]);
+    t.dst = o;
+    t.custom = set_custom;
+    struct cli_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.name = "bench";
+    c.summary = "load a TLS server with full or resumed handshakes, bounded";
+    c.usage = "bench HOST:PORT [options]";
+    c.about = "Makes TLS handshakes as fast as the server takes them and reports handshakes "
+              "per\nsecond, latency percentiles (full and resumed), the resumed fraction and "
+              "errors.\nAlways bounded: by --duration or --count.";
+    c.tables = &t;
+    c.n_tables = 1;
+    c.positional = set_target;
+    c.arg = o;
+    int rc = cli_read(&c, argc, argv);
     if (rc >= 0) {
         return rc;
     }
-    bool has_target = ps.has_target;
-    if (!has_target) {
-        usage(stderr);
+    if (o->host[0] == '\0') {
+        fprintf(stderr, "error bench: which server? (tlsresume bench HOST:PORT; see tlsresume "
+                        "bench --help)\n");
         return 2;
     }
     if (o->threads > o->concurrency) {
@@ -621,7 +636,7 @@ int bench_main(int argc, char **argv)
         t->conns = o.concurrency / o.threads + (i < o.concurrency % o.threads);
         t->c = calloc(t->conns, sizeof(*t->c));
         t->quota = o.count / o.threads + (i < o.count % o.threads);
-        t->deadline = start + o.duration_s;
+        t->deadline = start + (double)o.duration_s;
         t->payload = payload;
         t->seed = 12345u + i;
         if (session != NULL) {

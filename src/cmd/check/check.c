@@ -26,6 +26,7 @@
 
 #include "check.h"
 #include "../cli/cli.h"
+#include "../cli/opts.h"
 #include "check_probe.h"
 #include "check_watch.h"
 
@@ -34,8 +35,8 @@ struct check_opts {
     unsigned attempts;
     bool is_json;
     bool is_insecure;
-    const char *ca_file;
-    const char *session_file;
+    char ca_file[4096];
+    char session_file[4096];
     unsigned watch_s;
     unsigned interval_s;
     bool expect_id;
@@ -45,51 +46,6 @@ struct check_opts {
     struct probe_target replay_to[EARLY_MAX_TARGETS];
     size_t n_replay_to;
 };
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: tlsresume check HOST[:PORT] [--servername NAME] [--attempts N] [--json]\n"
-            "                       [--ca FILE | --insecure] [--expect id,ticket,tls13]\n"
-            "                       [--timeout MS] [--session-file FILE]\n"
-            "                       [--watch DURATION [--interval DURATION]]\n"
-            "                       [--early-data [--replay-to HOST:PORT]...]\n\n"
-            "Checks TLS 1.2 session IDs, TLS 1.2 tickets and TLS 1.3 tickets: supported or not,\n"
-            "resumed k of N, ticket lifetime, renewal, single use, key names, and the time a\n"
-            "resumption saves. PORT defaults to 443, N to 5 (1 to %d), MS to 5000.\n"
-            "Exit: 0 all supported mechanisms resumed, 1 some did not (or --expect missed),\n"
-            "2 bad arguments or no connection.\n"
-            "--session-file FILE resumes a session saved by an earlier run and saves a fresh one\n"
-            "(the file holds session secrets; it is created with mode 0600).\n"
-            "--watch 10m repeats every --interval (default 30s) and reports ticket key rotations\n"
-            "and whether tickets of older keys still resume (durations take s, m, h).\n"
-            "--early-data resumes with TLS 1.3 early data (an HTTP HEAD request), then sends the\n"
-            "same first flight again to the server and to each --replay-to address (say, the\n"
-            "other servers of a fleet); a replay accepted is a security failure (exit 1).\n",
-            CHECK_MAX_ATTEMPTS);
-}
-
-/* cli_uint into an unsigned. */
-static bool parse_uint(const char *text, unsigned long min, unsigned long max, unsigned *out)
-{
-    uint64_t v = 0;
-    if (!cli_uint(text, min, max, &v)) {
-        return false;
-    }
-    *out = (unsigned)v;
-    return true;
-}
-
-/* "90", "90s", "10m", "2h", "1d": 1 s to 7 days. */
-static bool parse_duration(const char *text, unsigned *out)
-{
-    uint64_t v = 0;
-    if (!cli_duration(text, 1, 7u * 86400, &v)) {
-        return false;
-    }
-    *out = (unsigned)v;
-    return true;
-}
 
 static bool parse_target(const char *arg, struct probe_target *t)
 {
@@ -112,13 +68,13 @@ static bool parse_target(const char *arg, struct probe_target *t)
         hlen = colon != NULL ? (size_t)(colon - arg) : strlen(arg);
         port = colon != NULL ? colon + 1 : port;
     }
-    unsigned p = 0;
-    if (hlen == 0 || hlen >= sizeof(t->host) || !parse_uint(port, 1, 65535, &p)) {
+    uint64_t p = 0;
+    if (hlen == 0 || hlen >= sizeof(t->host) || !cli_uint(port, 1, 65535, &p)) {
         return false;
     }
     memcpy(t->host, host, hlen);
     t->host[hlen] = '\0';
-    snprintf(t->port, sizeof(t->port), "%u", p);
+    snprintf(t->port, sizeof(t->port), "%u", (unsigned)p);
     return true;
 }
 
@@ -141,108 +97,147 @@ static bool parse_expect(const char *list, struct check_opts *o)
     return true;
 }
 
-enum {
-    O_JSON,
-    O_INSECURE,
-    O_SERVERNAME,
-    O_ATTEMPTS,
-    O_TIMEOUT,
-    O_CA,
-    O_WATCH,
-    O_INTERVAL,
-    O_SESSION_FILE,
-    O_EARLY,
-    O_REPLAY_TO,
-    O_EXPECT
-};
+enum { O_REPLAY_TO = 1, O_EXPECT };
 
+#define CHECK_AT(F) CLI_AT(check_opts, F)
 static const struct cli_opt check_options[] = {
-    {"--json", NULL, NULL, O_JSON},
-    {"--insecure", NULL, NULL, O_INSECURE},
-    {"--servername", NULL, "NAME", O_SERVERNAME},
-    {"--attempts", NULL, "N", O_ATTEMPTS},
-    {"--timeout", NULL, "MS", O_TIMEOUT},
-    {"--ca", NULL, "FILE", O_CA},
-    {"--watch", NULL, "DURATION", O_WATCH},
-    {"--interval", NULL, "DURATION", O_INTERVAL},
-    {"--session-file", NULL, "FILE", O_SESSION_FILE},
-    {"--early-data", NULL, NULL, O_EARLY},
-    {"--replay-to", NULL, "HOST:PORT", O_REPLAY_TO},
-    {"--expect", NULL, "LIST", O_EXPECT},
+    {.name = "servername",
+     .type = CLI_STRING,
+     .choices = "NAME",
+     .offset = CHECK_AT(target.servername),
+     .help = "the name sent as SNI and verified in the certificate (default: HOST)"},
+    {.name = "attempts",
+     .type = CLI_INT,
+     .def = "5",
+     .min = 1,
+     .max = CHECK_MAX_ATTEMPTS,
+     .offset = CHECK_AT(attempts),
+     .help = "resumptions tried per mechanism"},
+    {.name = "json",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = CHECK_AT(is_json),
+     .help = "one JSON document (schema in docs/check-json.md) instead of text"},
+    {.name = "ca",
+     .type = CLI_STRING,
+     .choices = "FILE",
+     .offset = CHECK_AT(ca_file),
+     .help = "PEM CA certificates to verify the server with (default: the system's)"},
+    {.name = "insecure",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = CHECK_AT(is_insecure),
+     .help = "do not verify the server's certificate"},
+    {.name = "expect",
+     .type = CLI_CUSTOM,
+     .choices = "id,ticket,tls13",
+     .id = O_EXPECT,
+     .help = "exit 1 unless these mechanisms resume (comma-separated)"},
+    {.name = "timeout",
+     .type = CLI_INT,
+     .def = "5000",
+     .min = 100,
+     .max = 60000,
+     .choices = "MS",
+     .offset = CHECK_AT(target.timeout_ms),
+     .help = "milliseconds for each connect and each handshake"},
+    {.name = "session_file",
+     .type = CLI_STRING,
+     .choices = "FILE",
+     .offset = CHECK_AT(session_file),
+     .help = "resume a session saved by an earlier run and save a fresh one (the file holds "
+             "session secrets; it is created with mode 0600)"},
+    {.name = "watch",
+     .type = CLI_DURATION,
+     .def = "0",
+     .min = 0,
+     .max = 7 * 86400,
+     .offset = CHECK_AT(watch_s),
+     .help = "repeat for this long every --interval and report ticket key rotations and "
+             "whether tickets of older keys still resume"},
+    {.name = "interval",
+     .type = CLI_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 7 * 86400,
+     .offset = CHECK_AT(interval_s),
+     .help = "time between the rounds of --watch"},
+    {.name = "early_data",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = CHECK_AT(is_early),
+     .help = "resume with TLS 1.3 early data (an HTTP HEAD request), then send the same first "
+             "flight again; a replay accepted is a security failure (exit 1)"},
+    {.name = "replay_to",
+     .type = CLI_CUSTOM,
+     .choices = "HOST:PORT",
+     .id = O_REPLAY_TO,
+     .help = "with --early-data, send the first flight to this server too (say, the other "
+             "servers of a fleet); repeatable"},
 };
 
-struct parse_state {
-    struct check_opts *o;
-    const char *target;
-};
-
-static bool set_option(void *arg, int id, const char *v)
+static bool set_custom(void *dst, const struct cli_opt *opt, const char *v, char *why, size_t cap)
 {
-    struct parse_state *ps = arg;
-    struct check_opts *o = ps->o;
-    switch (id) {
-    case CLI_POSITIONAL:
-        if (ps->target != NULL) {
-            return false;
-        }
-        ps->target = v;
-        return parse_target(v, &o->target);
-    case O_JSON:
-        o->is_json = true;
-        return true;
-    case O_INSECURE:
-        o->is_insecure = true;
-        return true;
-    case O_SERVERNAME:
-        if (strlen(v) >= sizeof(o->target.servername)) {
-            return false;
-        }
-        snprintf(o->target.servername, sizeof(o->target.servername), "%s", v);
-        return true;
-    case O_ATTEMPTS:
-        return parse_uint(v, 1, CHECK_MAX_ATTEMPTS, &o->attempts);
-    case O_TIMEOUT:
-        return parse_uint(v, 100, 60000, &o->target.timeout_ms);
-    case O_CA:
-        o->ca_file = v;
-        return true;
-    case O_WATCH:
-        return parse_duration(v, &o->watch_s);
-    case O_INTERVAL:
-        return parse_duration(v, &o->interval_s);
-    case O_SESSION_FILE:
-        o->session_file = v;
-        return true;
-    case O_EARLY:
-        o->is_early = true;
-        return true;
-    case O_REPLAY_TO:
-        if (o->n_replay_to >= EARLY_MAX_TARGETS) {
-            return false;
-        }
-        return parse_target(v, &o->replay_to[o->n_replay_to++]);
-    case O_EXPECT:
+    struct check_opts *o = dst;
+    if (opt->id == O_EXPECT) {
         return parse_expect(v, o);
-    default:
+    }
+    if (o->n_replay_to >= EARLY_MAX_TARGETS) {
+        snprintf(why, cap, "at most %d", EARLY_MAX_TARGETS);
         return false;
     }
+    return parse_target(v, &o->replay_to[o->n_replay_to++]);
+}
+
+static bool set_target(void *arg, const char *word, char *why, size_t cap)
+{
+    struct check_opts *o = arg;
+    if (o->target.host[0] != '\0') {
+        snprintf(why, cap, "one server at a time (the target is %s)", o->target.host);
+        return false;
+    }
+    if (!parse_target(word, &o->target)) {
+        snprintf(why, cap, "expected HOST[:PORT], a port of 1 to 65535");
+        return false;
+    }
+    return true;
+}
+
+static void check_cmd(struct check_opts *o, struct cli_table *t, struct cli_cmd *c)
+{
+    memset(t, 0, sizeof(*t));
+    t->opts = check_options;
+    t->n = sizeof(check_options) / sizeof(check_options[0]);
+    t->dst = o;
+    t->custom = set_custom;
+    memset(c, 0, sizeof(*c));
+    c->name = "check";
+    c->summary = "tell whether a TLS server resumes sessions, how, and what it saves";
+    c->usage = "check HOST[:PORT] [options]";
+    c->about = "Checks TLS 1.2 session IDs, TLS 1.2 tickets and TLS 1.3 tickets: supported or "
+               "not,\nresumed k of N, ticket lifetime, renewal, single use, key names, and the "
+               "time a\nresumption saves. PORT defaults to 443.";
+    c->notes = "Exit: 0 all supported mechanisms resumed, 1 some did not (or --expect missed),\n"
+               "2 bad arguments or no connection.";
+    c->tables = t;
+    c->n_tables = 1;
+    c->positional = set_target;
+    c->arg = o;
 }
 
 static int parse_args(int argc, char **argv, struct check_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->attempts = 5;
-    o->target.timeout_ms = 5000;
-    o->interval_s = 30;
-    struct parse_state ps = {o, NULL};
-    int rc = cli_parse("check", check_options, sizeof(check_options) / sizeof(check_options[0]),
-                       argc, argv, set_option, &ps, usage);
+    struct cli_table t;
+    struct cli_cmd c;
+    check_cmd(o, &t, &c);
+    int rc = cli_read(&c, argc, argv);
     if (rc >= 0) {
         return rc;
     }
-    const char *target = ps.target;
-    if (target == NULL) {
-        usage(stderr);
+    if (o->target.host[0] == '\0') {
+        fprintf(stderr, "error check: which server? (tlsresume check HOST[:PORT]; see tlsresume "
+                        "check --help)\n");
         return 2;
     }
     for (size_t i = 0; i < o->n_replay_to; i++) {
@@ -254,7 +249,7 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
         fprintf(stderr, "error check: --replay-to needs --early-data\n");
         return 2;
     }
-    if (o->ca_file != NULL && o->is_insecure) {
+    if (o->ca_file[0] != '\0' && o->is_insecure) {
         fprintf(stderr, "error check: --ca and --insecure exclude each other\n");
         return 2;
     }
@@ -289,17 +284,6 @@ static void add_name(struct key_names *k, SSL_SESSION *sess)
     if (k->n < CHECK_MAX_NAMES) {
         memcpy(k->v[k->n++], hex, sizeof(hex));
     }
-}
-
-static bool same_ticket(SSL_SESSION *a, SSL_SESSION *b)
-{
-    const unsigned char *ta = NULL;
-    const unsigned char *tb = NULL;
-    size_t la = 0;
-    size_t lb = 0;
-    SSL_SESSION_get0_ticket(a, &ta, &la);
-    SSL_SESSION_get0_ticket(b, &tb, &lb);
-    return la == lb && (la == 0 || memcmp(ta, tb, la) == 0);
 }
 
 static void record(struct check_report *r, const struct probe_result *p)
@@ -347,7 +331,7 @@ static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX
                                    ? (long)SSL_SESSION_get_ticket_lifetime_hint(full.session)
                                    : -1;
     add_name(&r->tls12.names, full.session);
-    if (o->session_file != NULL && SSL_SESSION_is_resumable(full.session)) {
+    if (o->session_file[0] != '\0' && SSL_SESSION_is_resumable(full.session)) {
         save_session(o, r, full.session);
     }
     for (unsigned i = 0; r->tls12.ticket.is_supported && i < o->attempts; i++) {
@@ -356,7 +340,7 @@ static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX
         r->tls12.ticket.attempts++;
         if (p.is_ok) {
             r->tls12.ticket.resumed += p.is_reused;
-            r->tls12.is_renewed |= p.is_reused && !same_ticket(p.session, full.session);
+            r->tls12.is_renewed |= p.is_reused && !tlsr_client_same_ticket(p.session, full.session);
             add_name(&r->tls12.names, p.session);
             record(r, &p);
         }
@@ -495,7 +479,7 @@ static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_r
     add_name(&r->tls13.names, full.session);
     /* An unused ticket of the full handshake is the one worth saving; it stays unused (a
      * server with single-use tickets would refuse it next time). */
-    if (o->session_file != NULL && full.first != NULL) {
+    if (o->session_file[0] != '\0' && full.first != NULL) {
         save_session(o, r, full.first);
         SSL_SESSION_free(full.first);
         full.first = NULL;
@@ -622,9 +606,10 @@ int check_main(int argc, char **argv)
     r.attempts = o.attempts;
     r.tls12.lifetime_hint_s = -1;
     char err[256];
-    SSL_CTX *c12 = probe_ctx(TLS1_2_VERSION, false, o.ca_file, o.is_insecure, err, sizeof(err));
-    SSL_CTX *t12 = probe_ctx(TLS1_2_VERSION, true, o.ca_file, o.is_insecure, err, sizeof(err));
-    SSL_CTX *c13 = probe_ctx(TLS1_3_VERSION, true, o.ca_file, o.is_insecure, err, sizeof(err));
+    const char *ca = o.ca_file[0] != '\0' ? o.ca_file : NULL;
+    SSL_CTX *c12 = probe_ctx(TLS1_2_VERSION, false, ca, o.is_insecure, err, sizeof(err));
+    SSL_CTX *t12 = probe_ctx(TLS1_2_VERSION, true, ca, o.is_insecure, err, sizeof(err));
+    SSL_CTX *c13 = probe_ctx(TLS1_3_VERSION, true, ca, o.is_insecure, err, sizeof(err));
     if (c12 == NULL || t12 == NULL || c13 == NULL) {
         fprintf(stderr, "error check: %s\n", err);
         rc = 2;
@@ -634,7 +619,7 @@ int check_main(int argc, char **argv)
         rc = check_watch(t12, &o.target, o.watch_s, o.interval_s, o.is_json);
         goto out;
     }
-    if (o.session_file != NULL) {
+    if (o.session_file[0] != '\0') {
         resume_from_file(&o, t12, c13, &r);
     }
     check_tls12(&o, c12, t12, &r);

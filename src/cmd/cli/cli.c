@@ -1,10 +1,12 @@
-/* Command-line reading shared by the commands (see cli.h): options, numbers, durations. */
+/* Words of a command line or config file (see cli.h): numbers, units, yes/no, addresses. */
 #include "cli.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 bool cli_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -21,17 +23,8 @@ bool cli_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
     return true;
 }
 
-void cli_bad_value(const char *cmd, const char *flag, const char *value)
+bool cli_scaled(const char *text, const char *units, const uint64_t *mult, uint64_t *out)
 {
-    bool has_value = value != NULL && flag[0] == '-';
-    fprintf(stderr, "error %s: %s%s%s: bad or missing value (see tlsresume %s --help)\n", cmd, flag,
-            has_value ? " " : "", has_value ? value : "", cmd);
-}
-
-bool cli_duration(const char *text, uint64_t min_s, uint64_t max_s, uint64_t *out)
-{
-    static const char units[] = "smhd";
-    static const uint64_t mult[] = {1, 60, 3600, 86400};
     char num[24];
     size_t n = text != NULL ? strlen(text) : 0;
     if (n == 0 || n >= sizeof(num)) {
@@ -45,114 +38,81 @@ bool cli_duration(const char *text, uint64_t min_s, uint64_t max_s, uint64_t *ou
         num[n - 1] = '\0';
     }
     uint64_t v = 0;
-    if (!cli_uint(num, 0, UINT64_MAX / m, &v) || v * m < min_s || v * m > max_s) {
+    if (!cli_uint(num, 0, UINT64_MAX / m, &v)) {
         return false;
     }
     *out = v * m;
     return true;
 }
 
-/* The option name (or alias) that matches word up to len bytes. */
-static const struct cli_opt *find(const struct cli_opt *opts, size_t n, const char *word,
-                                  size_t len)
+bool cli_duration(const char *text, uint64_t min_s, uint64_t max_s, uint64_t *out)
 {
-    for (size_t i = 0; i < n; i++) {
-        if ((strlen(opts[i].name) == len && strncmp(opts[i].name, word, len) == 0) ||
-            (opts[i].alias != NULL && strlen(opts[i].alias) == len &&
-             strncmp(opts[i].alias, word, len) == 0)) {
-            return &opts[i];
-        }
+    static const uint64_t mult[] = {1, 60, 3600, 86400};
+    uint64_t v = 0;
+    if (!cli_scaled(text, "smhd", mult, &v) || v < min_s || v > max_s) {
+        return false;
     }
-    return NULL;
+    *out = v;
+    return true;
 }
 
-/* Edit distance of two short names (for "did you mean"), capped at 9. */
-static size_t distance(const char *a, const char *b)
+bool cli_bool(const char *text, bool *out)
 {
-    size_t la = strlen(a);
-    size_t lb = strlen(b);
-    if (la > 40 || lb > 40) {
-        return 9;
-    }
-    size_t row[41];
-    for (size_t j = 0; j <= lb; j++) {
-        row[j] = j;
-    }
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            best = up + 1 < best ? up + 1 : best;
-            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
-            row[j] = best;
-            diag = up;
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(text, no[i]) == 0) {
+            *out = false;
+            return true;
         }
     }
-    return row[lb] < 9 ? row[lb] : 9;
+    return false;
 }
 
-static void unknown(const char *cmd, const struct cli_opt *opts, size_t n, const char *word,
-                    size_t len)
+bool cli_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *why,
+                 size_t cap)
 {
-    char name[64];
-    snprintf(name, sizeof(name), "%.*s", (int)(len < 60 ? len : 60), word);
-    const char *near = NULL;
-    size_t best = 3; /* at most 2 edits away */
-    for (size_t i = 0; i < n; i++) {
-        size_t d = distance(name, opts[i].name);
-        if (d < best) {
-            best = d;
-            near = opts[i].name;
-        }
+    char host[256];
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon == text || colon[1] == '\0') {
+        snprintf(why, cap, "expected host:port, like 127.0.0.1:8443 or [::1]:8443");
+        return false;
     }
-    fprintf(stderr, "error %s: unknown option %s%s%s%s (see tlsresume %s --help)\n", cmd, name,
-            near != NULL ? "; did you mean " : "", near != NULL ? near : "",
-            near != NULL ? "?" : "", cmd);
-}
-
-int cli_parse(const char *cmd, const struct cli_opt *opts, size_t n, int argc, char **argv,
-              bool (*set)(void *arg, int id, const char *value), void *arg, void (*help)(FILE *))
-{
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help(stdout);
-            return 0;
-        }
-        if (a[0] != '-' || a[1] == '\0') {
-            if (!set(arg, CLI_POSITIONAL, a)) {
-                fprintf(stderr,
-                        "error %s: %s: not a valid argument here (see tlsresume %s --help)\n", cmd,
-                        a, cmd);
-                return 2;
-            }
-            continue;
-        }
-        const char *eq = strchr(a, '=');
-        size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a);
-        const struct cli_opt *o = find(opts, n, a, len);
-        if (o == NULL) {
-            unknown(cmd, opts, n, a, len);
-            return 2;
-        }
-        const char *v = eq != NULL ? eq + 1 : NULL;
-        if (o->metavar == NULL && v != NULL) {
-            fprintf(stderr, "error %s: %s takes no value\n", cmd, o->name);
-            return 2;
-        }
-        if (o->metavar != NULL && v == NULL) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "error %s: %s needs a value (%s)\n", cmd, o->name, o->metavar);
-                return 2;
-            }
-            v = argv[++i];
-        }
-        if (!set(arg, o->id, v)) {
-            cli_bad_value(cmd, o->name, v);
-            return 2;
-        }
+    uint64_t port = 0;
+    if (!cli_uint(colon + 1, 1, 65535, &port)) {
+        snprintf(why, cap, "port '%.16s': expected 1 to 65535", colon + 1);
+        return false;
     }
-    return -1;
+    size_t hlen = (size_t)(colon - text);
+    if (text[0] == '[' && hlen >= 2 && text[hlen - 1] == ']') {
+        text++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(host)) {
+        snprintf(why, cap, "host too long");
+        return false;
+    }
+    memcpy(host, text, hlen);
+    host[hlen] = '\0';
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0) {
+        snprintf(why, cap, "cannot resolve '%.100s' port '%.16s': %s", host, colon + 1,
+                 gai_strerror(rc));
+        return false;
+    }
+    if (out != NULL) {
+        memcpy(out, res->ai_addr, res->ai_addrlen);
+        *out_len = res->ai_addrlen;
+    }
+    freeaddrinfo(res);
+    return true;
 }

@@ -31,11 +31,12 @@
 #include <openssl/crypto.h>
 
 #include "../cli/cli.h"
+#include "../cli/doc.h"
+#include "../cli/opts.h"
 #include "../cli/log.h"
 
 int keys_main(int argc, char **argv);
 
-#define MAX_ARGS 128
 #define MAX_IMPORT TLSR_KEYRING_MAX_IMPORTS
 #define IMPORT_FILE_MAX (64 * 1024)
 
@@ -48,7 +49,7 @@ struct run {
     struct tlsr_keyring *ring;
     struct tlsr_fleet_ring *fr;
     struct tlsr_fleet_opts fo;
-    const char *endpoints[CFG_LIST_MAX];
+    const char *endpoints[CLI_LIST_MAX];
     char password[512];
     ev_timer deadline;
     ev_signal sigterm;
@@ -60,7 +61,7 @@ struct run {
     bool is_once;
     uint64_t timeout_s;
     uint64_t keep_s;
-    const char *in;
+    char in[4096];
     struct keys_target target;
     struct tlsr_key_material imports[MAX_IMPORT];
     size_t n_imports;
@@ -68,29 +69,86 @@ struct run {
     uint64_t gen0;
 };
 
-static void usage(FILE *out)
+#define RUN_AT(F) CLI_AT(run, F)
+static const struct cli_opt verb_options[] = {
+    {.name = "json",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = RUN_AT(is_json),
+     .help = "status: one JSON document"},
+    {.name = "wait",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = RUN_AT(is_wait),
+     .help = "rotate: wait until the new key is promoted"},
+    {.name = "once",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = RUN_AT(is_once),
+     .help = "sync: bring the targets up to date once, then exit"},
+    {.name = "in",
+     .type = CLI_STRING,
+     .choices = "FILE",
+     .offset = RUN_AT(in),
+     .help = "import: the other server's key file (in --format)"},
+    {.name = "keep",
+     .type = CLI_DURATION,
+     .min = 1,
+     .max = 7 * 86400,
+     .offset = RUN_AT(keep_s),
+     .help = "import: how long imported keys decrypt (default: ticket_lifetime)"},
+    {.name = "timeout",
+     .type = CLI_DURATION,
+     .def = "10s",
+     .min = 1,
+     .max = 3600,
+     .offset = RUN_AT(timeout_s),
+     .help = "give up when Redis does not answer within this"},
+};
+
+static const char keys_usage[] =
+    "keys init --out FILE\n"
+    "       tlsresume keys status [--json] FLEET\n"
+    "       tlsresume keys rotate [--wait] FLEET\n"
+    "       tlsresume keys export --format F --out PATH [--slots N] [--allow-disk] FLEET\n"
+    "       tlsresume keys import --format F --in FILE [--keep DURATION] FLEET\n"
+    "       tlsresume keys sync TARGET... [--once] FLEET";
+
+/* The command line of a verb: its options, the targets and serve's fleet settings. */
+static void keys_cmd(struct run *r, struct cli_table t[3], struct cli_cmd *c)
 {
-    fprintf(out,
-            "usage: tlsresume keys init --out FILE\n"
-            "       tlsresume keys status [--json] FLEET\n"
-            "       tlsresume keys rotate [--wait] FLEET\n"
-            "       tlsresume keys export --format F --out PATH [--slots N] [--allow-disk] FLEET\n"
-            "       tlsresume keys import --format F --in FILE [--keep DURATION] FLEET\n"
-            "       tlsresume keys sync TARGET... [--once] FLEET\n\n"
-            "  FLEET     serve's fleet settings: --config FILE, or --redis URL --fleet-key FILE\n"
-            "            [--redis-prefix P] [--redis-password-file F] [--redis-user NAME]\n"
-            "            [--ticket-rotate D] [--ticket-lifetime D] [--fleet-member NAME]\n"
-            "            [--fleet-poll-ms N]"
-            " [--fleet-ack-wait D] [--fleet-clock-skew D]; they must match the\n"
-            "            servers' (see tlsresume serve --help)\n"
-            "  F         nginx48 | nginx80 | haproxy | apache | node | raw\n"
-            "  PATH      a file (a directory of slot files 0.key, 1.key... for nginx formats);\n"
-            "            it must be on tmpfs (such as /run) unless --allow-disk; - is stdout\n"
-            "  TARGET    --format F --out PATH [--slots N] [--reload COMMAND] [--allow-disk]\n"
-            "            --haproxy-socket PATH... --haproxy-ref KEYFILE_OR_ID\n"
-            "            --format node --stdout   (a base64 line for setTicketKeys at each "
-            "change)\n"
-            "  --timeout S   give up when Redis does not answer (default 10)\n");
+    memset(t, 0, 3 * sizeof(*t));
+    t[0].opts = verb_options;
+    t[0].n = sizeof(verb_options) / sizeof(verb_options[0]);
+    t[0].dst = r;
+    t[0].heading = "options";
+    keys_target_rows(&r->target, &t[1]);
+    serve_config_rows(&r->cfg, CLI_TAG_FLEET, &t[2]);
+    memset(c, 0, sizeof(*c));
+    c->name = "keys";
+    c->summary = "the fleet key and ticket keys: init, status, rotate, export, import, sync";
+    c->usage = keys_usage;
+    c->about = "The fleet key, and the fleet's ticket key ring for every server, ours or not.\n"
+               "FLEET: serve's fleet settings, --config FILE (serve's file) or the flags below; "
+               "they\nmust match the servers'. TARGET: --format F --out PATH [--slots N] "
+               "[--reload COMMAND],\n--haproxy-socket PATH... --haproxy-ref REF, or --format "
+               "node --stdout.";
+    c->tables = t;
+    c->n_tables = 3;
+    c->section = "serve";
+}
+
+static void usage(FILE *out, bool is_man)
+{
+    struct run *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return;
+    }
+    struct cli_table t[3];
+    struct cli_cmd c;
+    keys_cmd(r, t, &c);
+    (is_man ? cli_man : cli_help)(&c, out);
+    free(r);
 }
 
 static void lib_log(void *arg, enum tlsr_log_level level, const char *component, const char *msg)
@@ -227,6 +285,14 @@ static void on_polled(void *arg, bool is_ok)
     struct tlsr_fleet_ring_stats st;
     tlsr_fleet_ring_get_stats(r->fr, &st);
     if (!is_ok) {
+        return;
+    }
+    if (st.is_foreign_key) {
+        fprintf(stderr,
+                "error keys: fleet_key: %s is not this fleet's key: none of the fleet's keys in "
+                "Redis (prefix %s) opens with it; use the file the servers use\n",
+                r->cfg.fleet_key, r->cfg.redis_prefix);
+        finish(r, 1);
         return;
     }
     switch (r->verb) {
@@ -371,57 +437,16 @@ static bool read_imports(struct run *r)
     return is_ok;
 }
 
-/* Splits argv into this verb's flags and serve's fleet flags (into fleet_argv). */
-static int parse(struct run *r, int argc, char **argv, char **fleet_argv, int *fleet_argc)
-{
-    *fleet_argc = 1;
-    fleet_argv[0] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int took = keys_target_flag(&r->target, argc, argv, &i);
-        if (took < 0) {
-            return 2;
-        }
-        if (took > 0) {
-            continue;
-        }
-        bool has_value = i + 1 < argc;
-        if (strcmp(a, "--json") == 0) {
-            r->is_json = true;
-        } else if (strcmp(a, "--wait") == 0) {
-            r->is_wait = true;
-        } else if (strcmp(a, "--once") == 0) {
-            r->is_once = true;
-        } else if (strcmp(a, "--in") == 0 && has_value) {
-            r->in = argv[++i];
-        } else if ((strcmp(a, "--timeout") == 0 || strcmp(a, "--keep") == 0) && has_value) {
-            const char *v = argv[++i];
-            bool is_keep = strcmp(a, "--keep") == 0;
-            if (!serve_parse_duration(v, 1, is_keep ? 7 * 86400 : 3600,
-                                      is_keep ? &r->keep_s : &r->timeout_s)) {
-                cli_bad_value("keys", a, v);
-                return 2;
-            }
-        } else if (*fleet_argc < MAX_ARGS) {
-            fleet_argv[(*fleet_argc)++] = argv[i];
-        } else {
-            fprintf(stderr, "error keys: too many arguments\n");
-            return 2;
-        }
-    }
-    return 0;
-}
-
 static bool check_verb(struct run *r)
 {
     if (r->verb == V_EXPORT || r->verb == V_SYNC) {
         return keys_target_check(&r->target, r->verb == V_SYNC);
     }
-    if (r->verb == V_IMPORT && (r->in == NULL || !r->target.has_format)) {
+    if (r->verb == V_IMPORT && (r->in[0] == '\0' || !r->target.has_format)) {
         fprintf(stderr, "error keys: import needs --format F --in FILE\n");
         return false;
     }
-    bool has_target = r->target.out != NULL || r->target.n_sockets > 0 || r->target.is_stdout;
+    bool has_target = r->target.out[0] != '\0' || r->target.sockets.n > 0 || r->target.is_stdout;
     if (has_target || (r->target.has_format && r->verb != V_IMPORT)) {
         fprintf(stderr, "error keys: --format, --out and the sync targets belong to export, "
                         "import and sync\n");
@@ -432,15 +457,18 @@ static bool check_verb(struct run *r)
 
 static int run_verb(struct run *r, int argc, char **argv)
 {
-    char *fleet_argv[MAX_ARGS];
-    int fleet_argc = 0;
-    r->timeout_s = 10;
-    int rc = parse(r, argc, argv, fleet_argv, &fleet_argc);
-    if (rc != 0 || !check_verb(r)) {
-        return rc != 0 ? rc : 2;
+    struct cli_table t[3];
+    struct cli_cmd c;
+    keys_cmd(r, t, &c);
+    int rc = cli_read(&c, argc, argv);
+    if (rc >= 0) {
+        return rc;
     }
     char err[512];
-    if (!serve_config_load_fleet(fleet_argc, fleet_argv, &r->cfg, err, sizeof(err))) {
+    if (!check_verb(r)) {
+        return 2;
+    }
+    if (!serve_config_check_fleet(&r->cfg, err, sizeof(err))) {
         fprintf(stderr, "error keys: %s\n", err);
         return 2;
     }
@@ -475,21 +503,39 @@ static int run_verb(struct run *r, int argc, char **argv)
     return r->rc;
 }
 
+struct init_opts {
+    char out[4096];
+};
+
 static int init(int argc, char **argv)
 {
-    const char *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
-            out = argv[++i];
-        } else if (strncmp(argv[i], "--out=", 6) == 0) {
-            out = argv[i] + 6;
-        } else {
-            fprintf(stderr, "error keys: unknown argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
+    static const struct cli_opt init_options[] = {
+        {.name = "out",
+         .type = CLI_STRING,
+         .choices = "FILE",
+         .offset = CLI_AT(init_opts, out),
+         .help = "the new fleet key file (mode 0600; never over an existing file)"},
+    };
+    struct init_opts o;
+    memset(&o, 0, sizeof(o));
+    struct cli_table t;
+    memset(&t, 0, sizeof(t));
+    t.opts = init_options;
+    t.n = 1;
+    t.dst = &o;
+    struct cli_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.name = "keys init";
+    c.usage = "keys init --out FILE";
+    c.about = "Makes the fleet key file every server of a fleet shares.";
+    c.tables = &t;
+    c.n_tables = 1;
+    int rc = cli_read(&c, argc, argv);
+    if (rc >= 0) {
+        return rc;
     }
-    if (out == NULL || out[0] == '\0') {
+    const char *out = o.out;
+    if (out[0] == '\0') {
         fprintf(stderr, "error keys: init needs --out FILE\n");
         return 2;
     }
@@ -507,8 +553,12 @@ static int init(int argc, char **argv)
 int keys_main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
+        usage(argc < 2 ? stderr : stdout, false);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--man") == 0) {
+        usage(stdout, true);
+        return 0;
     }
     if (strcmp(argv[1], "init") == 0) {
         return init(argc - 1, argv + 1);

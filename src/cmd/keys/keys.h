@@ -13,21 +13,19 @@
 #include "../serve/serve_config.h"
 
 #define KEYS_MAX_EXPORT 64
-#define KEYS_MAX_SOCKETS 8
 #define KEYS_MAX_SLOTS 32
 
 /* Where keys go: a file or directory in a server's format, HAProxy's runtime API, stdout. */
 struct keys_target {
     bool has_format;
     enum tlsr_key_format format;
-    const char *out;    /* a file; for nginx formats a directory of slot files; "-": stdout */
-    uint64_t slots;     /* nginx: how many key files (the encrypting key, the next, older) */
-    const char *reload; /* run with /bin/sh -c after the files change */
-    bool allow_disk;    /* write to a disk-backed file system */
-    bool is_stdout;     /* node: a base64 line on stdout at each change */
-    const char *sockets[KEYS_MAX_SOCKETS];
-    size_t n_sockets;
-    const char *haproxy_ref; /* the tls-ticket-keys file as HAProxy knows it, or its id */
+    char out[2048];          /* a file; for nginx formats a directory of slot files; "-": stdout */
+    uint64_t slots;          /* nginx: how many key files (the encrypting key, the next, older) */
+    char reload[4096];       /* run with /bin/sh -c after the files change; empty: none */
+    bool allow_disk;         /* write to a disk-backed file system */
+    bool is_stdout;          /* node: a base64 line on stdout at each change */
+    struct cli_list sockets; /* HAProxy runtime API sockets */
+    char haproxy_ref[CLI_STR]; /* the tls-ticket-keys file as HAProxy knows it, or its id */
     /* State between polls. */
     uint8_t written[32]; /* SHA-256 of what the files hold now */
     bool is_written;
@@ -38,12 +36,10 @@ struct keys_target {
     bool is_streamed;
 };
 
-/*
- * Parses a target flag at argv[*i] (--format, --out, --slots, --reload, --allow-disk,
- * --stdout, --haproxy-socket, --haproxy-ref), advancing *i past its value. Returns 1 when it
- * took one, 0 when argv[*i] is not a target flag, -1 on a bad value (printed).
- */
-int keys_target_flag(struct keys_target *t, int argc, char **argv, int *i);
+/* The target's option table (--format, --out, --slots, --reload, --allow-disk, --stdout,
+ * --haproxy-socket, --haproxy-ref) over t. */
+struct cli_table;
+void keys_target_rows(struct keys_target *t, struct cli_table *out);
 /* Checks a target's flags belong together; prints the problem and returns false. */
 bool keys_target_check(const struct keys_target *t, bool is_sync);
 /*

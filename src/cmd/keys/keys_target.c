@@ -41,73 +41,91 @@ _Static_assert(FILE_MAX >= 80 * KEYS_MAX_SLOTS, "nginx slot files fit");
 
 extern char **environ;
 
-int keys_target_flag(struct keys_target *t, int argc, char **argv, int *i)
+static bool set_format(void *dst, const struct cli_opt *o, const char *v, char *why, size_t cap)
 {
-    const char *a = argv[*i];
-    bool has_value = *i + 1 < argc;
-    const char *v = has_value ? argv[*i + 1] : NULL;
-    if (strcmp(a, "--allow-disk") == 0) {
-        t->allow_disk = true;
-        return 1;
+    (void)o;
+    struct keys_target *t = dst;
+    if (tlsr_key_format_from_name(v, &t->format) != TLSR_OK) {
+        snprintf(why, cap, "%s", tlsr_last_error());
+        return false;
     }
-    if (strcmp(a, "--stdout") == 0) {
-        t->is_stdout = true;
-        return 1;
-    }
-    bool is_known = strcmp(a, "--format") == 0 || strcmp(a, "--out") == 0 ||
-                    strcmp(a, "--slots") == 0 || strcmp(a, "--reload") == 0 ||
-                    strcmp(a, "--haproxy-socket") == 0 || strcmp(a, "--haproxy-ref") == 0;
-    if (!is_known) {
-        return 0;
-    }
-    if (!has_value) {
-        cli_bad_value("keys", a, "");
-        return -1;
-    }
-    (*i)++;
-    if (strcmp(a, "--format") == 0) {
-        if (tlsr_key_format_from_name(v, &t->format) != TLSR_OK) {
-            fprintf(stderr, "error keys: --format: %s\n", tlsr_last_error());
-            return -1;
-        }
-        t->has_format = true;
-    } else if (strcmp(a, "--out") == 0) {
-        t->out = v;
-    } else if (strcmp(a, "--slots") == 0) {
-        if (!cli_uint(v, 2, KEYS_MAX_SLOTS, &t->slots)) {
-            cli_bad_value("keys", a, v);
-            return -1;
-        }
-    } else if (strcmp(a, "--reload") == 0) {
-        t->reload = v;
-    } else if (strcmp(a, "--haproxy-socket") == 0) {
-        if (t->n_sockets == KEYS_MAX_SOCKETS) {
-            fprintf(stderr, "error keys: at most %d --haproxy-socket\n", KEYS_MAX_SOCKETS);
-            return -1;
-        }
-        t->sockets[t->n_sockets++] = v;
-    } else {
-        t->haproxy_ref = v;
-    }
-    return 1;
+    t->has_format = true;
+    return true;
+}
+
+#define TARGET_AT(F) CLI_AT(keys_target, F)
+static const struct cli_opt target_options[] = {
+    {.name = "format",
+     .type = CLI_CUSTOM,
+     .choices = "nginx48|nginx80|haproxy|apache|node|raw",
+     .help = "the server's key file format"},
+    {.name = "out",
+     .type = CLI_STRING,
+     .choices = "PATH",
+     .offset = TARGET_AT(out),
+     .help = "a file (a directory of slot files 0.key, 1.key... for nginx formats); on tmpfs "
+             "(such as /run) unless --allow-disk; - is stdout (export)"},
+    {.name = "slots",
+     .type = CLI_INT,
+     .min = 2,
+     .max = KEYS_MAX_SLOTS,
+     .offset = TARGET_AT(slots),
+     .help = "nginx: how many key files (the encrypting key, the next, older); default: all"},
+    {.name = "reload",
+     .type = CLI_STRING,
+     .choices = "COMMAND",
+     .offset = TARGET_AT(reload),
+     .help = "sync: run with /bin/sh -c after the files change (e.g. systemctl reload nginx)"},
+    {.name = "allow_disk",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = TARGET_AT(allow_disk),
+     .help = "write keys to a disk-backed file system (they outlive the process and its "
+             "backups)"},
+    {.name = "stdout",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = TARGET_AT(is_stdout),
+     .help = "sync with --format node: a base64 line for setTicketKeys at each change"},
+    {.name = "haproxy_socket",
+     .type = CLI_LIST,
+     .choices = "PATH",
+     .offset = TARGET_AT(sockets),
+     .help = "sync: HAProxy's runtime API socket (stats socket ... level admin); repeatable"},
+    {.name = "haproxy_ref",
+     .type = CLI_STRING,
+     .choices = "KEYFILE_OR_ID",
+     .offset = TARGET_AT(haproxy_ref),
+     .help = "sync: the tls-ticket-keys file as HAProxy's configuration names it, or its id "
+             "from `show tls-keys`"},
+};
+
+void keys_target_rows(struct keys_target *t, struct cli_table *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->opts = target_options;
+    out->n = sizeof(target_options) / sizeof(target_options[0]);
+    out->dst = t;
+    out->heading = "targets (export, import's --format, sync)";
+    out->custom = set_format;
 }
 
 bool keys_target_check(const struct keys_target *t, bool is_sync)
 {
     const char *why = NULL;
-    bool has_file = t->out != NULL;
-    if (t->n_sockets > 0 && t->haproxy_ref == NULL) {
+    bool has_file = t->out[0] != '\0';
+    if (t->sockets.n > 0 && t->haproxy_ref[0] == '\0') {
         why = "--haproxy-socket needs --haproxy-ref (the tls-ticket-keys file as HAProxy's "
               "configuration names it, or its id from `show tls-keys`)";
     } else if (has_file && !t->has_format) {
         why = "--out needs --format nginx48|nginx80|haproxy|apache|node|raw";
     } else if (t->is_stdout && (!t->has_format || t->format != TLSR_KEYFMT_NODE || has_file)) {
         why = "--stdout streams Node keys: use it with --format node and without --out";
-    } else if (!has_file && !t->is_stdout && t->n_sockets == 0) {
+    } else if (!has_file && !t->is_stdout && t->sockets.n == 0) {
         why = is_sync ? "nothing to sync: give --format F --out PATH, --haproxy-socket PATH "
                         "--haproxy-ref REF, or --format node --stdout"
                       : "export needs --format F --out PATH (- for stdout)";
-    } else if (!is_sync && (t->n_sockets > 0 || t->is_stdout || t->reload != NULL)) {
+    } else if (!is_sync && (t->sockets.n > 0 || t->is_stdout || t->reload[0] != '\0')) {
         why = "--haproxy-socket, --stdout and --reload belong to keys sync";
     } else if (t->slots != 0 && (!t->has_format || (t->format != TLSR_KEYFMT_NGINX48 &&
                                                     t->format != TLSR_KEYFMT_NGINX80))) {
@@ -290,7 +308,7 @@ static bool apply_files(struct keys_target *t, const struct tlsr_key_material *k
         if (is_ok) {
             memcpy(t->written, digest, 32);
             t->is_written = true;
-            t->is_reload_due = t->reload != NULL;
+            t->is_reload_due = t->reload[0] != '\0';
             fprintf(stderr, "info keys event=keys_written format=%s out=%s files=%zu\n",
                     tlsr_key_format_name(t->format), t->out, n_files);
         }
@@ -366,8 +384,8 @@ static bool haproxy_push(const struct keys_target *t, const struct tlsr_key_mate
     snprintf(cmd, sizeof(cmd), "set ssl tls-key %s %s\n", t->haproxy_ref, b64);
     OPENSSL_cleanse(b64, sizeof(b64));
     bool is_ok = true;
-    for (size_t i = 0; i < t->n_sockets; i++) {
-        is_ok = haproxy_command(t->sockets[i], cmd, "TLS ticket key updated") && is_ok;
+    for (size_t i = 0; i < t->sockets.n; i++) {
+        is_ok = haproxy_command(t->sockets.v[i], cmd, "TLS ticket key updated") && is_ok;
     }
     OPENSSL_cleanse(cmd, sizeof(cmd));
     return is_ok;
@@ -435,10 +453,10 @@ bool keys_target_apply(struct keys_target *t, const struct tlsr_key_material *ke
                        bool has_next)
 {
     bool is_ok = true;
-    if (t->out != NULL) {
+    if (t->out[0] != '\0') {
         is_ok = apply_files(t, keys, n, has_next) && is_ok;
     }
-    if (t->n_sockets > 0) {
+    if (t->sockets.n > 0) {
         is_ok = apply_haproxy(t, keys, n, has_next) && is_ok;
     }
     if (t->is_stdout) {

@@ -32,6 +32,7 @@
 #include <tlsresume/fleet.h>
 #include <tlsresume/tlsresume.h>
 
+#include "../cli/cli.h"
 #include "../cli/log.h"
 #include "serve_admin.h"
 #include "serve_config.h"
@@ -42,7 +43,7 @@
 #define MAX_WORKERS (2 * 256)
 
 struct listener {
-    char addr[CFG_STR];
+    char addr[CLI_STR];
     int fd;
 };
 
@@ -80,7 +81,7 @@ struct master {
     struct tlsr_cache *cache;
     struct tlsr_cache *early_register; /* 0-RTT strike register; NULL without early data */
     struct tlsr_keyring *ring;
-    struct listener listeners[CFG_LIST_MAX];
+    struct listener listeners[CLI_LIST_MAX];
     size_t n_listeners;
     struct sockaddr_storage backend;
     socklen_t backend_len;
@@ -98,16 +99,19 @@ struct master {
     ev_timer respawn; /* replaces dead workers a second later, never in a tight loop */
     int pending_ids[MAX_WORKERS];
     unsigned pending_respawns;
-    ev_timer reaper; /* kills draining workers past their deadline */
+    ev_timer reaper;     /* kills draining workers past their deadline */
+    ev_timer keys_ahead; /* makes the next ticket keys here, never in a worker's handshake */
+    int exit_code;       /* set when the master stops on an error found after start */
+    bool is_prepare_failing;
     unsigned admin_open;
     /* Fleet mode (--redis): the fleet key, the options every worker's cache uses, the ring. */
     struct tlsr_fleet_secret *fleet_secret;
     struct tlsr_fleet_opts fleet_opts;
-    const char *redis_endpoints[CFG_LIST_MAX];
+    const char *redis_endpoints[CLI_LIST_MAX];
     /* The fleet settings of the start, which fleet_opts points into: a reload frees its old
      * configuration, and the fleet is not reloaded. */
-    struct str_list fleet_redis;
-    char fleet_prefix[CFG_STR];
+    struct cli_list fleet_redis;
+    char fleet_prefix[CLI_STR];
     char redis_password[512];
     struct tlsr_fleet_ring *fleet_ring;
     ev_timer join_wait; /* workers start once the ring has joined the fleet */
@@ -119,7 +123,7 @@ static bool resolve(const char *text, struct sockaddr_storage *out, socklen_t *o
                     size_t cap)
 {
     char why[200];
-    if (!serve_resolve(text, out, out_len, why, sizeof(why))) {
+    if (!cli_resolve(text, out, out_len, why, sizeof(why))) {
         snprintf(err, cap, "%.200s: %s", text, why);
         return false;
     }
@@ -153,7 +157,7 @@ static bool bind_all(struct master *m, const struct serve_config *cfg, struct li
                      char *err, size_t cap)
 {
     for (size_t i = 0; i < cfg->listen.n; i++) {
-        snprintf(out[i].addr, CFG_STR, "%s", cfg->listen.v[i]);
+        snprintf(out[i].addr, CLI_STR, "%s", cfg->listen.v[i]);
         out[i].fd = -1;
         for (size_t j = 0; j < m->n_listeners; j++) {
             if (strcmp(m->listeners[j].addr, cfg->listen.v[i]) == 0) {
@@ -213,12 +217,13 @@ static void spawn_worker(struct master *m, int id)
         ev_timer_stop(EV_DEFAULT, &m->respawn);
         ev_timer_stop(EV_DEFAULT, &m->reaper);
         ev_timer_stop(EV_DEFAULT, &m->join_wait);
+        ev_timer_stop(EV_DEFAULT, &m->keys_ahead);
         tlsr_fleet_ring_free(m->fleet_ring); /* the master's; this closes only our copy */
         m->fleet_ring = NULL;
         if (m->admin_fd >= 0) {
             close(m->admin_fd);
         }
-        int fds[CFG_LIST_MAX];
+        int fds[CLI_LIST_MAX];
         for (size_t i = 0; i < m->n_listeners; i++) {
             fds[i] = m->listeners[i].fd;
         }
@@ -282,6 +287,23 @@ static void drain_all(struct master *m)
     }
 }
 
+/* Every second: the keys of the next two periods made in the master, ahead of their time, so
+ * that no worker makes one under the ring's lock in a handshake (a fleet makes its own). */
+static void on_keys_ahead(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct master *m = t->data;
+    bool is_failing = m->ring != NULL && tlsr_keyring_prepare(m->ring) != TLSR_OK;
+    if (is_failing && !m->is_prepare_failing) {
+        log_msg(LOG_WARN, "tickets",
+                "event=keys_ahead_failed error=\"%s\" note=\"the next key "
+                "is made when a handshake needs it\"",
+                tlsr_last_error());
+    }
+    m->is_prepare_failing = is_failing;
+}
+
 static void on_reaper(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)revents;
@@ -333,7 +355,7 @@ static void reload(struct master *m)
     struct serve_config *cfg = malloc(sizeof(*cfg));
     struct tls_set *tls = malloc(sizeof(*tls));
     enum cfg_action action;
-    struct listener fresh[CFG_LIST_MAX];
+    struct listener fresh[CLI_LIST_MAX];
     if (cfg == NULL || tls == NULL ||
         !serve_config_load(m->argc, m->argv, cfg, &action, err, sizeof(err)) ||
         !tls_set_build(cfg, m->cache, ring_for(m, cfg), m->early_register, tls, err, sizeof(err))) {
@@ -696,6 +718,18 @@ static void on_join_wait(struct ev_loop *loop, ev_timer *t, int revents)
     struct master *m = t->data;
     struct tlsr_fleet_ring_stats st;
     tlsr_fleet_ring_get_stats(m->fleet_ring, &st);
+    if (st.is_foreign_key) {
+        /* A configuration error, found only once Redis answered: stop before any worker. */
+        ev_timer_stop(loop, t);
+        log_msg(LOG_ERROR, "config",
+                "fleet_key: %s is not this fleet's key: none of the fleet's keys in Redis "
+                "(prefix %s) opens with it; give every server the same fleet key file",
+                m->cfg->fleet_key, m->fleet_prefix);
+        m->exit_code = 2;
+        m->is_stopping = true;
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
     if (!st.is_joined && ev_now(loop) < m->join_deadline) {
         return;
     }
@@ -737,6 +771,9 @@ static void run_loop(struct master *m)
     ev_timer_init(&m->reaper, on_reaper, 1.0, 1.0);
     m->reaper.data = m;
     ev_timer_start(m->loop, &m->reaper);
+    ev_timer_init(&m->keys_ahead, on_keys_ahead, 0.0, 1.0);
+    m->keys_ahead.data = m;
+    ev_timer_start(m->loop, &m->keys_ahead);
     ev_child_init(&m->child, on_child, 0, 0);
     m->child.data = m;
     ev_child_start(m->loop, &m->child);
@@ -791,8 +828,12 @@ int serve_main(int argc, char **argv)
         free(m.cfg);
         return 2;
     }
-    if (action == CFG_HELP || action == CFG_TABLE) {
-        (action == CFG_HELP ? serve_config_help : serve_config_table)(stdout);
+    if (action == CFG_HELP || action == CFG_MAN || action == CFG_TABLE) {
+        if (action == CFG_TABLE) {
+            serve_config_table(stdout);
+        } else {
+            serve_config_help(stdout, action == CFG_MAN);
+        }
         free(m.cfg);
         return 0;
     }
@@ -818,6 +859,7 @@ int serve_main(int argc, char **argv)
                     "note=\"ephemeral, for demos and tests only\"");
         }
         run_loop(&m);
+        rc = m.exit_code;
     }
     cleanup(&m);
     return rc;

@@ -119,6 +119,9 @@ static void library(struct out *o, const struct admin_view *v)
                "Rotations on demand refused: the ring had no room without wiping a key whose "
                "tickets are still valid.",
                k.rotations_refused);
+        metric(o, "tlsresume_ticket_keys_made_inline_total", "counter",
+               "Ticket keys a handshake had to make (none while the master makes them ahead).",
+               k.keys_made_inline);
         metric(o, "tlsresume_tickets_issued_total", "counter", "Tickets sealed.", k.issued);
         metric(o, "tlsresume_tickets_decrypted_total", "counter", "Tickets that resumed.",
                k.decrypted);

@@ -11,29 +11,24 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#define CFG_STR 256
-#define CFG_LIST_MAX 16
-
-struct str_list {
-    char v[CFG_LIST_MAX][CFG_STR];
-    size_t n;
-};
+#include "../cli/value.h"
 
 struct serve_config {
-    struct str_list listen;
-    char backend[CFG_STR];
-    struct str_list cert;
-    struct str_list key;
+    struct cli_list listen;
+    char backend[CLI_STR];
+    struct cli_list cert;
+    struct cli_list key;
+    char key_password_file[CLI_STR];
     bool self_signed;
     uint64_t workers;
-    char alpn[CFG_STR];
-    char ciphers[CFG_STR];
-    char ciphersuites[CFG_STR];
-    char groups[CFG_STR];
-    char min_tls[CFG_STR];
+    char alpn[CLI_STR];
+    char ciphers[CLI_STR];
+    char ciphersuites[CLI_STR];
+    char groups[CLI_STR];
+    char min_tls[CLI_STR];
     bool proxy_protocol;
-    char tls13_tickets[CFG_STR];
-    char session_context[CFG_STR];
+    char tls13_tickets[CLI_STR];
+    char session_context[CLI_STR];
     uint64_t session_timeout_s;
     uint64_t cache_size_bytes;
     uint64_t ticket_rotate_s;
@@ -47,32 +42,34 @@ struct serve_config {
     uint64_t backend_connect_timeout_s;
     uint64_t max_connections;
     uint64_t drain_timeout_s;
-    char admin[CFG_STR];
+    char admin[CLI_STR];
     bool access_log;
-    char log_level[CFG_STR];
+    char log_level[CLI_STR];
     bool early_data;
     uint64_t max_early_data;
     uint64_t early_data_window_s;
     bool early_data_anti_replay;
-    struct str_list redis;
-    char redis_password_file[CFG_STR];
-    char redis_user[CFG_STR];
-    char redis_tls_ca[CFG_STR];
-    char redis_tls_cert[CFG_STR];
-    char redis_tls_key[CFG_STR];
-    char redis_tls_name[CFG_STR];
-    char redis_prefix[CFG_STR];
+    struct cli_list redis;
+    char redis_password_file[CLI_STR];
+    char redis_user[CLI_STR];
+    char redis_tls_ca[CLI_STR];
+    char redis_tls_cert[CLI_STR];
+    char redis_tls_key[CLI_STR];
+    char redis_tls_name[CLI_STR];
+    char redis_prefix[CLI_STR];
     uint64_t redis_timeout_ms;
-    char fleet_key[CFG_STR];
-    char fleet_member[CFG_STR];
+    char fleet_key[CLI_STR];
+    char fleet_member[CLI_STR];
     uint64_t fleet_poll_ms;
     uint64_t fleet_ack_wait_s;
     uint64_t fleet_clock_skew_s;
-    char config_file[CFG_STR]; /* --config, empty when none */
+    bool check_config;
+    bool config_table;
+    char config_file[CLI_STR]; /* --config, empty when none */
 };
 
 /* The outcome of parsing the command line. */
-enum cfg_action { CFG_SERVE, CFG_CHECK, CFG_HELP, CFG_TABLE };
+enum cfg_action { CFG_SERVE, CFG_CHECK, CFG_HELP, CFG_MAN, CFG_TABLE };
 
 /*
  * Loads defaults, then the file named by --config (if any), then the command-line flags (which
@@ -86,10 +83,17 @@ bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg
  * then validation: the config file parser alone (its fuzz target uses it). */
 bool serve_config_parse_text(const char *what, const char *text, size_t len,
                              struct serve_config *cfg, char *err, size_t cap);
-/* As serve_config_load, for `tlsresume keys`: the same flags and file, but only the fleet's
- * settings are checked (redis required, fleet_key, prefix, timing); no action flags. */
-bool serve_config_load_fleet(int argc, char **argv, struct serve_config *cfg, char *err,
-                             size_t cap);
+/* Checks a loaded configuration (required options, pairs, files, addresses) and fills in
+ * what follows from it (workers 0: one per core); "name: why" into err. */
+bool serve_config_validate(struct serve_config *cfg, char *err, size_t cap);
+/* The option table over cfg (NULL only to print it), for a command that reads serve's
+ * settings too: flag_tags CLI_TAG_FLEET takes only the fleet settings as flags (`tlsresume
+ * keys`; the config file may hold every option). */
+struct cli_table;
+void serve_config_rows(struct serve_config *cfg, unsigned flag_tags, struct cli_table *out);
+/* Checks the fleet settings alone, for `tlsresume keys`: Redis required, the fleet key, the
+ * password and TLS files, the prefix. */
+bool serve_config_check_fleet(const struct serve_config *cfg, char *err, size_t cap);
 /* How to authenticate to Redis: reads the password from the file named by
  * redis_password_file, else from $TLSR_REDIS_PASSWORD (the trailing newline of a file is
  * dropped) into out; *password points to it, or is NULL when there is none; *username is
@@ -104,16 +108,8 @@ bool serve_redis_auth(const struct serve_config *cfg, char *out, size_t out_cap,
  * empty. On error writes "session_context: why" into err. */
 bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size_t *len, char *err,
                            size_t cap);
-/* Parses a duration as the configuration does ("90", "30s", "5m", "2h", "1d") within
- * [min_s, max_s]; false for anything else. */
-bool serve_parse_duration(const char *text, uint64_t min_s, uint64_t max_s, uint64_t *out);
-/* Resolves "host:port" or "[v6]:port" (numeric port) into out (may be NULL to only check).
- * On failure writes the reason into why and returns false. */
-bool serve_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *why,
-                   size_t cap);
-
-/* Prints --help: every option with its type, default and help text. */
-void serve_config_help(FILE *out);
+/* Prints --help (or the man page): every option with its type, default and help text. */
+void serve_config_help(FILE *out, bool is_man);
 /* Prints the Markdown table of docs/CONFIG.md. */
 void serve_config_table(FILE *out);
 

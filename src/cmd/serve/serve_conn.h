@@ -85,7 +85,7 @@ struct conn {
 struct worker {
     struct ev_loop *loop;
     const struct worker_args *a;
-    ev_io accept_w[CFG_LIST_MAX];
+    ev_io accept_w[CLI_LIST_MAX];
     ev_signal sig_term;
     ev_signal sig_int;
     ev_timer accept_pause; /* accepting stops briefly when descriptors run out */

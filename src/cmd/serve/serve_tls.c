@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "../cli/log.h"
+#include "serve_key.h"
 
 static void ssl_err(char *err, size_t cap, const char *what)
 {
@@ -117,7 +118,8 @@ static bool self_signed(SSL_CTX *ctx, char *err, size_t cap)
     return ok;
 }
 
-static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t cap)
+static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, const char *password_file,
+                      char *err, size_t cap)
 {
     char what[600];
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
@@ -125,7 +127,13 @@ static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err
         ssl_err(err, cap, what);
         return false;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+    EVP_PKEY *pkey = NULL;
+    if (!serve_key_load(key, password_file, &pkey, err, cap)) {
+        return false;
+    }
+    int is_used = SSL_CTX_use_PrivateKey(ctx, pkey);
+    EVP_PKEY_free(pkey);
+    if (is_used != 1) {
         snprintf(what, sizeof(what), "key: %s (for cert %s)", key, cert);
         ssl_err(err, cap, what);
         return false;
@@ -225,10 +233,14 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
             return false;
         }
         set->ctx[set->n++] = ctx;
-        bool ok = configure(ctx, cfg, err, cap) &&
-                  (cfg->self_signed ? self_signed(ctx, err, cap)
-                                    : load_pair(ctx, cfg->cert.v[i], cfg->key.v[i], err, cap)) &&
-                  attach(ctx, cfg, cache, ring, early_register, err, cap);
+        bool ok =
+            configure(ctx, cfg, err, cap) &&
+            (cfg->self_signed
+                 ? self_signed(ctx, err, cap)
+                 : load_pair(ctx, cfg->cert.v[i], cfg->key.v[i],
+                             cfg->key_password_file[0] != '\0' ? cfg->key_password_file : NULL, err,
+                             cap)) &&
+            attach(ctx, cfg, cache, ring, early_register, err, cap);
         if (!ok) {
             tls_set_free(set);
             return false;

@@ -13,9 +13,9 @@
 #include "serve_config.h"
 
 struct tls_set {
-    SSL_CTX *ctx[CFG_LIST_MAX]; /* ctx[0] is the default; every one is attached */
+    SSL_CTX *ctx[CLI_LIST_MAX]; /* ctx[0] is the default; every one is attached */
     size_t n;
-    unsigned char alpn[CFG_STR]; /* wire format */
+    unsigned char alpn[CLI_STR]; /* wire format */
     size_t alpn_len;
     struct tlsr_fleet_cache *fleet;    /* a worker's fleet cache, or NULL */
     tlsr_fleet_resume_fn fleet_resume; /* resumes a handshake paused for the fleet cache */

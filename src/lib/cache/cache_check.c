@@ -100,3 +100,23 @@ tlsr_status tlsr__cache_check(struct tlsr_cache *c)
     tlsr__free(seen);
     return rc;
 }
+
+unsigned tlsr__cache_corrupt_heads(struct tlsr_cache *c, size_t at)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < c->arena->nshards && at < SLOT_DATA; i++) {
+        struct shard *sh = shard_at(c, i);
+        if (tlsr__cache_shard_lock(sh) != TLSR_OK) {
+            continue;
+        }
+        for (uint32_t link = 1; link <= sh->nslots; link++) {
+            struct slot *slot = shard_slot(sh, link);
+            if (slot->kind == SLOT_HEAD) {
+                slot->data[at] ^= 0xff;
+                n++;
+            }
+        }
+        tlsr__cache_shard_unlock(sh);
+    }
+    return n;
+}

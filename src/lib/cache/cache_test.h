@@ -20,5 +20,8 @@ unsigned tlsr__cache_nshards(const struct tlsr_cache *cache);
 /* The shard a key falls in. */
 TLSR_MUST_CHECK tlsr_status tlsr__cache_shard_of(struct tlsr_cache *cache,
                                                  const struct tlsr_cache_key *key, unsigned *out);
+/* Flips byte `at` of the first slot of every entry (a corrupt cache, for the test that such an
+ * entry is a counted miss); returns how many entries it touched. */
+unsigned tlsr__cache_corrupt_heads(struct tlsr_cache *cache, size_t at);
 
 #endif

@@ -433,3 +433,17 @@ tlsr_status tlsr_client_session_load(const char *path, const char *host, uint16_
     close_store(lock_fd, &f);
     return rc;
 }
+
+bool tlsr_client_same_ticket(const SSL_SESSION *a, const SSL_SESSION *b)
+{
+    const unsigned char *ta = NULL;
+    const unsigned char *tb = NULL;
+    size_t la = 0;
+    size_t lb = 0;
+    if (a == NULL || b == NULL) {
+        return false;
+    }
+    SSL_SESSION_get0_ticket(a, &ta, &la);
+    SSL_SESSION_get0_ticket(b, &tb, &lb);
+    return la == lb && la > 0 && CRYPTO_memcmp(ta, tb, la) == 0;
+}

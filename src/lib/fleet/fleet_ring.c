@@ -2,28 +2,7 @@
  * The fleet ticket key ring: every server's tlsr_keyring follows one sequence of keys kept in
  * Redis, and a key starts encrypting only once every live server holds it.
  *
- * Redis holds (prefix P, default "tlsr:"):
- *     P tk:<gen>   a ticket key sealed under the wrap key (AAD: label | gen), with a TTL: a
- *                  next key lives 2 periods + ack wait + lifetime + skew; on promotion the new
- *                  key gets period + ack wait + lifetime + skew and the one it replaces
- *                  lifetime + skew, after which Redis deletes it (and every server has wiped it)
- *     P cur        "<gen> <ms>": the encrypting generation and when it was promoted
- *     P next_at    when the next key was created (ms), for the acknowledgement deadline
- *     P ack:<gen>  the members holding key <gen>
- *     P members    sorted set of members, scored by when each stops counting as live (ms):
- *                  its last poll + 3 of its own poll intervals + 2 s
- *     P force      a rotation request: a keyed hash (name key) of the generation to rotate away
- *                  from, so only fleet key holders can ask; cleared by the promotion. A member
- *                  refuses one (counted) when its ring has no room without wiping a key whose
- *                  tickets are still valid (8 on demand within one ticket lifetime)
- *     P at:<gen>   when key <gen> was promoted (ms), with the key's TTL
- *     P use:<gen>  hash: member -> "issued presented", each member's counts for key <gen>
- *     P imp:<id>   a key imported from another server's file (tlsresume keys import), sealed
- *                  (AAD: label | id), 48 or 80 bytes, decrypt-only until its TTL runs out
- *     P imports    the set of import ids
- * All times are Redis's own clock (TIME in the scripts), so servers' clocks do not matter to
- * the schedule; they matter only to ticket ages, covered by the skew allowance. (Tests shift
- * that clock by an offset passed to every script, to run the schedule's rules in seconds.)
+ * The Redis schema and the scripts that change it: ring_schema.c.
  *
  * Each poll, one script records this member and returns the state and the sealed keys; the
  * server installs what it lacks, applies them where they go (the apply hook: `keys sync`
@@ -64,133 +43,6 @@
 #define TICK_FIELDS 8
 #define KEY_FIELDS 5
 #define IMPORT_FIELDS 3
-
-static const char tick_lua[] =
-    "local p = ARGV[1]\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[6])\n"
-    "if ARGV[5] ~= '1' then\n"
-    "  redis.call('ZADD', p .. 'members', now + tonumber(ARGV[3]), ARGV[2])\n"
-    "  redis.call('ZREMRANGEBYSCORE', p .. 'members', '-inf', now)\n"
-    "end\n"
-    "local gen, promoted = 0, 0\n"
-    "local cur = redis.call('GET', p .. 'cur')\n"
-    "if cur then\n"
-    "  local a, b = string.match(cur, '^(%d+) (%d+)$')\n"
-    "  if a then gen = tonumber(a); promoted = tonumber(b) end\n"
-    "end\n"
-    "local members = redis.call('ZRANGEBYSCORE', p .. 'members', now, '+inf')\n"
-    "local missing, ack, i = 0, p .. 'ack:' .. (gen + 1), 1\n"
-    "while i <= #members do\n"
-    "  local j = math.min(i + 999, #members)\n"
-    "  local r = redis.pcall('SMISMEMBER', ack, unpack(members, i, j))\n"
-    "  if type(r) == 'table' and not r.err then\n"
-    "    for _, v in ipairs(r) do if v == 0 then missing = missing + 1 end end\n"
-    "  else\n"
-    "    for k = i, j do\n"
-    "      if redis.call('SISMEMBER', ack, members[k]) == 0 then missing = missing + 1 end\n"
-    "    end\n"
-    "  end\n"
-    "  i = j + 1\n"
-    "end\n"
-    "local out = {tostring(now), tostring(gen), tostring(promoted), tostring(#members),\n"
-    "  tostring(missing), redis.call('GET', p .. 'next_at') or '0',\n"
-    "  redis.call('GET', p .. 'force') or '', '0'}\n"
-    "local g, n = gen + 1, 0\n"
-    "while g >= 1 and n < tonumber(ARGV[4]) do\n"
-    "  local k = redis.call('GET', p .. 'tk:' .. g)\n"
-    "  if not k then\n"
-    "    if g <= gen then break end\n"
-    "    k = ''\n"
-    "  end\n"
-    "  local issued, presented = 0, 0\n"
-    "  for _, v in ipairs(redis.call('HVALS', p .. 'use:' .. g)) do\n"
-    "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
-    "    if a then issued = issued + tonumber(a); presented = presented + tonumber(b) end\n"
-    "  end\n"
-    "  out[#out + 1] = k\n"
-    "  out[#out + 1] = tostring(redis.call('PTTL', p .. 'tk:' .. g))\n"
-    "  out[#out + 1] = tostring(redis.call('SCARD', p .. 'ack:' .. g))\n"
-    "  out[#out + 1] = issued .. ' ' .. presented\n"
-    "  out[#out + 1] = redis.call('GET', p .. 'at:' .. g) or '0'\n"
-    "  g = g - 1\n"
-    "  n = n + 1\n"
-    "end\n"
-    "out[8] = tostring(n)\n"
-    "for _, id in ipairs(redis.call('SMEMBERS', p .. 'imports')) do\n"
-    "  local k = redis.call('GET', p .. 'imp:' .. id)\n"
-    "  if k then\n"
-    "    out[#out + 1] = id\n"
-    "    out[#out + 1] = k\n"
-    "    out[#out + 1] = tostring(redis.call('PTTL', p .. 'imp:' .. id))\n"
-    "  elseif ARGV[5] ~= '1' then\n"
-    "    redis.call('SREM', p .. 'imports', id)\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
-
-static const char promote_lua[] =
-    "local p = ARGV[1]\n"
-    "local gen = 0\n"
-    "local cur = redis.call('GET', p .. 'cur')\n"
-    "if cur then gen = tonumber(string.match(cur, '^(%d+)')) or 0 end\n"
-    "if gen ~= tonumber(ARGV[2]) then return 0 end\n"
-    "if redis.call('EXISTS', p .. 'tk:' .. ARGV[3]) == 0 then return 0 end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[6])\n"
-    "redis.call('SET', p .. 'cur', ARGV[3] .. ' ' .. tostring(now))\n"
-    "redis.call('SET', p .. 'at:' .. ARGV[3], tostring(now), 'PX', ARGV[5])\n"
-    "redis.call('PEXPIRE', p .. 'tk:' .. ARGV[3], ARGV[5])\n"
-    "if gen > 0 then\n"
-    "  redis.call('PEXPIRE', p .. 'tk:' .. gen, ARGV[4])\n"
-    "  redis.call('PEXPIRE', p .. 'at:' .. gen, ARGV[4])\n"
-    "  redis.call('PEXPIRE', p .. 'use:' .. gen, ARGV[4])\n"
-    "end\n"
-    "redis.call('DEL', p .. 'force', p .. 'next_at', p .. 'ack:' .. ARGV[3])\n"
-    "return 1\n";
-
-/* Opens a sealed key: a generation's (80 bytes) or an import's (48 or 80, after a size byte). */
-static tlsr_status open_blob(struct tlsr_fleet_ring *fr, const uint8_t *aad, size_t aad_len,
-                             const uint8_t *blob, size_t len, struct tlsr_key_material *out)
-{
-    uint8_t plain[1 + KEY_PLAIN_LEN];
-    size_t plain_len = 0;
-    TRY(tlsr__fleet_open(fr->secret->wrap_key, aad, aad_len, blob, len, plain, sizeof(plain),
-                         &plain_len));
-    tlsr_status rc = TLSR_OK;
-    memset(out, 0, sizeof(*out));
-    if (plain_len == KEY_PLAIN_LEN) {
-        out->len = KEY_PLAIN_LEN;
-        memcpy(out->bytes, plain, KEY_PLAIN_LEN);
-    } else if (plain_len >= 1 && (plain[0] == 48 || plain[0] == 80) && plain_len - 1 == plain[0]) {
-        out->len = plain[0];
-        memcpy(out->bytes, plain + 1, plain[0]);
-    } else {
-        rc = tlsr__err_set(TLSR_E_FORMAT, "fleet ticket key: %zu bytes", plain_len);
-    }
-    OPENSSL_cleanse(plain, sizeof(plain));
-    return rc;
-}
-
-static tlsr_status open_key(struct tlsr_fleet_ring *fr, uint64_t gen, const uint8_t *blob,
-                            size_t len, struct tlsr_ticket_key *out)
-{
-    uint8_t aad[64];
-    size_t aad_len = tlsr__ring_key_aad(gen, aad);
-    struct tlsr_key_material m;
-    TRY(open_blob(fr, aad, aad_len, blob, len, &m));
-    tlsr_status rc = TLSR_OK;
-    if (m.len != KEY_PLAIN_LEN) {
-        rc = tlsr__err_set(TLSR_E_FORMAT, "fleet ticket key: %u bytes", m.len);
-    } else {
-        memcpy(out->name, m.bytes, TLSR_TICKET_NAME_LEN);
-        memcpy(out->aes_key, m.bytes + TLSR_TICKET_NAME_LEN, TLSR_TICKET_AES_LEN);
-        memcpy(out->hmac_key, m.bytes + TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN,
-               TLSR_TICKET_HMAC_LEN);
-    }
-    OPENSSL_cleanse(&m, sizeof(m));
-    return rc;
-}
 
 /* A number in a reply: a non-negative integer, or the decimal string the scripts return; false
  * for anything else (a negative PTTL such as "-1" for no TTL, a sign, spaces, overflow). */
@@ -257,8 +109,8 @@ static void promote_next(struct tlsr_fleet_ring *fr, uint64_t gen)
     snprintf(c, sizeof(c), "%llu", (unsigned long long)old_ttl);
     snprintf(d, sizeof(d), "%llu", (unsigned long long)new_ttl);
     (void)tlsr__rconn_command(tlsr__ring_conn(fr), on_promoted, fr,
-                              "EVAL %s 1 %s %s %s %s %s %s %s", promote_lua, fr->route_key,
-                              fr->prefix, a, b, c, d, fr->clock_offset);
+                              "EVAL %s 1 %s %s %s %s %s %s %s", tlsr__ring_promote_lua,
+                              fr->route_key, fr->prefix, a, b, c, d, fr->clock_offset);
 }
 
 /* Says this server holds key gen. Sent every poll (SADD is idempotent), so an acknowledgement
@@ -276,18 +128,20 @@ static void acknowledge(struct tlsr_fleet_ring *fr, uint64_t gen)
 }
 
 /* Installs key gen of the reply; true when the ring holds it afterwards. */
-static bool install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *blob,
-                    uint64_t left_ms, bool is_old, struct tlsr_ticket_key *key)
+enum held { HELD, NOT_HELD, REJECTED };
+
+/* Installs key gen of the reply into key; REJECTED when its blob does not open (the reason in
+ * tlsr_last_error()), NOT_HELD when there is none or the ring refused it. */
+static enum held install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *blob,
+                         uint64_t left_ms, bool is_old, struct tlsr_ticket_key *key)
 {
     if (blob->type != REDIS_REPLY_STRING || blob->len == 0) {
-        return false;
+        return NOT_HELD;
     }
-    if (open_key(fr, gen, (const uint8_t *)blob->str, blob->len, key) != TLSR_OK) {
+    if (tlsr__ring_open_key(fr->secret, gen, (const uint8_t *)blob->str, blob->len, key) !=
+        TLSR_OK) {
         fr->st.rejected++;
-        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
-                        "event=key_rejected generation=%llu error=\"%s\"", (unsigned long long)gen,
-                        tlsr_last_error());
-        return false;
+        return REJECTED;
     }
     uint32_t retired_for = 0;
     if (is_old) {
@@ -298,9 +152,9 @@ static bool install(struct tlsr_fleet_ring *fr, uint64_t gen, const redisReply *
         tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
                         "event=key_install_failed generation=%llu error=\"%s\"",
                         (unsigned long long)gen, tlsr_last_error());
-        return false;
+        return NOT_HELD;
     }
-    return true;
+    return HELD;
 }
 
 /* Installs the imported keys (id, blob, pttl triples from element `at`). */
@@ -312,7 +166,6 @@ static void install_imports(struct tlsr_fleet_ring *fr, const redisReply *r, siz
         const redisReply *blob = r->element[i + 1];
         uint64_t left_ms = left_ms_of(fr, r->element[i + 2]);
         char ids[40];
-        uint8_t aad[96];
         struct tlsr_key_material m;
         if (id->type != REDIS_REPLY_STRING || id->len == 0 || id->len >= sizeof(ids) ||
             blob->type != REDIS_REPLY_STRING ||
@@ -321,8 +174,8 @@ static void install_imports(struct tlsr_fleet_ring *fr, const redisReply *r, siz
         }
         memcpy(ids, id->str, id->len);
         ids[id->len] = '\0';
-        size_t aad_len = tlsr__ring_import_aad(ids, aad);
-        if (open_blob(fr, aad, aad_len, (const uint8_t *)blob->str, blob->len, &m) != TLSR_OK) {
+        if (tlsr__ring_open_import(fr->secret, ids, (const uint8_t *)blob->str, blob->len, &m) !=
+            TLSR_OK) {
             fr->st.rejected++;
             tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
                             "event=key_rejected import=%s error=\"%s\"", ids, tlsr_last_error());
@@ -496,7 +349,18 @@ static void refuse_rotation(struct tlsr_fleet_ring *fr, uint64_t gen)
                     (unsigned long long)gen);
 }
 
-static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
+/* What a poll's reply says of the fleet (the tick script's first fields). */
+struct tick {
+    uint64_t now_ms;
+    uint64_t gen;
+    uint64_t promoted_at_ms;
+    uint64_t next_at_ms;
+    bool is_forced;
+    size_t n_keys;
+};
+
+/* Reads the fields of the reply into t; false (counted, logged) when one is not a number. */
+static bool read_tick(struct tlsr_fleet_ring *fr, const redisReply *r, struct tick *t)
 {
     static const size_t numbers[] = {0, 1, 2, 3, 4, 5, 7}; /* element 6 is the force value */
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
@@ -507,98 +371,159 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
                             "event=ring_bad_reply field=%zu note=\"not a number: the poll is "
                             "ignored\"",
                             numbers[i]);
-            return;
+            return false;
         }
     }
-    uint64_t now = num(r->element[0]);
-    uint64_t gen = num(r->element[1]);
-    uint64_t promoted_at = num(r->element[2]);
+    t->now_ms = num(r->element[0]);
+    t->gen = num(r->element[1]);
+    t->promoted_at_ms = num(r->element[2]);
     fr->st.members = num(r->element[3]);
     fr->st.unacked = num(r->element[4]);
-    uint64_t next_at = num(r->element[5]);
-    bool is_forced = is_force_for(fr, gen, r->element[6]);
-    size_t n_keys = (size_t)num(r->element[7]);
-    if (n_keys > (r->elements - TICK_FIELDS) / KEY_FIELDS) {
-        n_keys = (r->elements - TICK_FIELDS) / KEY_FIELDS;
+    t->next_at_ms = num(r->element[5]);
+    t->is_forced = is_force_for(fr, t->gen, r->element[6]);
+    t->n_keys = (size_t)num(r->element[7]);
+    if (t->n_keys > (r->elements - TICK_FIELDS) / KEY_FIELDS) {
+        t->n_keys = (r->elements - TICK_FIELDS) / KEY_FIELDS;
     }
-    if (n_keys > MAX_KEYS_READ) {
-        n_keys = MAX_KEYS_READ; /* what the script was asked for, whatever Redis says */
+    if (t->n_keys > MAX_KEYS_READ) {
+        t->n_keys = MAX_KEYS_READ; /* what the script was asked for, whatever Redis says */
     }
-    fr->st.is_rotation_asked = is_forced;
-    fr->st.polls++;
-    uint64_t known_gen = fr->st.generation; /* the fleet's generation at the last poll */
+    return true;
+}
+
+/*
+ * Says what the keys that did not open mean. When none of the fleet's keys opens, this server's
+ * fleet key is another fleet's (the keys in Redis are sealed under a different one): said once,
+ * in words, and the server then only observes (it neither counts as a member that never
+ * acknowledges nor offers keys the fleet cannot open). Otherwise each rejected key is logged.
+ */
+static void note_rejections(struct tlsr_fleet_ring *fr, size_t n_blobs, size_t n_rejected)
+{
+    bool is_foreign = n_blobs > 0 && n_rejected == n_blobs;
+    if (is_foreign && !fr->st.is_foreign_key) {
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                        "event=fleet_key_mismatch keys=%zu error=\"%s\" note=\"none of the "
+                        "fleet's keys in Redis opens with this fleet key: this server's fleet key "
+                        "file is not the one the fleet uses (give every server the same file)\"",
+                        n_blobs, fr->rejected_why);
+    } else if (!is_foreign && fr->st.is_foreign_key) {
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO, "event=fleet_key_matches");
+    } else if (!is_foreign && n_rejected > 0) {
+        tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
+                        "event=key_rejected keys=%zu of=%zu error=\"%s\"", n_rejected, n_blobs,
+                        fr->rejected_why);
+    }
+    fr->st.is_foreign_key = is_foreign;
+}
+
+/* Installs the keys of the reply, promotes locally the one the fleet promoted; true when the
+ * ring holds the next key. */
+static bool follow_keys(struct tlsr_fleet_ring *fr, const redisReply *r, const struct tick *t,
+                        bool was_joined)
+{
     fr->n_keys = 0;
     bool has_next = false;
-    bool was_joined = fr->st.is_joined;
+    size_t n_blobs = 0;
+    size_t n_rejected = 0;
     struct tlsr_ticket_key key;
-    for (size_t i = 0; i < n_keys; i++) {
-        uint64_t g = gen + 1 - i;
+    for (size_t i = 0; i < t->n_keys; i++) {
+        uint64_t g = t->gen + 1 - i;
         redisReply *const *f = &r->element[TICK_FIELDS + KEY_FIELDS * i];
         /* An older key is installed (if missing: a server that joins, or comes back after
          * missing rotations) only for the time Redis keeps it, which is when the fleet retires
          * it: a wiped key never comes back for longer than that. */
-        bool is_old = g < gen;
-        bool is_held = install(fr, g, f[0], left_ms_of(fr, f[1]), is_old, &key);
-        if (f[0]->type == REDIS_REPLY_STRING && f[0]->len > 0) {
-            describe(fr, g, gen, now, f, &key, is_held);
+        bool is_old = g < t->gen;
+        enum held h = install(fr, g, f[0], left_ms_of(fr, f[1]), is_old, &key);
+        bool has_blob = f[0]->type == REDIS_REPLY_STRING && f[0]->len > 0;
+        n_blobs += has_blob;
+        n_rejected += h == REJECTED;
+        if (h == REJECTED && n_rejected == 1) {
+            snprintf(fr->rejected_why, sizeof(fr->rejected_why), "generation %llu: %s",
+                     (unsigned long long)g, tlsr_last_error());
         }
-        if (!is_held) {
+        if (has_blob) {
+            describe(fr, g, t->gen, t->now_ms, f, &key, h == HELD);
+        }
+        if (h != HELD) {
             continue;
         }
         if (i == 0) {
             has_next = true;
-        } else if (g == gen && CRYPTO_memcmp(fr->promoted, key.name, sizeof(key.name)) != 0) {
-            if (tlsr_keyring_promote(fr->ring, key.name) == TLSR_OK) {
-                memcpy(fr->promoted, key.name, sizeof(key.name));
-                fr->st.is_joined = true;
-                tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO,
-                                "event=%s generation=%llu key=%02x%02x%02x%02x",
-                                was_joined ? "key_encrypting" : "joined_fleet_ring",
-                                (unsigned long long)gen, key.name[0], key.name[1], key.name[2],
-                                key.name[3]);
-            }
+        } else if (g == t->gen && CRYPTO_memcmp(fr->promoted, key.name, sizeof(key.name)) != 0 &&
+                   tlsr_keyring_promote(fr->ring, key.name) == TLSR_OK) {
+            memcpy(fr->promoted, key.name, sizeof(key.name));
+            fr->st.is_joined = true;
+            tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_INFO,
+                            "event=%s generation=%llu key=%02x%02x%02x%02x",
+                            was_joined ? "key_encrypting" : "joined_fleet_ring",
+                            (unsigned long long)t->gen, key.name[0], key.name[1], key.name[2],
+                            key.name[3]);
         }
     }
     OPENSSL_cleanse(&key, sizeof(key));
-    install_imports(fr, r, TICK_FIELDS + KEY_FIELDS * n_keys);
-    fr->st.generation = gen;
-    if (fr->want_rotate && gen > fr->rotate_asked_at) {
+    note_rejections(fr, n_blobs, n_rejected);
+    return has_next;
+}
+
+/* A member's part once it follows the fleet: the next key made, acknowledged, promoted when
+ * due and acknowledged by every live member (or the wait ran out), a rotation asked. */
+static void advance(struct tlsr_fleet_ring *fr, const struct tick *t, bool has_next)
+{
+    if (!has_next) {
+        tlsr__ring_create_next(fr, t->gen + 1);
+        return;
+    }
+    /* Acknowledged only once whatever the apply hook feeds holds the key too. */
+    if (fr->o.apply == NULL || fr->o.apply(fr->o.apply_arg, fr->ring) == TLSR_OK) {
+        acknowledge(fr, t->gen + 1);
+    }
+    bool is_scheduled = t->gen == 0 || t->now_ms >= t->promoted_at_ms + fr->rotate_ms;
+    bool is_due = is_scheduled || t->is_forced || fr->want_rotate;
+    bool is_acked = fr->st.unacked == 0 ||
+                    (t->next_at_ms > 0 && t->now_ms >= t->next_at_ms + fr->o.ack_wait_s * 1000ull);
+    if (is_due && !is_scheduled && !has_room(fr)) {
+        refuse_rotation(fr, t->gen);
+    } else if (is_due && is_acked) {
+        promote_next(fr, t->gen);
+    } else if (fr->want_rotate && !t->is_forced) {
+        ask_rotation(fr, t->gen);
+    }
+}
+
+static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
+{
+    struct tick t;
+    if (!read_tick(fr, r, &t)) {
+        return;
+    }
+    fr->st.is_rotation_asked = t.is_forced;
+    fr->st.polls++;
+    uint64_t known_gen = fr->st.generation; /* the fleet's generation at the last poll */
+    bool was_joined = fr->st.is_joined;
+    bool has_next = follow_keys(fr, r, &t, was_joined);
+    if (!fr->st.is_foreign_key) {
+        install_imports(fr, r, TICK_FIELDS + KEY_FIELDS * t.n_keys);
+    }
+    fr->st.generation = t.gen;
+    if (fr->want_rotate && t.gen > fr->rotate_asked_at) {
         fr->want_rotate = false; /* another member made the rotation asked of this one */
     }
-    if (fr->o.is_observer) {
-        if (fr->want_rotate) {
+    if (fr->o.is_observer || fr->st.is_foreign_key) {
+        if (fr->want_rotate && !fr->st.is_foreign_key) {
             fr->want_rotate = false;
-            ask_rotation(fr, gen);
+            ask_rotation(fr, t.gen);
         }
         return;
     }
-    report_use(fr, now);
-    if (gen == 0 && was_joined && known_gen > 0) {
+    report_use(fr, t.now_ms);
+    if (t.gen == 0 && was_joined && known_gen > 0) {
         /* Redis forgot the ring (restarted empty, flushed, failed over): this server holds the
          * fleet's keys; it writes them back rather than start a new sequence. */
         tlsr__ring_republish(fr, known_gen);
         fr->st.generation = known_gen;
         return;
     }
-    if (!has_next) {
-        tlsr__ring_create_next(fr, gen + 1);
-        return;
-    }
-    /* Acknowledged only once whatever the apply hook feeds holds the key too. */
-    if (fr->o.apply == NULL || fr->o.apply(fr->o.apply_arg, fr->ring) == TLSR_OK) {
-        acknowledge(fr, gen + 1);
-    }
-    bool is_scheduled = gen == 0 || now >= promoted_at + fr->rotate_ms;
-    bool is_due = is_scheduled || is_forced || fr->want_rotate;
-    bool is_acked =
-        fr->st.unacked == 0 || (next_at > 0 && now >= next_at + fr->o.ack_wait_s * 1000ull);
-    if (is_due && !is_scheduled && !has_room(fr)) {
-        refuse_rotation(fr, gen);
-    } else if (is_due && is_acked) {
-        promote_next(fr, gen);
-    } else if (fr->want_rotate && !is_forced) {
-        ask_rotation(fr, gen);
-    }
+    advance(fr, &t, has_next);
 }
 
 static void check_overdue(struct tlsr_fleet_ring *fr)
@@ -693,8 +618,9 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
     snprintf(dead, sizeof(dead), "%llu", (unsigned long long)fr->o.poll_ms * 3ull + 2000ull);
     snprintf(max, sizeof(max), "%u", MAX_KEYS_READ);
     if (tlsr__rconn_command(tlsr__ring_conn(fr), on_tick, fr, "EVAL %s 1 %s %s %s %s %s %s %s",
-                            tick_lua, fr->route_key, fr->prefix, fr->member, dead, max,
-                            fr->o.is_observer ? "1" : "0", fr->clock_offset) == 0) {
+                            tlsr__ring_tick_lua, fr->route_key, fr->prefix, fr->member, dead, max,
+                            fr->o.is_observer || fr->st.is_foreign_key ? "1" : "0",
+                            fr->clock_offset) == 0) {
         fr->is_busy = true;
     } else {
         fr->st.polls_failed++;

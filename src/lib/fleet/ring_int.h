@@ -1,8 +1,8 @@
 /*
- * Internals of the fleet key ring shared by its two files: fleet_ring.c (polling, following,
- * promoting) and ring_store.c (what the ring writes to Redis besides its polls: new keys, and
- * the keys written back after Redis forgot them). fleet_ring.c calls ring_store.c, never the
- * other way round.
+ * Internals of the fleet key ring shared by its files: fleet_ring.c (polling, following,
+ * promoting) calls ring_store.c (what the ring writes to Redis besides its polls: new keys, and
+ * the keys written back after Redis forgot them); both stand on ring_schema.c (the Redis schema
+ * and its Lua scripts) and ring_blob.c (keys sealed for Redis). No call goes the other way.
  */
 #ifndef TLSR_RING_INT_H
 #define TLSR_RING_INT_H
@@ -46,6 +46,7 @@ struct tlsr_fleet_ring {
     uint64_t refused_at;   /* generation + 1 whose rotation on demand was refused (0: none) */
     char clock_offset[24]; /* added to Redis's clock in the scripts: "0" but in tests */
     uint8_t promoted[TLSR_TICKET_NAME_LEN];
+    char rejected_why[192]; /* the first key of the last poll that did not open, and why */
     struct tlsr_fleet_ring_stats st;
     struct tlsr_fleet_key_status keys[MAX_KEYS_READ + MAX_IMPORTS];
     size_t n_keys;
@@ -64,11 +65,29 @@ static inline struct rconn *tlsr__ring_conn(struct tlsr_fleet_ring *fr)
                           : &fr->conn;
 }
 
-/* The AAD that binds a sealed ring key to its generation (label | u64 generation); 0 when it
- * does not fit (never). */
-size_t tlsr__ring_key_aad(uint64_t gen, uint8_t out[64]);
-/* The AAD of an imported key: label | id. */
-size_t tlsr__ring_import_aad(const char *id, uint8_t out[96]);
+/* The Lua scripts of the ring (ring_schema.c, which documents the Redis schema). */
+extern const char tlsr__ring_tick_lua[];
+extern const char tlsr__ring_promote_lua[];
+extern const char tlsr__ring_create_lua[];
+extern const char tlsr__ring_republish_lua[];
+
+/* Ring keys sealed for Redis (ring_blob.c): a ring key of generation gen (len must be
+ * KEY_PLAIN_LEN), an imported key of 48 or 80 bytes under its id; and opened again. Opening
+ * fails (TLSR_E_FORMAT) on a tampered, moved or wrongly sized blob; nothing partial is kept. */
+TLSR_MUST_CHECK tlsr_status tlsr__ring_seal_key(const struct tlsr_fleet_secret *s, uint64_t gen,
+                                                const uint8_t *plain, size_t len,
+                                                uint8_t blob[KEY_BLOB_LEN], size_t *blob_len);
+TLSR_MUST_CHECK tlsr_status tlsr__ring_seal_import(const struct tlsr_fleet_secret *s,
+                                                   const char *id,
+                                                   const struct tlsr_key_material *key,
+                                                   uint8_t blob[1 + KEY_BLOB_LEN],
+                                                   size_t *blob_len);
+TLSR_MUST_CHECK tlsr_status tlsr__ring_open_key(const struct tlsr_fleet_secret *s, uint64_t gen,
+                                                const uint8_t *blob, size_t len,
+                                                struct tlsr_ticket_key *out);
+TLSR_MUST_CHECK tlsr_status tlsr__ring_open_import(const struct tlsr_fleet_secret *s,
+                                                   const char *id, const uint8_t *blob, size_t len,
+                                                   struct tlsr_key_material *out);
 
 /* Makes key gen and offers it to the fleet as the next key (SET NX in a script: one server
  * wins); counted and logged when this server's key is the one. */

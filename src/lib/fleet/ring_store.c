@@ -27,51 +27,6 @@
 #include "../err/tlsr_err.h"
 #include "../mem/tlsr_mem.h"
 
-static const char create_lua[] =
-    "local p = ARGV[1]\n"
-    "local gen = 0\n"
-    "local cur = redis.call('GET', p .. 'cur')\n"
-    "if cur then gen = tonumber(string.match(cur, '^(%d+)')) or 0 end\n"
-    "if gen + 1 ~= tonumber(ARGV[2]) then return 0 end\n"
-    "if redis.call('SET', p .. 'tk:' .. ARGV[2], ARGV[3], 'NX', 'PX', ARGV[4]) then\n"
-    "  local t = redis.call('TIME')\n"
-    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[5])\n"
-    "  redis.call('SET', p .. 'next_at', tostring(now), 'PX', ARGV[4])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n";
-
-static const char republish_lua[] =
-    "local p = ARGV[1]\n"
-    "if redis.call('EXISTS', p .. 'cur') == 1 then return 0 end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])\n"
-    "redis.call('SET', p .. 'tk:' .. ARGV[3], ARGV[4], 'PX', ARGV[5])\n"
-    "redis.call('SET', p .. 'at:' .. ARGV[3], tostring(now), 'PX', ARGV[5])\n"
-    "redis.call('SET', p .. 'cur', ARGV[3] .. ' ' .. tostring(now))\n"
-    "if ARGV[6] ~= '' then\n"
-    "  redis.call('SET', p .. 'tk:' .. (tonumber(ARGV[3]) + 1), ARGV[6], 'PX', ARGV[7])\n"
-    "  redis.call('SET', p .. 'next_at', tostring(now), 'PX', ARGV[7])\n"
-    "end\n"
-    "return 1\n";
-
-size_t tlsr__ring_key_aad(uint64_t gen, uint8_t out[64])
-{
-    struct tlsr_wr wr;
-    tlsr_wr_init(&wr, out, 64);
-    if (tlsr_wr_bytes(&wr, (const uint8_t *)KEY_LABEL, strlen(KEY_LABEL)) != TLSR_OK ||
-        tlsr_wr_u64(&wr, gen) != TLSR_OK) {
-        return 0;
-    }
-    return wr.used;
-}
-
-size_t tlsr__ring_import_aad(const char *id, uint8_t out[96])
-{
-    int n = snprintf((char *)out, 96, "%s|%s", IMPORT_LABEL, id);
-    return n > 0 && n < 96 ? (size_t)n : 0;
-}
-
 static void on_created(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
@@ -89,11 +44,8 @@ void tlsr__ring_create_next(struct tlsr_fleet_ring *fr, uint64_t gen)
     uint8_t plain[KEY_PLAIN_LEN];
     uint8_t blob[KEY_BLOB_LEN];
     size_t blob_len = 0;
-    uint8_t aad[64];
-    size_t aad_len = tlsr__ring_key_aad(gen, aad);
     if (RAND_bytes(plain, sizeof(plain)) != 1 ||
-        tlsr__fleet_seal(fr->secret->wrap_key, aad, aad_len, plain, sizeof(plain), blob,
-                         sizeof(blob), &blob_len) != TLSR_OK) {
+        tlsr__ring_seal_key(fr->secret, gen, plain, sizeof(plain), blob, &blob_len) != TLSR_OK) {
         OPENSSL_cleanse(plain, sizeof(plain));
         tlsr__fleet_log(fr->log, fr->log_arg, TLSR_LOG_ERROR,
                         "event=key_create_failed error=\"%s\"", tlsr_last_error());
@@ -106,10 +58,10 @@ void tlsr__ring_create_next(struct tlsr_fleet_ring *fr, uint64_t gen)
     char ttl_s[24];
     snprintf(gen_s, sizeof(gen_s), "%llu", (unsigned long long)gen);
     snprintf(ttl_s, sizeof(ttl_s), "%llu", (unsigned long long)ttl);
-    const char *argv[] = {"EVAL", create_lua,         "1",   fr->route_key,   fr->prefix,
-                          gen_s,  (const char *)blob, ttl_s, fr->clock_offset};
+    const char *argv[] = {"EVAL", tlsr__ring_create_lua, "1",   fr->route_key,   fr->prefix,
+                          gen_s,  (const char *)blob,    ttl_s, fr->clock_offset};
     size_t lens[] = {4,
-                     strlen(create_lua),
+                     strlen(tlsr__ring_create_lua),
                      1,
                      strlen(fr->route_key),
                      strlen(fr->prefix),
@@ -126,18 +78,6 @@ static void on_written(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     (void)r;
     (void)priv;
-}
-
-/* Seals a ring key (80 bytes of material) for generation gen into blob. */
-static tlsr_status seal_key(const struct tlsr_fleet_ring *fr, uint64_t gen,
-                            const struct tlsr_key_material *m, uint8_t blob[KEY_BLOB_LEN],
-                            size_t *blob_len)
-{
-    ENSURE(m->len == KEY_PLAIN_LEN, TLSR_E_FORMAT, "fleet: a ring key of %u bytes", m->len);
-    uint8_t aad[64];
-    size_t aad_len = tlsr__ring_key_aad(gen, aad);
-    return tlsr__fleet_seal(fr->secret->wrap_key, aad, aad_len, m->bytes, m->len, blob,
-                            KEY_BLOB_LEN, blob_len);
 }
 
 /* This server's fleet keys, in locked memory (free with tlsr__secmem_unmap(*m, *size), which
@@ -195,9 +135,10 @@ void tlsr__ring_republish(struct tlsr_fleet_ring *fr, uint64_t gen)
     fr->n_reported = 0; /* the use reports went with the rest */
     tlsr_status rc = held_keys(fr, &m, &size, &n, &has_next);
     if (rc == TLSR_OK) {
-        rc = n > 0 ? seal_key(fr, gen, &m[0], cur, &cur_len) : TLSR_E_NOTFOUND;
+        rc = n > 0 ? tlsr__ring_seal_key(fr->secret, gen, m[0].bytes, m[0].len, cur, &cur_len)
+                   : TLSR_E_NOTFOUND;
         if (rc == TLSR_OK && has_next) {
-            rc = seal_key(fr, gen + 1, &m[1], next, &next_len);
+            rc = tlsr__ring_seal_key(fr->secret, gen + 1, m[1].bytes, m[1].len, next, &next_len);
         }
         tlsr__secmem_unmap(m, size);
     }
@@ -216,11 +157,11 @@ void tlsr__ring_republish(struct tlsr_fleet_ring *fr, uint64_t gen)
     snprintf(gen_s, sizeof(gen_s), "%llu", (unsigned long long)gen);
     snprintf(cur_ttl_s, sizeof(cur_ttl_s), "%llu", (unsigned long long)cur_ttl);
     snprintf(next_ttl_s, sizeof(next_ttl_s), "%llu", (unsigned long long)next_ttl);
-    const char *argv[] = {"EVAL",     republish_lua,      "1",       fr->route_key,
-                          fr->prefix, fr->clock_offset,   gen_s,     (const char *)cur,
-                          cur_ttl_s,  (const char *)next, next_ttl_s};
+    const char *argv[] = {"EVAL",     tlsr__ring_republish_lua, "1",       fr->route_key,
+                          fr->prefix, fr->clock_offset,         gen_s,     (const char *)cur,
+                          cur_ttl_s,  (const char *)next,       next_ttl_s};
     size_t lens[] = {4,
-                     strlen(republish_lua),
+                     strlen(tlsr__ring_republish_lua),
                      1,
                      strlen(fr->route_key),
                      strlen(fr->prefix),
@@ -249,16 +190,9 @@ tlsr_status tlsr_fleet_ring_import(struct tlsr_fleet_ring *fr, const struct tlsr
     for (size_t i = 0; i < NAME_HASH_LEN; i++) {
         snprintf(id + 2 * i, 3, "%02x", hash[i]);
     }
-    uint8_t aad[96];
-    size_t aad_len = tlsr__ring_import_aad(id, aad);
-    uint8_t plain[1 + KEY_PLAIN_LEN];
-    plain[0] = key->len;
-    memcpy(plain + 1, key->bytes, key->len);
     uint8_t blob[1 + KEY_BLOB_LEN];
     size_t blob_len = 0;
-    tlsr_status rc = tlsr__fleet_seal(fr->secret->wrap_key, aad, aad_len, plain, 1u + key->len,
-                                      blob, sizeof(blob), &blob_len);
-    OPENSSL_cleanse(plain, sizeof(plain));
+    tlsr_status rc = tlsr__ring_seal_import(fr->secret, id, key, blob, &blob_len);
     TRY(rc);
     char name[96];
     char set[96];

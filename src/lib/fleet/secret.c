@@ -2,7 +2,7 @@
  * The fleet key: its file, the keys derived from it, and the sealing primitives.
  *
  * File format (a parser of untrusted bytes; see fuzz/fuzz_fleet_key.c):
- *     tlsresume-fleet-key 1\n
+ *     tlsresume-fleet-key 1\n   (read also with CRLF line ends, or without the last newline)
  *     <44 characters: the 32-byte key in base64, one '=' of padding>\n
  * Nothing else is accepted; the file must not be readable by group or others.
  *
@@ -86,10 +86,15 @@ tlsr_status tlsr_fleet_secret_parse(const char *path, const uint8_t *data, size_
     size_t line_len = 0;
     ENSURE(tlsr_rd_until(&rd, '\n', &line, &line_len) == TLSR_OK, TLSR_E_FORMAT,
            "%s:1: not a fleet key file (no first line)", path);
+    line_len -= line_len > 0 && line[line_len - 1] == '\r'; /* a copy with CRLF line ends */
     ENSURE(line_len == strlen(MAGIC_LINE) && memcmp(line, MAGIC_LINE, line_len) == 0, TLSR_E_FORMAT,
            "%s:1: expected \"%s\"", path, MAGIC_LINE);
-    ENSURE(tlsr_rd_until(&rd, '\n', &line, &line_len) == TLSR_OK, TLSR_E_FORMAT,
-           "%s:2: missing the key line (or its newline)", path);
+    if (tlsr_rd_until(&rd, '\n', &line, &line_len) != TLSR_OK) {
+        /* The last line without its newline (an editor that drops it): the rest of the file. */
+        tlsr_rd_rest(&rd, &line, &line_len);
+        ENSURE(line_len > 0, TLSR_E_FORMAT, "%s:2: missing the key line", path);
+    }
+    line_len -= line_len > 0 && line[line_len - 1] == '\r';
     ENSURE(tlsr_rd_left(&rd) == 0, TLSR_E_FORMAT, "%s:3: unexpected bytes after the key", path);
     void *mem = NULL;
     size_t map_size = 0;

@@ -155,7 +155,7 @@ static struct kr_key *find_last(struct kr_shared *sh)
     return best;
 }
 
-tlsr_status tlsr__keyring_maintain(struct tlsr_keyring *ring, uint64_t now)
+tlsr_status tlsr__keyring_maintain(struct tlsr_keyring *ring, uint64_t now, enum kr_maintain who)
 {
     struct kr_shared *sh = ring->sh;
     for (uint32_t i = 0; i < sh->capacity; i++) {
@@ -191,10 +191,34 @@ tlsr_status tlsr__keyring_maintain(struct tlsr_keyring *ring, uint64_t now)
         }
         sh->current_generation = cur->generation;
     }
-    if (find_next(sh, cur->enc_until) == NULL) {
-        TRY(make_key(ring, now, cur->generation + 1, cur->enc_until));
+    struct kr_key *last = cur;
+    unsigned ahead = who == KR_FOR_PREPARE ? 2 : 1;
+    for (unsigned i = 0; i < ahead; i++) {
+        struct kr_key *next = find_next(sh, last->enc_until);
+        if (next == NULL) {
+            /* The next key is needed; keys further ahead only where they leave rotation room. */
+            if (i > 0 && tlsr__keyring_room(sh) <= 1) {
+                break;
+            }
+            TRY(make_key(ring, now, last->generation + 1, last->enc_until));
+            if (who == KR_FOR_HANDSHAKE) {
+                count(sh, KR_KEYS_INLINE);
+            }
+            next = find_next(sh, last->enc_until);
+            ENSURE(next != NULL, TLSR_E_CRYPTO, "ticket keys: no next key after making one");
+        }
+        last = next;
     }
     return TLSR_OK;
+}
+
+tlsr_status tlsr_keyring_prepare(struct tlsr_keyring *ring)
+{
+    ENSURE(ring != NULL, TLSR_E_INVALID, "ticket keys: ring is NULL");
+    TRY(tlsr__keyring_lock(ring));
+    tlsr_status rc = tlsr__keyring_maintain(ring, ring->clock(ring->clock_arg), KR_FOR_PREPARE);
+    tlsr__keyring_unlock(ring);
+    return rc;
 }
 
 tlsr_status tlsr__keyring_lock(struct tlsr_keyring *ring)
@@ -250,7 +274,7 @@ static tlsr_status rebuild(struct tlsr_keyring *ring)
     struct kr_shared *sh = ring->sh;
     OPENSSL_cleanse(sh->keys, (size_t)sh->capacity * sizeof(sh->keys[0]));
     sh->current_generation = NO_GENERATION;
-    tlsr_status rc = tlsr__keyring_maintain(ring, ring->clock(ring->clock_arg));
+    tlsr_status rc = tlsr__keyring_maintain(ring, ring->clock(ring->clock_arg), KR_FOR_USE);
     tlsr__keyring_unlock(ring);
     return rc;
 }
@@ -331,7 +355,7 @@ tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring)
     TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
-    tlsr_status rc = tlsr__keyring_maintain(ring, now);
+    tlsr_status rc = tlsr__keyring_maintain(ring, now, KR_FOR_USE);
     if (rc == TLSR_OK && sh->is_external) {
         rc = tlsr__err_set(TLSR_E_INVALID, "ticket keys: a fleet drives this ring; rotate the "
                                            "fleet instead");
@@ -347,12 +371,19 @@ tlsr_status tlsr_keyring_rotate(struct tlsr_keyring *ring)
     } else if (rc == TLSR_OK) {
         struct kr_key *cur = tlsr__keyring_current(sh, now);
         struct kr_key *next = find_next(sh, cur->enc_until);
+        struct kr_key *later = find_next(sh, next->enc_until); /* prepared ahead, or NULL */
         cur->enc_until = now;
         cur->dec_until = now + sh->lifetime_s;
         next->enc_from = now;
         next->enc_until = now + sh->rotate_s;
         next->dec_until = next->enc_until + sh->lifetime_s;
-        rc = tlsr__keyring_maintain(ring, now);
+        if (later != NULL) {
+            /* It follows the next key without a gap, as the schedule would have made it. */
+            later->enc_from = next->enc_until;
+            later->enc_until = later->enc_from + sh->rotate_s;
+            later->dec_until = later->enc_until + sh->lifetime_s;
+        }
+        rc = tlsr__keyring_maintain(ring, now, KR_FOR_USE);
     }
     tlsr__keyring_unlock(ring);
     return rc;
@@ -366,7 +397,7 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
     /* A failing key source shows in source_errors; the snapshot is still worth having. */
-    (void)tlsr__keyring_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now, KR_FOR_USE);
     for (uint32_t i = 0; i < sh->capacity; i++) {
         out->keys_held += sh->keys[i].state == KEY_LIVE;
     }
@@ -392,6 +423,7 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
     out->rejected_expired = __atomic_load_n(&c[KR_EXPIRED], __ATOMIC_RELAXED);
     out->rejected_chain = __atomic_load_n(&c[KR_CHAIN], __ATOMIC_RELAXED);
     out->source_errors = __atomic_load_n(&c[KR_SOURCE_ERRORS], __ATOMIC_RELAXED);
+    out->keys_made_inline = __atomic_load_n(&c[KR_KEYS_INLINE], __ATOMIC_RELAXED);
     out->fleet_lapses = __atomic_load_n(&c[KR_FLEET_LAPSES], __ATOMIC_RELAXED);
     out->rotations_refused = __atomic_load_n(&c[KR_ROTATIONS_REFUSED], __ATOMIC_RELAXED);
     return TLSR_OK;
@@ -418,7 +450,7 @@ tlsr_status tlsr_keyring_current_name(struct tlsr_keyring *ring,
     ENSURE(ring != NULL && name_out != NULL, TLSR_E_INVALID, "ticket keys: NULL argument");
     TRY(tlsr__keyring_lock(ring));
     uint64_t now = ring->clock(ring->clock_arg);
-    (void)tlsr__keyring_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now, KR_FOR_USE);
     struct kr_key *cur = tlsr__keyring_current(ring->sh, now);
     tlsr_status rc = TLSR_OK;
     if (cur != NULL) {

@@ -190,7 +190,7 @@ tlsr_status tlsr_keyring_list(struct tlsr_keyring *ring, struct tlsr_key_info *o
     TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
-    (void)tlsr__keyring_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now, KR_FOR_USE);
     /* Oldest first: by when each started encrypting; next keys last. */
     struct kr_key *live[TLSR_KEYRING_MAX_KEYS];
     size_t n_live = 0;
@@ -268,7 +268,7 @@ tlsr_status tlsr_keyring_export(struct tlsr_keyring *ring, bool fleet_only,
     TRY(tlsr__keyring_lock(ring));
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
-    (void)tlsr__keyring_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now, KR_FOR_USE);
     tlsr_status rc = TLSR_OK;
     struct kr_key *cur = tlsr__keyring_current(sh, now);
     if (cur == NULL || (fleet_only && !cur->is_fleet)) {

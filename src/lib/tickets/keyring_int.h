@@ -30,6 +30,7 @@ enum kr_counter {
     KR_SOURCE_ERRORS,
     KR_FLEET_LAPSES,
     KR_ROTATIONS_REFUSED,
+    KR_KEYS_INLINE,
     KR_NCOUNTERS
 };
 
@@ -79,9 +80,13 @@ struct tlsr_keyring {
     EVP_CIPHER *aes128_cbc; /* for keys imported from 48-byte formats */
 };
 
-/* Applies the schedule at time now: wipes expired keys, makes sure a current and a next key
- * exist. Called with the lock held. */
-tlsr_status tlsr__keyring_maintain(struct tlsr_keyring *ring, uint64_t now);
+/* Who maintains the ring, and so how far ahead keys are made: a handshake and other uses need
+ * the next key (a handshake that has to make it counts in KR_KEYS_INLINE); tlsr_keyring_prepare()
+ * makes one more, so that no handshake ever makes a key. */
+enum kr_maintain { KR_FOR_HANDSHAKE, KR_FOR_USE, KR_FOR_PREPARE };
+/* Applies the schedule at time now: wipes expired keys, makes sure a current key and the next
+ * one exist (for KR_FOR_PREPARE one more, where the ring has room). Called with the lock held. */
+tlsr_status tlsr__keyring_maintain(struct tlsr_keyring *ring, uint64_t now, enum kr_maintain who);
 /* The live key encrypting at now, or NULL. */
 struct kr_key *tlsr__keyring_current(struct kr_shared *sh, uint64_t now);
 tlsr_status tlsr__keyring_lock(struct tlsr_keyring *ring);

@@ -47,7 +47,7 @@ tlsr_status tlsr__keyring_seal_setup(struct tlsr_keyring *ring, uint8_t name[TLS
     }
     TRY(tlsr__keyring_lock(ring));
     uint64_t now = ring->clock(ring->clock_arg);
-    tlsr_status rc = tlsr__keyring_maintain(ring, now);
+    tlsr_status rc = tlsr__keyring_maintain(ring, now, KR_FOR_HANDSHAKE);
     struct kr_key *k = tlsr__keyring_current(ring->sh, now);
     if (k == NULL) {
         /* The source failed and no key covers now: issue no ticket rather than a weak one. */
@@ -75,7 +75,7 @@ tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
     struct kr_shared *sh = ring->sh;
     uint64_t now = ring->clock(ring->clock_arg);
     /* A maintenance failure (key source down) must not stop decryption with the keys held. */
-    (void)tlsr__keyring_maintain(ring, now);
+    (void)tlsr__keyring_maintain(ring, now, KR_FOR_HANDSHAKE);
     struct kr_key *found = NULL;
     for (uint32_t i = 0; i < sh->capacity; i++) {
         struct kr_key *k = &sh->keys[i];

@@ -40,6 +40,29 @@ fail() {
 
 . "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/ports.sh"
 
+# wait_until SECONDS COMMAND [ARGS...]: runs COMMAND every 0.1 s until it succeeds (returns 0)
+# or SECONDS have passed (returns 1): the tests' one poll loop. Conditions are commands:
+# has_line, count_ge, metric_is, metric_ge, test, or a function of the test's own.
+wait_until() {
+    local tries=$(($1 * 10)) i
+    shift
+    for ((i = 0; i < tries; i++)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# has_line FILE PATTERN: FILE exists and a line of it matches PATTERN.
+has_line() {
+    grep -q -- "$2" "$1" 2>/dev/null
+}
+
+# count_ge FILE PATTERN N: at least N lines of FILE match PATTERN.
+count_ge() {
+    [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ]
+}
+
 # wait_port PORT: waits (bounded) until something accepts on 127.0.0.1:PORT.
 wait_port() {
     port_listening "$1" || fail "nothing listens on $1"
@@ -435,6 +458,17 @@ metric() {
     curl -s --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/metrics.out" ||
         fail "admin endpoint unreachable"
     awk -v k="$1" '$1 == k { print $2 }' "$WORK/metrics.out"
+}
+
+# metric_is NAME VALUE, metric_ge NAME MIN: serve's metric NAME is VALUE, or at least MIN.
+metric_is() {
+    [ "$(metric "$1")" = "$2" ]
+}
+
+metric_ge() {
+    local v
+    v=$(metric "$1")
+    [ -n "$v" ] && [ "$v" -ge "$2" ]
 }
 
 # expect_metric_ge NAME MIN

@@ -85,7 +85,7 @@ static bool pump(SSL *c, SSL *s)
     return false;
 }
 
-bool th_open(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer, SSL **s, SSL **c, BIO **s_bio,
+void th_pair(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer, SSL **s, SSL **c, BIO **s_bio,
              BIO **c_bio)
 {
     *s = SSL_new(server);
@@ -98,6 +98,12 @@ bool th_open(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer, SSL **s, SSL 
     if (offer != NULL) {
         SSL_set_session(*c, offer);
     }
+}
+
+bool th_open(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer, SSL **s, SSL **c, BIO **s_bio,
+             BIO **c_bio)
+{
+    th_pair(server, client, offer, s, c, s_bio, c_bio);
     return pump(*c, *s);
 }
 
@@ -106,18 +112,11 @@ static struct th_result handshake(SSL_CTX *server, SSL_CTX *client, SSL_SESSION 
 {
     struct th_result r;
     memset(&r, 0, sizeof(r));
-    SSL *s = SSL_new(server);
-    SSL *c = SSL_new(client);
+    SSL *s = NULL;
+    SSL *c = NULL;
     BIO *bs = NULL;
     BIO *bc = NULL;
-    BIO_new_bio_pair(&bs, 0, &bc, 0);
-    SSL_set_bio(s, bs, bs);
-    SSL_set_bio(c, bc, bc);
-    SSL_set_accept_state(s);
-    SSL_set_connect_state(c);
-    if (offer != NULL) {
-        SSL_set_session(c, offer);
-    }
+    th_pair(server, client, offer, &s, &c, &bs, &bc);
     r.is_ok = pump(c, s);
     if (r.is_ok) {
         unsigned char byte = 'x';
@@ -165,17 +164,6 @@ void th_result_free(struct th_result *r)
     SSL_SESSION_free(r->server_session);
     r->session = NULL;
     r->server_session = NULL;
-}
-
-bool th_same_ticket(SSL_SESSION *a, SSL_SESSION *b)
-{
-    const unsigned char *ta = NULL;
-    const unsigned char *tb = NULL;
-    size_t la = 0;
-    size_t lb = 0;
-    SSL_SESSION_get0_ticket(a, &ta, &la);
-    SSL_SESSION_get0_ticket(b, &tb, &lb);
-    return la == lb && la > 0 && memcmp(ta, tb, la) == 0;
 }
 
 bool th_is_locked_nodump(const void *p)

@@ -1,4 +1,4 @@
-/* Shared helpers of the unit tests: a test clock, certificates, and in-memory handshakes. */
+/* Helpers shared by the unit tests and bench/: a test clock, certificates, in-memory handshakes. */
 #ifndef TLSR_TEST_HELPERS_H
 #define TLSR_TEST_HELPERS_H
 
@@ -41,13 +41,14 @@ struct th_result th_handshake_abrupt(SSL_CTX *server, SSL_CTX *client, SSL_SESSI
 
 void th_result_free(struct th_result *r);
 
+/* Two ends over a memory BIO pair, the client offering offer (may be NULL), before any
+ * handshake step: *s and *c (caller frees); *s_bio and *c_bio are their BIOs. */
+void th_pair(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer, SSL **s, SSL **c, BIO **s_bio,
+             BIO **c_bio);
 /* A handshake over a memory BIO pair left open: *s and *c are the two ends (caller frees);
  * *s_bio is the server's BIO, where raw bytes for the server can be written. */
 bool th_open(SSL_CTX *server, SSL_CTX *client, SSL_SESSION *offer, SSL **s, SSL **c, BIO **s_bio,
              BIO **c_bio);
-
-/* Whether two client sessions carry the same (non-empty) ticket. */
-bool th_same_ticket(SSL_SESSION *a, SSL_SESSION *b);
 
 /* Reads /proc/self/smaps and tells whether the mapping that contains p has VmFlags lo and dd. */
 bool th_is_locked_nodump(const void *p);

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# What `make install` gives a C developer: three libraries, each with its pkg-config file,
+# linked as docs/API.md says, shared and static.
+# usage: test_install.sh SCENARIO
+#   libs   install into a temporary prefix; a core program links with `pkg-config tlsresume`
+#          alone and needs neither hiredis nor libev; a fleet program links with
+#          tlsresume-fleet (and, the control, not with tlsresume alone); the GnuTLS example
+#          links with tlsresume-gnutls, shared and static; each program runs
+. "$(dirname "$0")/lib/common.sh"
+scenario=${1:?scenario}
+command -v pkg-config >/dev/null || fail "pkg-config is not installed (scripts/deps.sh test)"
+
+case "$scenario" in
+libs)
+    cmake --install "$BUILD_DIR" --prefix "$WORK/prefix" >"$WORK/install.log" 2>&1 ||
+        fail "install: $(tail -3 "$WORK/install.log")"
+    lib=$(ls -d "$WORK"/prefix/lib*/ | head -1)
+    export PKG_CONFIG_PATH="${lib}pkgconfig"
+    for pc in tlsresume tlsresume-fleet tlsresume-gnutls; do
+        pkg-config --exists "$pc" || fail "no $pc.pc installed: $(pkg-config --print-errors "$pc" 2>&1)"
+    done
+    # The objects were built with sanitizers in the ASan tree; programs must be too.
+    cflags=()
+    if grep -q '^TLSR_SANITIZE:BOOL=ON' "$BUILD_DIR/CMakeCache.txt"; then
+        cflags=(-fsanitize=address,undefined)
+    fi
+    needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' '; }
+    make_cert
+
+    # The core API (an SSL_CTX with the cache and key ring) from `pkg-config tlsresume` alone.
+    # shellcheck disable=SC2046
+    cc "${cflags[@]}" -o "$WORK/attach" "$SRC_DIR/examples/attach.c" \
+        $(pkg-config --cflags --libs tlsresume) 2>"$WORK/attach.log" ||
+        fail "the core example does not link: $(cat "$WORK/attach.log")"
+    deps=$(needed "$WORK/attach")
+    echo "attach needs: $deps"
+    case "$deps" in *libtlsresume.so*) ;; *) fail "attach is not linked to libtlsresume.so: $deps" ;; esac
+    case "$deps" in *hiredis* | *libev* | *fleet*) fail "a core program needs fleet libraries: $deps" ;; esac
+    LD_LIBRARY_PATH="$lib" "$WORK/attach" "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/attach.out" ||
+        fail "attach failed"
+    expect attach "cache ready"
+
+    # A fleet program: tlsresume-fleet links it; the core's flags alone do not (the control).
+    cat >"$WORK/fleet.c" <<'C'
+#include <stdio.h>
+#include <tlsresume/fleet.h>
+int main(void)
+{
+    if (tlsr_fleet_endpoint_check("redis://127.0.0.1:6379") != TLSR_OK ||
+        tlsr_fleet_endpoint_check("redis://127.0.0.1:99999") == TLSR_OK) {
+        return 1;
+    }
+    printf("refused: %s\n", tlsr_last_error());
+    return 0;
+}
+C
+    # shellcheck disable=SC2046
+    if cc "${cflags[@]}" -o "$WORK/fleet_core" "$WORK/fleet.c" $(pkg-config --cflags --libs tlsresume) \
+        2>"$WORK/fleet_core.log"; then
+        fail "a fleet program linked without libtlsresume-fleet: the core still carries the fleet"
+    fi
+    grep -q "undefined reference to .tlsr_fleet_endpoint_check" "$WORK/fleet_core.log" ||
+        fail "control: unexpected link error: $(cat "$WORK/fleet_core.log")"
+    # shellcheck disable=SC2046
+    cc "${cflags[@]}" -o "$WORK/fleet" "$WORK/fleet.c" $(pkg-config --cflags --libs tlsresume-fleet) \
+        2>"$WORK/fleet.log" || fail "the fleet program does not link: $(cat "$WORK/fleet.log")"
+    deps=$(needed "$WORK/fleet")
+    echo "fleet needs: $deps"
+    case "$deps" in *libtlsresume-fleet.so*) ;; *) fail "not linked to libtlsresume-fleet.so: $deps" ;; esac
+    LD_LIBRARY_PATH="$lib" "$WORK/fleet" >"$WORK/fleet.out" || fail "the fleet program failed"
+    expect fleet "refused: "
+
+    # The GnuTLS adapter, shared, then static (every library from its .a).
+    # shellcheck disable=SC2046
+    cc "${cflags[@]}" -o "$WORK/gnutls_server" "$SRC_DIR/examples/gnutls_server.c" \
+        $(pkg-config --cflags --libs tlsresume-gnutls) -lev 2>"$WORK/gnutls.log" ||
+        fail "the GnuTLS example does not link: $(cat "$WORK/gnutls.log")"
+    deps=$(needed "$WORK/gnutls_server")
+    echo "gnutls_server needs: $deps"
+    case "$deps" in *libtlsresume-gnutls.so*) ;; *) fail "not linked to libtlsresume-gnutls.so: $deps" ;; esac
+    # Static: our three archives, the system's shared libraries (as --static lists them for
+    # our libraries: hiredis and libev are private dependencies of the fleet's archive).
+    private=$(pkg-config --static --libs tlsresume-fleet)
+    case "$private" in *-lhiredis*-lev* | *-lev*-lhiredis*) ;; *) fail "tlsresume-fleet.pc --static lacks hiredis or libev: $private" ;; esac
+    static=("$lib/libtlsresume-gnutls.a" "$lib/libtlsresume-fleet.a" "$lib/libtlsresume.a")
+    # shellcheck disable=SC2207
+    static+=($(pkg-config --libs gnutls hiredis libssl libcrypto) -lev -lpthread)
+    cc "${cflags[@]}" -o "$WORK/gnutls_static" "$SRC_DIR/examples/gnutls_server.c" \
+        $(pkg-config --cflags tlsresume-gnutls) "${static[@]}" -lev 2>"$WORK/static.log" ||
+        fail "the GnuTLS example does not link statically: $(cat "$WORK/static.log")"
+    deps=$(needed "$WORK/gnutls_static")
+    echo "gnutls_static needs: $deps"
+    case "$deps" in *libtlsresume*) fail "the static program needs our shared libraries: $deps" ;; esac
+    for prog in gnutls_server gnutls_static; do
+        set +e
+        LD_LIBRARY_PATH="$lib" "$WORK/$prog" >"$WORK/$prog.out" 2>&1
+        rc=$?
+        set -e
+        [ "$rc" = 2 ] && grep -q "usage" "$WORK/$prog.out" || fail "$prog without arguments: rc=$rc $(cat "$WORK/$prog.out")"
+    done
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
+echo "PASS: $scenario"
