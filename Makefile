@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_RELEASE = cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 CMAKE_ASAN = cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTLSR_SANITIZE=ON
 
-.PHONY: bench deps-bench all build build-asan deps-build deps-test deps-run run test unit install format \
+.PHONY: deb deps-deb bench deps-bench all build build-asan deps-build deps-test deps-run run test unit install format \
 	format-check fuzz valgrind clean
 
 all: build
@@ -19,6 +19,12 @@ deps-run:
 	@scripts/deps.sh run
 deps-bench:
 	@scripts/deps.sh bench
+deps-deb:
+	@scripts/deps.sh deb
+
+# The Debian packages (tlsresume, libtlsresume0, libtlsresume-dev) in build-deb/.
+deb: deps-deb
+	@scripts/deb.sh build-deb
 
 build: deps-build
 	@$(CMAKE_RELEASE) >/dev/null

@@ -17,6 +17,15 @@ stop() {
 trap stop EXIT
 trap 'exit 0' INT TERM
 
+# Each address must be free: say which is taken and how to choose others, before starting.
+for addr in "$BACKEND" "$LISTEN" "$ADMIN"; do
+    if (exec 7<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
+        echo "error demo: $addr is in use (another make run, or another server); choose free" \
+            "addresses, e.g. TLSR_DEMO_LISTEN=127.0.0.1:8444 TLSR_DEMO_BACKEND=127.0.0.1:8081" \
+            "TLSR_DEMO_ADMIN=127.0.0.1:9444 make run" >&2
+        exit 1
+    fi
+done
 python3 scripts/backend.py --listen "$BACKEND" --mode http >/dev/null &
 backend_pid=$!
 port=${LISTEN##*:}
@@ -35,4 +44,8 @@ TXT
 build/tlsresume serve --self-signed --listen "$LISTEN" --backend "$BACKEND" --admin "$ADMIN" \
     --access-log &
 serve_pid=$!
-wait "$serve_pid"
+rc=0
+wait "$serve_pid" || rc=$?
+serve_pid=""
+[ "$rc" = 0 ] || echo "error demo: tlsresume serve exited $rc (its error is above)" >&2
+exit "$rc"

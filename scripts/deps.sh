@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a target needs, when they are missing.
-# usage: scripts/deps.sh build|test|run|bench|fuzz
+# usage: scripts/deps.sh build|test|run|bench|fuzz|deb
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -9,7 +9,9 @@ build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev libev-dev libinih
 run_pkgs=(openssl curl)
 test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light libnginx-mod-stream haproxy
     hitch stunnel4 util-linux redis-server iproute2 faketime strace gdb apache2 valgrind
-    chromium default-jre-headless redis-sentinel)
+    chromium default-jre-headless redis-sentinel bsdutils systemd dpkg-dev debhelper fakeroot
+    lintian)
+deb_pkgs=(dpkg-dev debhelper fakeroot lintian git)
 bench_pkgs=(openssl python3 procps nginx-light libnginx-mod-stream haproxy hitch stunnel4
     util-linux redis-server)
 
@@ -19,7 +21,8 @@ run) want=("${build_pkgs[@]}" "${run_pkgs[@]}") ;;
 test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
 bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
 fuzz) want=("${build_pkgs[@]}" clang) ;;
-*) echo "usage: $0 build|test|run|bench|fuzz" >&2; exit 2 ;;
+deb) want=("${build_pkgs[@]}" "${deb_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|run|bench|fuzz|deb" >&2; exit 2 ;;
 esac
 
 missing=()

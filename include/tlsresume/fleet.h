@@ -211,6 +211,8 @@ struct tlsr_fleet_ring_stats {
     bool is_foreign_key;       /* none of the fleet's keys opens: this server's fleet key file
                                   is another fleet's; the ring only observes meanwhile */
     uint64_t polls_failed;
+    uint64_t redis_downs;   /* the ring's connects that failed and connections lost (one Redis;
+                               0 on a Cluster) */
     uint64_t polls;         /* polls answered */
     bool is_rotation_asked; /* a rotation was requested and is not done yet */
     uint64_t imported;      /* keys imported from files, held in Redis now */

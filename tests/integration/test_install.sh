@@ -6,6 +6,9 @@
 #          alone and needs neither hiredis nor libev; a fleet program links with
 #          tlsresume-fleet (and, the control, not with tlsresume alone); the GnuTLS example
 #          links with tlsresume-gnutls, shared and static; each program runs
+#   deb    make deb's packages from a copy of the tree: built, installed with dpkg -i, the
+#          installed binary serves and resumes, the installed headers and .pc files build the
+#          examples, both systemd units pass systemd-analyze verify; removed after
 . "$(dirname "$0")/lib/common.sh"
 scenario=${1:?scenario}
 command -v pkg-config >/dev/null || fail "pkg-config is not installed (scripts/deps.sh test)"
@@ -98,6 +101,64 @@ C
         set -e
         [ "$rc" = 2 ] && grep -q "usage" "$WORK/$prog.out" || fail "$prog without arguments: rc=$rc $(cat "$WORK/$prog.out")"
     done
+    ;;
+deb)
+    for cmd in dpkg-buildpackage dh lintian systemd-analyze; do
+        command -v "$cmd" >/dev/null || fail "$cmd is not installed (scripts/deps.sh test)"
+    done
+    if dpkg-query -W -f='${Status}' tlsresume 2>/dev/null | grep -q "install ok installed"; then
+        fail "a tlsresume package is installed here already; this test would replace it"
+    fi
+    purge() {
+        dpkg --purge libtlsresume-dev tlsresume libtlsresume0 >"$WORK/purge.log" 2>&1 || true
+    }
+    trap 'purge; cleanup' EXIT
+    bash "$SRC_DIR/scripts/deb.sh" "$WORK/deb" >"$WORK/deb.out" 2>&1 || fail "make deb: $(tail -5 "$WORK/deb.out")"
+    cat "$WORK/deb.out"
+    for p in tlsresume libtlsresume0 libtlsresume-dev; do
+        ls "$WORK"/deb/"${p}"_*.deb >/dev/null 2>&1 || fail "no $p package"
+    done
+    dpkg -i "$WORK"/deb/libtlsresume0_*.deb "$WORK"/deb/tlsresume_*.deb \
+        "$WORK"/deb/libtlsresume-dev_*.deb >"$WORK/dpkg.log" 2>&1 || fail "dpkg -i: $(tail -5 "$WORK/dpkg.log")"
+    [ "$(command -v tlsresume)" = /usr/bin/tlsresume ] || fail "tlsresume is not /usr/bin/tlsresume"
+    getent passwd _tlsresume >/dev/null || fail "no _tlsresume user"
+    [ -f /etc/tlsresume/serve.ini ] || fail "no /etc/tlsresume/serve.ini"
+    man -w tlsresume-serve >/dev/null 2>&1 || fail "no man page tlsresume-serve"
+    # The units: as systemd reads them (the template through an instance of it).
+    unit_dir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+    [ -f "$unit_dir/tlsresume.service" ] || unit_dir=/lib/systemd/system
+    cp "$unit_dir/tlsresume-keys-sync@.service" "$WORK/tlsresume-keys-sync@test.service"
+    for u in "$unit_dir/tlsresume.service" "$WORK/tlsresume-keys-sync@test.service"; do
+        systemd-analyze verify "$u" >"$WORK/verify.log" 2>&1 || fail "systemd-analyze verify $u: $(cat "$WORK/verify.log")"
+    done
+    # The installed binary serves and resumes.
+    start_backend http
+    PORT=$(free_port)
+    /usr/bin/tlsresume serve --self-signed --listen "127.0.0.1:$PORT" --admin off \
+        --backend "127.0.0.1:$BACKEND_PORT" --workers 2 >"$WORK/serve.out" 2>"$WORK/serve.log" &
+    SERVE_PID=$!
+    PIDS+=("$SERVE_PID")
+    wait_serve_log "event=started"
+    timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 -reconnect </dev/null \
+        >"$WORK/reconnect.out" 2>&1 || true
+    [ "$(grep -c '^Reused' "$WORK/reconnect.out")" = 5 ] || fail "the installed serve did not resume"
+    # The installed headers, libraries and .pc files build the examples, with pkg-config alone.
+    # shellcheck disable=SC2046
+    cc -o "$WORK/attach" "$SRC_DIR/examples/attach.c" $(pkg-config --cflags --libs tlsresume) \
+        2>"$WORK/cc.log" || fail "attach does not build: $(cat "$WORK/cc.log")"
+    make_cert
+    "$WORK/attach" "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/attach.out" || fail "attach failed"
+    expect attach "cache ready"
+    # shellcheck disable=SC2046
+    cc -o "$WORK/gnutls_server" "$SRC_DIR/examples/gnutls_server.c" \
+        $(pkg-config --cflags --libs tlsresume-gnutls) -lev 2>"$WORK/cc.log" ||
+        fail "gnutls_server does not build: $(cat "$WORK/cc.log")"
+    echo "lintian: $(grep -c '^[EW]:' "$WORK/deb/lintian.txt" || true) errors and warnings"
+    grep '^[EW]:' "$WORK/deb/lintian.txt" || true
+    stop_serve
+    purge
+    ! dpkg-query -W -f='${Status}' tlsresume 2>/dev/null | grep -q "install ok installed" ||
+        fail "the package was not removed"
     ;;
 *)
     fail "unknown scenario $scenario"

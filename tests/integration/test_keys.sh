@@ -336,6 +336,20 @@ formats)
         "$TLSR" keys export "${FLEET[@]}" --format haproxy --out "$WORK/disk.keys" \
             --allow-disk 2>/dev/null || fail "--allow-disk refused"
     fi
+    # A missing directory is named, before Redis is asked anything; a Redis that refuses fails
+    # at once (it used to wait the whole --timeout).
+    set +e
+    "$TLSR" keys export "${FLEET[@]}" --format raw --out "$KEYS/missing/raw.keys" 2>"$WORK/nodir.log"
+    nodir_rc=$?
+    refused=$(free_port)
+    timeout 5 "$TLSR" keys status --redis "redis://127.0.0.1:$refused" --fleet-key "$WORK/fleet.key" \
+        2>"$WORK/refused.log"
+    refused_rc=$?
+    set -e
+    [ "$nodir_rc" = 2 ] && grep -q "$KEYS/missing: No such file or directory (the directory --out writes into must exist)" \
+        "$WORK/nodir.log" || fail "a missing directory: rc=$nodir_rc $(cat "$WORK/nodir.log")"
+    [ "$refused_rc" = 1 ] && grep -q "cannot reach Redis at redis://127.0.0.1:$refused" "$WORK/refused.log" ||
+        fail "a Redis that refuses: rc=$refused_rc (124: it waited) $(cat "$WORK/refused.log")"
     echo "formats: nginx48, nginx80 (nginx -t), haproxy (HAProxy started), node (2 servers" \
         "resume each other), apache, raw; 5 malformed files refused"
     ;;

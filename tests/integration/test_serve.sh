@@ -8,6 +8,41 @@ scenario=${1:?scenario}
 CLIENT="$SRC_DIR/tests/integration/lib/tlsclient.py"
 make_cert
 
+# ask_backend PORT SRC [pieces]: a TLS request from the address SRC to PORT; prints our own
+# port and the backend's answer. With "pieces", PORT is serve itself (accept_proxy) and the
+# client first sends a PROXY v2 header of its own, in three writes.
+ask_backend() {
+    python3 - "$@" <<'PY'
+import socket, ssl, struct, sys, time
+port = int(sys.argv[1])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+raw = socket.socket()
+raw.bind((sys.argv[2], 0))
+raw.connect(("127.0.0.1", port))
+raw.settimeout(10)
+own = raw.getsockname()[1]
+if len(sys.argv) > 3:
+    addrs = socket.inet_aton(sys.argv[2]) + socket.inet_aton("127.0.0.1")
+    body = addrs + struct.pack("!HH", own, port) + b"\x03\x00\x04abcd"  # and a TLV to skip
+    header = b"\r\n\r\n\x00\r\nQUIT\n" + b"\x21\x11" + struct.pack("!H", len(body)) + body
+    for piece in (header[:5], header[5:14], header[14:]):
+        raw.sendall(piece)
+        time.sleep(0.2)
+with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    answer = b""
+    while True:
+        data = tls.recv(4096)
+        if not data:
+            break
+        answer += data
+print("own_port=%d" % own)
+print(answer.decode(errors="replace"))
+PY
+}
+
 # three_servers_resume PORT1 PORT2 PORT3: a TLS 1.2 session ID (through the fleet's session
 # cache), a TLS 1.2 ticket and a TLS 1.3 ticket (through its key ring) made on the first server
 # resume on the second; on the third, which cannot reach Redis, they are full handshakes.
@@ -544,29 +579,92 @@ sni)
     done
     stop_serve
     ;;
+accept_proxy)
+    # serve behind real balancers that send the PROXY header: HAProxy (send-proxy-v2 and
+    # send-proxy, v1) and nginx stream (proxy_protocol on, v1). The client connects from
+    # 127.0.0.3; the backend's own PROXY header, and the access log, must name that address,
+    # not the balancer's. Resumption goes through. Controls: a client without a header is
+    # refused (counted), one that sends nothing is closed at the handshake timeout, a header in
+    # pieces is read whole.
+    for cmd in haproxy nginx; do
+        command -v "$cmd" >/dev/null || fail "$cmd is not installed (scripts/deps.sh test)"
+    done
+    . "$SRC_DIR/scripts/conf.sh"
+    start_backend http --proxy-protocol
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --accept-proxy --proxy-protocol \
+        --handshake-timeout 2s
+    hp2=$(free_port)
+    hp1=$(free_port)
+    ngx=$(free_port)
+    {
+        haproxy_defaults
+        printf 'frontend v2\n    bind 127.0.0.1:%s\n    default_backend s2\n' "$hp2"
+        printf 'backend s2\n    server s 127.0.0.1:%s send-proxy-v2\n' "$PORT"
+        printf 'frontend v1\n    bind 127.0.0.1:%s\n    default_backend s1\n' "$hp1"
+        printf 'backend s1\n    server s 127.0.0.1:%s send-proxy\n' "$PORT"
+    } >"$WORK/haproxy.cfg"
+    haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+    PIDS+=("$!")
+    mkdir -p "$WORK/ngx"
+    cat >"$WORK/ngx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+pid $WORK/ngx/nginx.pid;
+error_log $WORK/ngx/error.log error;
+events { worker_connections 64; }
+stream {
+    server {
+        listen 127.0.0.1:$ngx;
+        proxy_pass 127.0.0.1:$PORT;
+        proxy_protocol on;
+    }
+}
+CONF
+    nginx -p "$WORK/ngx" -c "$WORK/ngx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$hp2"
+    wait_port "$hp1"
+    wait_port "$ngx"
+    for via in "v2 $hp2" "v1 $hp1" "nginx $ngx" "pieces $PORT pieces"; do
+        set -- $via
+        name=$1
+        ask_backend "$2" 127.0.0.3 ${3:+"$3"} >"$WORK/ap_$name.out" 2>&1 || fail "$name: the request failed: $(cat "$WORK/ap_$name.out")"
+        own=$(sed -n 's/^own_port=//p' "$WORK/ap_$name.out")
+        expect "ap_$name" "client: 127.0.0.3:$own\$"
+        grep -q "client=127.0.0.3:$own " "$WORK/serve.log" || fail "$name: the access log lacks client=127.0.0.3:$own"
+        echo "$name: the backend saw 127.0.0.3:$own"
+    done
+    # Resumption through the balancer (the TLS bytes behind the header are intact).
+    timeout 20 openssl s_client -connect "127.0.0.1:$hp2" -tls1_2 -reconnect </dev/null \
+        >"$WORK/ap_resume.out" 2>&1 || true
+    [ "$(grep -c '^Reused' "$WORK/ap_resume.out")" = 5 ] || fail "no resumption through HAProxy"
+    # Controls: TLS without a header is refused and counted; silence ends at the timeout.
+    before=$(metric 'tlsresume_errors_total{kind="proxy_header"}')
+    timeout 10 openssl s_client -connect "127.0.0.1:$PORT" </dev/null >"$WORK/ap_direct.out" 2>&1 || true
+    grep -q 'Cipher is (NONE)' "$WORK/ap_direct.out" || fail "a client without a PROXY header got a handshake"
+    wait_until 5 metric_ge 'tlsresume_errors_total{kind="proxy_header"}' $((before + 1)) ||
+        fail "the refusal was not counted"
+    grep -q 'event=proxy_header_refused error="no PROXY header (the first byte is 0x16: TLS' "$WORK/serve.log" ||
+        fail "the refusal does not say why"
+    python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', $PORT))
+t = time.time()
+s.settimeout(10)
+assert s.recv(1) == b'', 'data from serve'
+print('closed after %.1f s' % (time.time() - t))
+" >"$WORK/ap_silent.out" 2>&1 || fail "a silent client was not closed: $(cat "$WORK/ap_silent.out")"
+    wait_until 5 metric_ge 'tlsresume_errors_total{kind="proxy_header_timeout"}' 1 ||
+        fail "the header timeout was not counted"
+    cat "$WORK/ap_silent.out"
+    stop_serve
+    ;;
 proxy_protocol)
     start_backend http --proxy-protocol
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --proxy-protocol
     # The header carries the client's own address and port (on loopback the addresses of
     # both ends read 127.0.0.1; the port tells them apart).
-    python3 - "$PORT" >"$WORK/pp.out" 2>&1 <<'PY' || fail "PROXY client"
-import socket, ssl, sys
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-    port = tls.getsockname()[1]
-    tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    answer = b""
-    while True:
-        data = tls.recv(4096)
-        if not data:
-            break
-        answer += data
-print("own_port=%d" % port)
-print(answer.decode(errors="replace"))
-PY
+    ask_backend "$PORT" 127.0.0.1 >"$WORK/pp.out" 2>&1 || fail "PROXY client"
     own=$(sed -n 's/^own_port=//p' "$WORK/pp.out")
     expect pp "client: 127.0.0.1:$own\$"
     stop_serve
@@ -888,7 +986,22 @@ fd_limit)
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
     wait_serve_log "event=started"
-    grep -q "RLIMIT_NOFILE is 48" "$WORK/serve.log" || fail "no descriptor warning"
+    grep -q "warn serve event=fd_limit rlimit_nofile=48 " "$WORK/serve.log" || fail "no descriptor warning"
+    # A limit the workers together can live with is said at info level, not warned about.
+    ok_port=$(free_port)
+    (
+        ulimit -n 4000
+        exec "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$ok_port" --admin off \
+            --backend "127.0.0.1:$BACKEND_PORT" --workers 2 --max-connections 3000 \
+            --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    ) >"$WORK/fdok.out" 2>"$WORK/fdok.log" &
+    fdok_pid=$!
+    PIDS+=("$fdok_pid")
+    wait_grep "$WORK/fdok.log" "event=started" "serve under ulimit -n 4000 did not start" "$fdok_pid"
+    grep -q "info serve event=fd_limit rlimit_nofile=4000 connections_per_worker=1968" "$WORK/fdok.log" ||
+        fail "no fd_limit line at info: $(cat "$WORK/fdok.log")"
+    ! grep -q "warn serve event=fd_limit" "$WORK/fdok.log" || fail "a limit that suffices was warned about"
+    kill -TERM "$fdok_pid"
     python3 -c "
 import socket, time
 held = [socket.create_connection(('127.0.0.1', $PORT)) for _ in range(80)]
@@ -1013,6 +1126,21 @@ bad_configs)
     set -e
     [ "$rc" -ne 0 ] || fail "started on a busy port"
     expect busy "listen: 127.0.0.1:$busy: Address already in use"
+    set +e
+    "$BUILD_DIR/tlsresume" serve "${ok[@]}" --listen "127.0.0.1:$other" --admin "127.0.0.1:$busy" \
+        >"$WORK/busyadmin.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -ne 0 ] || fail "started with a busy admin port"
+    expect busyadmin "admin: 127.0.0.1:$busy: Address already in use (another serve on this host?"
+    # make run with a port taken: which one, and how to choose others, before anything starts.
+    set +e
+    TLSR_DEMO_BACKEND="127.0.0.1:$(free_port)" TLSR_DEMO_ADMIN="127.0.0.1:$(free_port)" \
+        TLSR_DEMO_LISTEN="127.0.0.1:$busy" timeout 20 bash "$SRC_DIR/scripts/demo.sh" >"$WORK/demo.out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 1 ] || fail "make run with a busy port: exit $rc"
+    expect demo "error demo: 127.0.0.1:$busy is in use"
     "$BUILD_DIR/tlsresume" serve "${ok[@]}" --check-config >"$WORK/check.out" 2>&1 || fail "--check-config on a good config"
     expect check "result=ok"
     # A boolean flag takes its value as a following word, as with "=".
@@ -1068,9 +1196,25 @@ man_pages)
         grep -q "^SYNOPSIS" "$WORK/$cmd.man" || fail "man $cmd: no SYNOPSIS"
         echo "man $cmd: $n flags"
     done
-    cmake --install "$BUILD_DIR" --prefix "$WORK/prefix" >"$WORK/install.log" 2>&1 || fail "install: $(tail -3 "$WORK/install.log")"
+    # tlsresume(1) lists every command; tlsresume.ini(5) every option a file may hold.
     for cmd in serve check bench keys; do
-        [ -f "$WORK/prefix/share/man/man1/tlsresume-$cmd.1" ] || fail "tlsresume-$cmd.1 not installed"
+        grep -q "tlsresume\\\\-$cmd(1)" "$BUILD_DIR/man/tlsresume.1" || fail "tlsresume.1 does not name $cmd"
+    done
+    "$BUILD_DIR/tlsresume" serve --config-table | sed -n 's/^| `\([a-z0-9_]*\)` .*/\1/p' >"$WORK/rows.txt"
+    [ "$(wc -l <"$WORK/rows.txt")" -ge 40 ] || fail "too few rows in --config-table"
+    while read -r row; do
+        grep -qx ".B ${row}" "$BUILD_DIR/man/tlsresume.ini.5" || fail "tlsresume.ini.5 lacks $row"
+    done <"$WORK/rows.txt"
+    for page in tlsresume.1 tlsresume.ini.5 "$SRC_DIR/docs/libtlsresume.3"; do
+        [ -f "$page" ] || page="$BUILD_DIR/man/$page"
+        LC_ALL=C.UTF-8 MANWIDTH=100 man --warnings -l "$page" >/dev/null 2>"$WORK/page.warn" ||
+            fail "man $page failed"
+        ! grep -v "can't break line" "$WORK/page.warn" | grep -q . || fail "man $page: $(cat "$WORK/page.warn")"
+    done
+    cmake --install "$BUILD_DIR" --prefix "$WORK/prefix" >"$WORK/install.log" 2>&1 || fail "install: $(tail -3 "$WORK/install.log")"
+    for page in man1/tlsresume-serve.1 man1/tlsresume-check.1 man1/tlsresume-bench.1 \
+        man1/tlsresume-keys.1 man1/tlsresume.1 man5/tlsresume.ini.5 man3/libtlsresume.3; do
+        [ -f "$WORK/prefix/share/man/$page" ] || fail "$page not installed"
     done
     ;;
 *)

@@ -196,6 +196,66 @@ void cli_man(const struct cli_cmd *c, FILE *out)
           out);
 }
 
+void cli_man_index(size_t n, const char *const *names, const char *const *summaries, FILE *out)
+{
+    fputs(".TH TLSRESUME 1 \"\" \"tlsresume\" \"tlsresume manual\"\n.SH NAME\n", out);
+    roff("tlsresume - TLS session resumption across workers and hosts: a terminating proxy and "
+         "its tools",
+         out);
+    fputs(".SH SYNOPSIS\ntlsresume \\fICOMMAND\\fR [\\fIoptions\\fR]\n.br\n"
+          "tlsresume \\-\\-version\n.SH COMMANDS\n",
+          out);
+    for (size_t i = 0; i < n; i++) {
+        fputs(".TP\n.B ", out);
+        roff(names[i], out);
+        roff(summaries[i], out);
+    }
+    fputs(".SH FILES\n/etc/tlsresume/serve.ini: the configuration of tlsresume.service "
+          "(tlsresume.ini(5)).\n.SH SEE ALSO\n",
+          out);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(names[i], "version") != 0) {
+            fprintf(out, "tlsresume\\-%s(1), ", names[i]);
+        }
+    }
+    fputs("tlsresume.ini(5), libtlsresume(3)\n", out);
+}
+
+void cli_man_file(const struct cli_table *t, const char *section, FILE *out)
+{
+    fputs(".TH TLSRESUME.INI 5 \"\" \"tlsresume\" \"tlsresume manual\"\n.SH NAME\n", out);
+    roff("tlsresume.ini - the configuration file of tlsresume serve", out);
+    fputs(".SH DESCRIPTION\n", out);
+    char text[640];
+    snprintf(text, sizeof(text),
+             "tlsresume serve --config FILE reads FILE before its flags, which override it; the "
+             "package's service reads /etc/tlsresume/serve.ini. Each line is name = value, in no "
+             "section or under [%s]; a line starting with # or ; is a comment, and so is a # or "
+             "; after a value that follows a space. Sizes take k, m, g (powers of 1024), "
+             "durations s, m, h, d; booleans are yes or no (true/false, on/off, 1/0). A list "
+             "option is repeated, one value a line. A mistake stops start-up (and a reload) with "
+             "the file, the line and the reason; a reload that fails keeps the running "
+             "configuration.",
+             section);
+    roff(text, out);
+    fputs(".SH OPTIONS\n", out);
+    for (size_t i = 0; i < t->n; i++) {
+        const struct cli_opt *o = &t->opts[i];
+        char type[256];
+        if ((o->tags & CLI_TAG_NO_FILE) != 0) {
+            continue;
+        }
+        fputs(".TP\n.B ", out);
+        roff(o->name, out);
+        roff(o->help, out);
+        if (type_text(o, type, sizeof(type))) {
+            fputs(".br\n", out);
+            roff(type, out);
+        }
+    }
+    fputs(".SH SEE ALSO\ntlsresume\\-serve(1), tlsresume(1)\n", out);
+}
+
 void cli_markdown(const struct cli_table *t, FILE *out)
 {
     fprintf(out, "| option (file) | flag | type | default | range | help |\n");

@@ -10,6 +10,8 @@
 
 #include <tlsresume/tlsresume.h>
 
+#include "doc.h"
+
 int serve_main(int argc, char **argv);
 int check_main(int argc, char **argv);
 int bench_main(int argc, char **argv);
@@ -46,12 +48,29 @@ static void usage(FILE *out)
     }
 }
 
+/* tlsresume(1), from the commands above. */
+static void man_page(void)
+{
+    enum { N = sizeof(commands) / sizeof(commands[0]) };
+    const char *names[N];
+    const char *summaries[N];
+    for (size_t i = 0; i < N; i++) {
+        names[i] = commands[i].name;
+        summaries[i] = commands[i].summary;
+    }
+    cli_man_index(N, names, summaries, stdout);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--man") == 0) {
+        man_page();
+        return 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
         return cmd_version(argc - 1, argv + 1);

@@ -52,6 +52,7 @@ struct run {
     const char *endpoints[CLI_LIST_MAX];
     char password[512];
     ev_timer deadline;
+    ev_timer probe; /* one-shot verbs: Redis refused or dropped the connection */
     ev_signal sigterm;
     ev_signal sigint;
     int rc;
@@ -354,6 +355,24 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     finish(r, 1);
 }
 
+/* A one-shot verb stops at the first failed connect, as redis-cli does, rather than wait for a
+ * Redis that refuses (the ring's warning line above says why). */
+static void on_probe(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct run *r = w->data;
+    struct tlsr_fleet_ring_stats st;
+    tlsr_fleet_ring_get_stats(r->fr, &st);
+    if (st.redis_downs > 0 && !st.is_redis_up) {
+        fprintf(stderr,
+                "error keys: cannot reach Redis at %s (why: the line above); nothing "
+                "was changed\n",
+                r->endpoints[0]);
+        finish(r, 1);
+    }
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
@@ -492,6 +511,11 @@ static int run_verb(struct run *r, int argc, char **argv)
         ev_timer_init(&r->deadline, on_deadline, (double)r->timeout_s, 0);
         r->deadline.data = r;
         ev_timer_start(EV_DEFAULT, &r->deadline);
+    }
+    if (r->verb != V_SYNC) {
+        ev_timer_init(&r->probe, on_probe, 0.1, 0.1);
+        r->probe.data = r;
+        ev_timer_start(EV_DEFAULT, &r->probe);
     }
     ev_signal_init(&r->sigterm, on_signal, SIGTERM);
     ev_signal_init(&r->sigint, on_signal, SIGINT);

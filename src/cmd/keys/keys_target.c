@@ -41,6 +41,10 @@ _Static_assert(FILE_MAX >= 80 * KEYS_MAX_SLOTS, "nginx slot files fit");
 
 extern char **environ;
 
+static bool is_nginx(const struct keys_target *t);
+static bool dir_of(const char *path, char *out, size_t cap);
+static bool dir_is_fit(const struct keys_target *t, const char *dir);
+
 static bool set_format(void *dst, const struct cli_opt *o, const char *v, char *why, size_t cap)
 {
     (void)o;
@@ -137,6 +141,17 @@ bool keys_target_check(const struct keys_target *t, bool is_sync)
         fprintf(stderr, "error keys: %s\n", why);
         return false;
     }
+    /* The directory is checked now, before Redis is asked anything. */
+    char dir[PATH_MAX];
+    if (has_file && strcmp(t->out, "-") != 0) {
+        int n = is_nginx(t) ? snprintf(dir, sizeof(dir), "%s", t->out)
+                            : (dir_of(t->out, dir, sizeof(dir)) ? 1 : -1);
+        if (n < 0 || (size_t)n >= sizeof(dir)) {
+            fprintf(stderr, "error keys: %s: path too long\n", t->out);
+            return false;
+        }
+        return dir_is_fit(t, dir);
+    }
     return true;
 }
 
@@ -166,24 +181,41 @@ static bool dir_of(const char *path, char *out, size_t cap)
     return n > 0 && (size_t)n < cap;
 }
 
+/* Whether keys may go into dir: it exists, and is memory-backed unless --allow-disk (printed
+ * when not). */
+static bool dir_is_fit(const struct keys_target *t, const char *dir)
+{
+    struct stat st;
+    int stat_rc = stat(dir, &st);
+    if (stat_rc != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "error keys: %s: %s (the directory --out writes into must exist)\n", dir,
+                stat_rc != 0 ? strerror(errno) : "not a directory");
+        return false;
+    }
+    long fs_type = 0;
+    if (!t->allow_disk && !is_memory_backed(dir, &fs_type)) {
+        fprintf(stderr,
+                "error keys: %s: not memory-backed (file system type 0x%lx); ticket keys belong "
+                "on a memory-backed file system such as /run (tmpfs); --allow-disk writes there "
+                "anyway\n",
+                dir, fs_type);
+        return false;
+    }
+    return true;
+}
+
 /* Writes data to path atomically, mode 0600, refusing a disk-backed file system. */
 static bool write_atomic(const struct keys_target *t, const char *path, const uint8_t *data,
                          size_t len)
 {
     char dir[PATH_MAX];
     char tmp[PATH_MAX];
-    long fs_type = 0;
     if (!dir_of(path, dir, sizeof(dir)) ||
         snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
         fprintf(stderr, "error keys: %s: path too long\n", path);
         return false;
     }
-    if (!t->allow_disk && !is_memory_backed(dir, &fs_type)) {
-        fprintf(stderr,
-                "error keys: %s: %s (file system type 0x%lx); ticket keys belong on a "
-                "memory-backed file system such as /run (tmpfs); --allow-disk writes there "
-                "anyway\n",
-                dir, fs_type == 0 ? strerror(errno) : "not memory-backed", fs_type);
+    if (!dir_is_fit(t, dir)) {
         return false;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

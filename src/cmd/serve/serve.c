@@ -265,13 +265,21 @@ static void raise_nofile(const struct serve_config *cfg)
         setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (rl.rlim_cur < need) {
-        log_msg(LOG_WARN, "serve",
-                "max_connections=%llu needs up to %llu descriptors in one worker; RLIMIT_NOFILE "
-                "is %llu: beyond it accepting pauses (raise LimitNOFILE= or ulimit -n)",
-                (unsigned long long)cfg->max_connections, (unsigned long long)need,
-                (unsigned long long)rl.rlim_cur);
+    if (rl.rlim_cur >= need) {
+        return;
     }
+    /* A worker may hold every connection, but connections are spread over the workers: warn
+     * only when the workers together cannot hold max_connections. */
+    uint64_t per_worker = rl.rlim_cur > 64 ? (uint64_t)(rl.rlim_cur - 64) / 2 : 0;
+    bool is_enough = per_worker * cfg->workers >= cfg->max_connections;
+    log_msg(is_enough ? LOG_INFO : LOG_WARN, "serve",
+            "event=fd_limit rlimit_nofile=%llu connections_per_worker=%llu max_connections=%llu "
+            "note=\"%s\"",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)per_worker,
+            (unsigned long long)cfg->max_connections,
+            is_enough ? "the workers together hold max_connections"
+                      : "RLIMIT_NOFILE is too low for max_connections: beyond it accepting pauses "
+                        "(raise LimitNOFILE= or ulimit -n, or lower max_connections)");
 }
 
 static void drain_all(struct master *m)
@@ -333,11 +341,13 @@ static void log_summary(const struct master *m, const char *event)
     log_msg(LOG_INFO, "serve",
             "event=%s listen=%s backend=%s workers=%llu certificates=%zu cache_bytes=%llu "
             "session_timeout_s=%llu tickets=%s tls13_tickets=%s ticket_rotate_s=%llu "
-            "ticket_lifetime_s=%llu admin=%s proxy_protocol=%s early_data=%s fleet=%s",
+            "ticket_lifetime_s=%llu admin=%s accept_proxy=%s proxy_protocol=%s early_data=%s "
+            "fleet=%s",
             event, listen, c->backend, (unsigned long long)c->workers, m->tls->n,
             (unsigned long long)c->cache_size_bytes, (unsigned long long)c->session_timeout_s,
             tickets, c->tls13_tickets, (unsigned long long)c->ticket_rotate_s,
-            (unsigned long long)c->ticket_lifetime_s, c->admin, c->proxy_protocol ? "v2" : "off",
+            (unsigned long long)c->ticket_lifetime_s, c->admin, c->accept_proxy ? "v1,v2" : "off",
+            c->proxy_protocol ? "v2" : "off",
             c->early_data ? (c->early_data_anti_replay ? "on" : "on_without_anti_replay") : "off",
             c->redis.n > 0 ? "redis" : "off");
 }
@@ -692,7 +702,11 @@ static bool start(struct master *m, char *err, size_t cap)
         char why[512];
         m->admin_fd = bind_listener(m->cfg->admin, 64, why, sizeof(why));
         if (m->admin_fd < 0) {
-            snprintf(err, cap, "admin: %s", why);
+            snprintf(err, cap, "admin: %s%s", why,
+                     strstr(why, "in use") != NULL
+                         ? " (another serve on this host? give each its own --admin "
+                           "HOST:PORT, or --admin off)"
+                         : "");
             return false;
         }
     }
@@ -828,9 +842,9 @@ int serve_main(int argc, char **argv)
         free(m.cfg);
         return 2;
     }
-    if (action == CFG_HELP || action == CFG_MAN || action == CFG_TABLE) {
-        if (action == CFG_TABLE) {
-            serve_config_table(stdout);
+    if (action == CFG_HELP || action == CFG_MAN || action == CFG_TABLE || action == CFG_FILE_MAN) {
+        if (action == CFG_TABLE || action == CFG_FILE_MAN) {
+            serve_config_table(stdout, action == CFG_FILE_MAN);
         } else {
             serve_config_help(stdout, action == CFG_MAN);
         }

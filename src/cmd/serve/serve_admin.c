@@ -85,7 +85,9 @@ static void errors(struct out *o, const struct metrics_slot *s)
                                       {M_BACKEND_FAILED, "backend_connect"},
                                       {M_BACKEND_TIMEOUT, "backend_timeout"},
                                       {M_REFUSED, "max_connections"},
-                                      {M_PROXY_ERRORS, "proxy_io"}};
+                                      {M_PROXY_ERRORS, "proxy_io"},
+                                      {M_PROXY_IN_BAD, "proxy_header"},
+                                      {M_PROXY_IN_TIMEOUT, "proxy_header_timeout"}};
     family(o, "tlsresume_errors_total", "Connections ended by an error, by kind.", "kind",
            ROWS(rows), s);
 }

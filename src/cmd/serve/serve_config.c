@@ -61,6 +61,10 @@ static const struct cli_opt opts[] = {
     OPT("groups", CLI_STRING, "X25519:P-256:P-384", 0, 0, "LIST", groups,
         "key exchange groups, in order of preference"),
     OPT("min_tls", CLI_CHOICE, "1.2", 0, 0, "1.2|1.3", min_tls, "oldest TLS version accepted"),
+    OPT("accept_proxy", CLI_BOOL, "no", 0, 0, NULL, accept_proxy,
+        "expect a PROXY protocol header (v1 or v2) from a balancer before the TLS bytes; the "
+        "client it names goes to the backend's PROXY header and the logs. Only behind a "
+        "balancer: a client could claim any address"),
     OPT("proxy_protocol", CLI_BOOL, "no", 0, 0, NULL, proxy_protocol,
         "send a PROXY protocol v2 header to the backend with the client's address"),
     OPT("tls13_tickets", CLI_CHOICE, "stateless", 0, 0, "stateless|stateful", tls13_tickets,
@@ -153,6 +157,9 @@ static const struct cli_opt opts[] = {
      "validate everything (config, certificates), then exit", NULL, 0, CLI_TAG_NO_FILE},
     {"config_table", CLI_BOOL, "no", 0, 0, NULL, CLI_AT(serve_config, config_table),
      "print the options table of docs/CONFIG.md, then exit", NULL, 0, CLI_TAG_NO_FILE},
+    {"config_man", CLI_BOOL, "no", 0, 0, NULL, CLI_AT(serve_config, config_man),
+     "print the man page of the config file, tlsresume.ini(5), then exit", NULL, 0,
+     CLI_TAG_NO_FILE},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -349,10 +356,11 @@ bool serve_config_load(int argc, char **argv, struct serve_config *cfg, enum cfg
     *action = r == CLI_HELP       ? CFG_HELP
               : r == CLI_MAN      ? CFG_MAN
               : cfg->config_table ? CFG_TABLE
+              : cfg->config_man   ? CFG_FILE_MAN
               : cfg->check_config ? CFG_CHECK
                                   : CFG_SERVE;
     return *action == CFG_HELP || *action == CFG_MAN || *action == CFG_TABLE ||
-           serve_config_validate(cfg, err, cap);
+           *action == CFG_FILE_MAN || serve_config_validate(cfg, err, cap);
 }
 
 bool serve_config_check_fleet(const struct serve_config *cfg, char *err, size_t cap)
@@ -380,11 +388,15 @@ void serve_config_help(FILE *out, bool is_man)
     free(cfg);
 }
 
-void serve_config_table(FILE *out)
+void serve_config_table(FILE *out, bool is_man)
 {
     struct cli_table table;
     serve_config_rows(NULL, 0, &table);
-    cli_markdown(&table, out);
+    if (is_man) {
+        cli_man_file(&table, "serve", out);
+    } else {
+        cli_markdown(&table, out);
+    }
 }
 
 static bool serve_redis_password(const struct serve_config *cfg, char *out, size_t out_cap,

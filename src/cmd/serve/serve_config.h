@@ -26,6 +26,7 @@ struct serve_config {
     char ciphersuites[CLI_STR];
     char groups[CLI_STR];
     char min_tls[CLI_STR];
+    bool accept_proxy;
     bool proxy_protocol;
     char tls13_tickets[CLI_STR];
     char session_context[CLI_STR];
@@ -65,11 +66,12 @@ struct serve_config {
     uint64_t fleet_clock_skew_s;
     bool check_config;
     bool config_table;
+    bool config_man;
     char config_file[CLI_STR]; /* --config, empty when none */
 };
 
 /* The outcome of parsing the command line. */
-enum cfg_action { CFG_SERVE, CFG_CHECK, CFG_HELP, CFG_MAN, CFG_TABLE };
+enum cfg_action { CFG_SERVE, CFG_CHECK, CFG_HELP, CFG_MAN, CFG_TABLE, CFG_FILE_MAN };
 
 /*
  * Loads defaults, then the file named by --config (if any), then the command-line flags (which
@@ -110,7 +112,7 @@ bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size
                            size_t cap);
 /* Prints --help (or the man page): every option with its type, default and help text. */
 void serve_config_help(FILE *out, bool is_man);
-/* Prints the Markdown table of docs/CONFIG.md. */
-void serve_config_table(FILE *out);
+/* Prints the Markdown table of docs/CONFIG.md, or (is_man) the man page tlsresume.ini(5). */
+void serve_config_table(FILE *out, bool is_man);
 
 #endif

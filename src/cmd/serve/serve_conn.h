@@ -43,7 +43,7 @@ struct buf {
     uint8_t *data;
 };
 
-enum conn_state { ST_HANDSHAKE, ST_CONNECTING, ST_PROXY };
+enum conn_state { ST_PROXY_IN, ST_HANDSHAKE, ST_CONNECTING, ST_PROXY };
 
 struct worker;
 
@@ -78,8 +78,10 @@ struct conn {
     uint64_t bytes_in;
     uint64_t bytes_out;
     ev_tstamp started;
-    struct sockaddr_storage peer;
+    struct sockaddr_storage peer; /* the client: accepted, or named by the balancer's header */
     socklen_t peer_len;
+    struct sockaddr_storage local; /* accept_proxy: the address the client connected to */
+    bool has_local;
 };
 
 struct worker {
@@ -98,6 +100,11 @@ struct worker {
     struct tlsr_fleet_cache *fleet; /* NULL without --redis */
     ev_timer fleet_stats;
 };
+
+/* serve_proxy_in.c: reads the balancer's PROXY header (accept_proxy) from c's socket into c2b,
+ * never past it. 1 once it is whole (c->peer, c->local set; c2b empty again), 0 to wait for
+ * more bytes, -1 when c must close (logged and counted). */
+int proxy_in_read(struct conn *c);
 
 /* serve_conn.c */
 size_t buf_len(const struct buf *b);

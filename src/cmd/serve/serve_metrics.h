@@ -27,6 +27,8 @@ enum metric {
     M_BYTES_C2B,
     M_BYTES_B2C,
     M_PROXY_ERRORS,
+    M_PROXY_IN_BAD,     /* accept_proxy: no valid PROXY header from the balancer */
+    M_PROXY_IN_TIMEOUT, /* accept_proxy: the header did not come within handshake_timeout */
     /* The fleet cache's counters, copied from the library (same order as in on_fleet_stats). */
     M_FLEET_LOOKUPS,
     M_FLEET_HITS,

@@ -217,9 +217,9 @@ void proxy_header(struct conn *c, bool is_early)
     c->is_header_sent = true;
     static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                     0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
-    struct sockaddr_storage local;
+    struct sockaddr_storage local = c->local;
     socklen_t local_len = sizeof(local);
-    if (getsockname(c->cfd, (struct sockaddr *)&local, &local_len) != 0 ||
+    if ((!c->has_local && getsockname(c->cfd, (struct sockaddr *)&local, &local_len) != 0) ||
         local.ss_family != c->peer.ss_family) {
         return;
     }

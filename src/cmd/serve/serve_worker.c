@@ -232,12 +232,28 @@ static bool fleet_start(struct worker *w)
     return true;
 }
 
+/* accept_proxy: the balancer's header first, then the handshake. */
+static void proxy_in(struct conn *c)
+{
+    int r = proxy_in_read(c);
+    if (r < 0) {
+        conn_close(c, "proxy_header");
+    } else if (r == 0) {
+        set_events(c->w, &c->cio, c->cfd, EV_READ);
+    } else {
+        c->state = ST_HANDSHAKE;
+        handshake(c);
+    }
+}
+
 static void on_client(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
     (void)revents;
     struct conn *c = io->data;
-    if (c->state == ST_HANDSHAKE) {
+    if (c->state == ST_PROXY_IN) {
+        proxy_in(c);
+    } else if (c->state == ST_HANDSHAKE) {
         handshake(c);
     } else if (c->state == ST_PROXY) {
         proxy(c);
@@ -263,6 +279,12 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     char peer[INET6_ADDRSTRLEN + 8];
     conn_peer_text(&c->peer, peer, sizeof(peer));
     switch (c->state) {
+    case ST_PROXY_IN:
+        log_msg(LOG_INFO, "serve", "client=%s event=proxy_header_timeout after_s=%llu", peer,
+                (unsigned long long)a->cfg->handshake_timeout_s);
+        metrics_add(a->metrics, M_PROXY_IN_TIMEOUT, 1);
+        conn_close(c, "proxy_header_timeout");
+        break;
     case ST_HANDSHAKE:
         log_msg(LOG_INFO, "tls", "client=%s event=handshake_timeout after_s=%llu", peer,
                 (unsigned long long)a->cfg->handshake_timeout_s);
@@ -367,7 +389,13 @@ static void conn_start(struct worker *w, int fd, const struct sockaddr_storage *
     c->timer.data = c;
     c->timer.repeat = (ev_tstamp)w->a->cfg->handshake_timeout_s;
     ev_timer_again(w->loop, &c->timer);
-    handshake(c);
+    if (w->a->cfg->accept_proxy) {
+        c->state = ST_PROXY_IN;
+        proxy_in(c);
+    } else {
+        c->state = ST_HANDSHAKE;
+        handshake(c);
+    }
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)

@@ -112,6 +112,7 @@ struct rconn {
     char master_at[300]; /* the master last named by the sentinels, for logs */
     bool was_up;         /* for logging state changes once */
     bool is_logged;      /* the current down state was logged */
+    uint64_t downs;      /* connects that failed and connections lost */
     ev_timer timer;      /* backoff, connect deadline and stall check */
     double backoff_s;
     uint32_t pending;    /* commands without a reply yet */

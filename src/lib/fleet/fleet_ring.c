@@ -763,6 +763,7 @@ void tlsr_fleet_ring_rotate(struct tlsr_fleet_ring *fr)
 void tlsr_fleet_ring_get_stats(const struct tlsr_fleet_ring *fr, struct tlsr_fleet_ring_stats *out)
 {
     *out = fr->st;
+    out->redis_downs = fr->cl == NULL ? fr->conn.downs : 0;
 }
 
 void tlsr_fleet_ring_keys(const struct tlsr_fleet_ring *fr,

@@ -227,6 +227,7 @@ static void went_down(struct rconn *rc, const char *why)
     }
     rc->state = RCONN_DOWN;
     rc->pending = 0;
+    rc->downs++;
     if (rc->was_up || !rc->is_logged) {
         tlsr__fleet_log(rc->log, rc->log_arg, TLSR_LOG_WARN,
                         "event=redis_down part=%s redis=%s error=\"%s\" retry_s=%.1f", rc->who,
