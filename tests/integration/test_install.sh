@@ -131,11 +131,29 @@ deb)
     for u in "$unit_dir/tlsresume.service" "$WORK/tlsresume-keys-sync@test.service"; do
         systemd-analyze verify "$u" >"$WORK/verify.log" 2>&1 || fail "systemd-analyze verify $u: $(cat "$WORK/verify.log")"
     done
-    # The installed binary serves and resumes.
+    # The installed binary serves and resumes, configured as docs/DEPLOY.md says: the key
+    # readable by the group _tlsresume, /etc/tlsresume/serve.ini, run as the service's user.
     start_backend http
+    make_cert
     PORT=$(free_port)
-    /usr/bin/tlsresume serve --self-signed --listen "127.0.0.1:$PORT" --admin off \
-        --backend "127.0.0.1:$BACKEND_PORT" --workers 2 >"$WORK/serve.out" 2>"$WORK/serve.log" &
+    install -m 640 -g _tlsresume "$WORK/cert.pem" "$WORK/key.pem" /etc/tlsresume/
+    cp /etc/tlsresume/serve.ini "$WORK/serve.ini.orig"
+    printf '[serve]\nlisten = 127.0.0.1:%s\nbackend = 127.0.0.1:%s\ncert = /etc/tlsresume/cert.pem\nkey = /etc/tlsresume/key.pem\nadmin = off\nworkers = 2\ncache_size = 1m\n' \
+        "$PORT" "$BACKEND_PORT" >/etc/tlsresume/serve.ini
+    purge() {
+        rm -f /etc/tlsresume/cert.pem /etc/tlsresume/key.pem
+        dpkg --purge libtlsresume-dev tlsresume libtlsresume0 >"$WORK/purge.log" 2>&1 || true
+    }
+    # As the unit runs it: its user, and LimitMEMLOCK=infinity where this machine lets root
+    # raise it (the cache is locked memory; the configuration keeps it small for the rest).
+    as_service() {
+        ulimit -l unlimited 2>/dev/null || true
+        exec setpriv --reuid _tlsresume --regid _tlsresume --init-groups -- "$@"
+    }
+    (as_service /usr/bin/tlsresume serve --config /etc/tlsresume/serve.ini --check-config) \
+        >"$WORK/check.out" 2>&1 || fail "--check-config as _tlsresume: $(cat "$WORK/check.out")"
+    (as_service /usr/bin/tlsresume serve --config /etc/tlsresume/serve.ini) \
+        >"$WORK/serve.out" 2>"$WORK/serve.log" &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
     wait_serve_log "event=started"
@@ -146,7 +164,6 @@ deb)
     # shellcheck disable=SC2046
     cc -o "$WORK/attach" "$SRC_DIR/examples/attach.c" $(pkg-config --cflags --libs tlsresume) \
         2>"$WORK/cc.log" || fail "attach does not build: $(cat "$WORK/cc.log")"
-    make_cert
     "$WORK/attach" "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/attach.out" || fail "attach failed"
     expect attach "cache ready"
     # shellcheck disable=SC2046

@@ -1038,6 +1038,7 @@ bad_configs)
         --backend 127.0.0.1:70000 --self-signed
     check "listen: 127.0.0.1:99999: port '99999': expected 1 to 65535" "${ok[@]}" \
         --listen 127.0.0.1:99999
+    check "listen: 127.0.0.1:0: port '0': expected 1 to 65535" "${ok[@]}" --listen 127.0.0.1:0
     set +e
     "$BUILD_DIR/tlsresume" serve "${ok[@]}" --admin 127.0.0.1:65536 --check-config >"$WORK/admin.out" 2>&1
     rc=$?
