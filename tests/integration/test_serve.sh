@@ -503,6 +503,25 @@ fleet_foreign_key)
     expect two "Reused"
     stop_serve
     ;;
+key_password)
+    # An encrypted key opened by key_password_file at start; at a reload whose pass phrase no
+    # longer opens it, the reload fails at once (nothing waits on a terminal), the old
+    # configuration keeps serving, and a SIGTERM right after still stops serve.
+    start_backend http
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 2 -subj /CN=localhost \
+        -passout pass:s3cret -keyout "$WORK/enc.key" -out "$WORK/enc.pem" >/dev/null 2>&1
+    printf 's3cret\n' >"$WORK/pass.txt"
+    start_serve --cert "$WORK/enc.pem" --key "$WORK/enc.key" --key-password-file "$WORK/pass.txt"
+    sclient first -tls1_2
+    printf 'changed\n' >"$WORK/pass.txt"
+    kill -HUP "$SERVE_PID"
+    wait_serve_log "event=reload_failed"
+    grep -q "no line of key_password_file $WORK/pass.txt opens it" "$WORK/serve.log" ||
+        fail "the failed reload does not say why"
+    sclient after -tls1_2
+    kill -TERM "$SERVE_PID"
+    timeout 20 tail --pid="$SERVE_PID" -f /dev/null || fail "serve did not stop after the failed reload"
+    ;;
 keys_ahead)
     # Scheduled rotations (every 10 s) under handshakes: the master makes the keys ahead, so no
     # worker makes one in a handshake (the control, the library without tlsr_keyring_prepare,
