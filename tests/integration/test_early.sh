@@ -84,6 +84,7 @@ start_early_fleet() {
             pre=(env LD_PRELOAD="$FAKE" FAKETIME="$env"
                 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0")
         fi
+        : >"$WORK/m$i.log" # emptied before the wait below can read a former member's log
         "${pre[@]}" "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$p" --admin "127.0.0.1:$a" \
             --backend "127.0.0.1:$BACKEND_PORT" --workers 1 --cert "$WORK/cert.pem" \
             --key "$WORK/key.pem" --proxy-protocol --early-data --early-data-window "${WINDOW}s" \

@@ -94,6 +94,7 @@ mk_cert() {
 start_tserver() {
     PORT_A=$(free_port)
     PORT_B=$(free_port)
+    : >"$WORK/tserver.out" # not left to the child's redirection (see start_serve)
     "$BUILD_DIR/tserver" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
         --port-a "$PORT_A" --port-b "$PORT_B" "$@" >"$WORK/tserver.out" 2>"$WORK/tserver.log" &
     TSERVER_PID=$!
@@ -397,6 +398,10 @@ fi
 start_serve() {
     PORT=$(free_port)
     ADMIN_PORT=$(free_port)
+    # Emptied here, not by the redirection below: that runs in the child, maybe after the
+    # wait below has read an earlier serve's "event=started".
+    : >"$WORK/serve.out"
+    : >"$WORK/serve.log"
     "${SERVE_WRAP[@]}" "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" \
         --backend "127.0.0.1:${BACKEND_PORT:-1}" --workers 2 --access-log "$@" \
         >"$WORK/serve.out" 2>"$WORK/serve.log" &
