@@ -38,6 +38,30 @@ start_echo_backend() {
     wait_port "$BACKEND" backend
 }
 
+# start_http_backend: an nginx HTTP server on HTTP_BACKEND that answers every request with 200
+# and closes (HTTP/1.0): the backend of `openssl s_time -www /` and of the no-TLS floor. Pinned
+# with the client (CLIENT_CPU), not the server under test.
+start_http_backend() {
+    HTTP_BACKEND=$(free_port)
+    mkdir -p "$WORK/http"
+    cat >"$WORK/http/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/http/nginx.pid;
+error_log $WORK/http/error.log error;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/http; proxy_temp_path $WORK/http; fastcgi_temp_path $WORK/http;
+    uwsgi_temp_path $WORK/http; scgi_temp_path $WORK/http;
+    server { listen 127.0.0.1:$HTTP_BACKEND; location / { return 200 "ok\n"; } }
+}
+CONF
+    ${CLIENT_CPU:-} nginx -p "$WORK/http" -c "$WORK/http/nginx.conf" -g 'daemon off;' \
+        >"$WORK/http.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$HTTP_BACKEND" "http backend"
+}
+
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/conf.sh"
 
 # nginx_conf DIR PORT [WORKERS]: an nginx stream server on PORT terminating TLS in front of

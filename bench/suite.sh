@@ -6,6 +6,11 @@
 # and tickets on everywhere. Servers are interleaved (A B C D E, then again) and each figure is
 # the median of the repetitions. Every load is bounded by --duration.
 #
+# Two load generators, so that neither can favour its own server: `tlsresume bench` (8
+# connections, handshakes without data) and `openssl s_time -www /` (2 processes, each
+# connection a GET answered by an nginx HTTP backend; and 1 process for serial latency). The
+# no-TLS floor is nginx and HAProxy proxying the same GET without TLS (bench/plain.py).
+#
 # usage: bench/suite.sh [--quick] [--reps N] [--duration S] [--rsa] [--all-cores] [--idle N] [--bulk MIB] [--write]
 #   --all-cores  one worker (or thread) per core for every server, unpinned; the client shares
 #             the cores (without it: one worker pinned to core 0, the client on core 1)
@@ -54,55 +59,7 @@ make_cert "$([ "$RSA" -eq 1 ] && echo rsa || true)"
 cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
 start_echo_backend
 
-# start_<server> PORT: starts it pinned, sets SPID.
-start_tlsresume() {
-    $SERVER_CPU "$BUILD/tlsresume" serve --listen "127.0.0.1:$1" --backend "127.0.0.1:$BACKEND" \
-        --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers "$NWORK" --admin off \
-        --log-level error 2>"$WORK/tlsresume.log" &
-    SPID=$!
-}
-start_nginx() {
-    nginx_conf "$WORK/nginx" "$1" "$NWORK"
-    $SERVER_CPU nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
-        2>"$WORK/nginx.log" &
-    SPID=$!
-}
-start_haproxy() {
-    haproxy_tls_conf "$WORK/haproxy.cfg" "$1" "$BACKEND" "$WORK/combined.pem" \
-        "    nbthread $NWORK
-    maxconn 4096
-    tune.ssl.cachesize 100000"
-    $SERVER_CPU haproxy -f "$WORK/haproxy.cfg" -db 2>"$WORK/haproxy.log" &
-    SPID=$!
-}
-start_hitch() {
-    $SERVER_CPU hitch --frontend="[127.0.0.1]:$1" --backend="[127.0.0.1]:$BACKEND" --workers="$NWORK" \
-        --user=nobody --tls-protos="TLSv1.2 TLSv1.3" "$WORK/combined.pem" 2>"$WORK/hitch.log" &
-    SPID=$!
-}
-start_stunnel() {
-    cat >"$WORK/stunnel.conf" <<CONF
-foreground = yes
-pid =
-[tls]
-accept = 127.0.0.1:$1
-connect = 127.0.0.1:$BACKEND
-cert = $WORK/combined.pem
-sessionCacheSize = 100000
-CONF
-    $SERVER_CPU stunnel4 "$WORK/stunnel.conf" 2>"$WORK/stunnel.log" &
-    SPID=$!
-}
-
-# Resident memory (KiB) of a process and its descendants.
-rss_kib() {
-    local total=0 p v
-    for p in $1 $(pgrep -P "$1" 2>/dev/null || true); do
-        v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
-        total=$((total + ${v:-0}))
-    done
-    echo "$total"
-}
+. bench/servers.sh
 
 # extras SERVER PORT: memory per idle connection and bulk throughput, one line to $EXTRAS.
 extras() {
@@ -125,59 +82,115 @@ extras() {
     echo "$1 ${held:-0} $before $after ${mib_s:-failed}" >>"$EXTRAS"
 }
 
-# CPU ticks used so far by a process and its descendants.
-cpu_ticks() {
-    local total=0 p
-    for p in $1 $(pgrep -P "$1" 2>/dev/null || true); do
-        [ -r "/proc/$p/stat" ] || continue
-        set -- $(sed 's/^.*) //' "/proc/$p/stat")
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
+# record SERVER VERSION MODE REP CLIENT TICKS CONNECTIONS SECONDS RESUMED: one result line
+# (rate, server CPU per connection, resumed fraction) to $RESULTS.
+record() {
+    awk -v s="$1" -v v="$2" -v m="$3" -v r="$4" -v c="$5" -v t="$6" -v n="$7" -v d="$8" \
+        -v f="$9" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        printf "%s %s %s %s %.1f %.1f %.4f %s\n", s, v, m, r, (d > 0 ? n / d : 0),
+            (n > 0 ? t * 1e6 / hz / n : 0), f, c }' >>"$RESULTS"
 }
 
-# TLSR_SUITE_SERVERS="tlsresume nginx" limits the run (for quick A/B checks while profiling).
+# run_bench SERVER PORT VERSION MODE REP: `tlsresume bench`, 8 connections.
+run_bench() {
+    local before after
+    before=$(cpu_ticks "$SPID")
+    $CLIENT_CPU "$BUILD/tlsresume" bench "127.0.0.1:$2" "--tls$3" --mode "$4" \
+        --duration "$DURATION" --concurrency 8 --json >"$WORK/run.json" 2>>"$WORK/bench.log" || true
+    after=$(cpu_ticks "$SPID")
+    set -- "$@" "$((after - before))" $(python3 -c '
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    r = {"handshakes": 0, "elapsed_s": 0, "resumed_fraction": 0}
+print(r["handshakes"], r["elapsed_s"], r["resumed_fraction"])' "$WORK/run.json")
+    record "$1" "$3" "$4" "$5" bench "$6" "$7" "$8" "$9"
+}
+
+# run_s_time SERVER PORT VERSION MODE REP PROCS: PROCS parallel `openssl s_time -www /`
+# processes (-new or -reuse): each connection sends a GET and reads the answer to the end.
+# The resumed fraction is 1 - (connections s_time marks '*', not reused) / connections.
+run_s_time() {
+    local before after start end i n=0 fresh=0 flag=-new pids=()
+    [ "$4" = resume ] && flag=-reuse
+    before=$(cpu_ticks "$SPID")
+    start=$(date +%s.%N)
+    for i in $(seq 1 "$6"); do
+        $CLIENT_CPU openssl s_time -connect "127.0.0.1:$2" -www / -time "$DURATION" "$flag" \
+            "-tls$3" >"$WORK/s_time.$i" 2>&1 &
+        pids+=("$!")
+    done
+    for i in "${pids[@]}"; do wait "$i" || true; done
+    end=$(date +%s.%N)
+    after=$(cpu_ticks "$SPID")
+    for i in $(seq 1 "$6"); do
+        n=$((n + $(sed -n 's/^\([0-9]*\) connections in [0-9.]* real seconds.*/\1/p' "$WORK/s_time.$i" | head -n1 || true)))
+        fresh=$((fresh + $(sed -n '/^starting/,/connections in/p' "$WORK/s_time.$i" | tr -cd '*' | wc -c)))
+    done
+    [ "$4" = full ] && fresh=$n
+    record "$1" "$3" "$4" "$5" "$([ "$6" -eq 1 ] && echo s_time_serial || echo s_time)" \
+        "$((after - before))" "$n" "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" \
+        "$(awk -v n="$n" -v f="$fresh" 'BEGIN { printf "%.4f", (n > 0 ? 1 - f / n : 0) }')"
+}
+
+# run_plain SERVER PORT REP: the no-TLS floor, bench/plain.py with 2 processes.
+run_plain() {
+    local before after n d
+    before=$(cpu_ticks "$SPID")
+    $CLIENT_CPU python3 bench/plain.py "127.0.0.1:$2" --time "$DURATION" --procs 2 \
+        >"$WORK/plain.out" 2>>"$WORK/bench.log" || true
+    after=$(cpu_ticks "$SPID")
+    read -r _ n _ d _ <"$WORK/plain.out" || { n=0; d=0; }
+    record "$1" - plain "$3" plain "$((after - before))" "${n:-0}" "${d:-0}" 1
+}
+
+# TLSR_SUITE_SERVERS="tlsresume nginx" limits the run (for quick A/B checks while profiling;
+# "base" is tlsresume from TLSR_BASE_BUILD).
 read -r -a SERVERS <<<"${TLSR_SUITE_SERVERS:-tlsresume nginx haproxy hitch stunnel}"
+read -r -a FLOORS <<<"${TLSR_SUITE_FLOORS-nginx_plain haproxy_plain}"
 RESULTS="$WORK/results.txt"
 EXTRAS="$WORK/extras.txt"
 : >"$RESULTS"
 : >"$EXTRAS"
+start_http_backend
 for rep in $(seq 1 "$REPS"); do
     for server in "${SERVERS[@]}"; do
-        command -v "${server/tlsresume/true}" >/dev/null 2>&1 || [ "$server" = stunnel ] ||
+        bin=${server/tlsresume/true}
+        command -v "${bin/base/true}" >/dev/null 2>&1 || [ "$server" = stunnel ] ||
             { echo "warn suite: $server not installed, skipped" >&2; continue; }
         port=$(free_port)
-        "start_$server" "$port"
+        "start_$server" "$port" "$HTTP_BACKEND"
         PIDS+=("$SPID")
         wait_port "$port" "$server" || { cat "$WORK/$server.log" >&2; exit 1; }
         for version in 1_2 1_3; do
             for mode in full resume; do
-                before=$(cpu_ticks "$SPID")
-                $CLIENT_CPU "$BUILD/tlsresume" bench "127.0.0.1:$port" "--tls$version" \
-                    --mode "$mode" --duration "$DURATION" --concurrency 8 --json \
-                    >"$WORK/run.json" 2>>"$WORK/bench.log" || true
-                after=$(cpu_ticks "$SPID")
-                python3 - "$WORK/run.json" "$server" "$version" "$mode" "$rep" \
-                    "$((after - before))" "$(getconf CLK_TCK)" >>"$RESULTS" <<'PY'
-import json, sys
-path, server, version, mode, rep, ticks, hz = sys.argv[1:]
-try:
-    r = json.load(open(path))
-except (OSError, ValueError):
-    r = {"handshakes": 0, "per_second": 0, "resumed_fraction": 0}
-n = r["handshakes"]
-cpu_us = int(ticks) * 1e6 / int(hz) / n if n else 0
-print(server, version, mode, rep, "%.1f" % r["per_second"], "%.1f" % cpu_us,
-      "%.4f" % r["resumed_fraction"])
-PY
+                run_bench "$server" "$port" "$version" "$mode" "$rep"
+                run_s_time "$server" "$port" "$version" "$mode" "$rep" 2
             done
+            run_s_time "$server" "$port" "$version" resume "$rep" 1
         done
-        [ "$rep" -eq 1 ] && extras "$server" "$port"
-        kill "$SPID"
-        wait "$SPID" 2>/dev/null || true
+        stop_server
+        if [ "$rep" -eq 1 ]; then
+            "start_$server" "$port" "$BACKEND"
+            PIDS+=("$SPID")
+            wait_port "$port" "$server" || { cat "$WORK/$server.log" >&2; exit 1; }
+            extras "$server" "$port"
+            stop_server
+        fi
+    done
+    for server in "${FLOORS[@]}"; do
+        port=$(free_port)
+        "start_$server" "$port" "$HTTP_BACKEND"
+        PIDS+=("$SPID")
+        wait_port "$port" "$server" || { cat "$WORK/$server.log" >&2; exit 1; }
+        run_plain "$server" "$port" "$rep"
+        stop_server
     done
 done
 
+# TLSR_SUITE_RAW=FILE keeps the raw result lines (to summarise again, or compare runs).
+[ -z "${TLSR_SUITE_RAW:-}" ] || cp "$RESULTS" "$TLSR_SUITE_RAW"
 cert=$([ "$RSA" -eq 1 ] && echo "--rsa" || true)
 "$BUILD/ceiling" --count 1000 $cert --json >"$WORK/ceiling.json"
 python3 bench/summarise.py "$RESULTS" "$WORK/ceiling.json" "$EXTRAS" "$IDLE" "$BULK" "$REPS" "$DURATION" \

@@ -71,10 +71,24 @@ suite)
         grep -q "^| $s |" "$WORK/suite.out" || fail "suite table lacks $s"
     done
     grep -q "^| tlsresume | 50 | .* | [0-9]* |$" "$WORK/suite.out" || fail "idle/bulk row of tlsresume"
-    grep -q "^| TLSv1.3 resumed CPU: ceiling / ours | 70% | [0-9]*% | " "$WORK/suite.out" ||
-        fail "no goals table"
-    # Every server on all cores (two of them, to stay short): the layout is reported.
-    out=$(TLSR_SUITE_SERVERS="tlsresume nginx" TLSR_BUILD_DIR="$BUILD_DIR" timeout 600 \
+    grep -q "^| TLSv1.3 server CPU per resumed connection, bench: best peer / ours | 1.2x | " \
+        "$WORK/suite.out" || fail "no goals table"
+    # Both load generators measured every server, and s_time's resumptions did resume.
+    for v in TLSv1.2 TLSv1.3; do
+        grep -q "^### $v, client \`openssl s_time" "$WORK/suite.out" || fail "no s_time table for $v"
+        grep -q "^### $v, client \`tlsresume bench\`" "$WORK/suite.out" || fail "no bench table for $v"
+    done
+    [ "$(grep -c '^| tlsresume | [0-9]* ([0-9-]*) | [0-9]* ([0-9-]*) | 100% |' "$WORK/suite.out")" = 4 ] ||
+        fail "tlsresume did not resume every offered session with both clients and both versions"
+    grep -q "^| TLSv1.2 serial resumed connections/s (1 s_time): ours / best peer | 1.0x | " \
+        "$WORK/suite.out" || fail "no serial latency goal"
+    # The no-TLS floor: both plain proxies measured, and the TLS share computed from it.
+    grep -q "^| nginx_plain | [1-9][0-9]* " "$WORK/suite.out" || fail "no nginx floor"
+    grep -q "^| haproxy_plain | [1-9][0-9]* " "$WORK/suite.out" || fail "no HAProxy floor"
+    grep -q "^| TLSv1.2 TLS share (resumed CPU above the floor) / ceiling | at most 1.5x | [0-9.]*x | " \
+        "$WORK/suite.out" || fail "no TLS share goal"
+    # Every server on all cores (two of them and no floor, to stay short): the layout is reported.
+    out=$(TLSR_SUITE_SERVERS="tlsresume nginx" TLSR_SUITE_FLOORS="" TLSR_BUILD_DIR="$BUILD_DIR" timeout 600 \
         bash "$SRC_DIR/bench/suite.sh" --quick --all-cores 2>"$WORK/suite_all.log") ||
         { cat "$WORK/suite_all.log" >&2; fail "suite --all-cores failed"; }
     echo "$out" >"$WORK/suite_all.out"

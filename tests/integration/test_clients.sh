@@ -268,6 +268,36 @@ s_client)
     accounting
     stop_serve
     ;;
+s_time)
+    # openssl s_time -www: each connection sends a GET, reads the answer to the server's close,
+    # and closes with a reset (SO_LINGER 0) instead of a close_notify. After our close_notify,
+    # with everything delivered, that is the end of a connection, not a proxy error.
+    start_backend http
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    start_nginx
+    for v in 1_2 1_3; do
+        st() {
+            timeout 30 openssl s_time -connect "127.0.0.1:$1" -www / -time 1 -reuse "-tls$v" \
+                >"$WORK/st$1.out" 2>&1 || fail "s_time TLS $v against port $1 failed"
+            grep -q ' connections in ' "$WORK/st$1.out" || fail "s_time TLS $v: no connection"
+            ! grep -q '^[r*]*\*' "$WORK/st$1.out" || fail "s_time TLS $v: a session was not reused"
+        }
+        # Counted in fractions: s_time runs for a time, and serve is under ASan here.
+        mark_logs
+        st "$PORT"
+        st "$NGINX_PORT"
+        echo "result: s_time -reuse TLS $v: serve resumed $(serve_resumed) of $(serve_conns)," \
+            "nginx $(nginx_resumed) of $(nginx_conns)"
+        [ "$(nginx_resumed)" -eq $(($(nginx_conns) - 1)) ] || fail "s_time TLS $v: nginx missed"
+        [ "$(serve_resumed)" -eq $(($(serve_conns) - 1)) ] ||
+            fail "s_time TLS $v: serve resumed $(serve_resumed) of $(serve_conns)"
+        ends=$(tail -n +"$((SERVE_MARK + 1))" "$WORK/serve.log" | grep ' access ' | grep -vc ' end=done$' || true)
+        [ "$ends" -eq 0 ] || fail "s_time TLS $v: $ends connections did not end as done"
+    done
+    metric_is 'tlsresume_errors_total{kind="proxy_io"}' 0 || fail "s_time's resets counted as proxy errors"
+    accounting
+    stop_serve
+    ;;
 backend_faults)
     # A backend that refuses, resets or answers slowly ends the connection after a finished
     # handshake; the session must stay.

@@ -200,8 +200,10 @@ void conn_close(struct conn *c, const char *why)
     ERR_clear_error();
     SSL_free(c->ssl);
     /* Linger only when client bytes may still be unread: after the client's own end of
-     * stream nothing is left to turn into a reset, and the common close stays cheap. */
-    if (!c->is_handshake_done || (c->is_client_eof && !c->is_upload_dropped)) {
+     * stream, or its reset, nothing is left to turn into a reset, and the common close stays
+     * cheap. */
+    if (!c->is_handshake_done || c->is_client_reset ||
+        (c->is_client_eof && !c->is_upload_dropped)) {
         close(c->cfd);
     } else {
         linger_close(w, c->cfd);

@@ -74,6 +74,9 @@ struct conn {
     bool is_header_sent;     /* the PROXY header is in c2b */
     bool is_early_counted;   /* the 0-RTT outcome went to the counters */
     bool is_early_blocked;   /* early data waits for c2b to drain to the backend */
+    bool is_client_full;     /* the last client read stopped at a full c2b, not at EAGAIN */
+    bool is_backend_full;    /* the last backend read stopped at a full b2c, not at EAGAIN */
+    bool is_client_reset;    /* the client's socket reported a reset: nothing left to linger on */
     uint64_t early_bytes;
     uint64_t bytes_in;
     uint64_t bytes_out;
@@ -131,12 +134,20 @@ void maybe_exit(struct worker *w);
 bool client_read(struct conn *c, bool *progress);
 /* The libev events for an SSL want (SSL_ERROR_WANT_READ/WRITE), or dflt when none. */
 int want_events(int wants, int dflt);
-/* Pumps both directions until nothing moves, then sets the watchers. */
-void proxy(struct conn *c);
+/* The sides proxy() reads first: those whose watcher reported them readable. */
+enum { PUMP_CLIENT = 1, PUMP_BACKEND = 2 };
+/* Pumps both directions until nothing moves, then sets the watchers. A side is read when
+ * `sides` names it, or while its last read stopped at a full buffer; one that answered EAGAIN
+ * is left to its watcher (level-triggered: nothing is missed, and no read finds nothing). */
+void proxy(struct conn *c, int sides);
 /* Puts the PROXY v2 header into c2b once; with the early data TLV when is_early. */
 void proxy_header(struct conn *c, bool is_early);
 /* Starts connecting to the backend; false when that failed and the connection is closed. */
 bool backend_connect(struct conn *c, bool is_early);
+/* After backend_connect() for a finished handshake: sends the client's first bytes at once
+ * (a backend on this host has often accepted within connect()), which also tells that the
+ * connect is done; otherwise waits for it as before. */
+void backend_first_send(struct conn *c);
 /* Sends what c2b holds (early data) to the backend while the handshake goes on. */
 void early_flush(struct conn *c);
 

@@ -19,7 +19,12 @@
 /* Reads decrypted client bytes into c2b while there is room; false on a fatal error. */
 bool client_read(struct conn *c, bool *progress)
 {
-    while (!c->is_client_eof && buf_room(&c->c2b) > 0) {
+    c->is_client_full = false;
+    while (!c->is_client_eof) {
+        if (buf_room(&c->c2b) == 0) {
+            c->is_client_full = true;
+            break;
+        }
         if (!buf_ensure(&c->c2b)) {
             return false;
         }
@@ -31,6 +36,11 @@ bool client_read(struct conn *c, bool *progress)
             c->bytes_in += (uint64_t)n;
             c->read_wants = 0;
             *progress = true;
+            if (!SSL_has_pending(c->ssl)) {
+                /* OpenSSL reads ahead: with nothing buffered, its last read(2) took all the
+                 * socket held, and another would find nothing (the watcher says when). */
+                return true;
+            }
             continue;
         }
         int e = SSL_get_error(c->ssl, n);
@@ -42,6 +52,9 @@ bool client_read(struct conn *c, bool *progress)
             c->is_client_eof = true;
             *progress = true;
             return true;
+        }
+        if (e == SSL_ERROR_SYSCALL && (errno == ECONNRESET || errno == EPIPE)) {
+            c->is_client_reset = true;
         }
         return false;
     }
@@ -80,8 +93,8 @@ static bool client_write(struct conn *c, bool *progress)
     return true;
 }
 
-/* Moves c2b to the backend and the backend into b2c; false on a fatal error. */
-static bool backend_io(struct conn *c, bool *progress)
+/* Moves c2b to the backend and, when is_read, the backend into b2c; false on a fatal error. */
+static bool backend_io(struct conn *c, bool *progress, bool is_read)
 {
     while (buf_len(&c->c2b) > 0) {
         ssize_t n = send(c->bfd, c->c2b.data + c->c2b.start, buf_len(&c->c2b), MSG_NOSIGNAL);
@@ -112,7 +125,15 @@ static bool backend_io(struct conn *c, bool *progress)
         c->is_backend_shut = true;
         *progress = true;
     }
-    while (!c->is_backend_eof && buf_room(&c->b2c) > 0) {
+    if (!is_read) {
+        return true;
+    }
+    c->is_backend_full = false;
+    while (!c->is_backend_eof) {
+        if (buf_room(&c->b2c) == 0) {
+            c->is_backend_full = true;
+            break;
+        }
         if (!buf_ensure(&c->b2c)) {
             return false;
         }
@@ -154,19 +175,37 @@ int want_events(int wants, int dflt)
     return dflt;
 }
 
-/* Pumps both directions until nothing moves, then sets the watchers. */
-void proxy(struct conn *c)
+/* Whether a connection that failed on the client's side had in fact ended: the client reset
+ * after our close_notify, with everything delivered (clients such as `openssl s_time` close
+ * that way). */
+static bool is_client_done(const struct conn *c)
+{
+    return c->is_client_reset && c->is_client_shut && c->is_backend_eof && buf_len(&c->b2c) == 0;
+}
+
+void proxy(struct conn *c, int sides)
 {
     bool progress = true;
     bool any = false;
     for (int rounds = 0; progress && rounds < 64; rounds++) {
         progress = false;
-        if (!client_read(c, &progress) || !backend_io(c, &progress) ||
-            !client_write(c, &progress)) {
+        if (c->is_client_full) {
+            sides |= PUMP_CLIENT;
+        }
+        if (c->is_backend_full) {
+            sides |= PUMP_BACKEND;
+        }
+        if (((sides & PUMP_CLIENT) != 0 && !client_read(c, &progress)) ||
+            !backend_io(c, &progress, (sides & PUMP_BACKEND) != 0) || !client_write(c, &progress)) {
+            if (is_client_done(c)) {
+                conn_close(c, "done");
+                return;
+            }
             metrics_add(c->w->a->metrics, M_PROXY_ERRORS, 1);
             conn_close(c, "error");
             return;
         }
+        sides = 0; /* read again only a side that stopped at a full buffer */
         any = any || progress;
     }
     if (c->is_client_eof && c->is_backend_eof && buf_len(&c->c2b) == 0 && buf_len(&c->b2c) == 0 &&
@@ -262,6 +301,15 @@ void proxy_header(struct conn *c, bool is_early)
     c->c2b.high = c->c2b.end;
 }
 
+/* The connect failed (err): logged, counted, and the connection closed. */
+static void backend_failed(struct conn *c, int err)
+{
+    log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", c->w->a->cfg->backend,
+            strerror(err));
+    metrics_add(c->w->a->metrics, M_BACKEND_FAILED, 1);
+    conn_close(c, "backend_error");
+}
+
 static void on_backend(struct ev_loop *loop, ev_io *io, int revents);
 
 /* Starts connecting to the backend; false when that failed and the connection is closed. */
@@ -279,10 +327,7 @@ bool backend_connect(struct conn *c, bool is_early)
     setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(c->bfd, (const struct sockaddr *)&a->backend, a->backend_len) != 0 &&
         errno != EINPROGRESS) {
-        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", a->cfg->backend,
-                strerror(errno));
-        metrics_add(a->metrics, M_BACKEND_FAILED, 1);
-        conn_close(c, "backend_error");
+        backend_failed(c, errno);
         return false;
     }
     ev_io_init(&c->bio, on_backend, c->bfd, EV_WRITE);
@@ -323,20 +368,48 @@ static bool backend_connected(struct conn *c)
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", c->w->a->cfg->backend,
-                strerror(err != 0 ? err : errno));
-        metrics_add(c->w->a->metrics, M_BACKEND_FAILED, 1);
-        conn_close(c, "backend_error");
+        backend_failed(c, err != 0 ? err : errno);
         return false;
     }
     c->is_backend_up = true;
     return true;
 }
 
+void backend_first_send(struct conn *c)
+{
+    bool progress = false;
+    if (!client_read(c, &progress)) {
+        conn_close(c, "error");
+        return;
+    }
+    ssize_t n = -1;
+    errno = EAGAIN;
+    if (buf_len(&c->c2b) > 0) {
+        n = send(c->bfd, c->c2b.data + c->c2b.start, buf_len(&c->c2b), MSG_NOSIGNAL);
+    }
+    if (n > 0) {
+        c->c2b.start += (size_t)n;
+        c->is_backend_up = true;
+        c->state = ST_PROXY;
+        c->timer.repeat = (ev_tstamp)c->w->a->cfg->idle_timeout_s;
+        ev_timer_again(c->w->loop, &c->timer);
+        proxy(c, c->is_client_full ? PUMP_CLIENT : 0);
+        return;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        backend_failed(c, errno); /* refused: send() reports what the connect met */
+        return;
+    }
+    /* Still connecting (or nothing to send yet): the backend watcher waits for writability;
+     * client bytes go on into c2b meanwhile. */
+    set_events(c->w, &c->cio, c->cfd,
+               !c->is_client_eof && buf_room(&c->c2b) > 0 ? want_events(c->read_wants, EV_READ)
+                                                          : 0);
+}
+
 static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
-    (void)revents;
     struct conn *c = io->data;
     if (c->state == ST_HANDSHAKE) {
         /* Connected for early data before the handshake finished. */
@@ -346,6 +419,7 @@ static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
         early_flush(c);
         return;
     }
+    int sides = (revents & EV_READ) != 0 ? PUMP_BACKEND : 0;
     if (c->state == ST_CONNECTING) {
         if (!c->is_backend_up && !backend_connected(c)) {
             return;
@@ -353,6 +427,7 @@ static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
         c->state = ST_PROXY;
         c->timer.repeat = (ev_tstamp)c->w->a->cfg->idle_timeout_s;
         ev_timer_again(c->w->loop, &c->timer);
+        sides = PUMP_CLIENT | PUMP_BACKEND; /* both may hold bytes from the wait */
     }
-    proxy(c);
+    proxy(c, sides);
 }

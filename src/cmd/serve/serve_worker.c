@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,15 +156,17 @@ static void handshake(struct conn *c)
             proxy_header(c, false);
         }
         c->read_wants = 0;
-        set_events(c->w, &c->cio, c->cfd, 0);
         if (c->bfd < 0) {
-            (void)backend_connect(c, false);
+            if (backend_connect(c, false)) {
+                backend_first_send(c);
+            }
         } else if (c->is_backend_up) {
             c->state = ST_PROXY;
             c->timer.repeat = (ev_tstamp)c->w->a->cfg->idle_timeout_s;
             ev_timer_again(c->w->loop, &c->timer);
-            proxy(c);
+            proxy(c, PUMP_CLIENT | PUMP_BACKEND);
         } else {
+            set_events(c->w, &c->cio, c->cfd, EV_READ); /* on_client() fills c2b meanwhile */
             c->state = ST_CONNECTING; /* started for early data, not connected yet */
             set_events(c->w, &c->bio, c->bfd, EV_WRITE);
             c->timer.repeat = (ev_tstamp)c->w->a->cfg->backend_connect_timeout_s;
@@ -249,14 +250,15 @@ static void proxy_in(struct conn *c)
 static void on_client(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
-    (void)revents;
     struct conn *c = io->data;
     if (c->state == ST_PROXY_IN) {
         proxy_in(c);
     } else if (c->state == ST_HANDSHAKE) {
         handshake(c);
     } else if (c->state == ST_PROXY) {
-        proxy(c);
+        /* Writable only: read too when a read waits for writability (SSL_ERROR_WANT_WRITE). */
+        bool is_read = (revents & EV_READ) != 0 || c->read_wants == SSL_ERROR_WANT_WRITE;
+        proxy(c, is_read ? PUMP_CLIENT : 0);
     } else {
         /* Connecting: take client bytes already (they wait in c2b). */
         bool progress = false;
@@ -424,9 +426,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             refuse(w, fd);
             continue;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        conn_start(w, fd, &peer, len);
+        conn_start(w, fd, &peer, len); /* TCP_NODELAY comes from the listener */
     }
 }
 
