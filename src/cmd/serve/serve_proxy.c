@@ -401,7 +401,8 @@ void backend_first_send(struct conn *c)
         return;
     }
     /* Still connecting (or nothing to send yet): the backend watcher waits for writability;
-     * client bytes go on into c2b meanwhile. */
+     * client bytes go on into c2b meanwhile. An empty buffer is not held while waiting. */
+    buf_release(&c->c2b, false);
     set_events(c->w, &c->cio, c->cfd,
                !c->is_client_eof && buf_room(&c->c2b) > 0 ? want_events(c->read_wants, EV_READ)
                                                           : 0);

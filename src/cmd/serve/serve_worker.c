@@ -266,6 +266,7 @@ static void on_client(struct ev_loop *loop, ev_io *io, int revents)
             conn_close(c, "error");
             return;
         }
+        buf_release(&c->c2b, false); /* nothing came: no buffer held while connecting */
         set_events(c->w, &c->cio, c->cfd,
                    !c->is_client_eof && buf_room(&c->c2b) > 0 ? want_events(c->read_wants, EV_READ)
                                                               : 0);
