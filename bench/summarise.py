@@ -11,7 +11,6 @@ from collections import defaultdict
 
 OURS = "tlsresume"
 NOT_PEERS = (OURS, "base")  # "base": ours from another build, for A/B runs
-IDLE_TODAY_KIB = 12.3  # memory per idle connection before the performance issue
 
 rows = defaultdict(list)
 for line in open(sys.argv[1]):
@@ -163,10 +162,16 @@ for line in open(extras_path):
 print()
 peers_idle = [v for k, v in per_idle.items() if k not in NOT_PEERS]
 if OURS in per_idle and peers_idle:
-    target = min(min(peers_idle), IDLE_TODAY_KIB)
-    goals.append(("memory per idle connection: no more than before (%.1f KiB) and below every "
-                  "peer" % IDLE_TODAY_KIB, "below %.1f KiB" % target,
-                  "%.1f KiB" % per_idle[OURS], per_idle[OURS] <= target))
+    # "No more than before" is the build before the change, measured in the same run (a figure
+    # from another run or another OpenSSL build is not comparable: OpenSSL's own allocations
+    # are most of it).
+    target = min(peers_idle)
+    name = "memory per idle connection: below every peer"
+    if "base" in per_idle:
+        target = min(target, per_idle["base"])
+        name = "memory per idle connection: no more than the base build and below every peer"
+    goals.append((name, "at most %.1f KiB" % target, "%.1f KiB" % per_idle[OURS],
+                  per_idle[OURS] <= target))
 print("### Goals of the performance issue, in this run\n")
 print("| goal | target | measured | met |")
 print("|---|---|---|---|")

@@ -28,6 +28,43 @@ run_check() {
     [ "$rc" -eq "$want" ] || { cat "$WORK/$out.out" "$WORK/$out.log" >&2; fail "$out: exit $rc, expected $want"; }
 }
 
+# start_nginx_https PORT "CACHE DIRECTIVES": nginx answering HTTPS with "ok", one worker (nginx
+# stores a TLS 1.2 session only after its Finished is out, so a client that reconnects at once
+# can reach another worker first, seen under load).
+start_nginx_https() {
+    local port=$1 dir="$WORK/nginx_$1"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $dir; proxy_temp_path $dir;
+    fastcgi_temp_path $dir; uwsgi_temp_path $dir;
+    scgi_temp_path $dir;
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        $2
+        return 200 "ok";
+    }
+}
+CONF
+    nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$port"
+}
+
+# trace_ok REPORT [ARGS]: the ladders of a --trace report are what each handshake must be.
+trace_ok() {
+    python3 "$SRC_DIR/tests/integration/lib/trace_check.py" "$WORK/$1.out" "${@:2}" \
+        >"$WORK/$1.trace" 2>&1
+}
+
 case "$scenario" in
 s_server_no_ticket)
     port=$(free_port)
@@ -76,44 +113,14 @@ nginx)
     command -v nginx >/dev/null || fail "nginx is not installed"
     for variant in shared none; do
         port=$(free_port)
-        mkdir -p "$WORK/nginx_$variant"
         if [ "$variant" = shared ]; then
-            cache="ssl_session_cache shared:SSL:1m; ssl_session_tickets on;"
-        else
-            cache="ssl_session_cache none; ssl_session_tickets off;"
-        fi
-        # One worker: nginx stores a TLS 1.2 session only after its Finished is out, so a
-        # client that reconnects at once can reach another worker first (seen under load).
-        cat >"$WORK/nginx_$variant/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx_$variant/nginx.pid;
-error_log $WORK/nginx_$variant/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx_$variant; proxy_temp_path $WORK/nginx_$variant;
-    fastcgi_temp_path $WORK/nginx_$variant; uwsgi_temp_path $WORK/nginx_$variant;
-    scgi_temp_path $WORK/nginx_$variant;
-    server {
-        listen 127.0.0.1:$port ssl;
-        ssl_certificate $WORK/cert.pem;
-        ssl_certificate_key $WORK/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        $cache
-        return 200 "ok";
-    }
-}
-CONF
-        nginx -p "$WORK/nginx_$variant" -c "$WORK/nginx_$variant/nginx.conf" -g 'daemon off;' \
-            >"$WORK/nginx_$variant.log" 2>&1 &
-        PIDS+=("$!")
-        wait_port "$port"
-        if [ "$variant" = shared ]; then
+            start_nginx_https "$port" "ssl_session_cache shared:SSL:1m; ssl_session_tickets on;"
             run_check "n_$variant" 0 "127.0.0.1:$port" --insecure --json
             expect_field "n_$variant" "r['tls12']['session_id']['resumed']" 5
             expect_field "n_$variant" "r['tls12']['ticket']['resumed']" 5
             expect_field "n_$variant" "r['tls13']['ticket']['resumed']" 5
         else
+            start_nginx_https "$port" "ssl_session_cache none; ssl_session_tickets off;"
             run_check "n_$variant" 1 "127.0.0.1:$port" --insecure --json
             expect_field "n_$variant" "r['tls12']['session_id']['supported']" True
             expect_field "n_$variant" "r['tls12']['session_id']['resumed']" 0
@@ -249,6 +256,87 @@ session_file)
     run_check bad 0 "127.0.0.1:$PORT" --insecure --attempts 1 --session-file "$WORK/sessions"
     expect bad "session file: $WORK/sessions:1: not a tlsresume session file"
     stop_serve
+    ;;
+trace)
+    # --trace: the ladders of serve (with 0-RTT) and nginx as RFC 5246 and RFC 8446 draw them,
+    # what resumption saved, and serve no worse than nginx on round trips and messages. The
+    # control: a server that resumes nothing fails the same checks.
+    start_backend http
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --early-data \
+        --early-data-window 10s
+    sleep 11 # 0-RTT is refused for the window after start (docs/EARLY_DATA.md)
+    run_check s 0 "127.0.0.1:$PORT" --insecure --json --trace --attempts 2 --early-data
+    trace_ok s --early || { cat "$WORK/s.trace" >&2; fail "serve's ladders"; }
+    python3 "$SRC_DIR/tests/integration/lib/schema_check.py" "$SRC_DIR/docs/check-json.md" \
+        "$WORK/s.out" || fail "a --trace report does not match docs/check-json.md"
+    run_check t 0 "127.0.0.1:$PORT" --insecure --trace --attempts 1
+    expect t "TLS 1.2 session ID #1: TLSv1.2 resumed"
+    expect t "== handshake complete: 1 round trip, 6 messages"
+    expect t "What resumption saved"
+    stop_serve
+    port=$(free_port)
+    start_nginx_https "$port" "ssl_session_cache shared:SSL:1m; ssl_session_tickets on;"
+    run_check n 0 "127.0.0.1:$port" --insecure --json --trace --attempts 2
+    trace_ok n || { cat "$WORK/n.trace" >&2; fail "nginx's ladders"; }
+    python3 - "$WORK/s.out" "$WORK/n.out" <<'PY' || fail "serve resumes with more than nginx"
+import json, sys
+ours, ref = (
+    {s["version"]: s["resumed"] for s in json.load(open(p))["trace"]["saved"]} for p in sys.argv[1:])
+for v in ("TLSv1.2", "TLSv1.3"):
+    for k in ("round_trips", "messages"):
+        print(v, k, ours[v][k], ref[v][k])
+        assert ours[v][k] <= ref[v][k], (v, k)
+PY
+    c_port=$(free_port)
+    start_nginx_https "$c_port" "ssl_session_cache none; ssl_session_tickets off;"
+    run_check c 1 "127.0.0.1:$c_port" --insecure --json --trace --attempts 2
+    trace_ok c && fail "control: the ladders of a server that never resumes passed"
+    grep -q "TLS 1.2 session ID: no resumed handshake traced" "$WORK/c.trace" ||
+        fail "control: $(cat "$WORK/c.trace")"
+    run_check w 2 "127.0.0.1:$c_port" --trace --watch 5s
+    grep -q -- "--trace shows the connections of one check" "$WORK/w.log" || fail "--trace --watch"
+    ;;
+keylog)
+    # --keylog: tshark decrypts a capture of a check with the file (the TLS 1.3 handshake
+    # messages and the HTTP request sent as early data); without it, it cannot (the control).
+    command -v tshark >/dev/null && command -v tcpdump >/dev/null || fail "tshark, tcpdump missing"
+    start_backend http
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --early-data \
+        --early-data-window 10s
+    tcpdump -i lo -U -w "$WORK/cap.pcap" "tcp port $PORT" >"$WORK/tcpdump.log" 2>&1 &
+    dump_pid=$!
+    PIDS+=("$dump_pid")
+    wait_until 10 has_line "$WORK/tcpdump.log" "listening on" || fail "tcpdump did not start"
+    sleep 11 # past serve's 0-RTT window
+    run_check k 0 "127.0.0.1:$PORT" --insecure --json --attempts 1 --early-data \
+        --keylog "$WORK/keys.txt"
+    sleep 1
+    kill "$dump_pid"
+    wait "$dump_pid" 2>/dev/null || true
+    [ "$(stat -c %a "$WORK/keys.txt")" = 600 ] || fail "key log mode $(stat -c %a "$WORK/keys.txt")"
+    grep -q "^CLIENT_RANDOM " "$WORK/keys.txt" || fail "no TLS 1.2 secret logged"
+    grep -q "^CLIENT_HANDSHAKE_TRAFFIC_SECRET " "$WORK/keys.txt" || fail "no TLS 1.3 secret logged"
+    grep -q "^CLIENT_EARLY_TRAFFIC_SECRET " "$WORK/keys.txt" || fail "no 0-RTT secret logged"
+    decode() { # FILTER [KEYLOG]: how many packets of the capture tshark finds with FILTER
+        tshark -n -r "$WORK/cap.pcap" -d "tcp.port==$PORT,tls" ${2:+-o "tls.keylog_file:$2"} \
+            -Y "$1" 2>/dev/null | wc -l
+    }
+    ee=$(decode "tls.handshake.type == 8" "$WORK/keys.txt")
+    http=$(decode 'http.request.method == "HEAD"' "$WORK/keys.txt")
+    echo "with the key log: $ee EncryptedExtensions, $http HEAD requests"
+    [ "$ee" -ge 1 ] && [ "$http" -ge 1 ] || fail "tshark did not decrypt with the key log"
+    [ "$(decode "tls.handshake.type == 8")" = 0 ] && [ "$(decode 'http.request')" = 0 ] ||
+        fail "control: tshark saw inside without the key log"
+    stop_serve
+    # A key log others can read is refused, and so is a symbolic link; nothing is written.
+    closed=$(free_port)
+    touch "$WORK/open.txt"
+    chmod 644 "$WORK/open.txt"
+    run_check open 2 "127.0.0.1:$closed" --keylog "$WORK/open.txt"
+    grep -q -- "--keylog $WORK/open.txt: mode 644" "$WORK/open.log" || fail "$(cat "$WORK/open.log")"
+    ln -s "$WORK/keys.txt" "$WORK/link.txt"
+    run_check link 2 "127.0.0.1:$closed" --keylog "$WORK/link.txt"
+    grep -q "is a symbolic link" "$WORK/link.log" || fail "$(cat "$WORK/link.log")"
     ;;
 watch)
     # Keys rotated during the watch: the rotation is observed and old tickets still resume.

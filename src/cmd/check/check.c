@@ -27,7 +27,9 @@
 #include "check.h"
 #include "../cli/cli.h"
 #include "../cli/opts.h"
+#include "check_keylog.h"
 #include "check_probe.h"
+#include "check_trace.h"
 #include "check_watch.h"
 
 struct check_opts {
@@ -45,6 +47,8 @@ struct check_opts {
     bool is_early;
     struct probe_target replay_to[EARLY_MAX_TARGETS];
     size_t n_replay_to;
+    bool is_trace;
+    char keylog[4096];
 };
 
 static bool parse_target(const char *arg, struct probe_target *t)
@@ -168,6 +172,20 @@ static const struct cli_opt check_options[] = {
      .offset = CHECK_AT(is_early),
      .help = "resume with TLS 1.3 early data (an HTTP HEAD request), then send the same first "
              "flight again; a replay accepted is a security failure (exit 1)"},
+    {.name = "trace",
+     .type = CLI_BOOL,
+     .def = "no",
+     .offset = CHECK_AT(is_trace),
+     .help = "show every connection as a ladder of its TLS records and handshake messages each "
+             "way (sizes, times, round trips) and what resumption saved; with --json, in its "
+             "\"trace\" member"},
+    {.name = "keylog",
+     .type = CLI_STRING,
+     .choices = "FILE",
+     .offset = CHECK_AT(keylog),
+     .help = "append the connections' TLS secrets to FILE in the NSS key log format "
+             "(SSLKEYLOGFILE), to decrypt a capture of the check in Wireshark or tshark; FILE is "
+             "created with mode 0600 and holds secrets"},
     {.name = "replay_to",
      .type = CLI_CUSTOM,
      .choices = "HOST:PORT",
@@ -249,6 +267,11 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
         fprintf(stderr, "error check: --replay-to needs --early-data\n");
         return 2;
     }
+    if (o->watch_s > 0 && o->is_trace) {
+        fprintf(stderr, "error check: --trace shows the connections of one check, not of "
+                        "--watch\n");
+        return 2;
+    }
     if (o->ca_file[0] != '\0' && o->is_insecure) {
         fprintf(stderr, "error check: --ca and --insecure exclude each other\n");
         return 2;
@@ -300,6 +323,7 @@ static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX
                         struct check_report *r)
 {
     struct probe_result full;
+    trace_phase("TLS 1.2 full handshake, tickets off");
     probe_run(no_tickets, &o->target, NULL, &full);
     if (!full.is_ok) {
         snprintf(r->tls12.error, sizeof(r->tls12.error), "%s", full.error);
@@ -309,6 +333,7 @@ static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX
     record(r, &full);
     r->tls12.session_id_len = full.session_id_len;
     r->tls12.id.is_supported = full.session_id_len > 0;
+    trace_phase("TLS 1.2 session ID");
     for (unsigned i = 0; r->tls12.id.is_supported && i < o->attempts; i++) {
         struct probe_result p;
         probe_run(no_tickets, &o->target, full.session, &p);
@@ -321,6 +346,7 @@ static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX
     }
     probe_result_free(&full);
 
+    trace_phase("TLS 1.2 full handshake, tickets on");
     probe_run(tickets, &o->target, NULL, &full);
     if (!full.is_ok) {
         return;
@@ -334,6 +360,7 @@ static void check_tls12(const struct check_opts *o, SSL_CTX *no_tickets, SSL_CTX
     if (o->session_file[0] != '\0' && SSL_SESSION_is_resumable(full.session)) {
         save_session(o, r, full.session);
     }
+    trace_phase("TLS 1.2 ticket");
     for (unsigned i = 0; r->tls12.ticket.is_supported && i < o->attempts; i++) {
         struct probe_result p;
         probe_run(tickets, &o->target, full.session, &p);
@@ -376,6 +403,7 @@ static void resume_from_file(const struct check_opts *o, SSL_CTX *c12, SSL_CTX *
     }
     bool is13 = SSL_SESSION_get_protocol_version(saved) == TLS1_3_VERSION;
     struct probe_result p;
+    trace_phase("session from --session-file");
     probe_run(is13 ? c13 : c12, &o->target, saved, &p);
     r->is_file_offered = true;
     r->is_file_resumed = p.is_ok && p.is_reused;
@@ -389,6 +417,7 @@ static void check_single_use(const struct check_opts *o, SSL_CTX *ctx, SSL_SESSI
 {
     struct probe_result a;
     struct probe_result b;
+    trace_phase("TLS 1.3 one ticket twice (single use?)");
     probe_run(ctx, &o->target, ticket, &a);
     probe_run(ctx, &o->target, ticket, &b);
     if (a.is_ok && b.is_ok && a.is_reused) {
@@ -461,6 +490,7 @@ static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_r
     r->tls13.lifetime_s = -1;
     r->tls13.tickets_after_resumption = -1;
     struct probe_result full;
+    trace_phase("TLS 1.3 full handshake");
     probe_run(ctx, &o->target, NULL, &full);
     if (!full.is_ok) {
         snprintf(r->tls13.error, sizeof(r->tls13.error), "%s", full.error);
@@ -486,6 +516,7 @@ static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_r
     }
     struct ticket_pool pool = {{NULL}, 0};
     pool_take(&pool, &full);
+    trace_phase("TLS 1.3 ticket, each once as browsers use them");
     for (unsigned i = 0; i < o->attempts; i++) {
         browser_attempt(o, ctx, &pool, r);
     }
@@ -493,6 +524,7 @@ static void check_tls13(const struct check_opts *o, SSL_CTX *ctx, struct check_r
     struct probe_result extra;
     memset(&extra, 0, sizeof(extra));
     if (pool.n == 0) {
+        trace_phase("TLS 1.3 full handshake, for a ticket");
         probe_run(ctx, &o->target, NULL, &extra);
         if (extra.is_ok) {
             pool_take(&pool, &extra);
@@ -607,6 +639,13 @@ int check_main(int argc, char **argv)
     r.tls12.lifetime_hint_s = -1;
     char err[256];
     const char *ca = o.ca_file[0] != '\0' ? o.ca_file : NULL;
+    if (o.is_trace) {
+        trace_enable();
+    }
+    if (o.keylog[0] != '\0' && !keylog_open(o.keylog, err, sizeof(err))) {
+        fprintf(stderr, "error check: %s\n", err);
+        return 2;
+    }
     SSL_CTX *c12 = probe_ctx(TLS1_2_VERSION, false, ca, o.is_insecure, err, sizeof(err));
     SSL_CTX *t12 = probe_ctx(TLS1_2_VERSION, true, ca, o.is_insecure, err, sizeof(err));
     SSL_CTX *c13 = probe_ctx(TLS1_3_VERSION, true, ca, o.is_insecure, err, sizeof(err));
@@ -615,6 +654,9 @@ int check_main(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    keylog_attach(c12);
+    keylog_attach(t12);
+    keylog_attach(c13);
     if (o.watch_s > 0) {
         rc = check_watch(t12, &o.target, o.watch_s, o.interval_s, o.is_json);
         goto out;
@@ -638,11 +680,14 @@ int check_main(int argc, char **argv)
         check_print_json(stdout, &r);
     } else {
         check_print_table(stdout, &r, isatty(STDOUT_FILENO) == 1);
+        trace_print_text(stdout);
     }
     rc = r.exit_code;
 out:
     SSL_CTX_free(c12);
     SSL_CTX_free(t12);
     SSL_CTX_free(c13);
+    keylog_close();
+    trace_free();
     return rc;
 }

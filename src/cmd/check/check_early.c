@@ -20,6 +20,8 @@
 
 #include <openssl/err.h>
 
+#include "check_trace.h"
+
 #define FLIGHT_MAX 16384
 #define ANSWER_MAX 16384
 
@@ -91,6 +93,8 @@ static void early_attempt(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSIO
 {
     struct probe_result pr;
     memset(&pr, 0, sizeof(pr));
+    double start = trace_now_ms();
+    int rc = 0;
     int fd = probe_connect(t, &pr);
     if (fd < 0) {
         snprintf(out->error, sizeof(out->error), "%.250s", pr.error);
@@ -109,6 +113,7 @@ static void early_attempt(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSIO
     }
     SSL_set_bio(ssl, rbio, wbio);
     SSL_set_connect_state(ssl);
+    trace_attach(ssl, start);
     const char *name = t->servername[0] != '\0' ? t->servername : t->host;
     SSL_set_tlsext_host_name(ssl, name);
     char request[512];
@@ -124,7 +129,6 @@ static void early_attempt(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSIO
     }
     uint8_t answer[ANSWER_MAX];
     size_t answer_len = 0;
-    int rc;
     while ((rc = SSL_do_handshake(ssl)) != 1) {
         if (SSL_get_error(ssl, rc) != SSL_ERROR_WANT_READ ||
             !flush_out(wbio, fd, NULL, NULL, deadline)) {
@@ -145,10 +149,14 @@ static void early_attempt(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSIO
         snprintf(out->error, sizeof(out->error), "the 0-RTT handshake did not complete");
         goto out;
     }
+    trace_handshake_done(ssl);
     (void)flush_out(wbio, fd, NULL, NULL, deadline);
     out->is_accepted = SSL_get_early_data_status(ssl) == SSL_EARLY_DATA_ACCEPTED;
     *ee_len = early_first_app_record(answer, answer_len);
 out:
+    if (ssl != NULL) {
+        trace_end(ssl, rc == 1);
+    }
     ERR_clear_error();
     SSL_SESSION_free(copy);
     SSL_free(ssl);
@@ -189,6 +197,7 @@ void check_early(SSL_CTX *ctx13, const struct probe_target *t, const struct prob
     out->is_tested = true;
     out->probe = "failed";
     struct probe_result full;
+    trace_phase("TLS 1.3 full handshake, for early data");
     probe_run(ctx13, t, NULL, &full);
     if (!full.is_ok || full.session == NULL) {
         snprintf(out->error, sizeof(out->error), "no TLS 1.3 session: %.200s",
@@ -206,6 +215,7 @@ void check_early(SSL_CTX *ctx13, const struct probe_target *t, const struct prob
     static uint8_t flight[FLIGHT_MAX];
     size_t flight_len = 0;
     long ee_len = -1;
+    trace_phase("TLS 1.3 resumption with early data");
     early_attempt(ctx13, t, full.session, flight, &flight_len, &ee_len, out);
     probe_result_free(&full);
     if (!out->is_accepted || flight_len == 0 || ee_len < 0) {

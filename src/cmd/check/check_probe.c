@@ -17,6 +17,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "check_trace.h"
+
 static int ticket_count_index = -1;
 
 static double now_ms(void)
@@ -226,6 +228,7 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
             return;
         }
     }
+    trace_attach(ssl, start);
     double deadline = now_ms() + t->timeout_ms;
     int rc;
     while ((rc = SSL_connect(ssl)) != 1) {
@@ -242,6 +245,7 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
         }
     }
     if (rc == 1) {
+        trace_handshake_done(ssl);
         out->is_ok = true;
         out->handshake_ms = now_ms() - start;
         out->is_reused = SSL_session_reused(ssl) == 1;
@@ -258,6 +262,7 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
         out->session_id_len = id_len;
         SSL_shutdown(ssl);
     }
+    trace_end(ssl, rc == 1);
     SSL_set_ex_data(ssl, ticket_count_index, NULL);
     ERR_clear_error();
     SSL_free(ssl);

@@ -5,6 +5,8 @@
  */
 #include "check.h"
 
+#include "check_trace.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,6 +264,8 @@ void check_print_json(FILE *out, const struct check_report *r)
     } else {
         fprintf(out, "null");
     }
+    fprintf(out, ",\"trace\":");
+    trace_print_json(out);
     fprintf(out, ",\"expect_failed\":");
     json_string(out, r->expect_failed);
     fprintf(out, ",\"exit_code\":%d}\n", r->exit_code);

@@ -247,7 +247,7 @@ tlsr_status tlsr_cache_insert(struct tlsr_cache *c, const struct tlsr_cache_key 
     ENSURE(lifetime_s >= 1 && lifetime_s <= MAX_LIFETIME_S, TLSR_E_INVALID,
            "cache: lifetime %u s is outside 1 s to 7 days", lifetime_s);
     ENSURE(value_len >= 1, TLSR_E_INVALID, "cache: empty value");
-    struct located loc;
+    struct located loc = {0};
     TRY(locate(c, key, &loc));
     struct shard *sh = loc.sh;
     size_t need = (value_len + SLOT_DATA - 1) / SLOT_DATA;
@@ -300,7 +300,7 @@ tlsr_status tlsr_cache_lookup(struct tlsr_cache *c, const struct tlsr_cache_key 
 {
     ENSURE(c != NULL && out != NULL && out_len != NULL, TLSR_E_INVALID,
            "cache: lookup: NULL argument");
-    struct located loc;
+    struct located loc = {0};
     TRY(locate(c, key, &loc));
     struct shard *sh = loc.sh;
     uint32_t now = now_s(c);
@@ -347,7 +347,7 @@ tlsr_status tlsr_cache_record(struct tlsr_cache *c, const struct tlsr_cache_key 
     ENSURE(c != NULL, TLSR_E_INVALID, "cache: record: NULL cache");
     ENSURE(lifetime_s >= 1 && lifetime_s <= MAX_LIFETIME_S, TLSR_E_INVALID,
            "cache: lifetime %u s is outside 1 s to 7 days", lifetime_s);
-    struct located loc;
+    struct located loc = {0};
     TRY(locate(c, key, &loc));
     struct shard *sh = loc.sh;
     uint32_t now = now_s(c);
@@ -393,7 +393,7 @@ out:
 tlsr_status tlsr_cache_contains(struct tlsr_cache *c, const struct tlsr_cache_key *key)
 {
     ENSURE(c != NULL, TLSR_E_INVALID, "cache: contains: NULL cache");
-    struct located loc;
+    struct located loc = {0};
     TRY(locate(c, key, &loc));
     struct shard *sh = loc.sh;
     uint32_t now = now_s(c);
@@ -407,7 +407,7 @@ tlsr_status tlsr_cache_contains(struct tlsr_cache *c, const struct tlsr_cache_ke
 tlsr_status tlsr_cache_remove(struct tlsr_cache *c, const struct tlsr_cache_key *key)
 {
     ENSURE(c != NULL, TLSR_E_INVALID, "cache: remove: NULL cache");
-    struct located loc;
+    struct located loc = {0};
     TRY(locate(c, key, &loc));
     struct shard *sh = loc.sh;
     TRY(tlsr__cache_shard_lock(sh));
@@ -424,7 +424,7 @@ tlsr_status tlsr_cache_remove(struct tlsr_cache *c, const struct tlsr_cache_key 
 
 tlsr_status tlsr__cache_hold_lock(struct tlsr_cache *c, const struct tlsr_cache_key *key)
 {
-    struct located loc;
+    struct located loc = {0};
     TRY(locate(c, key, &loc));
     return tlsr__cache_shard_lock(loc.sh);
 }
@@ -432,7 +432,7 @@ tlsr_status tlsr__cache_hold_lock(struct tlsr_cache *c, const struct tlsr_cache_
 tlsr_status tlsr__cache_shard_of(struct tlsr_cache *c, const struct tlsr_cache_key *key,
                                  unsigned *out)
 {
-    struct located loc;
+    struct located loc = {0};
     TRY(locate(c, key, &loc));
     for (unsigned i = 0; i < c->arena->nshards; i++) {
         if (shard_at(c, i) == loc.sh) {

@@ -113,7 +113,7 @@ static tlsr_status parse_line(struct tlsr_rd *line, struct client_entry *e)
 {
     const uint8_t *p;
     size_t len;
-    uint64_t v;
+    uint64_t v = 0;
     TRY(field(line, false, &p, &len));
     TRY(parse_name(p, len, false, e->host));
     TRY(field(line, false, &p, &len));
