@@ -39,6 +39,8 @@ info demo: backend on $BACKEND; tlsresume serve on $LISTEN (admin on $ADMIN). Tr
   openssl s_client -connect $LISTEN -tls1_3 -sess_in /tmp/s.pem </dev/null | grep -E '^(New|Reused)'
   curl -s http://$ADMIN/metrics | grep handshakes_total
 
+The status page, to watch resumptions happen: open http://$ADMIN/ in a browser.
+
 Ctrl-C stops both.
 TXT
 build/tlsresume serve --self-signed --listen "$LISTEN" --backend "$BACKEND" --admin "$ADMIN" \

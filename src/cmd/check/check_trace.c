@@ -89,10 +89,9 @@ void trace_phase(const char *p)
 }
 
 /* The random of a HelloRetryRequest (RFC 8446 section 4.1.3): SHA-256 of the string. */
-static const uint8_t hrr_random[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11,
-                                       0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
-                                       0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e,
-                                       0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+static const uint8_t hrr_random[32] = {
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
 
 static void add(struct conn *c, const struct event *e)
 {
@@ -110,8 +109,14 @@ static void on_message(int write_p, int version, int content_type, const void *b
     (void)ssl;
     struct conn *c = arg;
     const uint8_t *p = buf;
-    struct event e = {trace_now_ms() - c->start_ms, K_MESSAGE, write_p != 0, c->is_done,
-                      content_type, -1, 0, len};
+    struct event e = {trace_now_ms() - c->start_ms,
+                      K_MESSAGE,
+                      write_p != 0,
+                      c->is_done,
+                      content_type,
+                      -1,
+                      0,
+                      len};
     if (content_type == SSL3_RT_HEADER) {
         if (len < 5) {
             return;

@@ -102,7 +102,9 @@ struct master {
     unsigned pending_respawns;
     ev_timer reaper;     /* kills draining workers past their deadline */
     ev_timer keys_ahead; /* makes the next ticket keys here, never in a worker's handshake */
-    int exit_code;       /* set when the master stops on an error found after start */
+    ev_timer sampler;    /* the status page's history, every HISTORY_INTERVAL_S */
+    struct history *history;
+    int exit_code; /* set when the master stops on an error found after start */
     bool is_prepare_failing;
     unsigned admin_open;
     /* Fleet mode (--redis): the fleet key, the options every worker's cache uses, the ring. */
@@ -221,6 +223,7 @@ static void spawn_worker(struct master *m, int id)
         ev_timer_stop(EV_DEFAULT, &m->reaper);
         ev_timer_stop(EV_DEFAULT, &m->join_wait);
         ev_timer_stop(EV_DEFAULT, &m->keys_ahead);
+        ev_timer_stop(EV_DEFAULT, &m->sampler);
         tlsr_fleet_ring_free(m->fleet_ring); /* the master's; this closes only our copy */
         m->fleet_ring = NULL;
         if (m->admin_fd >= 0) {
@@ -313,6 +316,16 @@ static void on_keys_ahead(struct ev_loop *loop, ev_timer *t, int revents)
                 tlsr_last_error());
     }
     m->is_prepare_failing = is_failing;
+}
+
+static void on_sample(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct master *m = t->data;
+    struct metrics_slot sum;
+    metrics_sum(m->metrics, &sum);
+    history_add(m->history, (int64_t)time(NULL), &sum);
 }
 
 static void on_reaper(struct ev_loop *loop, ev_timer *t, int revents)
@@ -560,10 +573,10 @@ static void on_admin_io(struct ev_loop *loop, ev_io *io, int revents)
         }
         struct admin_view v = {
             m->metrics, m->cache,   ring_for(m, m->cfg), (unsigned)m->cfg->workers,
-            m->started, m->reloads, m->fleet_ring,       m->cfg->redis.n > 0};
-        a->resp = malloc(40000);
-        a->resp_len = a->resp != NULL ? admin_respond(&v, a->req, a->resp, 40000) : 0;
-        if (a->resp_len == 0) {
+            m->started, m->reloads, m->fleet_ring,       m->cfg->redis.n > 0,
+            m->history};
+        a->resp = admin_respond(&v, a->req, &a->resp_len);
+        if (a->resp == NULL) {
             admin_close(a);
             return;
         }
@@ -714,6 +727,7 @@ static bool start(struct master *m, char *err, size_t cap)
         }
     }
     m->metrics = metrics_new();
+    m->history = calloc(1, sizeof(*m->history)); /* NULL: the page shows no graphs */
     if (m->metrics == NULL) {
         snprintf(err, cap, "cannot map the shared counters");
         return false;
@@ -791,6 +805,11 @@ static void run_loop(struct master *m)
     ev_timer_init(&m->keys_ahead, on_keys_ahead, 0.0, 1.0);
     m->keys_ahead.data = m;
     ev_timer_start(m->loop, &m->keys_ahead);
+    if (m->admin_fd >= 0 && m->history != NULL) {
+        ev_timer_init(&m->sampler, on_sample, 0.0, HISTORY_INTERVAL_S);
+        m->sampler.data = m;
+        ev_timer_start(m->loop, &m->sampler);
+    }
     ev_child_init(&m->child, on_child, 0, 0);
     m->child.data = m;
     ev_child_start(m->loop, &m->child);
@@ -820,6 +839,7 @@ static void cleanup(struct master *m)
         close(m->admin_fd);
     }
     metrics_free(m->metrics);
+    free(m->history);
     tlsr_fleet_ring_free(m->fleet_ring);
     tlsr_fleet_secret_free(m->fleet_secret);
     OPENSSL_cleanse(m->redis_password, sizeof(m->redis_password));

@@ -1,95 +1,56 @@
 /*
- * Admin responses: the Prometheus text exposition of the counters summed over workers plus the
- * library's cache and key ring counters, and a JSON status. The request is one line read by the
- * master (bounded); anything but GET /metrics or GET /status gets 404, a non-GET 405.
+ * Admin responses: the routing of one request line (read by the master, bounded), and the
+ * Prometheus text exposition of the counters summed over workers plus the library's cache and
+ * key ring counters. / and /status are serve_status.c's; anything else gets 404, a non-GET 405.
  */
 #include "serve_admin.h"
 
-#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-struct out {
-    char *p;
-    size_t cap;
-    size_t used;
-    bool is_full;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
-{
-    if (o->is_full) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->used, o->cap - o->used, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->used) {
-        o->is_full = true;
-        return;
-    }
-    o->used += (size_t)n;
-}
+#include "serve_out.h"
+#include "serve_status.h"
 
 static void metric(struct out *o, const char *name, const char *type, const char *help,
                    unsigned long long v)
 {
-    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+    out_put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
 static void handshakes(struct out *o, const struct metrics_slot *s)
 {
     static const char *const versions[] = {"TLSv1.2", "TLSv1.3"};
     static const char *const kinds[] = {"full", "id", "ticket", "psk"};
-    put(o, "# HELP tlsresume_handshakes_total Completed handshakes by TLS version and how they "
-           "resumed.\n# TYPE tlsresume_handshakes_total counter\n");
+    out_put(o, "# HELP tlsresume_handshakes_total Completed handshakes by TLS version and how they "
+               "resumed.\n# TYPE tlsresume_handshakes_total counter\n");
     for (int v = 0; v < 2; v++) {
         for (int k = 0; k < 4; k++) {
             /* Only the combinations that exist: IDs and tickets in 1.2, PSK in 1.3. */
             if ((v == 0 && k == 3) || (v == 1 && (k == 1 || k == 2))) {
                 continue;
             }
-            put(o, "tlsresume_handshakes_total{version=\"%s\",resumed=\"%s\"} %llu\n", versions[v],
-                kinds[k], (unsigned long long)s->v[M_HS + v * 4 + k]);
+            out_put(o, "tlsresume_handshakes_total{version=\"%s\",resumed=\"%s\"} %llu\n",
+                    versions[v], kinds[k], (unsigned long long)s->v[M_HS + v * 4 + k]);
         }
     }
 }
 
-struct row {
-    enum metric m;
-    const char *value;
-};
-
 /* One labelled counter family from the summed worker counters. */
 static void family(struct out *o, const char *name, const char *help, const char *label,
-                   const struct row *rows, size_t n, const struct metrics_slot *s)
+                   const struct metric_rows *rows, const struct metrics_slot *s)
 {
-    put(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
-    for (size_t i = 0; i < n; i++) {
-        put(o, "%s{%s=\"%s\"} %llu\n", name, label, rows[i].value,
-            (unsigned long long)s->v[rows[i].m]);
+    out_put(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < rows->n; i++) {
+        out_put(o, "%s{%s=\"%s\"} %llu\n", name, label, rows->v[i].value,
+                (unsigned long long)s->v[rows->v[i].m]);
     }
 }
 
-#define ROWS(r) (r), sizeof(r) / sizeof((r)[0])
-
 static void errors(struct out *o, const struct metrics_slot *s)
 {
-    static const struct row rows[] = {{M_HS_FAILED, "handshake_failed"},
-                                      {M_HS_TIMEOUT, "handshake_timeout"},
-                                      {M_IDLE_TIMEOUT, "idle_timeout"},
-                                      {M_BACKEND_FAILED, "backend_connect"},
-                                      {M_BACKEND_TIMEOUT, "backend_timeout"},
-                                      {M_REFUSED, "max_connections"},
-                                      {M_PROXY_ERRORS, "proxy_io"},
-                                      {M_PROXY_IN_BAD, "proxy_header"},
-                                      {M_PROXY_IN_TIMEOUT, "proxy_header_timeout"}};
     family(o, "tlsresume_errors_total", "Connections ended by an error, by kind.", "kind",
-           ROWS(rows), s);
+           &METRIC_ERRORS, s);
 }
 
 static void library(struct out *o, const struct admin_view *v)
@@ -128,14 +89,14 @@ static void library(struct out *o, const struct admin_view *v)
         metric(o, "tlsresume_tickets_decrypted_total", "counter", "Tickets that resumed.",
                k.decrypted);
         metric(o, "tlsresume_tickets_renewed_total", "counter", "Tickets renewed.", k.renewed);
-        put(o,
-            "# HELP tlsresume_tickets_rejected_total Tickets refused, by reason.\n"
-            "# TYPE tlsresume_tickets_rejected_total counter\n"
-            "tlsresume_tickets_rejected_total{reason=\"unknown_key\"} %llu\n"
-            "tlsresume_tickets_rejected_total{reason=\"bad_mac\"} %llu\n"
-            "tlsresume_tickets_rejected_total{reason=\"expired\"} %llu\n",
-            (unsigned long long)k.rejected_unknown_key, (unsigned long long)k.rejected_bad_mac,
-            (unsigned long long)k.rejected_expired);
+        out_put(o,
+                "# HELP tlsresume_tickets_rejected_total Tickets refused, by reason.\n"
+                "# TYPE tlsresume_tickets_rejected_total counter\n"
+                "tlsresume_tickets_rejected_total{reason=\"unknown_key\"} %llu\n"
+                "tlsresume_tickets_rejected_total{reason=\"bad_mac\"} %llu\n"
+                "tlsresume_tickets_rejected_total{reason=\"expired\"} %llu\n",
+                (unsigned long long)k.rejected_unknown_key, (unsigned long long)k.rejected_bad_mac,
+                (unsigned long long)k.rejected_expired);
     }
 }
 
@@ -157,19 +118,19 @@ static void per_key(struct out *o, struct tlsr_keyring *ring)
     size_t first = n > KEYS_SHOWN ? n - KEYS_SHOWN : 0;
     static const char *const what[] = {"issued", "presented"};
     for (int w = 0; w < 2; w++) {
-        put(o,
-            "# HELP tlsresume_ticket_key_%s_total Tickets %s, per key (the %d newest keys).\n"
-            "# TYPE tlsresume_ticket_key_%s_total counter\n",
-            what[w], w == 0 ? "sealed" : "presented for resumption", KEYS_SHOWN, what[w]);
+        out_put(o,
+                "# HELP tlsresume_ticket_key_%s_total Tickets %s, per key (the %d newest keys).\n"
+                "# TYPE tlsresume_ticket_key_%s_total counter\n",
+                what[w], w == 0 ? "sealed" : "presented for resumption", KEYS_SHOWN, what[w]);
         for (size_t i = first; i < n; i++) {
             const struct tlsr_key_info *k = &keys[i];
-            put(o,
-                "tlsresume_ticket_key_%s_total{generation=\"%llu\",key=\"%02x%02x%02x%02x\","
-                "state=\"%s\",origin=\"%s\"} %llu\n",
-                what[w], (unsigned long long)k->generation, k->name_prefix[0], k->name_prefix[1],
-                k->name_prefix[2], k->name_prefix[3], key_state(k->state),
-                k->is_fleet ? "fleet" : "local",
-                (unsigned long long)(w == 0 ? k->issued : k->presented));
+            out_put(o,
+                    "tlsresume_ticket_key_%s_total{generation=\"%llu\",key=\"%02x%02x%02x%02x\","
+                    "state=\"%s\",origin=\"%s\"} %llu\n",
+                    what[w], (unsigned long long)k->generation, k->name_prefix[0],
+                    k->name_prefix[1], k->name_prefix[2], k->name_prefix[3], key_state(k->state),
+                    k->is_fleet ? "fleet" : "local",
+                    (unsigned long long)(w == 0 ? k->issued : k->presented));
         }
     }
 }
@@ -179,24 +140,14 @@ static void fleet_metrics(struct out *o, const struct admin_view *v, const struc
     if (!v->is_fleet) {
         return;
     }
-    static const struct row lookups[] = {{M_FLEET_HITS, "hit"},
-                                         {M_FLEET_MISSES, "miss"},
-                                         {M_FLEET_TIMEOUTS, "timeout"},
-                                         {M_FLEET_UNAVAILABLE, "unavailable"},
-                                         {M_FLEET_REJECTED, "rejected"}};
     family(o, "tlsresume_fleet_cache_lookups_total", "Handshakes that asked Redis, by result.",
-           "result", ROWS(lookups), s);
+           "result", &METRIC_FLEET_LOOKUPS, s);
     metric(o, "tlsresume_fleet_cache_stored_total", "counter", "Sessions written to Redis.",
            s->v[M_FLEET_STORED]);
     metric(o, "tlsresume_fleet_cache_removed_total", "counter",
            "Single-use tickets deleted from Redis.", s->v[M_FLEET_REMOVED]);
-    static const struct row answers[] = {{M_FLEET_EARLY_FRESH, "first"},
-                                         {M_FLEET_EARLY_REPLAYS, "replay"},
-                                         {M_FLEET_EARLY_UNAVAILABLE, "unavailable"},
-                                         {M_FLEET_EARLY_LOST, "lost"},
-                                         {M_FLEET_EARLY_CLOCK, "clock"}};
     family(o, "tlsresume_fleet_early_register_total",
-           "0-RTT ClientHellos recorded in Redis, by answer.", "answer", ROWS(answers), s);
+           "0-RTT ClientHellos recorded in Redis, by answer.", "answer", &METRIC_FLEET_EARLY, s);
     metric(o, "tlsresume_fleet_redis_down", "gauge",
            "Redis endpoints unreachable, summed over workers.", s->v[M_FLEET_DOWN]);
     if (v->fleet_ring == NULL) {
@@ -232,33 +183,18 @@ static void fleet_metrics(struct out *o, const struct admin_view *v, const struc
  * full handshake, by the one reason the library gave (offered = resumed + failures). */
 static void failures(struct out *o, const struct metrics_slot *s)
 {
-    static const struct row offers[] = {{M_OFFER + TLSR_OFFER_ID - 1, "id"},
-                                        {M_OFFER + TLSR_OFFER_TICKET - 1, "ticket"},
-                                        {M_OFFER + TLSR_OFFER_PSK - 1, "psk"}};
     family(o, "tlsresume_resumption_offered_total",
            "Finished handshakes whose client offered a session, by what it offered.", "kind",
-           ROWS(offers), s);
-    struct row reasons[TLSR_MISS_COUNT - 1];
-    for (int i = 1; i < TLSR_MISS_COUNT; i++) {
-        reasons[i - 1].m = (enum metric)(M_MISS + i - 1);
-        reasons[i - 1].value = tlsr_miss_name((enum tlsr_miss)i);
-    }
+           &METRIC_OFFERS, s);
     family(o, "tlsresume_resumption_failures_total",
            "Offered sessions that got a full handshake, by reason (one per handshake).", "reason",
-           ROWS(reasons), s);
+           metric_reasons(), s);
 }
 
 static void early_metrics(struct out *o, const struct metrics_slot *s)
 {
-    static const struct row results[] = {{M_EARLY_OFFERED, "offered"},
-                                         {M_EARLY_ACCEPTED, "accepted"},
-                                         {M_EARLY_REPLAY, "rejected_replay"},
-                                         {M_EARLY_UNAVAILABLE, "rejected_unavailable"},
-                                         {M_EARLY_STARTING, "rejected_starting"},
-                                         {M_EARLY_OTHER, "rejected_stale"},
-                                         {M_EARLY_TOO_LARGE, "too_large"}};
     family(o, "tlsresume_early_data_total",
-           "TLS 1.3 early data (0-RTT) offered, and what became of it.", "result", ROWS(results),
+           "TLS 1.3 early data (0-RTT) offered, and what became of it.", "result", &METRIC_EARLY,
            s);
     metric(o, "tlsresume_early_data_bytes_total", "counter", "Early data bytes accepted.",
            s->v[M_EARLY_BYTES]);
@@ -272,12 +208,12 @@ static void metrics_text(struct out *o, const struct admin_view *v)
     metric(o, "tlsresume_connections_open", "gauge", "Client connections open.", s.v[M_CONN_OPEN]);
     metric(o, "tlsresume_connections_total", "counter", "Client connections accepted.",
            s.v[M_CONN_TOTAL]);
-    put(o,
-        "# HELP tlsresume_bytes_total Bytes proxied, by direction.\n"
-        "# TYPE tlsresume_bytes_total counter\n"
-        "tlsresume_bytes_total{direction=\"client_to_backend\"} %llu\n"
-        "tlsresume_bytes_total{direction=\"backend_to_client\"} %llu\n",
-        (unsigned long long)s.v[M_BYTES_C2B], (unsigned long long)s.v[M_BYTES_B2C]);
+    out_put(o,
+            "# HELP tlsresume_bytes_total Bytes proxied, by direction.\n"
+            "# TYPE tlsresume_bytes_total counter\n"
+            "tlsresume_bytes_total{direction=\"client_to_backend\"} %llu\n"
+            "tlsresume_bytes_total{direction=\"backend_to_client\"} %llu\n",
+            (unsigned long long)s.v[M_BYTES_C2B], (unsigned long long)s.v[M_BYTES_B2C]);
     errors(o, &s);
     library(o, v);
     struct tlsr_keyring_stats k;
@@ -295,71 +231,44 @@ static void metrics_text(struct out *o, const struct admin_view *v)
     metric(o, "tlsresume_reloads_total", "counter", "Successful reloads.", v->reloads);
 }
 
-static void status_json(struct out *o, const struct admin_view *v)
+char *admin_respond(const struct admin_view *v, const char *request, size_t *len)
 {
-    struct metrics_slot s;
-    metrics_sum(v->metrics, &s);
-    unsigned long long full = s.v[M_HS + 0] + s.v[M_HS + 4];
-    unsigned long long resumed = s.v[M_HS + 1] + s.v[M_HS + 2] + s.v[M_HS + 7];
-    struct tlsr_cache_stats c;
-    memset(&c, 0, sizeof(c));
-    tlsr_status rc = tlsr_cache_get_stats(v->cache, &c);
-    (void)rc;
-    put(o,
-        "{\"version\":\"%s\",\"time_s\":%lld,\"uptime_s\":%.0f,\"workers\":%u,"
-        "\"reloads\":%lu,\"connections_open\":%llu,\"handshakes\":{\"full\":%llu,"
-        "\"resumed\":%llu},\"cache\":{\"entries\":%llu,\"bytes_total\":%llu},\"tickets\":",
-        TLSR_VERSION, (long long)time(NULL), (double)time(NULL) - v->started, v->workers,
-        v->reloads, (unsigned long long)s.v[M_CONN_OPEN], full, resumed,
-        (unsigned long long)c.entries, (unsigned long long)c.bytes_total);
-    struct tlsr_keyring_stats k;
-    if (v->ring != NULL && tlsr_keyring_get_stats(v->ring, &k) == TLSR_OK) {
-        put(o,
-            "{\"enabled\":true,\"keys\":%llu,\"key_age_s\":%llu,\"rotations\":%llu,"
-            "\"fleet\":%s,\"overdue_s\":%llu}",
-            (unsigned long long)k.keys_held, (unsigned long long)k.current_key_age_s,
-            (unsigned long long)k.rotations, k.is_fleet ? "true" : "false",
-            (unsigned long long)k.current_overdue_s);
-    } else {
-        put(o, "{\"enabled\":false}");
-    }
-    if (v->fleet_ring != NULL) {
-        struct tlsr_fleet_ring_stats f;
-        tlsr_fleet_ring_get_stats(v->fleet_ring, &f);
-        put(o,
-            ",\"fleet\":{\"redis_up\":%s,\"joined\":%s,\"members\":%llu,"
-            "\"generation\":%llu,\"unacked\":%llu}",
-            f.is_redis_up ? "true" : "false", f.is_joined ? "true" : "false",
-            (unsigned long long)f.members, (unsigned long long)f.generation,
-            (unsigned long long)f.unacked);
-    }
-    put(o, "}\n");
-}
-
-size_t admin_respond(const struct admin_view *v, const char *request, char *out, size_t cap)
-{
-    static char body[32768];
+    static char body[ADMIN_BODY_MAX];
     struct out b = {body, sizeof(body), 0, false};
     const char *status = "200 OK";
     const char *type = "text/plain; version=0.0.4";
-    if (strncmp(request, "GET ", 4) != 0) {
+    const char *path = strncmp(request, "GET ", 4) == 0 ? request + 4 : NULL;
+    size_t plen = path != NULL ? strcspn(path, " ?") : 0;
+    if (path == NULL) {
         status = "405 Method Not Allowed";
-        put(&b, "only GET\n");
-    } else if (strncmp(request + 4, "/metrics ", 9) == 0 || strcmp(request + 4, "/metrics") == 0) {
+        out_put(&b, "only GET\n");
+    } else if (plen == 8 && strncmp(path, "/metrics", 8) == 0) {
         metrics_text(&b, v);
-    } else if (strncmp(request + 4, "/status ", 8) == 0 || strcmp(request + 4, "/status") == 0) {
+    } else if (plen == 7 && strncmp(path, "/status", 7) == 0) {
         type = "application/json";
         status_json(&b, v);
+    } else if (plen == 1 && path[0] == '/') {
+        type = "text/html; charset=utf-8";
+        status_page(&b, v);
     } else {
         status = "404 Not Found";
-        put(&b, "try /metrics or /status\n");
+        out_put(&b, "try / (the status page), /metrics or /status\n");
     }
-    struct out o = {out, cap, 0, false};
-    put(&o, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-        status, type, b.used);
-    if (o.is_full || b.is_full || b.used > cap - o.used) {
-        return 0;
+    if (b.is_full) {
+        return NULL;
     }
-    memcpy(out + o.used, body, b.used);
-    return o.used + b.used;
+    char head[256];
+    struct out h = {head, sizeof(head), 0, false};
+    out_put(&h,
+            "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: "
+            "no-store\r\nConnection: close\r\n\r\n",
+            status, type, b.used);
+    char *resp = h.is_full ? NULL : malloc(h.used + b.used);
+    if (resp == NULL) {
+        return NULL;
+    }
+    memcpy(resp, head, h.used);
+    memcpy(resp + h.used, body, b.used);
+    *len = h.used + b.used;
+    return resp;
 }

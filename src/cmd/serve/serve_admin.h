@@ -1,4 +1,5 @@
-/* The admin endpoint of `tlsresume serve`: GET /metrics (Prometheus text), GET /status (JSON). */
+/* The admin endpoint of `tlsresume serve`: GET / (the status page), GET /metrics (Prometheus
+ * text), GET /status (JSON, docs/status-json.md). */
 #ifndef TLSR_SERVE_ADMIN_H
 #define TLSR_SERVE_ADMIN_H
 
@@ -8,6 +9,7 @@
 #include <tlsresume/fleet.h>
 #include <tlsresume/tlsresume.h>
 
+#include "serve_history.h"
 #include "serve_metrics.h"
 
 struct admin_view {
@@ -19,9 +21,13 @@ struct admin_view {
     unsigned long reloads;
     const struct tlsr_fleet_ring *fleet_ring; /* NULL without --redis, or without tickets */
     bool is_fleet;                            /* --redis: the fleet session cache runs */
+    const struct history *history;            /* the status page's samples */
 };
 
-/* Writes the response for one request line into out; returns its length (0: no room). */
-size_t admin_respond(const struct admin_view *v, const char *request, char *out, size_t cap);
+#define ADMIN_BODY_MAX (512 * 1024)
+
+/* The whole HTTP response to one request line, allocated (free it), its length in len; NULL
+ * when it does not fit ADMIN_BODY_MAX or memory is short. */
+char *admin_respond(const struct admin_view *v, const char *request, size_t *len);
 
 #endif

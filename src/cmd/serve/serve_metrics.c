@@ -4,6 +4,57 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#define ROWS(r)                                                                                    \
+    {                                                                                              \
+        (r), sizeof(r) / sizeof((r)[0])                                                            \
+    }
+
+static const struct metric_row errors[] = {{M_HS_FAILED, "handshake_failed"},
+                                           {M_HS_TIMEOUT, "handshake_timeout"},
+                                           {M_IDLE_TIMEOUT, "idle_timeout"},
+                                           {M_BACKEND_FAILED, "backend_connect"},
+                                           {M_BACKEND_TIMEOUT, "backend_timeout"},
+                                           {M_REFUSED, "max_connections"},
+                                           {M_PROXY_ERRORS, "proxy_io"},
+                                           {M_PROXY_IN_BAD, "proxy_header"},
+                                           {M_PROXY_IN_TIMEOUT, "proxy_header_timeout"}};
+static const struct metric_row early[] = {{M_EARLY_OFFERED, "offered"},
+                                          {M_EARLY_ACCEPTED, "accepted"},
+                                          {M_EARLY_REPLAY, "rejected_replay"},
+                                          {M_EARLY_UNAVAILABLE, "rejected_unavailable"},
+                                          {M_EARLY_STARTING, "rejected_starting"},
+                                          {M_EARLY_OTHER, "rejected_stale"},
+                                          {M_EARLY_TOO_LARGE, "too_large"}};
+static const struct metric_row offers[] = {{M_OFFER + TLSR_OFFER_ID - 1, "id"},
+                                           {M_OFFER + TLSR_OFFER_TICKET - 1, "ticket"},
+                                           {M_OFFER + TLSR_OFFER_PSK - 1, "psk"}};
+static const struct metric_row lookups[] = {{M_FLEET_HITS, "hit"},
+                                            {M_FLEET_MISSES, "miss"},
+                                            {M_FLEET_TIMEOUTS, "timeout"},
+                                            {M_FLEET_UNAVAILABLE, "unavailable"},
+                                            {M_FLEET_REJECTED, "rejected"}};
+static const struct metric_row answers[] = {{M_FLEET_EARLY_FRESH, "first"},
+                                            {M_FLEET_EARLY_REPLAYS, "replay"},
+                                            {M_FLEET_EARLY_UNAVAILABLE, "unavailable"},
+                                            {M_FLEET_EARLY_LOST, "lost"},
+                                            {M_FLEET_EARLY_CLOCK, "clock"}};
+const struct metric_rows METRIC_ERRORS = ROWS(errors);
+const struct metric_rows METRIC_EARLY = ROWS(early);
+const struct metric_rows METRIC_OFFERS = ROWS(offers);
+const struct metric_rows METRIC_FLEET_LOOKUPS = ROWS(lookups);
+const struct metric_rows METRIC_FLEET_EARLY = ROWS(answers);
+
+const struct metric_rows *metric_reasons(void)
+{
+    static struct metric_row reasons[TLSR_MISS_COUNT - 1];
+    static struct metric_rows rows = {reasons, TLSR_MISS_COUNT - 1};
+    for (int i = 1; i < TLSR_MISS_COUNT; i++) {
+        reasons[i - 1].m = (enum metric)(M_MISS + i - 1);
+        reasons[i - 1].value = tlsr_miss_name((enum tlsr_miss)i);
+    }
+    return &rows;
+}
+
 struct metrics *metrics_new(void)
 {
     void *p = mmap(NULL, sizeof(struct metrics), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,

@@ -6,6 +6,7 @@
 #ifndef TLSR_SERVE_METRICS_H
 #define TLSR_SERVE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <tlsresume/ssl.h>
@@ -73,6 +74,23 @@ struct metrics {
     struct metrics_slot slots[METRICS_SLOTS];
     uint8_t is_used[METRICS_SLOTS];
 };
+
+/* The label value of each counter of a labelled family, shared by /metrics and /status. */
+struct metric_row {
+    enum metric m;
+    const char *value;
+};
+struct metric_rows {
+    const struct metric_row *v;
+    size_t n;
+};
+extern const struct metric_rows METRIC_ERRORS;        /* kind */
+extern const struct metric_rows METRIC_EARLY;         /* result */
+extern const struct metric_rows METRIC_OFFERS;        /* kind */
+extern const struct metric_rows METRIC_FLEET_LOOKUPS; /* result */
+extern const struct metric_rows METRIC_FLEET_EARLY;   /* answer */
+/* The reasons an offered session got a full handshake (reason), named by the library. */
+const struct metric_rows *metric_reasons(void);
 
 /* Maps the shared counters (zeroed); NULL on failure. */
 struct metrics *metrics_new(void);
