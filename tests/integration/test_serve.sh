@@ -155,6 +155,67 @@ concurrent_500)
     expect_metric_ge 'tlsresume_connections_total' 500
     stop_serve
     ;;
+backends)
+    # Several backends: round-robin over those that answer, the next one when a connect fails
+    # (a closed port among them, then a backend killed), no client connection lost. With
+    # least-connections, a backend holding a long connection gets no new ones; round-robin on
+    # the same traffic (the control) shares them.
+    start_backend http
+    first=$BACKEND_PORT
+    first_pid=$BACKEND_PID
+    start_backend http
+    second=$BACKEND_PORT
+    closed=$(free_port)
+    BACKEND_PORT=$first
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --backend "127.0.0.1:$second" \
+        --backend "127.0.0.1:$closed"
+    get() { curl -sk --max-time 10 "https://127.0.0.1:$PORT/" -o /dev/null -w '%{http_code}\n'; }
+    for i in $(seq 1 30); do get; done >"$WORK/codes"
+    [ "$(grep -c '^200$' "$WORK/codes")" = 30 ] || fail "not every request answered: $(sort "$WORK/codes" | uniq -c)"
+    wait_until 5 count_ge "$WORK/serve.log" ' access ' 30 || fail "access lines"
+    for b in "$first" "$second"; do
+        n=$(grep ' access ' "$WORK/serve.log" | grep -c " backend=127.0.0.1:$b ")
+        [ "$n" -ge 8 ] || fail "backend $b served $n of 30"
+    done
+    grep ' access ' "$WORK/serve.log" | grep -q " backend=127.0.0.1:$closed " && fail "a connection ended on the closed backend"
+    [ "$(metric "tlsresume_backend_connect_failures_total{backend=\"127.0.0.1:$closed\"}")" -ge 1 ] ||
+        fail "the closed backend's failures were not counted"
+    grep -q "backend=127.0.0.1:$closed event=backend_down" "$WORK/serve.log" || fail "no backend_down line"
+    kill "$first_pid"
+    wait "$first_pid" 2>/dev/null || true
+    for i in $(seq 1 20); do get; done >"$WORK/codes2"
+    [ "$(grep -c '^200$' "$WORK/codes2")" = 20 ] || fail "requests lost after a backend died: $(sort "$WORK/codes2" | uniq -c)"
+    [ "$(metric 'tlsresume_errors_total{kind="backend_connect"}')" = 0 ] || fail "backend_connect errors counted"
+    stop_serve
+    # The control for failing over: the dead backend alone fails the client.
+    BACKEND_PORT=$first
+    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    [ "$(get)" != 200 ] || fail "control: a dead backend alone answered"
+    stop_serve
+    # least-connections against round-robin: one long connection held on a backend, then 6
+    # short ones, one worker.
+    start_backend http
+    first=$BACKEND_PORT
+    for balance in least-connections round-robin; do
+        start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --workers 1 \
+            --backend "127.0.0.1:$second" --backend-balance "$balance"
+        sleep 30 | openssl s_client -connect "127.0.0.1:$PORT" -quiet >/dev/null 2>&1 &
+        hold=$!
+        held() { [ "$(metric "tlsresume_backend_connects_total{backend=\"127.0.0.1:$first\"}")" = 1 ]; }
+        wait_until 10 held || fail "$balance: the long connection did not reach the first backend"
+        for i in $(seq 1 6); do get; done >/dev/null
+        n=$(metric "tlsresume_backend_connects_total{backend=\"127.0.0.1:$second\"}")
+        echo "$balance: $n of 6 short connections to the backend without the long one"
+        kill "$hold" 2>/dev/null || true
+        wait "$hold" 2>/dev/null || true
+        if [ "$balance" = least-connections ]; then
+            [ "$n" = 6 ] || fail "least-connections sent $((6 - n)) to the busy backend"
+        else
+            [ "$n" -lt 6 ] || fail "control: round-robin sent all 6 to one backend"
+        fi
+        stop_serve
+    done
+    ;;
 backend_down)
     BACKEND_PORT=$(free_port)
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"

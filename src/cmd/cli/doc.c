@@ -256,6 +256,17 @@ void cli_man_file(const struct cli_table *t, const char *section, FILE *out)
     fputs(".SH SEE ALSO\ntlsresume\\-serve(1), tlsresume(1)\n", out);
 }
 
+/* A table cell's text: a | would end the cell, so it is escaped. */
+static void md_cell(FILE *out, const char *text)
+{
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '|') {
+            fputc('\\', out);
+        }
+        fputc(*p, out);
+    }
+}
+
 void cli_markdown(const struct cli_table *t, FILE *out)
 {
     fprintf(out, "| option (file) | flag | type | default | range | help |\n");
@@ -269,7 +280,11 @@ void cli_markdown(const struct cli_table *t, FILE *out)
         char range[96];
         cli_flag_name(o, flag, sizeof(flag));
         cli_range_text(o, range, sizeof(range));
-        fprintf(out, "| `%s` | `%s` | %s | %s | %s | %s |\n", o->name, flag, cli_type_name(o),
-                default_text(o), range, o->help);
+        fprintf(out, "| `%s` | `%s` | %s | %s | ", o->name, flag, cli_type_name(o),
+                default_text(o));
+        md_cell(out, range);
+        fputs(" | ", out);
+        md_cell(out, o->help);
+        fputs(" |\n", out);
     }
 }

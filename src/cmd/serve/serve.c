@@ -84,8 +84,8 @@ struct master {
     struct tlsr_keyring *ring;
     struct listener listeners[CLI_LIST_MAX];
     size_t n_listeners;
-    struct sockaddr_storage backend;
-    socklen_t backend_len;
+    struct backend_addr backends[CLI_LIST_MAX];
+    size_t n_backends;
     int admin_fd;
     struct metrics *metrics;
     struct worker_proc workers[MAX_WORKERS];
@@ -130,6 +130,20 @@ static bool resolve(const char *text, struct sockaddr_storage *out, socklen_t *o
         snprintf(err, cap, "%.200s: %s", text, why);
         return false;
     }
+    return true;
+}
+
+/* Every backend of cfg, resolved into out; false (err says which) when one does not resolve. */
+static bool resolve_backends(const struct serve_config *cfg, struct backend_addr *out, size_t *n,
+                             char *err, size_t cap)
+{
+    for (size_t i = 0; i < cfg->backend.n; i++) {
+        if (!resolve(cfg->backend.v[i], &out[i].addr, &out[i].len, err, cap)) {
+            return false;
+        }
+        snprintf(out[i].name, sizeof(out[i].name), "%s", cfg->backend.v[i]);
+    }
+    *n = cfg->backend.n;
     return true;
 }
 
@@ -238,13 +252,13 @@ static void spawn_worker(struct master *m, int id)
             .tls = m->tls,
             .listen_fds = fds,
             .n_listen = m->n_listeners,
-            .backend = m->backend,
-            .backend_len = m->backend_len,
+            .n_backends = m->n_backends,
             .metrics = &m->metrics->slots[slot],
             .open_total = &m->metrics->open_total,
             .fleet = m->fleet_redis.n > 0 ? &m->fleet_opts : NULL,
             .id = id,
         };
+        memcpy(a.backends, m->backends, sizeof(a.backends));
         _exit(worker_run(&a));
     }
     m->workers[m->n_workers++] = (struct worker_proc){pid, slot, id, false, 0};
@@ -353,13 +367,20 @@ static void log_summary(const struct master *m, const char *event)
             snprintf(listen + used, sizeof(listen) - used, "%s%s", i ? "," : "", c->listen.v[i]);
         used += n > 0 ? (size_t)n : 0;
     }
+    char backends[1024] = "";
+    used = 0;
+    for (size_t i = 0; i < c->backend.n && used < sizeof(backends); i++) {
+        int n = snprintf(backends + used, sizeof(backends) - used, "%s%s", i ? "," : "",
+                         c->backend.v[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
     const char *tickets = m->ring == NULL ? "off" : "stateless";
     log_msg(LOG_INFO, "serve",
             "event=%s listen=%s backend=%s workers=%llu certificates=%zu cache_bytes=%llu "
             "session_timeout_s=%llu tickets=%s tls13_tickets=%s ticket_rotate_s=%llu "
             "ticket_lifetime_s=%llu admin=%s accept_proxy=%s proxy_protocol=%s early_data=%s "
             "fleet=%s",
-            event, listen, c->backend, (unsigned long long)c->workers, m->tls->n,
+            event, listen, backends, (unsigned long long)c->workers, m->tls->n,
             (unsigned long long)c->cache_size_bytes, (unsigned long long)c->session_timeout_s,
             tickets, c->tls13_tickets, (unsigned long long)c->ticket_rotate_s,
             (unsigned long long)c->ticket_lifetime_s, c->admin, c->accept_proxy ? "v1,v2" : "off",
@@ -429,8 +450,13 @@ static void reload(struct master *m)
     memcpy(m->listeners, fresh, sizeof(fresh[0]) * cfg->listen.n);
     m->n_listeners = cfg->listen.n;
     char why[512];
-    if (!resolve(cfg->backend, &m->backend, &m->backend_len, why, sizeof(why))) {
-        log_msg(LOG_WARN, "serve", "event=reload backend=\"%s\"", why);
+    struct backend_addr fresh_backends[CLI_LIST_MAX];
+    size_t n_fresh = 0;
+    if (resolve_backends(cfg, fresh_backends, &n_fresh, why, sizeof(why))) {
+        memcpy(m->backends, fresh_backends, sizeof(fresh_backends[0]) * n_fresh);
+        m->n_backends = n_fresh;
+    } else {
+        log_msg(LOG_WARN, "serve", "event=reload backend=\"%s\" note=\"the backends stay\"", why);
     }
     /* Cache sizes and rotation stay; the new cache_size etc. are kept for the log only. */
     cfg->cache_size_bytes = m->cfg->cache_size_bytes;
@@ -572,9 +598,9 @@ static void on_admin_io(struct ev_loop *loop, ev_io *io, int revents)
             *eol = '\0';
         }
         struct admin_view v = {
-            m->metrics, m->cache,   ring_for(m, m->cfg), (unsigned)m->cfg->workers,
-            m->started, m->reloads, m->fleet_ring,       m->cfg->redis.n > 0,
-            m->history};
+            m->metrics, m->cache,        ring_for(m, m->cfg), (unsigned)m->cfg->workers,
+            m->started, m->reloads,      m->fleet_ring,       m->cfg->redis.n > 0,
+            m->history, &m->cfg->backend};
         a->resp = admin_respond(&v, a->req, &a->resp_len);
         if (a->resp == NULL) {
             admin_close(a);
@@ -704,7 +730,7 @@ static bool setup_library(struct master *m, char *err, size_t cap)
         !setup_fleet(m, err, cap)) {
         return false;
     }
-    return resolve(m->cfg->backend, &m->backend, &m->backend_len, err, cap);
+    return resolve_backends(m->cfg, m->backends, &m->n_backends, err, cap);
 }
 
 static bool start(struct master *m, char *err, size_t cap)

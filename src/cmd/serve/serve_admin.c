@@ -227,6 +227,21 @@ static void metrics_text(struct out *o, const struct admin_view *v)
     failures(o, &s);
     early_metrics(o, &s);
     fleet_metrics(o, v, &s);
+    static const char *const bk[] = {"connects", "connect_failures"};
+    static const char *const bk_help[] = {
+        "Connects started to each backend.",
+        "Connects to each backend that failed or timed out (the connection went on to the next "
+        "backend when one was left)."};
+    for (int f = 0; f < 2; f++) {
+        out_put(o,
+                "# HELP tlsresume_backend_%s_total %s\n# TYPE tlsresume_backend_%s_total counter\n",
+                bk[f], bk_help[f], bk[f]);
+        for (size_t i = 0; v->backends != NULL && i < v->backends->n; i++) {
+            out_put(o, "tlsresume_backend_%s_total{backend=\"%s\"} %llu\n", bk[f],
+                    v->backends->v[i],
+                    (unsigned long long)s.v[(f == 0 ? M_BK_CONNECTS : M_BK_FAILURES) + i]);
+        }
+    }
     metric(o, "tlsresume_workers", "gauge", "Worker processes.", v->workers);
     metric(o, "tlsresume_reloads_total", "counter", "Successful reloads.", v->reloads);
 }

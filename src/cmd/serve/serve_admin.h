@@ -22,6 +22,7 @@ struct admin_view {
     const struct tlsr_fleet_ring *fleet_ring; /* NULL without --redis, or without tickets */
     bool is_fleet;                            /* --redis: the fleet session cache runs */
     const struct history *history;            /* the status page's samples */
+    const struct cli_list *backends;          /* as configured, in the counters' order */
 };
 
 #define ADMIN_BODY_MAX (512 * 1024)

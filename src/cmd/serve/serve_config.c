@@ -38,8 +38,15 @@
 static const struct cli_opt opts[] = {
     OPT("listen", CLI_LIST, "127.0.0.1:8443", 0, 0, "HOST:PORT", listen,
         "address:port to accept TLS on (IPv4, [IPv6]); repeatable"),
-    OPT("backend", CLI_ADDR, NULL, 0, 0, NULL, backend,
-        "address:port of the plain TCP backend (required)"),
+    OPT("backend", CLI_LIST, NULL, 0, 0, "HOST:PORT", backend,
+        "address:port of a plain TCP backend (required); repeatable: each connection goes to "
+        "one, as --backend-balance says, and to the next when its connect fails"),
+    OPT("backend_balance", CLI_CHOICE, "round-robin", 0, 0, "round-robin|least-connections",
+        backend_balance,
+        "how connections are spread over several backends (each worker counts its own)"),
+    OPT("backend_down", CLI_DURATION, "5s", 1, 3600, NULL, backend_down_s,
+        "a backend whose connect failed or timed out is skipped for this long (then tried "
+        "again); when every backend is down, the one that failed longest ago is tried"),
     OPT("cert", CLI_LIST, NULL, 0, 0, "FILE", cert,
         "certificate chain (PEM); repeatable, paired with --key; the first is the default, the "
         "others are chosen by SNI"),
@@ -295,9 +302,16 @@ static bool validate_fleet(const struct serve_config *cfg, char *err, size_t cap
 
 bool serve_config_validate(struct serve_config *cfg, char *err, size_t cap)
 {
-    if (cfg->backend[0] == '\0') {
+    if (cfg->backend.n == 0) {
         set_err(err, cap, "backend: required (--backend host:port)");
         return false;
+    }
+    for (size_t i = 0; i < cfg->backend.n; i++) {
+        char why[256];
+        if (!cli_resolve(cfg->backend.v[i], NULL, NULL, why, sizeof(why))) {
+            set_err(err, cap, "backend: %s: %s", cfg->backend.v[i], why);
+            return false;
+        }
     }
     uint8_t sid_ctx[32];
     size_t sid_ctx_len = 0;

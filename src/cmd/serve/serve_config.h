@@ -15,7 +15,9 @@
 
 struct serve_config {
     struct cli_list listen;
-    char backend[CLI_STR];
+    struct cli_list backend;
+    char backend_balance[CLI_STR];
+    uint64_t backend_down_s;
     struct cli_list cert;
     struct cli_list key;
     char key_password_file[CLI_STR];

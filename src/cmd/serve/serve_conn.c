@@ -105,14 +105,16 @@ static void access_log(struct conn *c, const char *end)
     const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
     bool is_done = c->is_handshake_done;
     log_msg(LOG_INFO, "access",
-            "client=%s sni=%s proto=%s cipher=%s resumed=%s offered=%s miss=%s bytes_in=%llu "
-            "bytes_out=%llu duration_ms=%.0f end=%s",
+            "client=%s sni=%s proto=%s cipher=%s resumed=%s offered=%s miss=%s backend=%s "
+            "bytes_in=%llu bytes_out=%llu duration_ms=%.0f end=%s",
             peer, sni != NULL ? sni : "-", is_done ? SSL_get_version(c->ssl) : "-",
             is_done ? SSL_get_cipher_name(c->ssl) : "-",
             is_done ? tlsr_resumption_name(tlsr_ssl_resumption(c->ssl)) : "-",
             is_done ? tlsr_offer_name(tlsr_ssl_offer(c->ssl)) : "-",
-            is_done ? tlsr_miss_name(tlsr_ssl_miss(c->ssl)) : "-", (unsigned long long)c->bytes_in,
-            (unsigned long long)c->bytes_out, (ev_now(c->w->loop) - c->started) * 1000.0, end);
+            is_done ? tlsr_miss_name(tlsr_ssl_miss(c->ssl)) : "-",
+            c->backend >= 0 ? c->w->a->backends[c->backend].name : "-",
+            (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+            (ev_now(c->w->loop) - c->started) * 1000.0, end);
 }
 
 /* A closed connection's client socket, kept a moment: closing a socket with unread input sends
@@ -224,6 +226,7 @@ void conn_close(struct conn *c, const char *why)
         c->next->prev = c->prev;
     }
     w->open--;
+    backend_detach(c);
     /* Plaintext passed through the buffers: wipe what was used (wiping all 32 KiB of every
      * connection showed as the top user-space cost of a resumed handshake). */
     buf_release(&c->c2b, true);

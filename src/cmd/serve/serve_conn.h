@@ -21,13 +21,20 @@
 
 #define BUF_SIZE (16 * 1024)
 
+/* A backend, resolved when serve starts (and again on reload). */
+struct backend_addr {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    char name[CLI_STR]; /* as configured, for logs and counters */
+};
+
 struct worker_args {
     const struct serve_config *cfg;
     struct tls_set *tls;
     const int *listen_fds;
     size_t n_listen;
-    struct sockaddr_storage backend;
-    socklen_t backend_len;
+    struct backend_addr backends[CLI_LIST_MAX];
+    size_t n_backends;
     struct metrics_slot *metrics;
     uint64_t *open_total;                /* connections open over all workers (shared, atomic) */
     const struct tlsr_fleet_opts *fleet; /* NULL without --redis */
@@ -85,6 +92,8 @@ struct conn {
     socklen_t peer_len;
     struct sockaddr_storage local; /* accept_proxy: the address the client connected to */
     bool has_local;
+    int backend;             /* the backend chosen (index), -1 before one is */
+    uint32_t backends_tried; /* bit i: backend i was tried for this connection */
 };
 
 struct worker {
@@ -102,7 +111,20 @@ struct worker {
     ev_tstamp last_accept_error_log;
     struct tlsr_fleet_cache *fleet; /* NULL without --redis */
     ev_timer fleet_stats;
+    /* This worker's view of the backends (serve_backend.c). */
+    ev_tstamp backend_down_until[CLI_LIST_MAX];
+    unsigned long backend_open[CLI_LIST_MAX];
+    size_t backend_next; /* round-robin: where the next pick starts */
 };
+
+/* serve_backend.c: which backend a connection goes to. The pick skips backends tried for it
+ * and those down (a failed connect within backend_down); -1 when every backend was tried. */
+int backend_pick(struct worker *w, uint32_t tried);
+/* c goes to backend i now (counted open); c leaves its backend (on close or a retry). */
+void backend_attach(struct conn *c, int i);
+void backend_detach(struct conn *c);
+/* A connect to backend i failed or timed out: skipped for backend_down (logged once). */
+void backend_mark_down(struct worker *w, int i);
 
 /* serve_proxy_in.c: reads the balancer's PROXY header (accept_proxy) from c's socket into c2b,
  * never past it. 1 once it is whole (c->peer, c->local set; c2b empty again), 0 to wait for
@@ -144,6 +166,9 @@ void proxy(struct conn *c, int sides);
 void proxy_header(struct conn *c, bool is_early);
 /* Starts connecting to the backend; false when that failed and the connection is closed. */
 bool backend_connect(struct conn *c, bool is_early);
+/* The connect to c's backend failed (error says how): logged, counted, the backend marked down,
+ * and c connects to the next untried backend; false when none is left and c is closed. */
+bool backend_retry(struct conn *c, const char *error);
 /* After backend_connect() for a finished handshake: sends the client's first bytes at once
  * (a backend on this host has often accepted within connect()), which also tells that the
  * connect is done; otherwise waits for it as before. */

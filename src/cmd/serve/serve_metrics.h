@@ -11,6 +11,8 @@
 
 #include <tlsresume/ssl.h>
 
+#include "../cli/value.h"
+
 #define METRICS_SLOTS 512
 
 enum metric {
@@ -61,7 +63,10 @@ enum metric {
     M_OFFER_END = M_OFFER + 3,
     M_MISS = M_OFFER_END,
     M_MISS_END = M_MISS + TLSR_MISS_COUNT - 1,
-    M_COUNT = M_MISS_END
+    /* Per backend (M_BK_* + its index): connects started, and those that failed or timed out. */
+    M_BK_CONNECTS = M_MISS_END,
+    M_BK_FAILURES = M_BK_CONNECTS + CLI_LIST_MAX,
+    M_COUNT = M_BK_FAILURES + CLI_LIST_MAX
 };
 
 struct metrics_slot {

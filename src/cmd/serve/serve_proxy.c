@@ -301,34 +301,42 @@ void proxy_header(struct conn *c, bool is_early)
     c->c2b.high = c->c2b.end;
 }
 
-/* The connect failed (err): logged, counted, and the connection closed. */
-static void backend_failed(struct conn *c, int err)
-{
-    log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", c->w->a->cfg->backend,
-            strerror(err));
-    metrics_add(c->w->a->metrics, M_BACKEND_FAILED, 1);
-    conn_close(c, "backend_error");
-}
-
 static void on_backend(struct ev_loop *loop, ev_io *io, int revents);
 
-/* Starts connecting to the backend; false when that failed and the connection is closed. */
-bool backend_connect(struct conn *c, bool is_early)
+/* Connects to the backend picked for c (or the next untried one); false when none could be
+ * connected to and the connection is closed. */
+static bool connect_next(struct conn *c, bool is_early)
 {
     const struct worker_args *a = c->w->a;
-    c->bfd = socket(a->backend.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->bfd < 0) {
-        log_msg(LOG_ERROR, "backend", "error=\"socket: %s\"", strerror(errno));
-        metrics_add(a->metrics, M_BACKEND_FAILED, 1);
-        conn_close(c, "backend_error");
-        return false;
-    }
-    int one = 1;
-    setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->bfd, (const struct sockaddr *)&a->backend, a->backend_len) != 0 &&
-        errno != EINPROGRESS) {
-        backend_failed(c, errno);
-        return false;
+    for (;;) {
+        int i = backend_pick(c->w, c->backends_tried);
+        if (i < 0) {
+            metrics_add(a->metrics, M_BACKEND_FAILED, 1);
+            conn_close(c, "backend_error");
+            return false;
+        }
+        backend_attach(c, i);
+        metrics_add(a->metrics, (enum metric)(M_BK_CONNECTS + i), 1);
+        const struct backend_addr *b = &a->backends[i];
+        c->bfd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (c->bfd < 0) {
+            log_msg(LOG_ERROR, "backend", "backend=%s error=\"socket: %s\"", b->name,
+                    strerror(errno));
+            metrics_add(a->metrics, M_BACKEND_FAILED, 1);
+            conn_close(c, "backend_error");
+            return false;
+        }
+        int one = 1;
+        setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(c->bfd, (const struct sockaddr *)&b->addr, b->len) == 0 ||
+            errno == EINPROGRESS) {
+            break;
+        }
+        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", b->name, strerror(errno));
+        metrics_add(a->metrics, (enum metric)(M_BK_FAILURES + i), 1);
+        backend_mark_down(c->w, i);
+        close(c->bfd);
+        c->bfd = -1;
     }
     ev_io_init(&c->bio, on_backend, c->bfd, EV_WRITE);
     c->bio.data = c;
@@ -340,6 +348,46 @@ bool backend_connect(struct conn *c, bool is_early)
     c->timer.repeat = (ev_tstamp)a->cfg->backend_connect_timeout_s;
     ev_timer_again(c->w->loop, &c->timer);
     return true;
+}
+
+bool backend_connect(struct conn *c, bool is_early)
+{
+    return connect_next(c, is_early);
+}
+
+bool backend_retry(struct conn *c, const char *error)
+{
+    const struct worker_args *a = c->w->a;
+    int i = c->backend;
+    log_msg(LOG_ERROR, "backend", "backend=%s error=\"%s\"", i >= 0 ? a->backends[i].name : "-",
+            error);
+    if (i >= 0) {
+        metrics_add(a->metrics, (enum metric)(M_BK_FAILURES + i), 1);
+        backend_mark_down(c->w, i);
+    }
+    ev_io_stop(c->w->loop, &c->bio);
+    if (c->bfd >= 0) {
+        close(c->bfd);
+        c->bfd = -1;
+    }
+    /* Nothing reached the backend yet (the connect never finished): c2b, with the PROXY
+     * header and the client's first bytes, goes to the next one whole. */
+    bool is_early = c->state == ST_HANDSHAKE;
+    if (!connect_next(c, is_early)) {
+        return false;
+    }
+    if (!is_early) {
+        backend_first_send(c);
+    }
+    return true;
+}
+
+/* The connect failed (err): the next backend, or the connection closed. */
+static void backend_failed(struct conn *c, int err)
+{
+    char why[160];
+    snprintf(why, sizeof(why), "connect: %s", strerror(err));
+    (void)backend_retry(c, why);
 }
 
 /* Sends what c2b holds (early data) to the backend while the handshake goes on. */

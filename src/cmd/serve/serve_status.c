@@ -171,6 +171,13 @@ void status_json(struct out *o, const struct admin_view *v)
     tickets(o, v);
     fleet(o, v, &s);
     rows_object(o, "early_data", &METRIC_EARLY, &s);
+    out_put(o, ",\"backends\":[");
+    for (size_t i = 0; v->backends != NULL && i < v->backends->n; i++) {
+        out_put(o, "%s{\"address\":\"%s\",\"connects\":%llu,\"connect_failures\":%llu}",
+                i ? "," : "", v->backends->v[i], u(s.v[M_BK_CONNECTS + i]),
+                u(s.v[M_BK_FAILURES + i]));
+    }
+    out_put(o, "]");
     history(o, v->history);
     out_put(o, "}\n");
 }

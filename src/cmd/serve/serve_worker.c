@@ -294,12 +294,24 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         metrics_add(a->metrics, M_HS_TIMEOUT, 1);
         conn_close(c, "handshake_timeout");
         break;
-    case ST_CONNECTING:
-        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect timed out after %llu s\"",
-                a->cfg->backend, (unsigned long long)a->cfg->backend_connect_timeout_s);
+    case ST_CONNECTING: {
+        char why[96];
+        snprintf(why, sizeof(why), "connect timed out after %llu s",
+                 (unsigned long long)a->cfg->backend_connect_timeout_s);
+        if (__builtin_popcount(c->backends_tried) < (int)a->n_backends) {
+            (void)backend_retry(c, why); /* another backend is left */
+            break;
+        }
+        log_msg(LOG_ERROR, "backend", "backend=%s error=\"%s\"",
+                c->backend >= 0 ? a->backends[c->backend].name : "-", why);
+        if (c->backend >= 0) {
+            metrics_add(a->metrics, (enum metric)(M_BK_FAILURES + c->backend), 1);
+            backend_mark_down(c->w, c->backend);
+        }
         metrics_add(a->metrics, M_BACKEND_TIMEOUT, 1);
         conn_close(c, "backend_timeout");
         break;
+    }
     case ST_PROXY:
         metrics_add(a->metrics, M_IDLE_TIMEOUT, 1);
         conn_close(c, "idle_timeout");
@@ -371,6 +383,7 @@ static void conn_start(struct worker *w, int fd, const struct sockaddr_storage *
     c->w = w;
     c->cfd = fd;
     c->bfd = -1;
+    c->backend = -1;
     c->ssl = ssl;
     SSL_set_app_data(ssl, c);
     c->peer = *peer;

@@ -13,8 +13,11 @@ def resolve(status, path):
     parts = re.findall(r"TLSv1\.\d|[^.]+", path)  # version names hold a dot
     node = status
     for i, p in enumerate(parts):
-        if isinstance(node, list):  # key_list.NAME.field: the key of that name
-            node = next((k for k in node if k.get("name") == p), None)
+        if isinstance(node, list):  # backends.INDEX, or key_list.NAME: the key of that name
+            if p.isdigit():
+                node = node[int(p)] if int(p) < len(node) else None
+            else:
+                node = next((k for k in node if k.get("name") == p), None)
             continue
         if not isinstance(node, dict) or p not in node:
             return None
