@@ -83,6 +83,12 @@ s_server_no_cache)
     expect_field r "r['tls13']['ticket']['resumed']" 4
     run_check e 1 "127.0.0.1:$port" --insecure --json --attempts 2 --expect id,ticket
     expect_field e "r['expect_failed']" id
+    # A server that resumes nothing at all fails the check (it used to pass: nothing supported,
+    # so nothing failed).
+    none=$(free_port)
+    start_s_server "$none" -no_cache -no_ticket -num_tickets 0
+    run_check n 1 "127.0.0.1:$none" --insecure --json --attempts 2
+    expect_field n "any('no resumption at all' in h for h in r['hints'])" True
     ;;
 serve)
     start_backend echo

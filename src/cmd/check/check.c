@@ -13,7 +13,8 @@
  * SSL_session_reused() on the handshake made.
  *
  * Exit codes: 0 every supported mechanism resumed every time (and --expect is met); 1 some
- * supported (or expected) mechanism did not; 2 bad arguments or no TLS handshake at all.
+ * supported (or expected) mechanism did not, or none is supported; 2 bad arguments or no TLS
+ * handshake at all.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -235,8 +236,8 @@ static void check_cmd(struct check_opts *o, struct cli_table *t, struct cli_cmd 
     c->about = "Checks TLS 1.2 session IDs, TLS 1.2 tickets and TLS 1.3 tickets: supported or "
                "not,\nresumed k of N, ticket lifetime, renewal, single use, key names, and the "
                "time a\nresumption saves. PORT defaults to 443.";
-    c->notes = "Exit: 0 all supported mechanisms resumed, 1 some did not (or --expect missed),\n"
-               "2 bad arguments or no connection.";
+    c->notes = "Exit: 0 all supported mechanisms resumed, 1 some did not (or --expect missed,\n"
+               "or the server supports none), 2 bad arguments or no connection.";
     c->tables = t;
     c->n_tables = 1;
     c->positional = set_target;
@@ -567,6 +568,11 @@ static void conclude(const struct check_opts *o, struct check_report *r)
             r->exit_code = 1;
         }
         has_partial = has_partial || (is_partial(all[i]) && !(i == 2 && is_dry));
+    }
+    if (!all[0]->is_supported && !all[1]->is_supported && !all[2]->is_supported) {
+        add_hint(r, "the server offers no resumption at all: no session IDs, no TLS 1.2 tickets, "
+                    "no TLS 1.3 tickets; every connection pays a full handshake");
+        r->exit_code = 1;
     }
     if (has_partial) {
         add_hint(r, "some attempts resumed and others did not: servers behind a load balancer "
