@@ -1166,7 +1166,7 @@ bad_configs)
     check "rotate less often" "${ok[@]}" --ticket-rotate 60 --ticket-lifetime 7d
     check "--backend: no-such-host.invalid:80: cannot resolve" --backend no-such-host.invalid:80 --self-signed
     check "--workers: 999 is outside" "${ok[@]}" --workers 999
-    check "--backend: needs a value (host:port)" --self-signed --backend --listen 127.0.0.1:1
+    check "--backend: needs a value (HOST:PORT)" --self-signed --backend --listen 127.0.0.1:1
     check "--access-log: expected yes or no" "${ok[@]}" --access-log=maybe
     python3 -c "print('cert = ' + 'x' * 250)" >"$WORK/long.ini"
     check "long.ini:1: line longer than 198 characters" --config "$WORK/long.ini" --backend 127.0.0.1:1

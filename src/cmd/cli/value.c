@@ -109,6 +109,12 @@ bool cli_set(struct cli_table *t, const struct cli_opt *o, const char *text, enu
             snprintf(why, cap, "at most %d values of %d bytes", CLI_LIST_MAX, CLI_STR - 1);
             return false;
         }
+        char reason[192];
+        if ((o->tags & CLI_TAG_ADDR) != 0 &&
+            !cli_resolve(text, NULL, NULL, reason, sizeof(reason))) {
+            snprintf(why, cap, "%.64s: %s", text, reason);
+            return false;
+        }
         memcpy(l->v[l->n++], text, strlen(text) + 1);
         return true;
     }

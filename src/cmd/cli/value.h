@@ -45,6 +45,7 @@ enum cli_type {
  * take as flags only the rows of some tags (struct cli_table.flag_tags). */
 #define CLI_TAG_NO_FILE 1u
 #define CLI_TAG_FLEET 2u
+#define CLI_TAG_ADDR 4u /* a CLI_LIST of addresses: each checked as it is read */
 
 struct cli_opt {
     const char *name;

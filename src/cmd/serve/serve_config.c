@@ -38,9 +38,10 @@
 static const struct cli_opt opts[] = {
     OPT("listen", CLI_LIST, "127.0.0.1:8443", 0, 0, "HOST:PORT", listen,
         "address:port to accept TLS on (IPv4, [IPv6]); repeatable"),
-    OPT("backend", CLI_LIST, NULL, 0, 0, "HOST:PORT", backend,
-        "address:port of a plain TCP backend (required); repeatable: each connection goes to "
-        "one, as --backend-balance says, and to the next when its connect fails"),
+    {"backend", CLI_LIST, NULL, 0, 0, "HOST:PORT", CLI_AT(serve_config, backend),
+     "address:port of a plain TCP backend (required); repeatable: each connection goes to one, "
+     "as --backend-balance says, and to the next when its connect fails",
+     NULL, 0, CLI_TAG_ADDR},
     OPT("backend_balance", CLI_CHOICE, "round-robin", 0, 0, "round-robin|least-connections",
         backend_balance,
         "how connections are spread over several backends (each worker counts its own)"),
