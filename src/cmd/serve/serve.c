@@ -357,23 +357,24 @@ static void on_reaper(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
+/* A list as one comma-separated text (truncated at cap). */
+static void join_list(const struct cli_list *l, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t used = 0;
+    for (size_t i = 0; i < l->n && used < cap; i++) {
+        int n = snprintf(out + used, cap - used, "%s%s", i ? "," : "", l->v[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
 static void log_summary(const struct master *m, const char *event)
 {
     const struct serve_config *c = m->cfg;
-    char listen[512] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < c->listen.n && used < sizeof(listen); i++) {
-        int n =
-            snprintf(listen + used, sizeof(listen) - used, "%s%s", i ? "," : "", c->listen.v[i]);
-        used += n > 0 ? (size_t)n : 0;
-    }
-    char backends[1024] = "";
-    used = 0;
-    for (size_t i = 0; i < c->backend.n && used < sizeof(backends); i++) {
-        int n = snprintf(backends + used, sizeof(backends) - used, "%s%s", i ? "," : "",
-                         c->backend.v[i]);
-        used += n > 0 ? (size_t)n : 0;
-    }
+    char listen[512];
+    char backends[1024];
+    join_list(&c->listen, listen, sizeof(listen));
+    join_list(&c->backend, backends, sizeof(backends));
     const char *tickets = m->ring == NULL ? "off" : "stateless";
     log_msg(LOG_INFO, "serve",
             "event=%s listen=%s backend=%s workers=%llu certificates=%zu cache_bytes=%llu "

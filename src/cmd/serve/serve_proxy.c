@@ -305,7 +305,7 @@ static void on_backend(struct ev_loop *loop, ev_io *io, int revents);
 
 /* Connects to the backend picked for c (or the next untried one); false when none could be
  * connected to and the connection is closed. */
-static bool connect_next(struct conn *c, bool is_early)
+bool backend_connect(struct conn *c, bool is_early)
 {
     const struct worker_args *a = c->w->a;
     for (;;) {
@@ -350,11 +350,6 @@ static bool connect_next(struct conn *c, bool is_early)
     return true;
 }
 
-bool backend_connect(struct conn *c, bool is_early)
-{
-    return connect_next(c, is_early);
-}
-
 bool backend_retry(struct conn *c, const char *error)
 {
     const struct worker_args *a = c->w->a;
@@ -373,7 +368,7 @@ bool backend_retry(struct conn *c, const char *error)
     /* Nothing reached the backend yet (the connect never finished): c2b, with the PROXY
      * header and the client's first bytes, goes to the next one whole. */
     bool is_early = c->state == ST_HANDSHAKE;
-    if (!connect_next(c, is_early)) {
+    if (!backend_connect(c, is_early)) {
         return false;
     }
     if (!is_early) {
