@@ -102,11 +102,6 @@ static void library(struct out *o, const struct admin_view *v)
 
 #define KEYS_SHOWN 32
 
-static const char *key_state(enum tlsr_key_state st)
-{
-    return st == TLSR_KEY_CURRENT ? "current" : st == TLSR_KEY_NEXT ? "next" : "decrypt_only";
-}
-
 /* Per ticket key: tickets issued under it and tickets that came back naming it. */
 static void per_key(struct out *o, struct tlsr_keyring *ring)
 {
@@ -128,8 +123,8 @@ static void per_key(struct out *o, struct tlsr_keyring *ring)
                     "tlsresume_ticket_key_%s_total{generation=\"%llu\",key=\"%02x%02x%02x%02x\","
                     "state=\"%s\",origin=\"%s\"} %llu\n",
                     what[w], (unsigned long long)k->generation, k->name_prefix[0],
-                    k->name_prefix[1], k->name_prefix[2], k->name_prefix[3], key_state(k->state),
-                    k->is_fleet ? "fleet" : "local",
+                    k->name_prefix[1], k->name_prefix[2], k->name_prefix[3],
+                    metric_key_state(k->state), k->is_fleet ? "fleet" : "local",
                     (unsigned long long)(w == 0 ? k->issued : k->presented));
         }
     }

@@ -57,8 +57,16 @@ void backend_detach(struct conn *c)
     }
 }
 
-void backend_mark_down(struct worker *w, int i)
+void backend_mark_down(struct conn *c, const char *error)
 {
+    struct worker *w = c->w;
+    int i = c->backend;
+    log_msg(LOG_ERROR, "backend", "backend=%s error=\"%s\"", i >= 0 ? w->a->backends[i].name : "-",
+            error);
+    if (i < 0) {
+        return;
+    }
+    metrics_add(w->a->metrics, (enum metric)(M_BK_FAILURES + i), 1);
     ev_tstamp now = ev_now(w->loop);
     if (w->backend_down_until[i] <= now) {
         log_msg(LOG_WARN, "backend", "worker=%d backend=%s event=backend_down for_s=%llu", w->a->id,

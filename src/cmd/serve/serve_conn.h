@@ -123,8 +123,9 @@ int backend_pick(struct worker *w, uint32_t tried);
 /* c goes to backend i now (counted open); c leaves its backend (on close or a retry). */
 void backend_attach(struct conn *c, int i);
 void backend_detach(struct conn *c);
-/* A connect to backend i failed or timed out: skipped for backend_down (logged once). */
-void backend_mark_down(struct worker *w, int i);
+/* The connect to c's backend failed or timed out (error says how): logged, counted, and the
+ * backend skipped for backend_down (its going down logged once). */
+void backend_mark_down(struct conn *c, const char *error);
 
 /* serve_proxy_in.c: reads the balancer's PROXY header (accept_proxy) from c's socket into c2b,
  * never past it. 1 once it is whole (c->peer, c->local set; c2b empty again), 0 to wait for

@@ -44,6 +44,11 @@ const struct metric_rows METRIC_OFFERS = ROWS(offers);
 const struct metric_rows METRIC_FLEET_LOOKUPS = ROWS(lookups);
 const struct metric_rows METRIC_FLEET_EARLY = ROWS(answers);
 
+const char *metric_key_state(enum tlsr_key_state st)
+{
+    return st == TLSR_KEY_CURRENT ? "current" : st == TLSR_KEY_NEXT ? "next" : "decrypt_only";
+}
+
 const struct metric_rows *metric_reasons(void)
 {
     static struct metric_row reasons[TLSR_MISS_COUNT - 1];

@@ -94,6 +94,8 @@ extern const struct metric_rows METRIC_EARLY;         /* result */
 extern const struct metric_rows METRIC_OFFERS;        /* kind */
 extern const struct metric_rows METRIC_FLEET_LOOKUPS; /* result */
 extern const struct metric_rows METRIC_FLEET_EARLY;   /* answer */
+/* A ticket key's state as /metrics and /status name it. */
+const char *metric_key_state(enum tlsr_key_state st);
 /* The reasons an offered session got a full handshake (reason), named by the library. */
 const struct metric_rows *metric_reasons(void);
 

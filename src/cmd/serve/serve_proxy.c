@@ -332,9 +332,9 @@ bool backend_connect(struct conn *c, bool is_early)
             errno == EINPROGRESS) {
             break;
         }
-        log_msg(LOG_ERROR, "backend", "backend=%s error=\"connect: %s\"", b->name, strerror(errno));
-        metrics_add(a->metrics, (enum metric)(M_BK_FAILURES + i), 1);
-        backend_mark_down(c->w, i);
+        char why[160];
+        snprintf(why, sizeof(why), "connect: %s", strerror(errno));
+        backend_mark_down(c, why);
         close(c->bfd);
         c->bfd = -1;
     }
@@ -352,14 +352,7 @@ bool backend_connect(struct conn *c, bool is_early)
 
 bool backend_retry(struct conn *c, const char *error)
 {
-    const struct worker_args *a = c->w->a;
-    int i = c->backend;
-    log_msg(LOG_ERROR, "backend", "backend=%s error=\"%s\"", i >= 0 ? a->backends[i].name : "-",
-            error);
-    if (i >= 0) {
-        metrics_add(a->metrics, (enum metric)(M_BK_FAILURES + i), 1);
-        backend_mark_down(c->w, i);
-    }
+    backend_mark_down(c, error);
     ev_io_stop(c->w->loop, &c->bio);
     if (c->bfd >= 0) {
         close(c->bfd);

@@ -15,11 +15,6 @@
 #define STATUS_SCHEMA 2
 #define STATUS_KEYS_MAX 32 /* the newest keys, as in /metrics */
 
-static const char *key_state(enum tlsr_key_state st)
-{
-    return st == TLSR_KEY_CURRENT ? "current" : st == TLSR_KEY_NEXT ? "next" : "decrypt_only";
-}
-
 static unsigned long long u(uint64_t v)
 {
     return (unsigned long long)v;
@@ -94,7 +89,7 @@ static void tickets(struct out *o, const struct admin_view *v)
                 "\"origin\":\"%s\",\"age_s\":%llu,\"expires_s\":%llu,\"issued\":%llu,"
                 "\"presented\":%llu}",
                 i > first ? "," : "", u(x->generation), x->name_prefix[0], x->name_prefix[1],
-                x->name_prefix[2], x->name_prefix[3], key_state(x->state),
+                x->name_prefix[2], x->name_prefix[3], metric_key_state(x->state),
                 x->is_fleet ? "fleet" : "local", u(x->age_s), u(x->expires_s), u(x->issued),
                 u(x->presented));
     }
@@ -132,8 +127,8 @@ static void fleet(struct out *o, const struct admin_view *v, const struct metric
                 "\"acks\":%llu,\"age_s\":%llu,\"expires_s\":%llu,\"issued\":%llu,"
                 "\"presented\":%llu}",
                 i ? "," : "", u(x->generation), x->name_prefix[0], x->name_prefix[1],
-                x->name_prefix[2], x->name_prefix[3], key_state(x->state), u(x->acks), u(x->age_s),
-                u(x->expires_s), u(x->issued), u(x->presented));
+                x->name_prefix[2], x->name_prefix[3], metric_key_state(x->state), u(x->acks),
+                u(x->age_s), u(x->expires_s), u(x->issued), u(x->presented));
     }
     out_put(o, "]}");
 }

@@ -302,12 +302,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
             (void)backend_retry(c, why); /* another backend is left */
             break;
         }
-        log_msg(LOG_ERROR, "backend", "backend=%s error=\"%s\"",
-                c->backend >= 0 ? a->backends[c->backend].name : "-", why);
-        if (c->backend >= 0) {
-            metrics_add(a->metrics, (enum metric)(M_BK_FAILURES + c->backend), 1);
-            backend_mark_down(c->w, c->backend);
-        }
+        backend_mark_down(c, why);
         metrics_add(a->metrics, M_BACKEND_TIMEOUT, 1);
         conn_close(c, "backend_timeout");
         break;
