@@ -48,6 +48,7 @@ bench: deps-bench build
 	@bench/suite.sh --write
 	@bench/suite.sh --all-cores --write
 	@bench/fleet.sh --write
+	@bench/upstream.sh --write
 	@bench/redis_ops.sh --write
 
 install: build

@@ -26,6 +26,34 @@ stream {
 CONF
 }
 
+# nginx_https_conf DIR PORT CERT KEY WORKERS LOG_FORMAT [LINES] [LISTEN_OPTIONS]: DIR/nginx.conf,
+# nginx answering HTTPS on 127.0.0.1:PORT with "hello from nginx"; each request logged to
+# DIR/access.log as LOG_FORMAT says (nginx variables; empty: no log); LINES go into the server
+# block (versions, a session cache, tickets), LISTEN_OPTIONS onto its listen line (http2).
+nginx_https_conf() {
+    mkdir -p "$1"
+    local log="access_log off;"
+    [ -z "$6" ] || log="log_format t \"$6\"; access_log $1/access.log t;"
+    cat >"$1/nginx.conf" <<CONF
+worker_processes $5;
+pid $1/nginx.pid;
+error_log $1/error.log;
+events { worker_connections 64; }
+http {
+    $log
+    client_body_temp_path $1; proxy_temp_path $1;
+    fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
+    server {
+        listen 127.0.0.1:$2 ssl ${8:-};
+        ssl_certificate $3;
+        ssl_certificate_key $4;
+        ${7:-}
+        return 200 "hello from nginx\n";
+    }
+}
+CONF
+}
+
 # haproxy_defaults: the defaults section every HAProxy here uses (TCP mode).
 haproxy_defaults() {
     printf 'defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n'

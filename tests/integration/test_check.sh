@@ -2,6 +2,7 @@
 # `tlsresume check` against real servers started here, in configurations where the right
 # answer is known. usage: test_check.sh SCENARIO
 . "$(dirname "$0")/lib/common.sh"
+. "$SRC_DIR/scripts/conf.sh"
 
 scenario=${1:?scenario}
 make_cert
@@ -28,35 +29,16 @@ run_check() {
     [ "$rc" -eq "$want" ] || { cat "$WORK/$out.out" "$WORK/$out.log" >&2; fail "$out: exit $rc, expected $want"; }
 }
 
-# start_nginx_https PORT "CACHE DIRECTIVES": nginx answering HTTPS with "ok", one worker (nginx
-# stores a TLS 1.2 session only after its Finished is out, so a client that reconnects at once
-# can reach another worker first, seen under load).
+# start_nginx_https PORT "CACHE DIRECTIVES": nginx answering HTTPS, one worker (nginx stores a
+# TLS 1.2 session only after its Finished is out, so a client that reconnects at once can reach
+# another worker first, seen under load).
 start_nginx_https() {
-    local port=$1 dir="$WORK/nginx_$1"
-    mkdir -p "$dir"
-    cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $dir; proxy_temp_path $dir;
-    fastcgi_temp_path $dir; uwsgi_temp_path $dir;
-    scgi_temp_path $dir;
-    server {
-        listen 127.0.0.1:$port ssl;
-        ssl_certificate $WORK/cert.pem;
-        ssl_certificate_key $WORK/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        $2
-        return 200 "ok";
-    }
-}
-CONF
+    local dir="$WORK/nginx_$1"
+    nginx_https_conf "$dir" "$1" "$WORK/cert.pem" "$WORK/key.pem" 1 "" \
+        "ssl_protocols TLSv1.2 TLSv1.3; $2"
     nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir.log" 2>&1 &
     PIDS+=("$!")
-    wait_port "$port"
+    wait_port "$1"
 }
 
 # trace_ok REPORT [ARGS]: the ladders of a --trace report are what each handshake must be.
@@ -151,7 +133,6 @@ browser)
     expect_field renew "r['tls13']['ticket']['tickets_after_resumption']" 1
     expect_field renew "r['tls13']['ticket']['resumed']" 6
     stop_serve
-    . "$SRC_DIR/scripts/conf.sh"
     port=$(free_port)
     nginx_stream_conf "$WORK/nginx" "$port" "$BACKEND_PORT" "$WORK/cert.pem" "$WORK/key.pem" 1 \
         "ssl_session_cache shared:S:1m;"

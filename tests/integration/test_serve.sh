@@ -1168,6 +1168,18 @@ bad_configs)
     check "--workers: 999 is outside" "${ok[@]}" --workers 999
     check "--backend: needs a value (HOST:PORT)" --self-signed --backend --listen 127.0.0.1:1
     check "--access-log: expected yes or no" "${ok[@]}" --access-log=maybe
+    # The backend leg's TLS: each of its settings needs it, its files must load, and what does
+    # not combine with it yet says so.
+    printf 'junk\n' >"$WORK/junk.pem"
+    check "backend_ca: needs --backend-tls" "${ok[@]}" --backend-ca "$WORK/cert.pem"
+    check "backend_ca: $WORK/missing.pem: No such file" "${ok[@]}" --backend-tls --backend-ca "$WORK/missing.pem"
+    check "backend_ca: $WORK/junk.pem: .*no certificate or crl found" "${ok[@]}" --backend-tls --backend-ca "$WORK/junk.pem"
+    check "backend_insecure: conflicts with --backend-ca" "${ok[@]}" --backend-tls --backend-insecure --backend-ca "$WORK/cert.pem"
+    check "backend_key: $WORK/other.key does not fit $WORK/cert.pem" "${ok[@]}" --backend-tls \
+        --backend-cert "$WORK/cert.pem" --backend-key "$WORK/other.key"
+    check "backend_key: needs --backend-cert" "${ok[@]}" --backend-tls --backend-key "$WORK/key.pem"
+    check "early_data: not yet with --backend-tls" "${ok[@]}" --backend-tls --early-data
+    check "proxy_protocol: not yet with --backend-tls" "${ok[@]}" --backend-tls --proxy-protocol
     python3 -c "print('cert = ' + 'x' * 250)" >"$WORK/long.ini"
     check "long.ini:1: line longer than 198 characters" --config "$WORK/long.ini" --backend 127.0.0.1:1
     # Fleet mode: endpoints, the fleet key file and the password.

@@ -39,6 +39,7 @@
 #include "serve_config.h"
 #include "serve_metrics.h"
 #include "serve_tls.h"
+#include "serve_upstream.h"
 #include "serve_worker.h"
 
 #define MAX_WORKERS (2 * 256)
@@ -81,6 +82,8 @@ struct master {
     struct tls_set *tls;
     struct tlsr_cache *cache;
     struct tlsr_cache *early_register; /* 0-RTT strike register; NULL without early data */
+    struct upstream *up;               /* --backend-tls; NULL without */
+    struct tlsr_cache *up_store;       /* backend sessions, made when first needed */
     struct tlsr_keyring *ring;
     struct listener listeners[CLI_LIST_MAX];
     size_t n_listeners;
@@ -133,15 +136,20 @@ static bool resolve(const char *text, struct sockaddr_storage *out, socklen_t *o
     return true;
 }
 
-/* Every backend of cfg, resolved into out; false (err says which) when one does not resolve. */
-static bool resolve_backends(const struct serve_config *cfg, struct backend_addr *out, size_t *n,
-                             char *err, size_t cap)
+/* Every backend of cfg, resolved into out (with its TLS name and session key when up is
+ * not NULL); false (err says which) when one does not resolve. */
+static bool resolve_backends(const struct serve_config *cfg, const struct upstream *up,
+                             struct backend_addr *out, size_t *n, char *err, size_t cap)
 {
     for (size_t i = 0; i < cfg->backend.n; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
         if (!resolve(cfg->backend.v[i], &out[i].addr, &out[i].len, err, cap)) {
             return false;
         }
         snprintf(out[i].name, sizeof(out[i].name), "%s", cfg->backend.v[i]);
+        if (up != NULL) {
+            upstream_endpoint(up, cfg, &out[i]);
+        }
     }
     *n = cfg->backend.n;
     return true;
@@ -256,6 +264,7 @@ static void spawn_worker(struct master *m, int id)
             .metrics = &m->metrics->slots[slot],
             .open_total = &m->metrics->open_total,
             .fleet = m->fleet_redis.n > 0 ? &m->fleet_opts : NULL,
+            .up = m->up,
             .id = id,
         };
         memcpy(a.backends, m->backends, sizeof(a.backends));
@@ -376,12 +385,17 @@ static void log_summary(const struct master *m, const char *event)
     join_list(&c->listen, listen, sizeof(listen));
     join_list(&c->backend, backends, sizeof(backends));
     const char *tickets = m->ring == NULL ? "off" : "stateless";
+    const char *backend_tls = !c->backend_tls            ? "off"
+                              : c->backend_insecure      ? "unverified"
+                              : c->backend_session_reuse ? "resumed"
+                                                         : "not_resumed";
     log_msg(LOG_INFO, "serve",
-            "event=%s listen=%s backend=%s workers=%llu certificates=%zu cache_bytes=%llu "
+            "event=%s listen=%s backend=%s backend_tls=%s workers=%llu certificates=%zu "
+            "cache_bytes=%llu "
             "session_timeout_s=%llu tickets=%s tls13_tickets=%s ticket_rotate_s=%llu "
             "ticket_lifetime_s=%llu admin=%s accept_proxy=%s proxy_protocol=%s early_data=%s "
             "fleet=%s",
-            event, listen, backends, (unsigned long long)c->workers, m->tls->n,
+            event, listen, backends, backend_tls, (unsigned long long)c->workers, m->tls->n,
             (unsigned long long)c->cache_size_bytes, (unsigned long long)c->session_timeout_s,
             tickets, c->tls13_tickets, (unsigned long long)c->ticket_rotate_s,
             (unsigned long long)c->ticket_lifetime_s, c->admin, c->accept_proxy ? "v1,v2" : "off",
@@ -397,6 +411,45 @@ static struct tlsr_keyring *ring_for(const struct master *m, const struct serve_
     return is_stateless ? m->ring : NULL;
 }
 
+/* The backend leg's TLS for cfg into *out (NULL without --backend-tls), with the session store
+ * made the first time it is needed (kept for the life of the process, as the cache is). */
+static bool upstream_make(struct master *m, const struct serve_config *cfg, struct upstream **out,
+                          char *err, size_t cap)
+{
+    *out = NULL;
+    if (!cfg->backend_tls) {
+        return true;
+    }
+    if (cfg->backend_session_reuse && m->up_store == NULL &&
+        tlsr_cache_new((size_t)cfg->backend_session_cache_bytes, &m->up_store) != TLSR_OK) {
+        snprintf(err, cap, "backend_session_cache: %s", tlsr_last_error());
+        return false;
+    }
+    struct upstream *up = calloc(1, sizeof(*up));
+    if (up == NULL || !upstream_build(cfg, m->up_store, up, err, cap)) {
+        if (up == NULL) {
+            snprintf(err, cap, "out of memory");
+        }
+        free(up);
+        return false;
+    }
+    if (cfg->backend_insecure) {
+        log_msg(LOG_WARN, "serve",
+                "event=backend_insecure note=\"the backends' certificates are not verified: "
+                "anyone on the path can read and change the traffic\"");
+    }
+    *out = up;
+    return true;
+}
+
+static void upstream_drop(struct upstream *up)
+{
+    if (up != NULL) {
+        upstream_free(up);
+        free(up);
+    }
+}
+
 static void reload(struct master *m)
 {
     char err[1024] = "out of memory";
@@ -404,6 +457,7 @@ static void reload(struct master *m)
     struct tls_set *tls = malloc(sizeof(*tls));
     enum cfg_action action;
     struct listener fresh[CLI_LIST_MAX];
+    struct upstream *up = NULL;
     if (cfg == NULL || tls == NULL ||
         !serve_config_load(m->argc, m->argv, cfg, &action, err, sizeof(err)) ||
         !tls_set_build(cfg, m->cache, ring_for(m, cfg), m->early_register, tls, err, sizeof(err))) {
@@ -412,11 +466,19 @@ static void reload(struct master *m)
         free(tls);
         return;
     }
+    if (!upstream_make(m, cfg, &up, err, sizeof(err))) {
+        log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" keeping=old_config", err);
+        tls_set_free(tls);
+        free(tls);
+        free(cfg);
+        return;
+    }
     if (m->n_workers + cfg->workers > MAX_WORKERS) {
         log_msg(LOG_ERROR, "serve",
                 "event=reload_failed error=\"%zu workers still draining; no room for %llu more\" "
                 "keeping=old_config",
                 m->n_workers, (unsigned long long)cfg->workers);
+        upstream_drop(up);
         tls_set_free(tls);
         free(tls);
         free(cfg);
@@ -434,6 +496,7 @@ static void reload(struct master *m)
     }
     if (!bind_all(m, cfg, fresh, err, sizeof(err))) {
         log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" keeping=old_config", err);
+        upstream_drop(up);
         tls_set_free(tls);
         free(tls);
         free(cfg);
@@ -453,9 +516,15 @@ static void reload(struct master *m)
     char why[512];
     struct backend_addr fresh_backends[CLI_LIST_MAX];
     size_t n_fresh = 0;
-    if (resolve_backends(cfg, fresh_backends, &n_fresh, why, sizeof(why))) {
+    if (resolve_backends(cfg, up, fresh_backends, &n_fresh, why, sizeof(why))) {
         memcpy(m->backends, fresh_backends, sizeof(fresh_backends[0]) * n_fresh);
         m->n_backends = n_fresh;
+    } else if (up != NULL) {
+        /* The old addresses with the new trust: their session keys follow it. */
+        for (size_t i = 0; i < m->n_backends; i++) {
+            upstream_endpoint(up, cfg, &m->backends[i]);
+        }
+        log_msg(LOG_WARN, "serve", "event=reload backend=\"%s\" note=\"the backends stay\"", why);
     } else {
         log_msg(LOG_WARN, "serve", "event=reload backend=\"%s\" note=\"the backends stay\"", why);
     }
@@ -469,6 +538,8 @@ static void reload(struct master *m)
     drain_all(m);
     tls_set_free(m->tls);
     free(m->tls);
+    upstream_drop(m->up);
+    m->up = up;
     free(m->cfg);
     m->cfg = cfg;
     m->tls = tls;
@@ -599,9 +670,9 @@ static void on_admin_io(struct ev_loop *loop, ev_io *io, int revents)
             *eol = '\0';
         }
         struct admin_view v = {
-            m->metrics, m->cache,        ring_for(m, m->cfg), (unsigned)m->cfg->workers,
-            m->started, m->reloads,      m->fleet_ring,       m->cfg->redis.n > 0,
-            m->history, &m->cfg->backend};
+            m->metrics, m->cache,         ring_for(m, m->cfg), (unsigned)m->cfg->workers,
+            m->started, m->reloads,       m->fleet_ring,       m->cfg->redis.n > 0,
+            m->history, &m->cfg->backend, m->cfg->backend_tls};
         a->resp = admin_respond(&v, a->req, &a->resp_len);
         if (a->resp == NULL) {
             admin_close(a);
@@ -728,10 +799,10 @@ static bool setup_library(struct master *m, char *err, size_t cap)
     }
     if (!tls_set_build(m->cfg, m->cache, ring_for(m, m->cfg), m->early_register, m->tls, err,
                        cap) ||
-        !setup_fleet(m, err, cap)) {
+        !setup_fleet(m, err, cap) || !upstream_make(m, m->cfg, &m->up, err, cap)) {
         return false;
     }
-    return resolve_backends(m->cfg, m->backends, &m->n_backends, err, cap);
+    return resolve_backends(m->cfg, m->up, m->backends, &m->n_backends, err, cap);
 }
 
 static bool start(struct master *m, char *err, size_t cap)
@@ -873,6 +944,8 @@ static void cleanup(struct master *m)
     tlsr_keyring_free(m->ring);
     tlsr_cache_free(m->cache);
     tlsr_cache_free(m->early_register);
+    upstream_drop(m->up);
+    tlsr_cache_free(m->up_store);
     free(m->cfg);
 }
 

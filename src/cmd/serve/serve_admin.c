@@ -237,6 +237,17 @@ static void metrics_text(struct out *o, const struct admin_view *v)
                     (unsigned long long)s.v[(f == 0 ? M_BK_CONNECTS : M_BK_FAILURES) + i]);
         }
     }
+    family(o, "tlsresume_upstream_handshakes_total",
+           "TLS handshakes with the backends (--backend-tls), by result.", "result",
+           &METRIC_UPSTREAM, &s);
+    family(o, "tlsresume_upstream_resumption_misses_total",
+           "Backend handshakes that were full, by reason (no_session: nothing stored to offer; "
+           "refused: the backend did not resume what was offered; unreadable: stored bytes did "
+           "not decode).",
+           "reason", &METRIC_UPSTREAM_MISS, &s);
+    family(o, "tlsresume_upstream_handshake_failures_total",
+           "Backend handshakes that failed, by reason (verify: the certificate was refused).",
+           "reason", &METRIC_UPSTREAM_FAIL, &s);
     metric(o, "tlsresume_workers", "gauge", "Worker processes.", v->workers);
     metric(o, "tlsresume_reloads_total", "counter", "Successful reloads.", v->reloads);
 }

@@ -23,6 +23,7 @@ struct admin_view {
     bool is_fleet;                            /* --redis: the fleet session cache runs */
     const struct history *history;            /* the status page's samples */
     const struct cli_list *backends;          /* as configured, in the counters' order */
+    bool is_backend_tls;                      /* --backend-tls */
 };
 
 #define ADMIN_BODY_MAX (512 * 1024)

@@ -39,7 +39,8 @@ static const struct cli_opt opts[] = {
     OPT("listen", CLI_LIST, "127.0.0.1:8443", 0, 0, "HOST:PORT", listen,
         "address:port to accept TLS on (IPv4, [IPv6]); repeatable"),
     {"backend", CLI_LIST, NULL, 0, 0, "HOST:PORT", CLI_AT(serve_config, backend),
-     "address:port of a plain TCP backend (required); repeatable: each connection goes to one, "
+     "address:port of a backend (required), plain TCP unless --backend-tls; repeatable: each "
+     "connection goes to one, "
      "as --backend-balance says, and to the next when its connect fails",
      NULL, 0, CLI_TAG_ADDR},
     OPT("backend_balance", CLI_CHOICE, "round-robin", 0, 0, "round-robin|least-connections",
@@ -48,6 +49,31 @@ static const struct cli_opt opts[] = {
     OPT("backend_down", CLI_DURATION, "5s", 1, 3600, NULL, backend_down_s,
         "a backend whose connect failed or timed out is skipped for this long (then tried "
         "again); when every backend is down, the one that failed longest ago is tried"),
+    OPT("backend_tls", CLI_BOOL, "no", 0, 0, NULL, backend_tls,
+        "speak TLS to the backends, verifying their certificates, and resume those sessions "
+        "(see docs/UPSTREAM.md)"),
+    OPT("backend_ca", CLI_STRING, "", 0, 0, "FILE", backend_ca,
+        "--backend-tls: PEM CA certificates a backend's certificate must chain to (empty: the "
+        "system's)"),
+    OPT("backend_servername", CLI_STRING, "", 0, 0, "NAME", backend_servername,
+        "--backend-tls: the name sent as SNI and required in every backend's certificate "
+        "(empty: each --backend's host; an IP address is checked against the certificate's IP "
+        "addresses and sends no SNI)"),
+    OPT("backend_insecure", CLI_BOOL, "no", 0, 0, NULL, backend_insecure,
+        "--backend-tls: do not verify the backends' certificates (anyone on the path could read "
+        "and change the traffic; logged as a warning at every start)"),
+    OPT("backend_cert", CLI_STRING, "", 0, 0, "FILE", backend_cert,
+        "--backend-tls: a client certificate chain (PEM) for backends that require one"),
+    OPT("backend_key", CLI_STRING, "", 0, 0, "FILE", backend_key,
+        "--backend-tls: the client certificate's key (empty: in --backend-cert); encrypted keys "
+        "take their pass phrase from --key-password-file"),
+    OPT("backend_session_reuse", CLI_BOOL, "yes", 0, 0, NULL, backend_session_reuse,
+        "--backend-tls: resume sessions with each backend (a TLS 1.2 session, TLS 1.3 tickets "
+        "each used once), kept in shared locked memory for all workers"),
+    OPT("backend_session_cache", CLI_SIZE, "1m", 64 * 1024, 1ull << 30, NULL,
+        backend_session_cache_bytes,
+        "--backend-tls: size of the shared cache of backend sessions (about 2 KiB per session; "
+        "each backend holds one TLS 1.2 session or up to 8 TLS 1.3 tickets)"),
     OPT("cert", CLI_LIST, NULL, 0, 0, "FILE", cert,
         "certificate chain (PEM); repeatable, paired with --key; the first is the default, the "
         "others are chosen by SNI"),
@@ -301,6 +327,57 @@ static bool validate_fleet(const struct serve_config *cfg, char *err, size_t cap
     return true;
 }
 
+/* The TLS settings of the backend leg: each needs --backend-tls, files must be readable, and
+ * what does not combine with it yet is refused. */
+static bool validate_upstream(const struct serve_config *cfg, char *err, size_t cap)
+{
+    const struct {
+        const char *name;
+        bool is_set;
+    } needs_tls[] = {{"backend_ca", cfg->backend_ca[0] != '\0'},
+                     {"backend_servername", cfg->backend_servername[0] != '\0'},
+                     {"backend_insecure", cfg->backend_insecure},
+                     {"backend_cert", cfg->backend_cert[0] != '\0'},
+                     {"backend_key", cfg->backend_key[0] != '\0'}};
+    for (size_t i = 0; i < sizeof(needs_tls) / sizeof(needs_tls[0]); i++) {
+        if (needs_tls[i].is_set && !cfg->backend_tls) {
+            set_err(err, cap, "%s: needs --backend-tls", needs_tls[i].name);
+            return false;
+        }
+    }
+    if (!cfg->backend_tls) {
+        return true;
+    }
+    const char *files[][2] = {{"backend_ca", cfg->backend_ca},
+                              {"backend_cert", cfg->backend_cert},
+                              {"backend_key", cfg->backend_key}};
+    for (size_t i = 0; i < 3; i++) {
+        if (files[i][1][0] != '\0' && access(files[i][1], R_OK) != 0) {
+            set_err(err, cap, "%s: %s: %s", files[i][0], files[i][1], strerror(errno));
+            return false;
+        }
+    }
+    if (cfg->backend_insecure && cfg->backend_ca[0] != '\0') {
+        set_err(err, cap, "backend_insecure: conflicts with --backend-ca (nothing is verified)");
+        return false;
+    }
+    if (cfg->backend_key[0] != '\0' && cfg->backend_cert[0] == '\0') {
+        set_err(err, cap, "backend_key: needs --backend-cert");
+        return false;
+    }
+    if (cfg->early_data) {
+        set_err(err, cap,
+                "early_data: not yet with --backend-tls (early data is not forwarded "
+                "over TLS)");
+        return false;
+    }
+    if (cfg->proxy_protocol) {
+        set_err(err, cap, "proxy_protocol: not yet with --backend-tls");
+        return false;
+    }
+    return true;
+}
+
 bool serve_config_validate(struct serve_config *cfg, char *err, size_t cap)
 {
     if (cfg->backend.n == 0) {
@@ -347,7 +424,7 @@ bool serve_config_validate(struct serve_config *cfg, char *err, size_t cap)
         set_err(err, cap, "admin: %s: %s", cfg->admin, why);
         return false;
     }
-    if (!validate_fleet(cfg, err, cap)) {
+    if (!validate_fleet(cfg, err, cap) || !validate_upstream(cfg, err, cap)) {
         return false;
     }
     if (cfg->workers == 0) {

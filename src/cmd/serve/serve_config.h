@@ -18,6 +18,14 @@ struct serve_config {
     struct cli_list backend;
     char backend_balance[CLI_STR];
     uint64_t backend_down_s;
+    bool backend_tls;
+    char backend_ca[CLI_STR];
+    char backend_servername[CLI_STR];
+    bool backend_insecure;
+    char backend_cert[CLI_STR];
+    char backend_key[CLI_STR];
+    bool backend_session_reuse;
+    uint64_t backend_session_cache_bytes;
     struct cli_list cert;
     struct cli_list key;
     char key_password_file[CLI_STR];

@@ -95,6 +95,18 @@ void conn_peer_text(const struct sockaddr_storage *ss, char *out, size_t cap)
     }
 }
 
+/* The backend leg's handshake for the access log: resumed, full:WHY, or - (none, or plain). */
+static const char *upstream_text(const struct conn *c)
+{
+    static const char *const full[] = {[UP_MISS_NONE] = "full",
+                                       [UP_MISS_NO_SESSION] = "full:no_session",
+                                       [UP_MISS_REFUSED] = "full:refused",
+                                       [UP_MISS_UNREADABLE] = "full:unreadable"};
+    return c->upstream == UP_RESUMED ? "resumed"
+           : c->upstream == UP_FULL  ? full[c->upstream_miss]
+                                     : "-";
+}
+
 static void access_log(struct conn *c, const char *end)
 {
     if (!c->w->a->cfg->access_log) {
@@ -105,14 +117,15 @@ static void access_log(struct conn *c, const char *end)
     const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
     bool is_done = c->is_handshake_done;
     log_msg(LOG_INFO, "access",
-            "client=%s sni=%s proto=%s cipher=%s resumed=%s offered=%s miss=%s backend=%s "
-            "bytes_in=%llu bytes_out=%llu duration_ms=%.0f end=%s",
-            peer, sni != NULL ? sni : "-", is_done ? SSL_get_version(c->ssl) : "-",
+            "worker=%d client=%s sni=%s proto=%s cipher=%s resumed=%s offered=%s miss=%s "
+            "backend=%s "
+            "upstream=%s bytes_in=%llu bytes_out=%llu duration_ms=%.0f end=%s",
+            c->w->a->id, peer, sni != NULL ? sni : "-", is_done ? SSL_get_version(c->ssl) : "-",
             is_done ? SSL_get_cipher_name(c->ssl) : "-",
             is_done ? tlsr_resumption_name(tlsr_ssl_resumption(c->ssl)) : "-",
             is_done ? tlsr_offer_name(tlsr_ssl_offer(c->ssl)) : "-",
             is_done ? tlsr_miss_name(tlsr_ssl_miss(c->ssl)) : "-",
-            c->backend >= 0 ? c->w->a->backends[c->backend].name : "-",
+            c->backend >= 0 ? c->w->a->backends[c->backend].name : "-", upstream_text(c),
             (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
             (ev_now(c->w->loop) - c->started) * 1000.0, end);
 }
@@ -199,8 +212,18 @@ void conn_close(struct conn *c, const char *why)
             SSL_set_shutdown(c->ssl, SSL_get_shutdown(c->ssl) | SSL_SENT_SHUTDOWN);
         }
     }
+    if (c->bssl != NULL && c->upstream != UP_NONE) {
+        if (!c->is_backend_shut) {
+            (void)SSL_shutdown(c->bssl); /* one close_notify to the backend, best effort */
+        }
+        /* However the connection ended, its session stays good (OpenSSL would mark a session
+         * not resumable when its SSL is freed without a close_notify sent). */
+        SSL_set_shutdown(c->bssl, SSL_get_shutdown(c->bssl) | SSL_SENT_SHUTDOWN);
+    }
     ERR_clear_error();
     SSL_free(c->ssl);
+    SSL_free(c->bssl);
+    SSL_SESSION_free(c->offered);
     /* Linger only when client bytes may still be unread: after the client's own end of
      * stream, or its reset, nothing is left to turn into a reset, and the common close stays
      * cheap. */

@@ -26,7 +26,15 @@ struct backend_addr {
     struct sockaddr_storage addr;
     socklen_t len;
     char name[CLI_STR]; /* as configured, for logs and counters */
+    /* --backend-tls (serve_upstream.c): the name its certificate must carry, sent as SNI
+     * unless it is an IP address, and the key of its sessions in the upstream store. */
+    char tls_name[CLI_STR];
+    bool is_tls_name_ip;
+    uint8_t session_key[32];
 };
+
+struct upstream;
+struct upstream_held;
 
 struct worker_args {
     const struct serve_config *cfg;
@@ -38,6 +46,7 @@ struct worker_args {
     struct metrics_slot *metrics;
     uint64_t *open_total;                /* connections open over all workers (shared, atomic) */
     const struct tlsr_fleet_opts *fleet; /* NULL without --redis */
+    const struct upstream *up;           /* NULL without --backend-tls */
     int id;
 };
 
@@ -50,7 +59,14 @@ struct buf {
     uint8_t *data;
 };
 
-enum conn_state { ST_PROXY_IN, ST_HANDSHAKE, ST_CONNECTING, ST_PROXY };
+/* ST_UPSTREAM: --backend-tls, the TLS handshake with the backend (after the TCP connect). */
+enum conn_state { ST_PROXY_IN, ST_HANDSHAKE, ST_CONNECTING, ST_UPSTREAM, ST_PROXY };
+
+/* What the backend leg's TLS handshake did (--backend-tls), for the counters and the log. */
+enum upstream_result { UP_NONE, UP_FULL, UP_RESUMED };
+/* Why a full one: nothing stored to offer, the backend refused what was offered, or what was
+ * stored did not decode. */
+enum upstream_miss { UP_MISS_NONE, UP_MISS_NO_SESSION, UP_MISS_REFUSED, UP_MISS_UNREADABLE };
 
 struct worker;
 
@@ -61,6 +77,7 @@ struct conn {
     int cfd;
     int bfd;
     SSL *ssl;
+    SSL *bssl; /* --backend-tls: the backend leg, NULL before its TCP connect finished */
     ev_io cio;
     ev_io bio;
     ev_timer timer;
@@ -68,12 +85,17 @@ struct conn {
     bool is_handshake_done; /* the TLS handshake finished (the state may still say so) */
     struct buf c2b;
     struct buf b2c;
-    bool is_client_eof;      /* no more bytes from the client */
-    bool is_backend_eof;     /* no more bytes from the backend */
-    bool is_backend_shut;    /* SHUT_WR sent to the backend */
-    bool is_client_shut;     /* close_notify sent to the client */
-    int read_wants;          /* last SSL_read want: 0, SSL_ERROR_WANT_READ/WRITE */
-    int write_wants;         /* last SSL_write want */
+    bool is_client_eof;   /* no more bytes from the client */
+    bool is_backend_eof;  /* no more bytes from the backend */
+    bool is_backend_shut; /* SHUT_WR sent to the backend */
+    bool is_client_shut;  /* close_notify sent to the client */
+    int read_wants;       /* last SSL_read want: 0, SSL_ERROR_WANT_READ/WRITE */
+    int write_wants;      /* last SSL_write want */
+    int b_read_wants;     /* the same for the backend leg (--backend-tls) */
+    int b_write_wants;
+    SSL_SESSION *offered; /* the stored session offered to the backend, until it answered */
+    enum upstream_result upstream;
+    enum upstream_miss upstream_miss;
     bool is_backend_blocked; /* send() would block */
     bool is_upload_dropped;  /* the backend stopped taking bytes; the client's are discarded */
     bool is_reading_early;   /* 0-RTT on: SSL_read_early_data() until it reports the end */
@@ -114,7 +136,8 @@ struct worker {
     /* This worker's view of the backends (serve_backend.c). */
     ev_tstamp backend_down_until[CLI_LIST_MAX];
     unsigned long backend_open[CLI_LIST_MAX];
-    size_t backend_next; /* round-robin: where the next pick starts */
+    size_t backend_next;                 /* round-robin: where the next pick starts */
+    struct upstream_held *upstream_held; /* --backend-tls: sessions this worker stored */
 };
 
 /* serve_backend.c: which backend a connection goes to. The pick skips backends tried for it

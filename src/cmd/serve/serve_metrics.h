@@ -56,6 +56,14 @@ enum metric {
     M_EARLY_OTHER,
     M_EARLY_TOO_LARGE,
     M_EARLY_BYTES,
+    /* --backend-tls: the backend leg's handshakes, why a full one, and those that failed. */
+    M_UP_FULL,
+    M_UP_RESUMED,
+    M_UP_MISS_NO_SESSION,
+    M_UP_MISS_REFUSED,
+    M_UP_MISS_UNREADABLE,
+    M_UP_FAIL_VERIFY,
+    M_UP_FAIL_HANDSHAKE,
     /* Resumption accounting: handshakes whose client offered a session, by what it offered
      * (M_OFFER + enum tlsr_offer - 1), and those of them that got a full handshake, by reason
      * (M_MISS + enum tlsr_miss - 1): offered = resumed + the reasons. */
@@ -94,6 +102,9 @@ extern const struct metric_rows METRIC_EARLY;         /* result */
 extern const struct metric_rows METRIC_OFFERS;        /* kind */
 extern const struct metric_rows METRIC_FLEET_LOOKUPS; /* result */
 extern const struct metric_rows METRIC_FLEET_EARLY;   /* answer */
+extern const struct metric_rows METRIC_UPSTREAM;      /* result */
+extern const struct metric_rows METRIC_UPSTREAM_MISS; /* reason */
+extern const struct metric_rows METRIC_UPSTREAM_FAIL; /* reason */
 /* A ticket key's state as /metrics and /status name it. */
 const char *metric_key_state(enum tlsr_key_state st);
 /* The reasons an offered session got a full handshake (reason), named by the library. */

@@ -4,6 +4,7 @@
  * moves bytes both ways with back-pressure and half-closes, and the PROXY v2 header.
  */
 #include "serve_conn.h"
+#include "serve_upstream.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -93,22 +94,122 @@ static bool client_write(struct conn *c, bool *progress)
     return true;
 }
 
+/* What one backend send or receive did, over TCP or the backend's TLS alike. */
+enum io { IO_OK, IO_AGAIN, IO_EOF, IO_RESET, IO_FATAL };
+
+static enum io tls_io(struct conn *c, int n, int *wants)
+{
+    int e = SSL_get_error(c->bssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        *wants = e;
+        return IO_AGAIN;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        return IO_EOF;
+    }
+    if (e == SSL_ERROR_SYSCALL && (errno == EPIPE || errno == ECONNRESET)) {
+        return IO_RESET;
+    }
+    char why[256] = "connection lost";
+    unsigned long err = ERR_peek_last_error();
+    if (err != 0) {
+        ERR_error_string_n(err, why, sizeof(why));
+    }
+    ERR_clear_error();
+    log_msg(LOG_WARN, "backend", "backend=%s error=\"tls: %s\"", c->w->a->backends[c->backend].name,
+            why);
+    return IO_FATAL;
+}
+
+static enum io backend_send(struct conn *c, size_t *n)
+{
+    size_t len = buf_len(&c->c2b);
+    const uint8_t *p = c->c2b.data + c->c2b.start;
+    if (c->bssl != NULL) {
+        ERR_clear_error();
+        int r = SSL_write(c->bssl, p, (int)len);
+        if (r > 0) {
+            *n = (size_t)r;
+            c->b_write_wants = 0;
+            return IO_OK;
+        }
+        return tls_io(c, r, &c->b_write_wants);
+    }
+    ssize_t r = send(c->bfd, p, len, MSG_NOSIGNAL);
+    if (r > 0) {
+        *n = (size_t)r;
+        return IO_OK;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return IO_AGAIN;
+    }
+    return r < 0 && (errno == EPIPE || errno == ECONNRESET) ? IO_RESET : IO_FATAL;
+}
+
+static enum io backend_recv(struct conn *c, size_t *n)
+{
+    uint8_t *p = c->b2c.data + c->b2c.end;
+    size_t room = buf_room(&c->b2c);
+    if (c->bssl != NULL) {
+        ERR_clear_error();
+        int r = SSL_read(c->bssl, p, (int)room);
+        if (r > 0) {
+            *n = (size_t)r;
+            c->b_read_wants = 0;
+            return IO_OK;
+        }
+        return tls_io(c, r, &c->b_read_wants);
+    }
+    ssize_t r = recv(c->bfd, p, room, 0);
+    if (r > 0) {
+        *n = (size_t)r;
+        return IO_OK;
+    }
+    if (r == 0) {
+        return IO_EOF;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return IO_AGAIN;
+    }
+    return errno == ECONNRESET ? IO_RESET : IO_FATAL;
+}
+
+/* The client ended its stream: the backend's ends too (TCP half-close, or close_notify). */
+static void backend_shut(struct conn *c, bool *progress)
+{
+    if (c->bssl == NULL) {
+        shutdown(c->bfd, SHUT_WR);
+        c->is_backend_shut = true;
+        *progress = true;
+        return;
+    }
+    ERR_clear_error();
+    int r = SSL_shutdown(c->bssl);
+    if (r < 0 && SSL_get_error(c->bssl, r) == SSL_ERROR_WANT_WRITE) {
+        c->b_write_wants = SSL_ERROR_WANT_WRITE;
+        return;
+    }
+    c->is_backend_shut = true;
+    *progress = true;
+}
+
 /* Moves c2b to the backend and, when is_read, the backend into b2c; false on a fatal error. */
 static bool backend_io(struct conn *c, bool *progress, bool is_read)
 {
     while (buf_len(&c->c2b) > 0) {
-        ssize_t n = send(c->bfd, c->c2b.data + c->c2b.start, buf_len(&c->c2b), MSG_NOSIGNAL);
-        if (n > 0) {
-            c->c2b.start += (size_t)n;
+        size_t n = 0;
+        enum io r = backend_send(c, &n);
+        if (r == IO_OK) {
+            c->c2b.start += n;
             c->is_backend_blocked = false;
             *progress = true;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (r == IO_AGAIN) {
             c->is_backend_blocked = true;
             break;
         }
-        if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+        if (r == IO_RESET) {
             /* The backend stopped reading (e.g. it answered an upload early): drop the
              * client's bytes but still deliver everything the backend sends. */
             c->is_upload_dropped = true;
@@ -121,9 +222,7 @@ static bool backend_io(struct conn *c, bool *progress, bool is_read)
         return false;
     }
     if (c->is_client_eof && buf_len(&c->c2b) == 0 && !c->is_backend_shut) {
-        shutdown(c->bfd, SHUT_WR);
-        c->is_backend_shut = true;
-        *progress = true;
+        backend_shut(c, progress);
     }
     if (!is_read) {
         return true;
@@ -137,24 +236,23 @@ static bool backend_io(struct conn *c, bool *progress, bool is_read)
         if (!buf_ensure(&c->b2c)) {
             return false;
         }
-        ssize_t n = recv(c->bfd, c->b2c.data + c->b2c.end, buf_room(&c->b2c), 0);
-        if (n > 0) {
-            c->b2c.end += (size_t)n;
+        size_t n = 0;
+        enum io r = backend_recv(c, &n);
+        if (r == IO_OK) {
+            c->b2c.end += n;
             c->b2c.high = c->b2c.end > c->b2c.high ? c->b2c.end : c->b2c.high;
             c->bytes_out += (uint64_t)n;
             *progress = true;
+            if (c->bssl != NULL && !SSL_has_pending(c->bssl)) {
+                break; /* as in client_read: read ahead took all the socket held */
+            }
             continue;
         }
-        if (n == 0) {
-            c->is_backend_eof = true;
-            *progress = true;
+        if (r == IO_AGAIN) {
             break;
         }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            break;
-        }
-        if (errno == ECONNRESET) {
-            /* What came before the reset is delivered; then the connection ends. */
+        if (r == IO_EOF || r == IO_RESET) {
+            /* What came before a reset is delivered; then the connection ends. */
             c->is_backend_eof = true;
             *progress = true;
             break;
@@ -227,13 +325,17 @@ void proxy(struct conn *c, int sides)
     }
     int bev = 0;
     if (!c->is_backend_eof && buf_room(&c->b2c) > 0) {
-        bev |= EV_READ;
+        bev |= want_events(c->b_read_wants, EV_READ);
     }
-    if (buf_len(&c->c2b) > 0) {
-        bev |= EV_WRITE;
+    if (buf_len(&c->c2b) > 0 || (c->is_client_eof && !c->is_backend_shut)) {
+        bev |= want_events(c->b_write_wants, EV_WRITE);
     }
     set_events(c->w, &c->cio, c->cfd, cev);
     set_events(c->w, &c->bio, c->bfd, bev);
+    if (c->bssl != NULL && !c->is_backend_eof && buf_room(&c->b2c) > 0 &&
+        SSL_has_pending(c->bssl)) {
+        ev_feed_event(c->w->loop, &c->bio, EV_READ); /* as for the client, below */
+    }
     if (!c->is_client_eof && buf_room(&c->c2b) > 0 && SSL_has_pending(c->ssl)) {
         /* Decrypted bytes wait inside OpenSSL and the socket may never become readable
          * again: come back on the next loop iteration (stopping the watcher cancels this). */
@@ -354,6 +456,8 @@ bool backend_retry(struct conn *c, const char *error)
 {
     backend_mark_down(c, error);
     ev_io_stop(c->w->loop, &c->bio);
+    SSL_free(c->bssl); /* the TLS leg never carried a byte of the client's */
+    c->bssl = NULL;
     if (c->bfd >= 0) {
         close(c->bfd);
         c->bfd = -1;
@@ -411,8 +515,16 @@ static bool backend_connected(struct conn *c)
     return true;
 }
 
+static void upstream_begin(struct conn *c);
+
 void backend_first_send(struct conn *c)
 {
+    if (c->w->a->up != NULL) {
+        /* The TLS handshake starts at once: a backend on this host has often accepted within
+         * connect(), and a ClientHello that cannot go yet waits for writability. */
+        upstream_begin(c);
+        return;
+    }
     bool progress = false;
     if (!client_read(c, &progress)) {
         conn_close(c, "error");
@@ -444,6 +556,39 @@ void backend_first_send(struct conn *c)
                                                           : 0);
 }
 
+/* --backend-tls: steps the backend's handshake; relays once it is done, goes to the next
+ * backend (or closes) when it failed. */
+static void upstream_step(struct conn *c)
+{
+    char why[512];
+    int r = upstream_handshake(c, why, sizeof(why));
+    if (r < 0) {
+        (void)backend_retry(c, why);
+        return;
+    }
+    if (r == 0) {
+        set_events(c->w, &c->bio, c->bfd, want_events(c->b_read_wants, EV_READ));
+        return;
+    }
+    c->state = ST_PROXY;
+    c->timer.repeat = (ev_tstamp)c->w->a->cfg->idle_timeout_s;
+    ev_timer_again(c->w->loop, &c->timer);
+    proxy(c, PUMP_CLIENT | PUMP_BACKEND); /* the client's bytes waited in c2b */
+}
+
+/* --backend-tls: the backend's SSL on the connected (or connecting) socket, then its
+ * handshake. */
+static void upstream_begin(struct conn *c)
+{
+    char why[512];
+    if (!upstream_start(c, why, sizeof(why))) {
+        (void)backend_retry(c, why);
+        return;
+    }
+    c->state = ST_UPSTREAM; /* still under the connect timeout */
+    upstream_step(c);
+}
+
 static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
@@ -456,9 +601,17 @@ static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
         early_flush(c);
         return;
     }
+    if (c->state == ST_UPSTREAM) {
+        upstream_step(c);
+        return;
+    }
     int sides = (revents & EV_READ) != 0 ? PUMP_BACKEND : 0;
     if (c->state == ST_CONNECTING) {
         if (!c->is_backend_up && !backend_connected(c)) {
+            return;
+        }
+        if (c->w->a->up != NULL) {
+            upstream_begin(c);
             return;
         }
         c->state = ST_PROXY;

@@ -172,7 +172,11 @@ void status_json(struct out *o, const struct admin_view *v)
                 i ? "," : "", v->backends->v[i], u(s.v[M_BK_CONNECTS + i]),
                 u(s.v[M_BK_FAILURES + i]));
     }
-    out_put(o, "]");
+    out_put(o, "],\"upstream\":{\"tls\":%s", v->is_backend_tls ? "true" : "false");
+    rows_object(o, "handshakes", &METRIC_UPSTREAM, &s);
+    rows_object(o, "misses", &METRIC_UPSTREAM_MISS, &s);
+    rows_object(o, "failures", &METRIC_UPSTREAM_FAIL, &s);
+    out_put(o, "}");
     history(o, v->history);
     out_put(o, "}\n");
 }

@@ -16,7 +16,7 @@
 #include "../cli/log.h"
 #include "serve_key.h"
 
-static void ssl_err(char *err, size_t cap, const char *what)
+void tls_error(char *err, size_t cap, const char *what)
 {
     char buf[256] = "unknown error";
     unsigned long e = ERR_get_error();
@@ -110,7 +110,7 @@ static bool self_signed(SSL_CTX *ctx, char *err, size_t cap)
              SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1;
     }
     if (!ok) {
-        ssl_err(err, cap, "self_signed: cannot make a certificate");
+        tls_error(err, cap, "self_signed: cannot make a certificate");
     }
     X509_EXTENSION_free(san);
     X509_free(x);
@@ -124,7 +124,7 @@ static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, const cha
     char what[600];
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         snprintf(what, sizeof(what), "cert: %s", cert);
-        ssl_err(err, cap, what);
+        tls_error(err, cap, what);
         return false;
     }
     EVP_PKEY *pkey = NULL;
@@ -135,12 +135,12 @@ static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, const cha
     EVP_PKEY_free(pkey);
     if (is_used != 1) {
         snprintf(what, sizeof(what), "key: %s (for cert %s)", key, cert);
-        ssl_err(err, cap, what);
+        tls_error(err, cap, what);
         return false;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(what, sizeof(what), "key: %s does not match %s", key, cert);
-        ssl_err(err, cap, what);
+        tls_error(err, cap, what);
         return false;
     }
     return true;
@@ -150,19 +150,19 @@ static bool configure(SSL_CTX *ctx, const struct serve_config *cfg, char *err, s
 {
     int min = strcmp(cfg->min_tls, "1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
     if (SSL_CTX_set_min_proto_version(ctx, min) != 1) {
-        ssl_err(err, cap, "min_tls");
+        tls_error(err, cap, "min_tls");
         return false;
     }
     if (SSL_CTX_set_cipher_list(ctx, cfg->ciphers) != 1) {
-        ssl_err(err, cap, "ciphers");
+        tls_error(err, cap, "ciphers");
         return false;
     }
     if (SSL_CTX_set_ciphersuites(ctx, cfg->ciphersuites) != 1) {
-        ssl_err(err, cap, "ciphersuites");
+        tls_error(err, cap, "ciphersuites");
         return false;
     }
     if (SSL_CTX_set1_groups_list(ctx, cfg->groups) != 1) {
-        ssl_err(err, cap, "groups");
+        tls_error(err, cap, "groups");
         return false;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -228,7 +228,7 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
     for (size_t i = 0; i < n; i++) {
         SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
         if (ctx == NULL) {
-            ssl_err(err, cap, "SSL_CTX_new");
+            tls_error(err, cap, "SSL_CTX_new");
             tls_set_free(set);
             return false;
         }

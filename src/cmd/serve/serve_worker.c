@@ -16,6 +16,8 @@
  */
 #include "serve_worker.h"
 
+#include "serve_upstream_store.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -294,9 +296,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         metrics_add(a->metrics, M_HS_TIMEOUT, 1);
         conn_close(c, "handshake_timeout");
         break;
-    case ST_CONNECTING: {
+    case ST_CONNECTING:
+    case ST_UPSTREAM: {
         char why[96];
-        snprintf(why, sizeof(why), "connect timed out after %llu s",
+        snprintf(why, sizeof(why), "%s timed out after %llu s",
+                 c->state == ST_UPSTREAM ? "tls handshake" : "connect",
                  (unsigned long long)a->cfg->backend_connect_timeout_s);
         if (__builtin_popcount(c->backends_tried) < (int)a->n_backends) {
             (void)backend_retry(c, why); /* another backend is left */
@@ -512,5 +516,6 @@ int worker_run(const struct worker_args *a)
         ev_timer_stop(w.loop, &w.fleet_stats);
         tlsr_fleet_cache_free(w.fleet);
     }
+    upstream_store_release(&w);
     return 0;
 }

@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# `tlsresume serve --backend-tls`: TLS to real backends (openssl s_server, nginx, HAProxy), each
+# telling in its own output or log whether our handshake with it resumed; a backend that
+# restarts; certificates that must be refused. usage: test_upstream.sh SCENARIO
+. "$(dirname "$0")/lib/common.sh"
+. "$SRC_DIR/scripts/conf.sh"
+
+scenario=${1:?scenario}
+make_cert # the certificate serve shows its clients
+# The backends' own CA, and a certificate for backend.test and 127.0.0.1 under it.
+mk_cert ca ca ""
+mk_cert be backend.test "DNS:backend.test,IP:127.0.0.1" ca
+cat "$WORK/be.pem" "$WORK/be.key" >"$WORK/be.crt+key"
+mk_cert client serve-client "DNS:serve-client" ca
+
+# start_s_server PORT ARGS...: openssl s_server answering HTTP with its own report of each
+# connection ("New, ..." or "Reused, ..."), on PORT.
+start_s_server() {
+    local port=$1
+    shift
+    openssl s_server -accept "127.0.0.1:$port" -cert "$WORK/be.pem" -key "$WORK/be.key" -www \
+        "$@" >"$WORK/s_server_$port.log" 2>&1 &
+    S_SERVER_PID=$!
+    PIDS+=("$S_SERVER_PID")
+    wait_port "$port"
+}
+
+# stop_pid PID: stops a backend this test started.
+stop_pid() {
+    kill "$1"
+    wait "$1" 2>/dev/null || true
+}
+
+# serve_tls ARGS...: serve with two workers in front of BACKEND_PORT over TLS.
+serve_tls() {
+    start_serve --self-signed --backend-tls --backend-ca "$WORK/ca.pem" "$@"
+}
+
+# ask OUT: one HTTPS request through serve (curl); the answer in $WORK/OUT.out.
+ask() {
+    curl -sk --max-time 20 --http1.1 "https://127.0.0.1:$PORT/" >"$WORK/$1.out" 2>"$WORK/$1.err"
+}
+
+# both_workers [MAX]: requests through serve until both workers have served one (at most MAX,
+# default 40); sets ASKED. Connections go to whichever worker accepts first.
+both_workers() {
+    local max=${1:-40}
+    ASKED=0
+    while [ "$ASKED" -lt "$max" ]; do
+        ASKED=$((ASKED + 1))
+        ask "r$ASKED" || fail "request $ASKED through serve failed"
+        [ "$ASKED" -ge 6 ] && grep -q ' access worker=0 ' "$WORK/serve.log" &&
+            grep -q ' access worker=1 ' "$WORK/serve.log" && return 0
+    done
+    fail "$max connections never reached both workers"
+}
+
+# upstream_metric RESULT: serve's count of backend handshakes with that result.
+upstream_metric() {
+    metric "tlsresume_upstream_handshakes_total{result=\"$1\"}"
+}
+
+# s_server_reports WANT_NEW: the s_server's pages say New once... and Reused for the rest.
+s_server_reports() {
+    local new reused
+    new=$(cat "$WORK"/r*.out | grep -c '^New, ' || true)
+    reused=$(cat "$WORK"/r*.out | grep -c '^Reused, ' || true)
+    [ "$((new + reused))" -eq "$ASKED" ] || fail "$ASKED requests but $new new and $reused reused pages"
+    [ "$new" -eq "$1" ] || fail "the backend made $new full handshakes, expected $1 (of $ASKED)"
+}
+
+case "$scenario" in
+s_server)
+    # TLS 1.2 with tickets and with session IDs, TLS 1.3 with stateless and stateful tickets:
+    # after the first connection every backend handshake resumes, whichever worker makes it (the
+    # store is shared), as s_server itself reports.
+    for variant in "-tls1_2" "-tls1_2 -no_ticket" "-tls1_3" "-tls1_3 -no_ticket"; do
+        BACKEND_PORT=$(free_port)
+        # shellcheck disable=SC2086 # the variant is two words on purpose
+        start_s_server "$BACKEND_PORT" $variant
+        serve_tls
+        rm -f "$WORK"/r*.out
+        both_workers
+        s_server_reports 1
+        [ "$(upstream_metric resumed)" -eq $((ASKED - 1)) ] || fail "$variant: serve counted $(upstream_metric resumed) resumed"
+        [ "$(metric 'tlsresume_upstream_resumption_misses_total{reason="no_session"}')" -eq 1 ] ||
+            fail "$variant: the first full handshake is not counted as no_session"
+        n=$(grep -c ' access .* upstream=resumed ' "$WORK/serve.log" || true)
+        [ "$n" -eq $((ASKED - 1)) ] || fail "$variant: the access log shows $n resumed"
+        stop_serve
+        stop_pid "$S_SERVER_PID"
+    done
+    ;;
+s_server_control)
+    # The control: with --backend-session-reuse=no every backend handshake is full.
+    BACKEND_PORT=$(free_port)
+    start_s_server "$BACKEND_PORT"
+    serve_tls --backend-session-reuse=no
+    both_workers
+    s_server_reports "$ASKED"
+    [ "$(upstream_metric resumed)" -eq 0 ] || fail "resumed without reuse"
+    stop_serve
+    ;;
+nginx)
+    # nginx as the TLS backend, its session cache with tickets and without, TLS 1.2 and 1.3:
+    # its own $ssl_session_reused says "r" for all but the first.
+    command -v nginx >/dev/null || fail "nginx is not installed"
+    for proto in TLSv1.2 TLSv1.3; do
+        for tickets in on off; do
+            BACKEND_PORT=$(free_port)
+            dir="$WORK/nginx_${proto}_$tickets"
+            nginx_https_conf "$dir" "$BACKEND_PORT" "$WORK/be.pem" "$WORK/be.key" 2 \
+                'reused=$ssl_session_reused proto=$ssl_protocol sni=$ssl_server_name' \
+                "ssl_protocols $proto; ssl_session_cache shared:SSL:1m; ssl_session_tickets $tickets;"
+            nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir.log" 2>&1 &
+            NGINX_PID=$!
+            PIDS+=("$NGINX_PID")
+            wait_port "$BACKEND_PORT"
+            serve_tls --backend-servername backend.test
+            both_workers
+            grep -q 'hello from nginx' "$WORK/r1.out" || fail "no answer from nginx"
+            wait_until 5 count_ge "$dir/access.log" . "$ASKED" || fail "nginx logged fewer than $ASKED requests"
+            new=$(grep -c 'reused=\.' "$dir/access.log" || true)
+            [ "$new" -eq 1 ] || fail "$proto tickets=$tickets: nginx made $new full handshakes of $ASKED"
+            grep -q "proto=$proto sni=backend.test" "$dir/access.log" || fail "nginx saw no $proto with SNI backend.test"
+            stop_serve
+            stop_pid "$NGINX_PID"
+        done
+    done
+    ;;
+haproxy)
+    # HAProxy terminating TLS (`bind ... ssl crt`), with tickets and without, TLS 1.2 and 1.3:
+    # its own %[ssl_fc_is_resumed] says 1 for all but the first.
+    command -v haproxy >/dev/null || fail "haproxy is not installed"
+    for ver in TLSv1.2 TLSv1.3; do
+        for tickets in "" no-tls-tickets; do
+            BACKEND_PORT=$(free_port)
+            log="$WORK/haproxy_${ver}_${tickets:-tickets}.log"
+            cat >"$WORK/haproxy.cfg" <<CONF
+global
+    maxconn 100
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:$BACKEND_PORT ssl crt $WORK/be.crt+key ssl-min-ver $ver ssl-max-ver $ver $tickets
+    log-format "resumed=%[ssl_fc_is_resumed] proto=%[ssl_fc_protocol] sni=%[ssl_fc_sni]"
+    http-request return status 200 content-type text/plain string "hello from haproxy"
+CONF
+            haproxy -f "$WORK/haproxy.cfg" -db >"$log" 2>&1 &
+            HAPROXY_PID=$!
+            PIDS+=("$HAPROXY_PID")
+            wait_port "$BACKEND_PORT"
+            serve_tls --backend-servername backend.test
+            both_workers
+            grep -q 'hello from haproxy' "$WORK/r1.out" || fail "no answer from HAProxy"
+            wait_until 5 count_ge "$log" '^resumed=' "$ASKED" || fail "HAProxy logged fewer than $ASKED requests"
+            new=$(grep -c '^resumed=0' "$log" || true)
+            [ "$new" -eq 1 ] || fail "$ver ${tickets:-tickets}: HAProxy made $new full handshakes of $ASKED"
+            grep -q "proto=$ver sni=backend.test" "$log" || fail "HAProxy saw no $ver with SNI backend.test"
+            stop_serve
+            stop_pid "$HAPROXY_PID"
+        done
+    done
+    ;;
+restart)
+    # The backend restarts (its cache and ticket key are gone): the next handshake offers a
+    # dead ticket, is full, counted as refused; the ones after resume again. No request fails.
+    for ver in -tls1_2 -tls1_3; do
+        BACKEND_PORT=$(free_port)
+        start_s_server "$BACKEND_PORT" "$ver"
+        serve_tls
+        rm -f "$WORK"/r*.out
+        for i in 1 2 3 4; do ask "r$i" || fail "request $i"; done
+        stop_pid "$S_SERVER_PID"
+        start_s_server "$BACKEND_PORT" "$ver"
+        for i in 5 6 7 8 9 10; do ask "r$i" || fail "request $i after the restart"; done
+        ASKED=10
+        s_server_reports 2
+        grep -q '^New, ' "$WORK/r5.out" || fail "$ver: the first handshake after the restart resumed"
+        for i in 6 7 8 9 10; do
+            grep -q '^Reused, ' "$WORK/r$i.out" || fail "$ver: request $i after the restart did not resume"
+        done
+        [ "$(metric 'tlsresume_upstream_resumption_misses_total{reason="refused"}')" -eq 1 ] ||
+            fail "$ver: the refused session is not counted"
+        grep -q ' upstream=full:refused ' "$WORK/serve.log" || fail "$ver: no full:refused in the access log"
+        stop_serve
+        stop_pid "$S_SERVER_PID"
+    done
+    ;;
+reload)
+    # Sessions are bound to what verified them: a reload that keeps the trust settings keeps
+    # resuming; one that changes the CA file never offers a session verified under the old one
+    # (a full handshake the backend would have resumed), then resumes under the new.
+    BACKEND_PORT=$(free_port)
+    start_s_server "$BACKEND_PORT"
+    cp "$WORK/ca.pem" "$WORK/bundle.pem"
+    start_serve --self-signed --backend-tls --backend-ca "$WORK/bundle.pem"
+    reload() {
+        local n
+        n=$(grep -c 'event=reloaded' "$WORK/serve.log" || true)
+        kill -HUP "$SERVE_PID"
+        wait_until 10 count_ge "$WORK/serve.log" 'event=reloaded' $((n + 1)) || fail "no reload"
+    }
+    rm -f "$WORK"/r*.out
+    for i in 1 2 3; do ask "r$i" || fail "request $i"; done
+    reload
+    ask r4 || fail "request 4"
+    grep -q '^Reused, ' "$WORK/r4.out" || fail "a reload with the same trust lost the backend's session"
+    mk_cert other other "DNS:other" ""
+    cat "$WORK/other.pem" >>"$WORK/bundle.pem"
+    reload
+    ask r5 || fail "request 5"
+    grep -q '^New, ' "$WORK/r5.out" || fail "a session verified under the old CA file was offered"
+    for i in 6 7; do
+        ask "r$i" || fail "request $i"
+        grep -q '^Reused, ' "$WORK/r$i.out" || fail "request $i under the new trust did not resume"
+    done
+    [ "$(metric 'tlsresume_upstream_resumption_misses_total{reason="no_session"}')" -eq 2 ] ||
+        fail "expected two full handshakes for want of a session (the start, the new trust)"
+    stop_serve
+    ;;
+verify)
+    # A certificate for another name, or from a CA serve does not trust: the backend is
+    # refused with a log line that says why, and the client sees a clean close (close_notify,
+    # no bytes); the control (the right name and CA) gets its answer.
+    BACKEND_PORT=$(free_port)
+    start_s_server "$BACKEND_PORT"
+    clean_close() {
+        python3 - "$PORT" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+tls = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+data = tls.recv(4096)  # an EOF without close_notify raises SSLEOFError here
+print("answer" if data else "clean_close")
+PY
+    }
+    serve_tls --backend-servername other.test
+    [ "$(clean_close)" = clean_close ] || fail "wrong name: not a clean close"
+    wait_serve_log "error=\"tls: the backend's certificate is refused: hostname mismatch (name other.test)\""
+    [ "$(metric 'tlsresume_upstream_handshake_failures_total{reason="verify"}')" -ge 1 ] || fail "no verify failure counted"
+    grep -q ' access .* end=backend_error$' "$WORK/serve.log" || fail "the connection did not end as backend_error"
+    stop_serve
+    start_serve --self-signed --backend-tls # the system's CAs, which do not hold ours
+    [ "$(clean_close)" = clean_close ] || fail "unknown CA: not a clean close"
+    wait_serve_log "error=\"tls: the backend's certificate is refused: unable to get local issuer certificate (address 127.0.0.1)\""
+    stop_serve
+    serve_tls # the control: our CA, the address in the certificate
+    [ "$(clean_close)" = answer ] || fail "control: no answer with the right CA and name"
+    stop_serve
+    start_serve --self-signed --backend-tls --backend-insecure
+    wait_serve_log "event=backend_insecure"
+    [ "$(clean_close)" = answer ] || fail "--backend-insecure: no answer"
+    stop_serve
+    ;;
+client_cert)
+    # A backend that requires a client certificate: refused without --backend-cert (TLS 1.2:
+    # in the handshake; TLS 1.3: by the backend's alert after it), served and resumed with it.
+    BACKEND_PORT=$(free_port)
+    start_s_server "$BACKEND_PORT" -Verify 1 -CAfile "$WORK/ca.pem" -tls1_2
+    serve_tls
+    ask r1 || true
+    grep -q '^Reused\|^New' "$WORK/r1.out" && fail "served without a client certificate"
+    wait_serve_log "error=\"tls: handshake with the backend failed"
+    stop_serve
+    rm -f "$WORK"/r*.out
+    serve_tls --backend-cert "$WORK/client.pem" --backend-key "$WORK/client.key"
+    both_workers
+    s_server_reports 1
+    stop_serve
+    ;;
+alpn)
+    # The protocol the client chose with serve is the one offered to the backend (nginx logs
+    # what it agreed): HTTP/2 and HTTP/1.1 pass through end to end; a client without ALPN
+    # offers the backend none (the control).
+    command -v nginx >/dev/null || fail "nginx is not installed"
+    BACKEND_PORT=$(free_port)
+    dir="$WORK/nginx_alpn"
+    nginx_https_conf "$dir" "$BACKEND_PORT" "$WORK/be.pem" "$WORK/be.key" 1 \
+        'alpn=$ssl_alpn_protocol. http=$server_protocol' "" http2
+    nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$BACKEND_PORT"
+    serve_tls --alpn h2,http/1.1
+    for want in "--http2 alpn=h2. http=HTTP/2.0" "--http1.1 alpn=http/1.1. http=HTTP/1.1" \
+        "--no-alpn alpn=-. http=HTTP/1.1"; do
+        set -- $want
+        : >"$dir/access.log"
+        curl -sk --max-time 20 "$1" "https://127.0.0.1:$PORT/" >"$WORK/a.out" 2>&1 || fail "curl $1 failed"
+        grep -q 'hello from nginx' "$WORK/a.out" || fail "curl $1: no answer"
+        wait_until 5 has_line "$dir/access.log" "^$2 $3\$" || fail "curl $1: nginx logged $(cat "$dir/access.log")"
+    done
+    stop_serve
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
