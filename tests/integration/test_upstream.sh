@@ -300,6 +300,91 @@ alpn)
     done
     stop_serve
     ;;
+truncation)
+    # A backend that ends its stream without close_notify: the client gets every byte and then
+    # the same end (no close_notify), never a clean close that would hide a truncation; the
+    # control, a backend that sends close_notify, gives the client a clean close.
+    for mode in truncate clean; do
+        BACKEND_PORT=$(free_port)
+        python3 "$SRC_DIR/tests/integration/lib/tls_backend.py" "$BACKEND_PORT" "$WORK/be.pem" \
+            "$WORK/be.key" "$mode" >"$WORK/tls_backend.out" 2>&1 &
+        pid=$!
+        PIDS+=("$pid")
+        wait_until 10 has_line "$WORK/tls_backend.out" listening || fail "the TLS backend did not start"
+        serve_tls
+        python3 - "$PORT" >"$WORK/end_$mode.out" 2>&1 <<'PY' || fail "$mode: client: $(cat "$WORK/end_$mode.out")"
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+tls = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+got = b""
+try:
+    while True:
+        data = tls.recv(65536)
+        if not data:
+            print("end=close_notify bytes=%d" % len(got))
+            break
+        got += data
+except ssl.SSLEOFError:
+    print("end=truncated bytes=%d" % len(got))
+PY
+        want=$([ "$mode" = truncate ] && echo truncated || echo close_notify)
+        grep -q "^end=$want bytes=2719$" "$WORK/end_$mode.out" || fail "$mode: the client saw $(cat "$WORK/end_$mode.out")"
+        want=$([ "$mode" = truncate ] && echo backend_no_close_notify || echo done)
+        wait_serve_log " upstream=full:no_session .* end=$want$"
+        stop_serve
+        stop_pid "$pid"
+    done
+    ;;
+early_answer)
+    # nginx answers a too large upload at once (413, client_max_body_size) while the client is
+    # still sending, then closes (close_notify, lingering): the client gets the whole answer
+    # through serve as it does from nginx itself (the control), and the upload is dropped.
+    command -v nginx >/dev/null || fail "nginx is not installed"
+    BACKEND_PORT=$(free_port)
+    nginx_https_conf "$WORK/nginx_413" "$BACKEND_PORT" "$WORK/be.pem" "$WORK/be.key" 1 "" \
+        "client_max_body_size 1k;"
+    # The answer from a location: a server-level return would come before the size check.
+    sed -i 's|^\( *\)\(return 200 .*\)$|\1location / { \2 }|' "$WORK/nginx_413/nginx.conf"
+    nginx -p "$WORK/nginx_413" -c "$WORK/nginx_413/nginx.conf" -g 'daemon off;' >"$WORK/nginx_413.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$BACKEND_PORT"
+    serve_tls
+    head -c 8388608 /dev/zero >"$WORK/upload.bin"
+    for port in "$BACKEND_PORT" "$PORT"; do
+        for i in 1 2 3; do
+            code=$(curl -sk --max-time 30 -o "$WORK/answer.out" -w '%{http_code}' --http1.1 \
+                -H 'Expect:' --data-binary @"$WORK/upload.bin" "https://127.0.0.1:$port/" || true)
+            [ "$code" = 413 ] || fail "port $port (nginx is $BACKEND_PORT), upload $i: the early answer was lost (HTTP $code)"
+        done
+    done
+    # nginx's lingering close sends a FIN without close_notify: serve passes that on as it is.
+    wait_until 10 count_ge "$WORK/serve.log" ' access .* end=backend_no_close_notify$' 3 ||
+        fail "the connections did not end as nginx ended them"
+    stop_serve
+    ;;
+alpn_mismatch)
+    # A client whose ALPN protocol (h2) the backend does not speak: that connection is refused
+    # with a line that says so, counted as reason alpn, and the backend is not marked down: the
+    # next client (HTTP/1.1) is served at once.
+    command -v nginx >/dev/null || fail "nginx is not installed"
+    BACKEND_PORT=$(free_port)
+    nginx_https_conf "$WORK/nginx_h1" "$BACKEND_PORT" "$WORK/be.pem" "$WORK/be.key" 1 ""
+    nginx -p "$WORK/nginx_h1" -c "$WORK/nginx_h1/nginx.conf" -g 'daemon off;' >"$WORK/nginx_h1.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$BACKEND_PORT"
+    serve_tls --alpn h2,http/1.1
+    curl -sk --max-time 20 --http2 "https://127.0.0.1:$PORT/" >"$WORK/h2.out" 2>&1 && fail "h2 reached a backend without h2"
+    wait_serve_log "error=\"tls: the backend does not speak h2, the client's ALPN protocol\""
+    [ "$(metric 'tlsresume_upstream_handshake_failures_total{reason="alpn"}')" -eq 1 ] || fail "not counted as alpn"
+    curl -sk --max-time 20 --http1.1 "https://127.0.0.1:$PORT/" >"$WORK/h1.out" 2>&1 || fail "HTTP/1.1 after it failed"
+    grep -q 'hello from nginx' "$WORK/h1.out" || fail "no answer for HTTP/1.1"
+    grep -q 'event=backend_down' "$WORK/serve.log" && fail "the backend was marked down for a client's protocol"
+    stop_serve
+    ;;
 *)
     fail "unknown scenario $scenario"
     ;;

@@ -411,45 +411,6 @@ static struct tlsr_keyring *ring_for(const struct master *m, const struct serve_
     return is_stateless ? m->ring : NULL;
 }
 
-/* The backend leg's TLS for cfg into *out (NULL without --backend-tls), with the session store
- * made the first time it is needed (kept for the life of the process, as the cache is). */
-static bool upstream_make(struct master *m, const struct serve_config *cfg, struct upstream **out,
-                          char *err, size_t cap)
-{
-    *out = NULL;
-    if (!cfg->backend_tls) {
-        return true;
-    }
-    if (cfg->backend_session_reuse && m->up_store == NULL &&
-        tlsr_cache_new((size_t)cfg->backend_session_cache_bytes, &m->up_store) != TLSR_OK) {
-        snprintf(err, cap, "backend_session_cache: %s", tlsr_last_error());
-        return false;
-    }
-    struct upstream *up = calloc(1, sizeof(*up));
-    if (up == NULL || !upstream_build(cfg, m->up_store, up, err, cap)) {
-        if (up == NULL) {
-            snprintf(err, cap, "out of memory");
-        }
-        free(up);
-        return false;
-    }
-    if (cfg->backend_insecure) {
-        log_msg(LOG_WARN, "serve",
-                "event=backend_insecure note=\"the backends' certificates are not verified: "
-                "anyone on the path can read and change the traffic\"");
-    }
-    *out = up;
-    return true;
-}
-
-static void upstream_drop(struct upstream *up)
-{
-    if (up != NULL) {
-        upstream_free(up);
-        free(up);
-    }
-}
-
 static void reload(struct master *m)
 {
     char err[1024] = "out of memory";
@@ -466,7 +427,7 @@ static void reload(struct master *m)
         free(tls);
         return;
     }
-    if (!upstream_make(m, cfg, &up, err, sizeof(err))) {
+    if (!upstream_new(cfg, &m->up_store, &up, err, sizeof(err))) {
         log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" keeping=old_config", err);
         tls_set_free(tls);
         free(tls);
@@ -478,7 +439,7 @@ static void reload(struct master *m)
                 "event=reload_failed error=\"%zu workers still draining; no room for %llu more\" "
                 "keeping=old_config",
                 m->n_workers, (unsigned long long)cfg->workers);
-        upstream_drop(up);
+        upstream_delete(up);
         tls_set_free(tls);
         free(tls);
         free(cfg);
@@ -489,14 +450,16 @@ static void reload(struct master *m)
     }
     if (cfg->cache_size_bytes != m->cfg->cache_size_bytes ||
         cfg->ticket_rotate_s != m->cfg->ticket_rotate_s ||
-        cfg->ticket_lifetime_s != m->cfg->ticket_lifetime_s) {
+        cfg->ticket_lifetime_s != m->cfg->ticket_lifetime_s ||
+        (m->up_store != NULL &&
+         cfg->backend_session_cache_bytes != m->cfg->backend_session_cache_bytes)) {
         log_msg(LOG_WARN, "serve",
-                "event=reload note=\"cache_size, ticket_rotate and "
-                "ticket_lifetime take effect at restart\"");
+                "event=reload note=\"cache_size, ticket_rotate, ticket_lifetime and "
+                "backend_session_cache take effect at restart\"");
     }
     if (!bind_all(m, cfg, fresh, err, sizeof(err))) {
         log_msg(LOG_ERROR, "serve", "event=reload_failed error=\"%s\" keeping=old_config", err);
-        upstream_drop(up);
+        upstream_delete(up);
         tls_set_free(tls);
         free(tls);
         free(cfg);
@@ -538,7 +501,7 @@ static void reload(struct master *m)
     drain_all(m);
     tls_set_free(m->tls);
     free(m->tls);
-    upstream_drop(m->up);
+    upstream_delete(m->up);
     m->up = up;
     free(m->cfg);
     m->cfg = cfg;
@@ -799,7 +762,7 @@ static bool setup_library(struct master *m, char *err, size_t cap)
     }
     if (!tls_set_build(m->cfg, m->cache, ring_for(m, m->cfg), m->early_register, m->tls, err,
                        cap) ||
-        !setup_fleet(m, err, cap) || !upstream_make(m, m->cfg, &m->up, err, cap)) {
+        !setup_fleet(m, err, cap) || !upstream_new(m->cfg, &m->up_store, &m->up, err, cap)) {
         return false;
     }
     return resolve_backends(m->cfg, m->up, m->backends, &m->n_backends, err, cap);
@@ -944,7 +907,7 @@ static void cleanup(struct master *m)
     tlsr_keyring_free(m->ring);
     tlsr_cache_free(m->cache);
     tlsr_cache_free(m->early_register);
-    upstream_drop(m->up);
+    upstream_delete(m->up);
     tlsr_cache_free(m->up_store);
     free(m->cfg);
 }

@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 
 #include "../cli/log.h"
+#include "serve_upstream_store.h"
 
 size_t buf_len(const struct buf *b)
 {
@@ -101,7 +102,8 @@ static const char *upstream_text(const struct conn *c)
     static const char *const full[] = {[UP_MISS_NONE] = "full",
                                        [UP_MISS_NO_SESSION] = "full:no_session",
                                        [UP_MISS_REFUSED] = "full:refused",
-                                       [UP_MISS_UNREADABLE] = "full:unreadable"};
+                                       [UP_MISS_UNREADABLE] = "full:unreadable",
+                                       [UP_MISS_DISABLED] = "full:disabled"};
     return c->upstream == UP_RESUMED ? "resumed"
            : c->upstream == UP_FULL  ? full[c->upstream_miss]
                                      : "-";
@@ -213,12 +215,17 @@ void conn_close(struct conn *c, const char *why)
         }
     }
     if (c->bssl != NULL && c->upstream != UP_NONE) {
-        if (!c->is_backend_shut) {
-            (void)SSL_shutdown(c->bssl); /* one close_notify to the backend, best effort */
+        if (c->is_backend_failed) {
+            /* A fatal TLS error: its session is known bad (RFC 5246 §7.2.2). */
+            upstream_store_forget(c, SSL_version(c->bssl) == TLS1_3_VERSION);
+        } else {
+            if (!c->is_backend_shut) {
+                (void)SSL_shutdown(c->bssl); /* one close_notify to the backend, best effort */
+            }
+            /* However else it ended, its session stays good (OpenSSL would mark a session not
+             * resumable when its SSL is freed without a close_notify sent). */
+            SSL_set_shutdown(c->bssl, SSL_get_shutdown(c->bssl) | SSL_SENT_SHUTDOWN);
         }
-        /* However the connection ended, its session stays good (OpenSSL would mark a session
-         * not resumable when its SSL is freed without a close_notify sent). */
-        SSL_set_shutdown(c->bssl, SSL_get_shutdown(c->bssl) | SSL_SENT_SHUTDOWN);
     }
     ERR_clear_error();
     SSL_free(c->ssl);

@@ -64,9 +64,15 @@ enum conn_state { ST_PROXY_IN, ST_HANDSHAKE, ST_CONNECTING, ST_UPSTREAM, ST_PROX
 
 /* What the backend leg's TLS handshake did (--backend-tls), for the counters and the log. */
 enum upstream_result { UP_NONE, UP_FULL, UP_RESUMED };
-/* Why a full one: nothing stored to offer, the backend refused what was offered, or what was
- * stored did not decode. */
-enum upstream_miss { UP_MISS_NONE, UP_MISS_NO_SESSION, UP_MISS_REFUSED, UP_MISS_UNREADABLE };
+/* Why a full one: nothing stored to offer, the backend refused what was offered, what was
+ * stored did not decode, or reuse is off. */
+enum upstream_miss {
+    UP_MISS_NONE,
+    UP_MISS_NO_SESSION,
+    UP_MISS_REFUSED,
+    UP_MISS_UNREADABLE,
+    UP_MISS_DISABLED /* --backend-session-reuse=no */
+};
 
 struct worker;
 
@@ -106,6 +112,8 @@ struct conn {
     bool is_client_full;     /* the last client read stopped at a full c2b, not at EAGAIN */
     bool is_backend_full;    /* the last backend read stopped at a full b2c, not at EAGAIN */
     bool is_client_reset;    /* the client's socket reported a reset: nothing left to linger on */
+    bool is_backend_no_close_notify; /* --backend-tls: its stream ended without close_notify */
+    bool is_backend_failed;          /* --backend-tls: a fatal TLS error after the handshake */
     uint64_t early_bytes;
     uint64_t bytes_in;
     uint64_t bytes_out;

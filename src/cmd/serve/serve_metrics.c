@@ -41,9 +41,10 @@ static const struct metric_row answers[] = {{M_FLEET_EARLY_FRESH, "first"},
 static const struct metric_row upstream[] = {{M_UP_FULL, "full"}, {M_UP_RESUMED, "resumed"}};
 static const struct metric_row upstream_miss[] = {{M_UP_MISS_NO_SESSION, "no_session"},
                                                   {M_UP_MISS_REFUSED, "refused"},
-                                                  {M_UP_MISS_UNREADABLE, "unreadable"}};
-static const struct metric_row upstream_fail[] = {{M_UP_FAIL_VERIFY, "verify"},
-                                                  {M_UP_FAIL_HANDSHAKE, "handshake"}};
+                                                  {M_UP_MISS_UNREADABLE, "unreadable"},
+                                                  {M_UP_MISS_DISABLED, "disabled"}};
+static const struct metric_row upstream_fail[] = {
+    {M_UP_FAIL_VERIFY, "verify"}, {M_UP_FAIL_ALPN, "alpn"}, {M_UP_FAIL_HANDSHAKE, "handshake"}};
 const struct metric_rows METRIC_ERRORS = ROWS(errors);
 const struct metric_rows METRIC_UPSTREAM = ROWS(upstream);
 const struct metric_rows METRIC_UPSTREAM_MISS = ROWS(upstream_miss);

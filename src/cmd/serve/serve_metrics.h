@@ -62,7 +62,9 @@ enum metric {
     M_UP_MISS_NO_SESSION,
     M_UP_MISS_REFUSED,
     M_UP_MISS_UNREADABLE,
+    M_UP_MISS_DISABLED,
     M_UP_FAIL_VERIFY,
+    M_UP_FAIL_ALPN,
     M_UP_FAIL_HANDSHAKE,
     /* Resumption accounting: handshakes whose client offered a session, by what it offered
      * (M_OFFER + enum tlsr_offer - 1), and those of them that got a full handshake, by reason

@@ -80,6 +80,10 @@ static bool client_write(struct conn *c, bool *progress)
         }
         return false;
     }
+    if (c->is_backend_eof && !c->is_client_shut && c->is_backend_no_close_notify) {
+        c->is_client_shut = true; /* no close_notify: the client sees the truncation too */
+        return true;
+    }
     if (c->is_backend_eof && !c->is_client_shut) {
         int r = SSL_shutdown(c->ssl);
         if (r >= 0) {
@@ -105,19 +109,28 @@ static enum io tls_io(struct conn *c, int n, int *wants)
         return IO_AGAIN;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
-        return IO_EOF;
+        return IO_EOF; /* its close_notify (a write after it also reports this) */
     }
     if (e == SSL_ERROR_SYSCALL && (errno == EPIPE || errno == ECONNRESET)) {
         return IO_RESET;
     }
-    char why[256] = "connection lost";
     unsigned long err = ERR_peek_last_error();
+    if (e == SSL_ERROR_SSL && ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        /* The backend's stream ended without close_notify: what came is delivered, and the
+         * client sees the same end (no close_notify either), never a clean one. */
+        ERR_clear_error();
+        c->is_backend_no_close_notify = true;
+        return IO_RESET;
+    }
+    char why[256];
+    snprintf(why, sizeof(why), "%s", errno != 0 ? strerror(errno) : "connection lost");
     if (err != 0) {
         ERR_error_string_n(err, why, sizeof(why));
     }
     ERR_clear_error();
     log_msg(LOG_WARN, "backend", "backend=%s error=\"tls: %s\"", c->w->a->backends[c->backend].name,
             why);
+    c->is_backend_failed = true;
     return IO_FATAL;
 }
 
@@ -209,7 +222,7 @@ static bool backend_io(struct conn *c, bool *progress, bool is_read)
             c->is_backend_blocked = true;
             break;
         }
-        if (r == IO_RESET) {
+        if (r == IO_RESET || r == IO_EOF) {
             /* The backend stopped reading (e.g. it answered an upload early): drop the
              * client's bytes but still deliver everything the backend sends. */
             c->is_upload_dropped = true;
@@ -306,6 +319,11 @@ void proxy(struct conn *c, int sides)
         sides = 0; /* read again only a side that stopped at a full buffer */
         any = any || progress;
     }
+    if (c->is_backend_no_close_notify && buf_len(&c->b2c) == 0) {
+        conn_close(c,
+                   "backend_no_close_notify"); /* all delivered; the client sees a FIN, no more */
+        return;
+    }
     if (c->is_client_eof && c->is_backend_eof && buf_len(&c->c2b) == 0 && buf_len(&c->b2c) == 0 &&
         c->is_client_shut) {
         conn_close(c, "done");
@@ -332,11 +350,12 @@ void proxy(struct conn *c, int sides)
     }
     set_events(c->w, &c->cio, c->cfd, cev);
     set_events(c->w, &c->bio, c->bfd, bev);
-    if (c->bssl != NULL && !c->is_backend_eof && buf_room(&c->b2c) > 0 &&
+    if (c->bssl != NULL && !c->is_backend_eof && buf_room(&c->b2c) > 0 && c->b_read_wants == 0 &&
         SSL_has_pending(c->bssl)) {
         ev_feed_event(c->w->loop, &c->bio, EV_READ); /* as for the client, below */
     }
-    if (!c->is_client_eof && buf_room(&c->c2b) > 0 && SSL_has_pending(c->ssl)) {
+    if (!c->is_client_eof && buf_room(&c->c2b) > 0 && c->read_wants == 0 &&
+        SSL_has_pending(c->ssl)) {
         /* Decrypted bytes wait inside OpenSSL and the socket may never become readable
          * again: come back on the next loop iteration (stopping the watcher cancels this). */
         ev_feed_event(c->w->loop, &c->cio, EV_READ);
@@ -562,6 +581,14 @@ static void upstream_step(struct conn *c)
 {
     char why[512];
     int r = upstream_handshake(c, why, sizeof(why));
+    if (r == -2) {
+        /* Refused for what this client asked (its ALPN protocol), not for what the backend
+         * is: the backend stays up, and this connection ends. */
+        log_msg(LOG_WARN, "backend", "backend=%s error=\"%s\"", c->w->a->backends[c->backend].name,
+                why);
+        conn_close(c, "backend_refused");
+        return;
+    }
     if (r < 0) {
         (void)backend_retry(c, why);
         return;
@@ -605,7 +632,9 @@ static void on_backend(struct ev_loop *loop, ev_io *io, int revents)
         upstream_step(c);
         return;
     }
-    int sides = (revents & EV_READ) != 0 ? PUMP_BACKEND : 0;
+    /* Writable only: read too when a read waits for writability (SSL_ERROR_WANT_WRITE). */
+    int sides =
+        (revents & EV_READ) != 0 || c->b_read_wants == SSL_ERROR_WANT_WRITE ? PUMP_BACKEND : 0;
     if (c->state == ST_CONNECTING) {
         if (!c->is_backend_up && !backend_connected(c)) {
             return;

@@ -6,7 +6,7 @@
  * which serve_upstream_store.c keeps its sessions, is
  *
  *   SHA-256("tlsresume upstream 1" || trust || backend address (sockaddr bytes) || its name)
- *   trust = SHA-256(insecure flag || CA file bytes, or "system" || backend_servername ||
+ *   trust = SHA-256(insecure flag || CA file bytes, or the system's || backend_servername ||
  *                   client certificate file bytes)
  *
  * The handshake runs after the TCP connect; ALPN offers the backend the protocol the client
@@ -17,7 +17,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -25,6 +27,7 @@
 
 #include <tlsresume/client.h>
 
+#include "../cli/log.h"
 #include "serve_key.h"
 #include "serve_tls.h"
 #include "serve_upstream_store.h"
@@ -47,6 +50,17 @@ static bool digest_file(EVP_MD_CTX *md, const char *path)
     return ok;
 }
 
+/* The system's CA certificates as OpenSSL finds them: the bytes of its default file, if any
+ * (a CA removed from it changes the trust), and the name of its directory. */
+static bool digest_system(EVP_MD_CTX *md)
+{
+    const char *dir = X509_get_default_cert_dir();
+    return EVP_DigestUpdate(md, "system", 6) == 1 &&
+           (access(X509_get_default_cert_file(), R_OK) != 0 ||
+            digest_file(md, X509_get_default_cert_file())) &&
+           EVP_DigestUpdate(md, dir, strlen(dir)) == 1;
+}
+
 static bool trust_digest(const struct serve_config *cfg, uint8_t out[32])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -54,8 +68,7 @@ static bool trust_digest(const struct serve_config *cfg, uint8_t out[32])
     bool ok =
         md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
         EVP_DigestUpdate(md, &flag, 1) == 1 &&
-        (cfg->backend_ca[0] != '\0' ? digest_file(md, cfg->backend_ca)
-                                    : EVP_DigestUpdate(md, "system", 6) == 1) &&
+        (cfg->backend_ca[0] != '\0' ? digest_file(md, cfg->backend_ca) : digest_system(md)) &&
         EVP_DigestUpdate(md, cfg->backend_servername, strlen(cfg->backend_servername) + 1) == 1 &&
         (cfg->backend_cert[0] == '\0' || digest_file(md, cfg->backend_cert)) &&
         EVP_DigestFinal_ex(md, out, NULL) == 1;
@@ -102,9 +115,9 @@ bool upstream_build(const struct serve_config *cfg, struct tlsr_cache *store, st
         upstream_free(up);
         return false;
     }
-    /* A backend that closes without close_notify ends its stream as a plain TCP backend's
-     * FIN does (many HTTP servers close that way); the client's framing tells truncation. */
-    SSL_CTX_set_options(up->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* No SSL_OP_IGNORE_UNEXPECTED_EOF: a backend's stream that ends without close_notify is
+     * told apart (serve_proxy.c passes the truncation on to the client). */
+    SSL_CTX_set_options(up->ctx, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(up->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_read_ahead(up->ctx, 1);
@@ -144,6 +157,44 @@ void upstream_free(struct upstream *up)
 {
     SSL_CTX_free(up->ctx);
     up->ctx = NULL;
+}
+
+bool upstream_new(const struct serve_config *cfg, struct tlsr_cache **store, struct upstream **out,
+                  char *err, size_t cap)
+{
+    *out = NULL;
+    if (!cfg->backend_tls) {
+        return true;
+    }
+    if (cfg->backend_session_reuse && *store == NULL &&
+        tlsr_cache_new((size_t)cfg->backend_session_cache_bytes, store) != TLSR_OK) {
+        snprintf(err, cap, "backend_session_cache: %s", tlsr_last_error());
+        return false;
+    }
+    struct upstream *up = calloc(1, sizeof(*up));
+    if (up == NULL) {
+        snprintf(err, cap, "out of memory");
+        return false;
+    }
+    if (!upstream_build(cfg, *store, up, err, cap)) {
+        free(up);
+        return false;
+    }
+    if (cfg->backend_insecure) {
+        log_msg(LOG_WARN, "serve",
+                "event=backend_insecure note=\"the backends' certificates are not verified: "
+                "anyone on the path can read and change the traffic\"");
+    }
+    *out = up;
+    return true;
+}
+
+void upstream_delete(struct upstream *up)
+{
+    if (up != NULL) {
+        upstream_free(up);
+        free(up);
+    }
 }
 
 void upstream_endpoint(const struct upstream *up, const struct serve_config *cfg,
@@ -216,7 +267,7 @@ bool upstream_start(struct conn *c, char *err, size_t cap)
         memcpy(wire + 1, proto, proto_len);
         (void)SSL_set_alpn_protos(s, wire, proto_len + 1); /* 0 on success; none is no error */
     }
-    c->upstream_miss = UP_MISS_NO_SESSION;
+    c->upstream_miss = up->store != NULL ? UP_MISS_NO_SESSION : UP_MISS_DISABLED;
     SSL_SESSION_free(c->offered);
     c->offered = up->store != NULL ? upstream_store_take(c, &c->upstream_miss) : NULL;
     if (c->offered != NULL && SSL_set_session(s, c->offered) != 1) {
@@ -240,13 +291,16 @@ static void finished(struct conn *c)
         c->upstream_miss = UP_MISS_NONE;
     } else {
         if (c->offered != NULL) {
+            /* Refused: a TLS 1.3 ticket says the backend lost its keys (its other tickets are
+             * as dead); a TLS 1.2 session is replaced below, or dropped if none replaces it. */
             c->upstream_miss = UP_MISS_REFUSED;
-            upstream_store_forget_tickets(
-                c); /* the backend lost its keys: its other tickets are as dead */
+            upstream_store_forget(c,
+                                  SSL_SESSION_get_protocol_version(c->offered) == TLS1_3_VERSION);
         }
         static const enum metric by_miss[] = {[UP_MISS_NO_SESSION] = M_UP_MISS_NO_SESSION,
                                               [UP_MISS_REFUSED] = M_UP_MISS_REFUSED,
-                                              [UP_MISS_UNREADABLE] = M_UP_MISS_UNREADABLE};
+                                              [UP_MISS_UNREADABLE] = M_UP_MISS_UNREADABLE,
+                                              [UP_MISS_DISABLED] = M_UP_MISS_DISABLED};
         metrics_add(m, by_miss[c->upstream_miss], 1);
     }
     SSL_SESSION *now = SSL_get0_session(c->bssl);
@@ -274,8 +328,19 @@ int upstream_handshake(struct conn *c, char *err, size_t cap)
         return 0;
     }
     const struct backend_addr *b = &c->w->a->backends[c->backend];
-    long v = SSL_get_verify_result(c->bssl);
-    if (v != X509_V_OK) {
+    long v = c->w->a->up->is_insecure ? X509_V_OK : SSL_get_verify_result(c->bssl);
+    int rc = -1;
+    if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL) {
+        /* This client's protocol, which the backend does not speak: not the backend's fault. */
+        const unsigned char *proto = NULL;
+        unsigned proto_len = 0;
+        SSL_get0_alpn_selected(c->ssl, &proto, &proto_len);
+        snprintf(err, cap, "tls: the backend does not speak %.*s, the client's ALPN protocol",
+                 (int)proto_len, proto != NULL ? (const char *)proto : "");
+        ERR_clear_error();
+        metrics_add(c->w->a->metrics, M_UP_FAIL_ALPN, 1);
+        rc = -2;
+    } else if (v != X509_V_OK) {
         snprintf(err, cap, "tls: the backend's certificate is refused: %s (%s %s)",
                  X509_verify_cert_error_string(v), b->is_tls_name_ip ? "address" : "name",
                  b->tls_name);
@@ -295,5 +360,5 @@ int upstream_handshake(struct conn *c, char *err, size_t cap)
     }
     SSL_SESSION_free(c->offered);
     c->offered = NULL;
-    return -1;
+    return rc;
 }

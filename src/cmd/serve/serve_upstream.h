@@ -32,6 +32,13 @@ struct upstream {
 bool upstream_build(const struct serve_config *cfg, struct tlsr_cache *store, struct upstream *up,
                     char *err, size_t cap);
 void upstream_free(struct upstream *up);
+/* The backend leg for cfg, allocated, into *out (NULL without --backend-tls), with *store, the
+ * session cache, made the first time it is needed (the master keeps it for its life, as it does
+ * the server-side cache); a warning logged for --backend-insecure. False: err says why. */
+bool upstream_new(const struct serve_config *cfg, struct tlsr_cache **store, struct upstream **out,
+                  char *err, size_t cap);
+/* Frees what upstream_new made (the store stays). Accepts NULL. */
+void upstream_delete(struct upstream *up);
 /* Fills b's TLS name and session key from cfg and its configured address (b->name). */
 void upstream_endpoint(const struct upstream *up, const struct serve_config *cfg,
                        struct backend_addr *b);

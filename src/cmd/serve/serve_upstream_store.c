@@ -117,7 +117,13 @@ static bool put(struct conn *c, SSL_SESSION *sess, const uint8_t *id, size_t id_
     buf[12] = (uint8_t)serial;
     uint8_t *p = buf + HEADER_LEN;
     uint64_t now = tlsr_cache_now(store);
-    uint64_t end = (uint64_t)SSL_SESSION_get_time(sess) + (uint64_t)SSL_SESSION_get_timeout(sess);
+    /* A ticket lives as long as the backend said (its lifetime hint), if that is shorter. */
+    uint64_t life = (uint64_t)SSL_SESSION_get_timeout(sess);
+    unsigned long hint = SSL_SESSION_get_ticket_lifetime_hint(sess);
+    if (SSL_SESSION_has_ticket(sess) && hint > 0 && hint < life) {
+        life = hint;
+    }
+    uint64_t end = (uint64_t)SSL_SESSION_get_time(sess) + life;
     uint64_t left = end > now ? end - now : 0;
     bool is_stored = false;
     if (i2d_SSL_SESSION(sess, &p) == len && left > 0) {
@@ -200,11 +206,12 @@ static SSL_SESSION *session_of(const uint8_t *v, size_t len, const uint8_t *held
     if (len <= HEADER_LEN || v[0] != VALUE_VERSION) {
         return NULL;
     }
-    if (held != NULL && held->sess != NULL && SSL_SESSION_is_resumable(held->sess) != 1) {
-        held_set(held, NULL, 0); /* OpenSSL gave up on it: the stored bytes decide */
-    }
     if (held != NULL && held->sess != NULL && held->serial == serial_of(v) &&
         CRYPTO_memcmp(v + 1, held_owner, 8) == 0) {
+        if (SSL_SESSION_is_resumable(held->sess) != 1) {
+            held_set(held, NULL, 0); /* OpenSSL found it bad: so is the value */
+            return NULL;
+        }
         SSL_SESSION *s = held->sess;
         if (is_taken) {
             held->sess = NULL;
@@ -289,9 +296,22 @@ SSL_SESSION *upstream_store_take(struct conn *c, enum upstream_miss *miss)
     return NULL;
 }
 
-void upstream_store_forget_tickets(struct conn *c)
+void upstream_store_forget(struct conn *c, bool is_tls13)
 {
     struct upstream_held *h = held_of(c->w);
+    if (c->backend < 0 || c->w->a->up->store == NULL) {
+        return;
+    }
+    if (!is_tls13) {
+        static const uint8_t s12[1] = {'s'};
+        struct tlsr_cache_key k = key_of(c, s12, sizeof(s12));
+        tlsr_status rc = tlsr_cache_remove(c->w->a->up->store, &k);
+        (void)rc; /* another connection may have replaced or removed it already */
+        if (h != NULL) {
+            held_set(&h->tls12[c->backend], NULL, 0);
+        }
+        return;
+    }
     unsigned n = (unsigned)c->w->a->cfg->workers;
     for (unsigned w = 0; w < n && w < 256; w++) {
         for (unsigned slot = 0; slot < UPSTREAM_TICKETS; slot++) {

@@ -3,6 +3,8 @@
 #ifndef TLSR_SERVE_UPSTREAM_STORE_H
 #define TLSR_SERVE_UPSTREAM_STORE_H
 
+#include <stdbool.h>
+
 #include <openssl/ssl.h>
 
 #include "serve_conn.h"
@@ -16,8 +18,9 @@ SSL_SESSION *upstream_store_take(struct conn *c, enum upstream_miss *miss);
 int upstream_store_on_ticket(SSL *ssl, SSL_SESSION *sess);
 /* Stores the TLS 1.2 session (borrowed) of c's finished handshake. */
 void upstream_store_put_tls12(struct conn *c, SSL_SESSION *sess);
-/* Drops every stored TLS 1.3 ticket of c's backend (it refused one: it lost its keys). */
-void upstream_store_forget_tickets(struct conn *c);
+/* Drops what c's backend refused or broke: every TLS 1.3 ticket stored for it (is_tls13: it
+ * refused one, so it lost its keys), else its TLS 1.2 session. */
+void upstream_store_forget(struct conn *c, bool is_tls13);
 /* Frees what the worker holds (at its exit). */
 void upstream_store_release(struct worker *w);
 

@@ -300,7 +300,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     case ST_UPSTREAM: {
         char why[96];
         snprintf(why, sizeof(why), "%s timed out after %llu s",
-                 c->state == ST_UPSTREAM ? "tls handshake" : "connect",
+                 c->state == ST_UPSTREAM ? "connect and tls handshake" : "connect",
                  (unsigned long long)a->cfg->backend_connect_timeout_s);
         if (__builtin_popcount(c->backends_tried) < (int)a->n_backends) {
             (void)backend_retry(c, why); /* another backend is left */
