@@ -230,18 +230,11 @@ verify)
     # no bytes); the control (the right name and CA) gets its answer.
     BACKEND_PORT=$(free_port)
     start_s_server "$BACKEND_PORT"
+    # clean_close: "clean_close" when serve closed with close_notify before any byte,
+    # "answer" when bytes came.
     clean_close() {
-        python3 - "$PORT" <<'PY'
-import socket, ssl, sys
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-tls = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
-tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
-data = tls.recv(4096)  # an EOF without close_notify raises SSLEOFError here
-print("answer" if data else "clean_close")
-PY
+        python3 "$SRC_DIR/tests/integration/lib/stream_end.py" "$PORT" |
+            sed 's/^end=close_notify bytes=0$/clean_close/; s/^end=close_notify bytes=[1-9].*/answer/'
     }
     serve_tls --backend-servername other.test
     [ "$(clean_close)" = clean_close ] || fail "wrong name: not a clean close"
@@ -312,25 +305,8 @@ truncation)
         PIDS+=("$pid")
         wait_until 10 has_line "$WORK/tls_backend.out" listening || fail "the TLS backend did not start"
         serve_tls
-        python3 - "$PORT" >"$WORK/end_$mode.out" 2>&1 <<'PY' || fail "$mode: client: $(cat "$WORK/end_$mode.out")"
-import socket, ssl, sys
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-tls = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
-tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
-got = b""
-try:
-    while True:
-        data = tls.recv(65536)
-        if not data:
-            print("end=close_notify bytes=%d" % len(got))
-            break
-        got += data
-except ssl.SSLEOFError:
-    print("end=truncated bytes=%d" % len(got))
-PY
+        python3 "$SRC_DIR/tests/integration/lib/stream_end.py" "$PORT" >"$WORK/end_$mode.out" 2>&1 ||
+            fail "$mode: client: $(cat "$WORK/end_$mode.out")"
         want=$([ "$mode" = truncate ] && echo truncated || echo close_notify)
         grep -q "^end=$want bytes=2719$" "$WORK/end_$mode.out" || fail "$mode: the client saw $(cat "$WORK/end_$mode.out")"
         want=$([ "$mode" = truncate ] && echo backend_no_close_notify || echo done)
