@@ -268,6 +268,61 @@ s_client)
     accounting
     stop_serve
     ;;
+dual_cert | dual_cert_control)
+    # An RSA and an ECDSA certificate for the same name, as nginx serves them with two
+    # ssl_certificate lines (its reference in the same run): a client that can verify only one
+    # kind gets that one, by its signature algorithms (TLS 1.3) or its cipher (TLS 1.2), and
+    # resumes; Chromium and Java connect. The control serves the ECDSA certificate alone: the
+    # RSA-only client is refused.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost -keyout "$WORK/rsa.key" -out "$WORK/rsa.pem" \
+        >/dev/null 2>&1 || fail "openssl req rsa"
+    start_backend page
+    certs=(--cert "$WORK/cert.pem" --key "$WORK/key.pem")
+    [ "$scenario" = dual_cert ] && certs+=(--cert "$WORK/rsa.pem" --key "$WORK/rsa.key")
+    start_serve "${certs[@]}"
+    start_nginx "ssl_session_cache shared:S:1m; ssl_certificate $WORK/rsa.pem; ssl_certificate_key $WORK/rsa.key;"
+    # kind PORT VERSION ARGS...: the key size of the certificate the server presented, and
+    # whether a second connection with the first one's session resumed.
+    kind() {
+        local port=$1 v=$2
+        shift 2
+        sclient_port "$port" k1 "$v" "$@" -sess_out "$WORK/k.sess"
+        sclient_port "$port" k2 "$v" "$@" -sess_in "$WORK/k.sess"
+        echo "$(sed -n 's/^Server public key is \([0-9]*\) bit/\1/p' "$WORK/k1.out" | head -n1)" \
+            "$(grep -c '^Reused, ' "$WORK/k2.out")"
+    }
+    rsa13=(-sigalgs rsa_pss_rsae_sha256:rsa_pkcs1_sha256)
+    ec13=(-sigalgs ecdsa_secp256r1_sha256)
+    rsa12=(-cipher ECDHE-RSA-AES128-GCM-SHA256)
+    ec12=(-cipher ECDHE-ECDSA-AES128-GCM-SHA256)
+    if [ "$scenario" = dual_cert_control ]; then
+        printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" \
+            -tls1_3 "${rsa13[@]}" >"$WORK/only_ec.out" 2>&1 || true
+        grep -q 'hello from the backend' "$WORK/only_ec.out" && fail "control: an RSA-only client was served by the ECDSA certificate alone"
+        grep -q '^Server public key is 2048 bit' "$WORK/only_ec.out" && fail "control: an RSA key without an RSA certificate"
+        [ "$(kind "$NGINX_PORT" -tls1_3 "${rsa13[@]}")" = "2048 1" ] || fail "control: nginx did not serve RSA"
+        stop_serve
+        exit 0
+    fi
+    for port in "$PORT" "$NGINX_PORT"; do
+        [ "$(kind "$port" -tls1_3 "${rsa13[@]}")" = "2048 1" ] || fail "$port TLS 1.3 RSA-only client: $(kind "$port" -tls1_3 "${rsa13[@]}")"
+        [ "$(kind "$port" -tls1_3 "${ec13[@]}")" = "256 1" ] || fail "$port TLS 1.3 ECDSA-only client: $(kind "$port" -tls1_3 "${ec13[@]}")"
+        [ "$(kind "$port" -tls1_2 "${rsa12[@]}")" = "2048 1" ] || fail "$port TLS 1.2 ECDHE-RSA client: $(kind "$port" -tls1_2 "${rsa12[@]}")"
+        [ "$(kind "$port" -tls1_2 "${ec12[@]}")" = "256 1" ] || fail "$port TLS 1.2 ECDHE-ECDSA client: $(kind "$port" -tls1_2 "${ec12[@]}")"
+    done
+    echo "result: RSA and ECDSA clients get their certificate and resume, on serve as on nginx"
+    mark_logs
+    chromium_page "$PORT"
+    chromium_page "$NGINX_PORT"
+    compare "Chromium, two certificates" 1
+    mark_logs
+    java_client "$PORT" TLSv1.3 6
+    java_client "$NGINX_PORT" TLSv1.3 6
+    compare "Java 17, two certificates"
+    accounting
+    stop_serve
+    ;;
 s_time)
     # openssl s_time -www: each connection sends a GET, reads the answer to the server's close,
     # and closes with a reset (SO_LINGER 0) instead of a close_notify. After our close_notify,

@@ -91,6 +91,67 @@ static struct th_result resume(SSL_CTX *s, SSL_CTX *c, struct th_result *first)
     return second;
 }
 
+/* A server with the certificates (and keys) of the given contexts, in that order, attached. */
+static SSL_CTX *server_with(SSL_CTX *const *from, size_t n, struct tlsr_cache *cache)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION), 1);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(SSL_CTX_use_certificate(ctx, SSL_CTX_get0_certificate(from[i])), 1);
+        assert_int_equal(SSL_CTX_use_PrivateKey(ctx, SSL_CTX_get0_privatekey(from[i])), 1);
+    }
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.cache = cache;
+    o.tls13_tickets = TLSR_TLS13_STATEFUL;
+    assert_int_equal(tlsr_ssl_attach(ctx, &o), TLSR_OK);
+    return ctx;
+}
+
+/* The session ID context of a full handshake whose client takes only sigalgs. */
+static void context_of(SSL_CTX *server, const char *sigalgs, uint8_t out[32])
+{
+    SSL_CTX *client = th_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION);
+    assert_int_equal(SSL_CTX_set1_sigalgs_list(client, sigalgs), 1);
+    struct th_result r = th_handshake(server, client, NULL);
+    assert_true(r.is_ok);
+    unsigned int len = 0;
+    const unsigned char *ctx = SSL_SESSION_get0_id_context(r.server_session, &len);
+    assert_int_equal(len, 32);
+    memcpy(out, ctx, 32);
+    th_result_free(&r);
+    SSL_CTX_free(client);
+}
+
+/* An RSA and an ECDSA certificate in one context (serve's two --cert for one name): either
+ * client gets its own, both under one derived session ID context, whatever the order they were
+ * loaded in, and not the context of either certificate alone. */
+static void test_two_certificates_one_context(void **state)
+{
+    struct fixture *f = *state;
+    SSL_CTX *ec = th_server_ctx(TLS1_3_VERSION, TLS1_3_VERSION, "localhost");
+    SSL_CTX *rsa = th_server_ctx_key(TLS1_3_VERSION, TLS1_3_VERSION, "localhost", true);
+    SSL_CTX *both[2] = {ec, rsa};
+    SSL_CTX *swapped[2] = {rsa, ec};
+    SSL_CTX *a = server_with(both, 2, f->cache);
+    SSL_CTX *b = server_with(swapped, 2, f->cache);
+    SSL_CTX *alone = server_with(both, 1, f->cache);
+    uint8_t via_rsa[32], via_ec[32], other_order[32], ec_alone[32];
+    context_of(a, "rsa_pss_rsae_sha256", via_rsa);
+    context_of(a, "ecdsa_secp256r1_sha256", via_ec);
+    context_of(b, "rsa_pss_rsae_sha256", other_order);
+    context_of(alone, "ecdsa_secp256r1_sha256", ec_alone);
+    assert_memory_equal(via_rsa, via_ec, 32);
+    assert_memory_equal(via_rsa, other_order, 32);
+    assert_memory_not_equal(via_rsa, ec_alone, 32);
+    SSL_CTX_free(a);
+    SSL_CTX_free(b);
+    SSL_CTX_free(alone);
+    SSL_CTX_free(ec);
+    SSL_CTX_free(rsa);
+}
+
 static void test_tls12_session_id(void **state)
 {
     struct fixture *f = *state;
@@ -942,6 +1003,7 @@ static void test_early_data_full_register_refuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_certificates_one_context),
         cmocka_unit_test(test_tls12_session_id),
         cmocka_unit_test(test_info_callback_is_chained),
         cmocka_unit_test(test_tls12_ticket),

@@ -395,11 +395,11 @@ static void log_summary(const struct master *m, const char *event)
             "session_timeout_s=%llu tickets=%s tls13_tickets=%s ticket_rotate_s=%llu "
             "ticket_lifetime_s=%llu admin=%s accept_proxy=%s proxy_protocol=%s early_data=%s "
             "fleet=%s",
-            event, listen, backends, backend_tls, (unsigned long long)c->workers, m->tls->n,
-            (unsigned long long)c->cache_size_bytes, (unsigned long long)c->session_timeout_s,
-            tickets, c->tls13_tickets, (unsigned long long)c->ticket_rotate_s,
-            (unsigned long long)c->ticket_lifetime_s, c->admin, c->accept_proxy ? "v1,v2" : "off",
-            c->proxy_protocol ? "v2" : "off",
+            event, listen, backends, backend_tls, (unsigned long long)c->workers,
+            c->self_signed ? (size_t)1 : c->cert.n, (unsigned long long)c->cache_size_bytes,
+            (unsigned long long)c->session_timeout_s, tickets, c->tls13_tickets,
+            (unsigned long long)c->ticket_rotate_s, (unsigned long long)c->ticket_lifetime_s,
+            c->admin, c->accept_proxy ? "v1,v2" : "off", c->proxy_protocol ? "v2" : "off",
             c->early_data ? (c->early_data_anti_replay ? "on" : "on_without_anti_replay") : "off",
             c->redis.n > 0 ? "redis" : "off");
 }

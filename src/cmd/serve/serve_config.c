@@ -76,7 +76,8 @@ static const struct cli_opt opts[] = {
         "each backend holds one TLS 1.2 session or up to 8 TLS 1.3 tickets)"),
     OPT("cert", CLI_LIST, NULL, 0, 0, "FILE", cert,
         "certificate chain (PEM); repeatable, paired with --key; the first is the default, the "
-        "others are chosen by SNI"),
+        "others are chosen by SNI; an RSA and an ECDSA one for the same names are served side by "
+        "side, each client getting the one it can verify"),
     OPT("key", CLI_LIST, NULL, 0, 0, "FILE", key,
         "private key (PEM) of the --cert at the same place"),
     OPT("key_password_file", CLI_STRING, "", 0, 0, "FILE", key_password_file,

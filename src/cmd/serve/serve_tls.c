@@ -8,9 +8,11 @@
  */
 #include "serve_tls.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "../cli/log.h"
@@ -215,6 +217,64 @@ static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cac
     return true;
 }
 
+/* The leaf certificate of a PEM file (the caller frees it); NULL with err set. */
+static X509 *read_leaf(const char *path, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, cap, "cert: %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x == NULL) {
+        char what[600];
+        snprintf(what, sizeof(what), "cert: %s", path);
+        tls_error(err, cap, what);
+    }
+    return x;
+}
+
+/* Whether two certificates are for the same names: the same subject and the same
+ * subjectAltName extension, byte for byte (both absent counts as the same). */
+static bool same_names(X509 *a, X509 *b)
+{
+    if (X509_NAME_cmp(X509_get_subject_name(a), X509_get_subject_name(b)) != 0) {
+        return false;
+    }
+    int ia = X509_get_ext_by_NID(a, NID_subject_alt_name, -1);
+    int ib = X509_get_ext_by_NID(b, NID_subject_alt_name, -1);
+    if (ia < 0 || ib < 0) {
+        return ia < 0 && ib < 0;
+    }
+    return ASN1_STRING_cmp(X509_EXTENSION_get_data(X509_get_ext(a, ia)),
+                           X509_EXTENSION_get_data(X509_get_ext(b, ib))) == 0;
+}
+
+/* The context certificate i goes into: an earlier one for the same names with another key type
+ * (RSA beside ECDSA: OpenSSL picks per client by its signature algorithms and ciphers), else a
+ * new one (-1). False when an earlier one has the same names and the same key type too. */
+static bool group_of(const struct serve_config *cfg, X509 *const *leaf, const int *ctx_of, size_t i,
+                     int *out, char *err, size_t cap)
+{
+    *out = -1;
+    for (size_t j = 0; j < i; j++) {
+        if (!same_names(leaf[j], leaf[i])) {
+            continue;
+        }
+        if (EVP_PKEY_get_base_id(X509_get0_pubkey(leaf[j])) ==
+            EVP_PKEY_get_base_id(X509_get0_pubkey(leaf[i]))) {
+            snprintf(err, cap,
+                     "cert: %s and %s are for the same names with the same key type; only one of "
+                     "them could ever be served",
+                     cfg->cert.v[j], cfg->cert.v[i]);
+            return false;
+        }
+        *out = ctx_of[j];
+    }
+    return true;
+}
+
 bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
                    struct tlsr_keyring *ring, struct tlsr_cache *early_register,
                    struct tls_set *set, char *err, size_t cap)
@@ -225,29 +285,46 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
         return false;
     }
     size_t n = cfg->self_signed ? 1 : cfg->cert.n;
+    X509 *leaf[CLI_LIST_MAX] = {NULL};
+    int ctx_of[CLI_LIST_MAX];
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        int g = -1;
+        ok = cfg->self_signed || ((leaf[i] = read_leaf(cfg->cert.v[i], err, cap)) != NULL &&
+                                  group_of(cfg, leaf, ctx_of, i, &g, err, cap));
+        if (ok && g < 0) {
+            SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+            if (ctx == NULL) {
+                tls_error(err, cap, "SSL_CTX_new");
+                ok = false;
+                break;
+            }
+            g = (int)set->n;
+            set->ctx[set->n++] = ctx;
+            ok = configure(ctx, cfg, err, cap);
+        }
+        ctx_of[i] = g;
+        ok = ok &&
+             (cfg->self_signed
+                  ? self_signed(set->ctx[g], err, cap)
+                  : load_pair(set->ctx[g], cfg->cert.v[i], cfg->key.v[i],
+                              cfg->key_password_file[0] != '\0' ? cfg->key_password_file : NULL,
+                              err, cap));
+    }
     for (size_t i = 0; i < n; i++) {
-        SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-        if (ctx == NULL) {
-            tls_error(err, cap, "SSL_CTX_new");
-            tls_set_free(set);
-            return false;
+        X509_free(leaf[i]);
+    }
+    /* Attached once every certificate of a context is in: the derived session ID context
+     * covers them all. */
+    for (size_t g = 0; ok && g < set->n; g++) {
+        ok = attach(set->ctx[g], cfg, cache, ring, early_register, err, cap);
+        if (ok && set->alpn_len > 0) {
+            SSL_CTX_set_alpn_select_cb(set->ctx[g], on_alpn, set);
         }
-        set->ctx[set->n++] = ctx;
-        bool ok =
-            configure(ctx, cfg, err, cap) &&
-            (cfg->self_signed
-                 ? self_signed(ctx, err, cap)
-                 : load_pair(ctx, cfg->cert.v[i], cfg->key.v[i],
-                             cfg->key_password_file[0] != '\0' ? cfg->key_password_file : NULL, err,
-                             cap)) &&
-            attach(ctx, cfg, cache, ring, early_register, err, cap);
-        if (!ok) {
-            tls_set_free(set);
-            return false;
-        }
-        if (set->alpn_len > 0) {
-            SSL_CTX_set_alpn_select_cb(ctx, on_alpn, set);
-        }
+    }
+    if (!ok) {
+        tls_set_free(set);
+        return false;
     }
     if (set->n > 1 || cfg->redis.n > 0 || cfg->early_data) {
         SSL_CTX_set_client_hello_cb(set->ctx[0], on_client_hello, set);

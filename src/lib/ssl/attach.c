@@ -62,18 +62,44 @@ static tlsr_status check_opts(const struct tlsr_ssl_opts *o)
     return TLSR_OK;
 }
 
-/* SHA-256("tlsresume sid_ctx v1" | SHA-256(certificate) | verify mode). */
-static tlsr_status derive_sid_ctx(SSL_CTX *ctx, uint8_t out[SSL_MAX_SID_CTX_LENGTH])
+/* The certificates' part of the derived context: SHA-256 of the one certificate, or with
+ * several (one per key type, RSA beside ECDSA) SHA-256 over each one's SHA-256, in OpenSSL's
+ * fixed order of key types, so the order they were loaded in does not matter. */
+static tlsr_status certificates_digest(SSL_CTX *ctx, uint8_t out[32])
 {
-    X509 *cert = SSL_CTX_get0_certificate(ctx);
-    ENSURE(cert != NULL, TLSR_E_INVALID,
-           "no certificate loaded: load it before tlsr_ssl_attach(), or pass sid_ctx");
-    uint8_t in[20 + 32 + 4] = "tlsresume sid_ctx v1";
+    uint8_t fps[8][32];
+    size_t n = 0;
     unsigned int fp_len = 0;
     ERR_clear_error();
-    if (X509_digest(cert, EVP_sha256(), in + 20, &fp_len) != 1 || fp_len != 32) {
-        return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot hash the certificate");
+    for (long more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST); more == 1 && n < 8;
+         more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
+        X509 *cert = SSL_CTX_get0_certificate(ctx);
+        if (cert != NULL &&
+            (X509_digest(cert, EVP_sha256(), fps[n], &fp_len) != 1 || fp_len != 32)) {
+            return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot hash the certificate");
+        }
+        n += cert != NULL ? 1 : 0;
     }
+    (void)SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
+    ERR_clear_error();
+    ENSURE(n > 0, TLSR_E_INVALID,
+           "no certificate loaded: load it before tlsr_ssl_attach(), or pass sid_ctx");
+    if (n == 1) {
+        memcpy(out, fps[0], 32);
+        return TLSR_OK;
+    }
+    unsigned int md_len = 0;
+    if (EVP_Digest(fps, n * 32, out, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
+        return tlsr__err_ssl(TLSR_E_CRYPTO, "cannot hash the certificates");
+    }
+    return TLSR_OK;
+}
+
+/* SHA-256("tlsresume sid_ctx v1" | certificates_digest | verify mode). */
+static tlsr_status derive_sid_ctx(SSL_CTX *ctx, uint8_t out[SSL_MAX_SID_CTX_LENGTH])
+{
+    uint8_t in[20 + 32 + 4] = "tlsresume sid_ctx v1";
+    TRY(certificates_digest(ctx, in + 20));
     uint32_t mode = (uint32_t)SSL_CTX_get_verify_mode(ctx);
     for (int i = 0; i < 4; i++) {
         in[52 + i] = (uint8_t)(mode >> (24 - 8 * i));
