@@ -80,6 +80,10 @@ static const struct cli_opt opts[] = {
         "side, each client getting the one it can verify"),
     OPT("key", CLI_LIST, NULL, 0, 0, "FILE", key,
         "private key (PEM) of the --cert at the same place"),
+    OPT("ocsp", CLI_LIST, NULL, 0, 0, "FILE", ocsp,
+        "a DER OCSP response (as `openssl ocsp -respout` writes it) stapled to full handshakes "
+        "that present the certificate it covers; repeatable. Checked at start and reload: good, "
+        "current and signed by the certificate's issuer; one past half its life is warned of"),
     OPT("key_password_file", CLI_STRING, "", 0, 0, "FILE", key_password_file,
         "pass phrases of encrypted --key files, one a line, each tried in turn; without it an "
         "encrypted key is refused (never asked for on a terminal)"),

@@ -28,6 +28,7 @@ struct serve_config {
     uint64_t backend_session_cache_bytes;
     struct cli_list cert;
     struct cli_list key;
+    struct cli_list ocsp;
     char key_password_file[CLI_STR];
     bool self_signed;
     uint64_t workers;

@@ -17,6 +17,7 @@
 
 #include "../cli/log.h"
 #include "serve_key.h"
+#include "serve_ocsp.h"
 
 void tls_error(char *err, size_t cap, const char *what)
 {
@@ -314,6 +315,7 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
     for (size_t i = 0; i < n; i++) {
         X509_free(leaf[i]);
     }
+    ok = ok && ocsp_load(cfg, set, err, cap);
     /* Attached once every certificate of a context is in: the derived session ID context
      * covers them all. */
     for (size_t g = 0; ok && g < set->n; g++) {
@@ -334,6 +336,7 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
 
 void tls_set_free(struct tls_set *set)
 {
+    ocsp_free(set);
     for (size_t i = 0; i < set->n; i++) {
         SSL_CTX_free(set->ctx[i]);
     }

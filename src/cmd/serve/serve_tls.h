@@ -12,9 +12,18 @@
 
 #include "serve_config.h"
 
+/* An OCSP response stapled to the handshakes that present cert (serve_ocsp.c). */
+struct staple {
+    X509 *cert;
+    unsigned char *der;
+    size_t len;
+};
+
 struct tls_set {
     SSL_CTX *ctx[CLI_LIST_MAX]; /* ctx[0] is the default; every one is attached */
     size_t n;
+    struct staple staples[CLI_LIST_MAX];
+    size_t n_staples;
     unsigned char alpn[CLI_STR]; /* wire format */
     size_t alpn_len;
     struct tlsr_fleet_cache *fleet;    /* a worker's fleet cache, or NULL */

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# What `tlsresume serve` presents besides resumption: OCSP staples (--ocsp) checked at load and
+# stapled to full handshakes, seen by openssl s_client -status, with nginx's ssl_stapling_file
+# in the same run as the reference. usage: test_certs.sh SCENARIO
+. "$(dirname "$0")/lib/common.sh"
+. "$SRC_DIR/scripts/conf.sh"
+
+scenario=${1:?scenario}
+# A CA, a certificate for localhost under it (the served chain: leaf then CA), and its OCSP
+# responses made by `openssl ocsp` as the CA's responder.
+mk_cert ca test-ca ""
+mk_cert leaf localhost "DNS:localhost" ca
+cat "$WORK/leaf.pem" "$WORK/ca.pem" >"$WORK/chain.pem"
+
+# ocsp_response OUT STATUS [DAYS] [SIGNER] [CERT]: a response for CERT (leaf), V (good) or R
+# (revoked), valid DAYS (1), signed by SIGNER (ca).
+ocsp_response() {
+    local signer=${4:-ca} cert=${5:-leaf} revoked="" serial
+    [ "$2" = R ] && revoked=$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)
+    serial=$(openssl x509 -in "$WORK/$cert.pem" -noout -serial | cut -d= -f2)
+    printf '%s\t%s\t%s\t%s\tunknown\t/CN=x\n' "$2" "$(date -u -d '+2 days' +%y%m%d%H%M%SZ)" \
+        "$revoked" "$serial" >"$WORK/index.txt"
+    openssl ocsp -index "$WORK/index.txt" -rsigner "$WORK/$signer.pem" -rkey "$WORK/$signer.key" \
+        -CA "$WORK/ca.pem" -issuer "$WORK/ca.pem" -cert "$WORK/$cert.pem" -respout "$WORK/$1" \
+        -ndays "${3:-1}" >/dev/null 2>&1 || fail "openssl ocsp $1"
+}
+
+# status PORT OUT [ARGS]: one s_client connection asking for a staple; what it saw in OUT.
+status() {
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$1" \
+        -servername localhost -status -ign_eof "${@:3}" >"$WORK/$2.out" 2>&1 || true
+}
+
+# refused WANT ARGS...: serve --check-config with ARGS fails saying WANT.
+refused() {
+    local want=$1
+    shift
+    set +e
+    "$BUILD_DIR/tlsresume" serve --backend 127.0.0.1:1 --admin off --check-config "$@" \
+        >"$WORK/refused.out" 2>&1
+    local rc=$?
+    set -e
+    [ "$rc" -ne 0 ] || fail "accepted: $*"
+    grep -q -- "$want" "$WORK/refused.out" || fail "for '$*' expected '$want': $(cat "$WORK/refused.out")"
+}
+
+case "$scenario" in
+ocsp)
+    # Full handshakes carry the staple (TLS 1.2 and 1.3), resumed ones do not (they show no
+    # certificate), as with nginx's ssl_stapling_file; without --ocsp no staple (the control).
+    command -v nginx >/dev/null || fail "nginx is not installed"
+    ocsp_response good.ocsp V
+    start_backend http
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key" --ocsp "$WORK/good.ocsp"
+    NGINX_PORT=$(free_port)
+    nginx_https_conf "$WORK/nginx" "$NGINX_PORT" "$WORK/chain.pem" "$WORK/leaf.key" 1 "" \
+        "ssl_protocols TLSv1.2 TLSv1.3; ssl_stapling on; ssl_stapling_file $WORK/good.ocsp; ssl_session_cache shared:S:1m;"
+    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$NGINX_PORT"
+    for port in "$PORT" "$NGINX_PORT"; do
+        for v in -tls1_2 -tls1_3; do
+            status "$port" "full$v" "$v" -sess_out "$WORK/s$v"
+            grep -q 'OCSP Response Status: successful' "$WORK/full$v.out" || fail "$port $v: no staple on a full handshake"
+            grep -q 'Cert Status: good' "$WORK/full$v.out" || fail "$port $v: the staple does not say good"
+            status "$port" "resumed$v" "$v" -sess_in "$WORK/s$v"
+            grep -q '^Reused, ' "$WORK/resumed$v.out" || fail "$port $v: did not resume"
+            grep -q 'OCSP Response Status' "$WORK/resumed$v.out" && fail "$port $v: a staple on a resumed handshake"
+        done
+    done
+    stop_serve
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key"
+    status "$PORT" control -tls1_3
+    grep -q 'OCSP response: no response sent' "$WORK/control.out" || fail "control: a staple without --ocsp"
+    stop_serve
+    ;;
+ocsp_bad)
+    # A response that is not for the certificate, revoked, expired, not signed by its issuer,
+    # or not a response at all: refused at load, naming the file and why; a reload with one
+    # keeps the running configuration.
+    ocsp_response good.ocsp V
+    mk_cert other other "DNS:other" ca
+    ocsp_response mismatch.ocsp V 1 ca other # for another certificate of the same CA
+    ocsp_response revoked.ocsp R
+    mk_cert rogue rogue "" # a CA of its own signs the next one
+    ocsp_response rogue.ocsp V 1 rogue
+    printf 'junk' >"$WORK/junk.ocsp"
+    crt=(--cert "$WORK/chain.pem" --key "$WORK/leaf.key")
+    refused "ocsp: $WORK/mismatch.ocsp: covers none of the certificates" "${crt[@]}" --ocsp "$WORK/mismatch.ocsp"
+    refused "ocsp: $WORK/revoked.ocsp: the certificate's status is revoked" "${crt[@]}" --ocsp "$WORK/revoked.ocsp"
+    refused "ocsp: $WORK/rogue.ocsp: not signed by the certificate's issuer" "${crt[@]}" --ocsp "$WORK/rogue.ocsp"
+    refused "ocsp: $WORK/junk.ocsp: not a DER OCSP response" "${crt[@]}" --ocsp "$WORK/junk.ocsp"
+    refused "ocsp: $WORK/missing.ocsp: No such file" "${crt[@]}" --ocsp "$WORK/missing.ocsp"
+    # Expired: the same good response three days later (the certificates last two).
+    command -v faketime >/dev/null || fail "faketime is not installed"
+    set +e
+    ASAN_OPTIONS=verify_asan_link_order=0 faketime '+36 hours' "$BUILD_DIR/tlsresume" serve \
+        --backend 127.0.0.1:1 --admin off --check-config "${crt[@]}" --ocsp "$WORK/good.ocsp" \
+        >"$WORK/expired.out" 2>&1
+    set -e
+    grep -q "ocsp: $WORK/good.ocsp: not current" "$WORK/expired.out" || fail "an expired staple: $(cat "$WORK/expired.out")"
+    # The control: the good one is accepted.
+    "$BUILD_DIR/tlsresume" serve --backend 127.0.0.1:1 --admin off --check-config "${crt[@]}" \
+        --ocsp "$WORK/good.ocsp" >"$WORK/good.out" 2>&1 || fail "the good response was refused: $(cat "$WORK/good.out")"
+    # A reload with a bad staple keeps serving the good one.
+    cp "$WORK/good.ocsp" "$WORK/live.ocsp"
+    start_backend http
+    start_serve "${crt[@]}" --ocsp "$WORK/live.ocsp"
+    cp "$WORK/revoked.ocsp" "$WORK/live.ocsp"
+    kill -HUP "$SERVE_PID"
+    wait_serve_log "event=reload_failed error=\"ocsp: $WORK/live.ocsp: the certificate's status is revoked\""
+    status "$PORT" after -tls1_3
+    grep -q 'Cert Status: good' "$WORK/after.out" || fail "after a failed reload the good staple is gone"
+    stop_serve
+    ;;
+ocsp_reload)
+    # A reload with a new staple keeps every session: the old one resumes after it, and the
+    # next full handshake carries the new staple.
+    ocsp_response live.ocsp V 1
+    start_backend http
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key" --ocsp "$WORK/live.ocsp"
+    status "$PORT" before -tls1_3 -sess_out "$WORK/s13"
+    status "$PORT" before12 -tls1_2 -sess_out "$WORK/s12"
+    grep -q 'Next Update' "$WORK/before.out" || fail "no staple before the reload"
+    ocsp_response live.ocsp V 2
+    kill -HUP "$SERVE_PID"
+    wait_serve_log "event=reloaded"
+    status "$PORT" resumed -tls1_3 -sess_in "$WORK/s13"
+    grep -q '^Reused, ' "$WORK/resumed.out" || fail "a new staple cost the TLS 1.3 session"
+    status "$PORT" resumed12 -tls1_2 -sess_in "$WORK/s12"
+    grep -q '^Reused, ' "$WORK/resumed12.out" || fail "a new staple cost the TLS 1.2 session"
+    status "$PORT" fresh -tls1_3
+    a=$(sed -n 's/.*Next Update: //p' "$WORK/before.out" | head -n1)
+    b=$(sed -n 's/.*Next Update: //p' "$WORK/fresh.out" | head -n1)
+    [ -n "$b" ] && [ "$a" != "$b" ] || fail "the full handshake after the reload carries the old staple ($a, $b)"
+    stop_serve
+    ;;
+*)
+    fail "unknown scenario $scenario"
+    ;;
+esac
