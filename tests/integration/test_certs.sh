@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `tlsresume serve` presents besides resumption: OCSP staples (--ocsp) checked at load and
 # stapled to full handshakes, seen by openssl s_client -status, with nginx's ssl_stapling_file
-# in the same run as the reference. usage: test_certs.sh SCENARIO
+# in the same run as the reference; and `tlsresume check` reporting what a server presented.
+# usage: test_certs.sh SCENARIO
 . "$(dirname "$0")/lib/common.sh"
 . "$SRC_DIR/scripts/conf.sh"
 
@@ -134,6 +135,42 @@ ocsp_reload)
     b=$(sed -n 's/.*Next Update: //p' "$WORK/fresh.out" | head -n1)
     [ -n "$b" ] && [ "$a" != "$b" ] || fail "the full handshake after the reload carries the old staple ($a, $b)"
     stop_serve
+    ;;
+check_presented)
+    # `tlsresume check` reports what a server presented: the certificate's key, an OCSP staple
+    # (serve with --ocsp; the control without), a request for a client certificate (s_server
+    # -verify asks for one; serve does not).
+    ocsp_response good.ocsp V
+    start_backend http
+    presented() {
+        "$BUILD_DIR/tlsresume" check "127.0.0.1:$1" --insecure --json --attempts 2 >"$WORK/check.json" \
+            2>"$WORK/check.log" || true
+        python3 -c 'import json, sys; p = json.load(open(sys.argv[1]))["presented"]
+print("%s staple=%s client_cert=%s" % (p["key"], p["ocsp_staple"], p["client_certificate_requested"]))' \
+            "$WORK/check.json"
+    }
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key" --ocsp "$WORK/good.ocsp"
+    got=$(presented "$PORT")
+    [ "$got" = "EC prime256v1 staple=True client_cert=False" ] || fail "serve with a staple: $got"
+    python3 "$SRC_DIR/tests/integration/lib/schema_check.py" "$SRC_DIR/docs/check-json.md" \
+        "$WORK/check.json" || fail "check --json does not match docs/check-json.md"
+    stop_serve
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost -keyout "$WORK/rsa.key" -out "$WORK/rsa.pem" >/dev/null 2>&1
+    start_serve --cert "$WORK/rsa.pem" --key "$WORK/rsa.key"
+    got=$(presented "$PORT")
+    [ "$got" = "RSA 2048 staple=False client_cert=False" ] || fail "serve, RSA, no staple: $got"
+    stop_serve
+    port=$(free_port)
+    openssl s_server -accept "127.0.0.1:$port" -cert "$WORK/leaf.pem" -key "$WORK/leaf.key" \
+        -verify 1 -www >"$WORK/s_server.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$port"
+    got=$(presented "$port")
+    [ "$got" = "EC prime256v1 staple=False client_cert=True" ] || fail "s_server -verify: $got"
+    "$BUILD_DIR/tlsresume" check "127.0.0.1:$port" --insecure --attempts 2 >"$WORK/check.txt" 2>&1 || true
+    grep -q '^presented: certificate EC prime256v1, OCSP staple no, client certificate requested$' \
+        "$WORK/check.txt" || fail "the text report: $(cat "$WORK/check.txt")"
     ;;
 *)
     fail "unknown scenario $scenario"

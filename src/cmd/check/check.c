@@ -312,6 +312,12 @@ static void add_name(struct key_names *k, SSL_SESSION *sess)
 
 static void record(struct check_report *r, const struct probe_result *p)
 {
+    if (!p->is_reused && !r->presented.is_seen) {
+        r->presented.is_seen = true;
+        snprintf(r->presented.key, sizeof(r->presented.key), "%s", p->key);
+        r->presented.has_staple = p->has_staple;
+        r->presented.is_client_cert_requested = p->is_client_cert_requested;
+    }
     if (p->is_reused && r->n_resumed < sizeof(r->resumed_ms) / sizeof(r->resumed_ms[0])) {
         r->resumed_ms[r->n_resumed++] = p->handshake_ms;
     } else if (!p->is_reused && r->n_full < sizeof(r->full_ms) / sizeof(r->full_ms[0])) {

@@ -49,6 +49,12 @@ struct check_report {
         unsigned long max_early_data;
         struct key_names names;
     } tls13;
+    struct {
+        bool is_seen;                  /* a full handshake completed */
+        char key[48];                  /* its certificate's key, e.g. "EC prime256v1" */
+        bool has_staple;               /* an OCSP staple came with it */
+        bool is_client_cert_requested; /* the server asked for a client certificate */
+    } presented;
     double full_ms[3 * CHECK_MAX_ATTEMPTS];
     size_t n_full;
     double resumed_ms[3 * CHECK_MAX_ATTEMPTS];

@@ -29,6 +29,40 @@ static double now_ms(void)
 }
 
 /* Counts tickets and keeps the newest session on the probe result. */
+/* The server asked for a client certificate: noted, and none given (check has none). */
+static int on_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509;
+    (void)pkey;
+    struct probe_result *r = SSL_get_ex_data(ssl, ticket_count_index);
+    if (r != NULL) {
+        r->is_client_cert_requested = true;
+    }
+    return 0;
+}
+
+/* The key of the certificate a full handshake presented, and whether a staple came with it. */
+static void note_presented(SSL *ssl, struct probe_result *out)
+{
+    const unsigned char *staple = NULL;
+    out->has_staple = SSL_get_tlsext_status_ocsp_resp(ssl, &staple) > 0 && staple != NULL;
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    EVP_PKEY *pk = peer != NULL ? X509_get0_pubkey(peer) : NULL;
+    if (pk == NULL) {
+        return;
+    }
+    char group[32] = "";
+    size_t len = 0;
+    if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC &&
+        EVP_PKEY_get_group_name(pk, group, sizeof(group), &len) == 1) {
+        snprintf(out->key, sizeof(out->key), "EC %s", group);
+    } else {
+        const char *type = EVP_PKEY_get0_type_name(pk);
+        snprintf(out->key, sizeof(out->key), "%s %d", type != NULL ? type : "unknown",
+                 EVP_PKEY_get_bits(pk));
+    }
+}
+
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
     struct probe_result *r = SSL_get_ex_data(ssl, ticket_count_index);
@@ -65,6 +99,7 @@ SSL_CTX *probe_ctx(int version, bool has_tickets, const char *ca_file, bool inse
     }
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    SSL_CTX_set_client_cert_cb(ctx, on_client_cert);
     if (insecure) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     } else {
@@ -228,6 +263,7 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
             return;
         }
     }
+    SSL_set_tlsext_status_type(ssl, TLSEXT_STATUSTYPE_ocsp); /* to see a staple if one comes */
     trace_attach(ssl, start);
     double deadline = now_ms() + t->timeout_ms;
     int rc;
@@ -251,6 +287,9 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
         out->is_reused = SSL_session_reused(ssl) == 1;
         out->version = SSL_version(ssl);
         out->has_group = SSL_get_negotiated_group(ssl) != 0;
+        if (!out->is_reused) {
+            note_presented(ssl, out);
+        }
         if (out->version == TLS1_3_VERSION) {
             collect_tickets(ssl, fd, t->timeout_ms, out);
         }

@@ -28,6 +28,11 @@ struct probe_result {
     unsigned tickets;      /* TLS 1.3 NewSessionTicket messages received */
     size_t session_id_len; /* TLS 1.2 session ID length */
     bool has_group;        /* a key exchange group was negotiated (TLS 1.3 psk_dhe_ke) */
+    /* What a full handshake presented: the certificate's key ("RSA 2048", "EC prime256v1"),
+     * whether an OCSP staple came, whether the server asked for a client certificate. */
+    char key[48];
+    bool has_staple;
+    bool is_client_cert_requested;
 };
 
 /* Client SSL_CTX for exactly `version`, with tickets on or off, verifying against ca_file

@@ -115,6 +115,12 @@ void check_print_table(FILE *out, const struct check_report *r, bool has_color)
         fprintf(out, ", resumption saves %.0f%%", s);
     }
     fprintf(out, "\n");
+    if (r->presented.is_seen) {
+        fprintf(out, "presented: certificate %s, OCSP staple %s, client certificate %s\n",
+                r->presented.key[0] ? r->presented.key : "-",
+                r->presented.has_staple ? "yes" : "no",
+                r->presented.is_client_cert_requested ? "requested" : "not requested");
+    }
     if (r->has_session_file) {
         fprintf(out, "session file: %s\n",
                 r->file_error[0] ? r->file_error
@@ -222,7 +228,17 @@ void check_print_json(FILE *out, const struct check_report *r)
     }
     fprintf(out, ",\"max_early_data\":%lu", r->tls13.max_early_data);
     json_names(out, &r->tls13.names);
-    fprintf(out, "}},\"timing_ms\":{");
+    fprintf(out, "}},\"presented\":");
+    if (r->presented.is_seen) {
+        fprintf(out, "{\"key\":");
+        json_string(out, r->presented.key);
+        fprintf(out, ",\"ocsp_staple\":%s,\"client_certificate_requested\":%s}",
+                r->presented.has_staple ? "true" : "false",
+                r->presented.is_client_cert_requested ? "true" : "false");
+    } else {
+        fprintf(out, "null");
+    }
+    fprintf(out, ",\"timing_ms\":{");
     json_ms(out, "full", r->full_ms, r->n_full);
     fprintf(out, ",");
     json_ms(out, "resumed", r->resumed_ms, r->n_resumed);
