@@ -13,11 +13,13 @@ def resolve(status, path):
     parts = re.findall(r"TLSv1\.\d|[^.]+", path)  # version names hold a dot
     node = status
     for i, p in enumerate(parts):
-        if isinstance(node, list):  # backends.INDEX, or key_list.NAME: the key of that name
-            if p.isdigit():
-                node = node[int(p)] if int(p) < len(node) else None
+        if isinstance(node, list):  # key_list.NAME: the key of that name, or backends.INDEX
+            # A name first: a key's name is hex and may be all digits.
+            named = next((k for k in node if isinstance(k, dict) and k.get("name") == p), None)
+            if named is not None or not p.isdigit():
+                node = named
             else:
-                node = next((k for k in node if k.get("name") == p), None)
+                node = node[int(p)] if int(p) < len(node) else None
             continue
         if not isinstance(node, dict) or p not in node:
             return None
