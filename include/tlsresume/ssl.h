@@ -100,6 +100,13 @@ void tlsr_ssl_opts_init(struct tlsr_ssl_opts *opts);
  */
 TLSR_MUST_CHECK tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts);
 
+/* The certificates' part of the session ID context the library derives: SHA-256 of ctx's one
+ * certificate, or with several (one per key type) SHA-256 over each one's, in OpenSSL's order
+ * of key types. For a caller that binds its own context (sid_ctx) to more than the
+ * certificates, as serve does to its client-certificate trust. Errors: TLSR_E_INVALID (no
+ * certificate loaded), TLSR_E_CRYPTO. */
+TLSR_MUST_CHECK tlsr_status tlsr_ssl_certificates_digest(SSL_CTX *ctx, uint8_t out[32]);
+
 /* How a finished handshake was made. */
 enum tlsr_resumption {
     TLSR_RESUMED_NONE = 0,   /* full handshake */

@@ -26,6 +26,32 @@ ocsp_response() {
         -ndays "${3:-1}" >/dev/null 2>&1 || fail "openssl ocsp $1"
 }
 
+# client_cert NAME: $WORK/NAME.pem and .key, a client certificate (clientAuth) under the CA.
+client_cert() {
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+        -keyout "$WORK/$1.key" -out "$WORK/$1.csr" 2>/dev/null || fail "req $1"
+    openssl x509 -req -days 2 -in "$WORK/$1.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
+        -CAcreateserial -extfile <(printf 'extendedKeyUsage=clientAuth\n') \
+        -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
+}
+
+# ca_db: the CA's database for `openssl ca` (revocations, CRLs), in $WORK/ca.cnf.
+ca_db() {
+    : >"$WORK/ca_index.txt"
+    echo 01 >"$WORK/crlnumber"
+    cat >"$WORK/ca.cnf" <<CNF
+[ca]
+default_ca = the_ca
+[the_ca]
+database = $WORK/ca_index.txt
+crlnumber = $WORK/crlnumber
+certificate = $WORK/ca.pem
+private_key = $WORK/ca.key
+default_md = sha256
+default_crl_days = 2
+CNF
+}
+
 # status PORT OUT [ARGS]: one s_client connection asking for a staple; what it saw in OUT.
 status() {
     printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$1" \
@@ -171,6 +197,87 @@ print("%s staple=%s client_cert=%s" % (p["key"], p["ocsp_staple"], p["client_cer
     "$BUILD_DIR/tlsresume" check "127.0.0.1:$port" --insecure --attempts 2 >"$WORK/check.txt" 2>&1 || true
     grep -q '^presented: certificate EC prime256v1, OCSP staple no, client certificate requested$' \
         "$WORK/check.txt" || fail "the text report: $(cat "$WORK/check.txt")"
+    ;;
+mtls | mtls_optional)
+    # Client certificates (s_client -cert, curl --cert): verified against --client-ca; the
+    # identity is in the access log for full and resumed connections alike (a resumed session
+    # carries the certificate its full handshake verified). require refuses a client without
+    # one cleanly; optional serves it, with client_cert=-.
+    client_cert alice
+    start_backend http
+    mode=$([ "$scenario" = mtls ] && echo require || echo optional)
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key" --client-verify "$mode" \
+        --client-ca "$WORK/ca.pem"
+    for v in -tls1_2 -tls1_3; do
+        sclient "full$v" "$v" -cert "$WORK/alice.pem" -key "$WORK/alice.key" -sess_out "$WORK/m$v"
+        sclient "resumed$v" "$v" -cert "$WORK/alice.pem" -key "$WORK/alice.key" -sess_in "$WORK/m$v"
+        grep -q '^Reused, ' "$WORK/resumed$v.out" || fail "$v: the client certificate's session did not resume"
+    done
+    curl -sk --max-time 20 --cert "$WORK/alice.pem" --key "$WORK/alice.key" "https://127.0.0.1:$PORT/" \
+        >"$WORK/curl.out" 2>&1 || fail "curl --cert failed"
+    grep -q 'hello from the backend' "$WORK/curl.out" || fail "curl --cert: no answer"
+    wait_until 10 count_ge "$WORK/serve.log" ' access .* client_cert="/CN=alice" sha256=[0-9a-f]* verify=ok ' 5 ||
+        fail "the access log does not name alice on every connection"
+    n=$(grep -cE ' access .* resumed=(ticket|psk) .* client_cert="/CN=alice" ' "$WORK/serve.log" || true)
+    [ "$n" -eq 2 ] || fail "resumed connections with alice's identity: $n, expected 2"
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" \
+        -servername localhost -ign_eof >"$WORK/none.out" 2>&1 || true
+    if [ "$mode" = require ]; then
+        grep -q 'hello from the backend' "$WORK/none.out" && fail "require served a client without a certificate"
+        grep -q 'alert certificate required\|alert handshake failure' "$WORK/none.out" || fail "no clean refusal: $(tail -3 "$WORK/none.out")"
+        wait_serve_log ' access .* client_cert=- .* end=handshake_failed$'
+    else
+        grep -q 'hello from the backend' "$WORK/none.out" || fail "optional refused a client without a certificate"
+        wait_serve_log ' access .* resumed=full .* client_cert=- .* end=done$'
+    fi
+    stop_serve
+    # The control: without --client-verify the server asks for nothing and logs none.
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key"
+    sclient plain -tls1_3 -cert "$WORK/alice.pem" -key "$WORK/alice.key"
+    wait_serve_log ' access .* client_cert=- '
+    grep -q 'client_cert="' "$WORK/serve.log" && fail "control: an identity without --client-verify"
+    stop_serve
+    ;;
+mtls_trust)
+    # Sessions are bound to the trust that verified them: a reload that keeps the CAs keeps
+    # resuming (the control); one with another CA file, or with a CRL that revokes the client's
+    # certificate, resumes none of them: a full handshake, verified again (refused once revoked),
+    # and the reason counted.
+    client_cert alice
+    start_backend http
+    cp "$WORK/ca.pem" "$WORK/bundle.pem"
+    ca_db
+    openssl ca -config "$WORK/ca.cnf" -gencrl -out "$WORK/crl.pem" >/dev/null 2>&1 || fail "gencrl"
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key" --client-verify require \
+        --client-ca "$WORK/bundle.pem" --client-crl "$WORK/crl.pem"
+    reload() {
+        local n
+        n=$(grep -c 'event=reloaded' "$WORK/serve.log" || true)
+        kill -HUP "$SERVE_PID"
+        wait_until 10 count_ge "$WORK/serve.log" 'event=reloaded' $((n + 1)) || fail "no reload"
+    }
+    alice=(-cert "$WORK/alice.pem" -key "$WORK/alice.key")
+    sclient s0 -tls1_3 "${alice[@]}" -sess_out "$WORK/t0"
+    reload
+    sclient s1 -tls1_3 "${alice[@]}" -sess_in "$WORK/t0" -sess_out "$WORK/t1"
+    grep -q '^Reused, ' "$WORK/s1.out" || fail "control: a reload with the same trust lost the session"
+    mk_cert other other "" # another CA joins the bundle
+    cat "$WORK/other.pem" >>"$WORK/bundle.pem"
+    reload
+    sclient s2 -tls1_3 "${alice[@]}" -sess_in "$WORK/t1" -sess_out "$WORK/t2"
+    grep -q '^Reused, ' "$WORK/s2.out" && fail "a session verified under the old CA file resumed"
+    grep -q '^New, ' "$WORK/s2.out" || fail "no full handshake under the new CA file"
+    [ "$(metric 'tlsresume_resumption_failures_total{reason="context_mismatch"}')" -ge 1 ] ||
+        fail "the refused session is not counted as context_mismatch"
+    # Revoked: the CRL now lists alice; her session does not resume, and she is refused.
+    openssl ca -config "$WORK/ca.cnf" -revoke "$WORK/alice.pem" >/dev/null 2>&1 || fail "revoke"
+    openssl ca -config "$WORK/ca.cnf" -gencrl -out "$WORK/crl.pem" >/dev/null 2>&1 || fail "gencrl"
+    reload
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" \
+        -servername localhost -ign_eof -tls1_3 "${alice[@]}" -sess_in "$WORK/t2" >"$WORK/s3.out" 2>&1 || true
+    grep -q 'hello from the backend' "$WORK/s3.out" && fail "a revoked certificate's session was served"
+    grep -q 'alert certificate revoked' "$WORK/s3.out" || fail "not refused as revoked: $(tail -3 "$WORK/s3.out")"
+    stop_serve
     ;;
 *)
     fail "unknown scenario $scenario"

@@ -1180,6 +1180,13 @@ bad_configs)
     check "backend_key: needs --backend-cert" "${ok[@]}" --backend-tls --backend-key "$WORK/key.pem"
     check "early_data: not yet with --backend-tls" "${ok[@]}" --backend-tls --early-data
     check "proxy_protocol: not yet with --backend-tls" "${ok[@]}" --backend-tls --proxy-protocol
+    # Client certificates: a mode needs its CA file, a CA or CRL needs a mode, files must load.
+    check "client_ca: required with --client-verify require" "${ok[@]}" --client-verify require
+    check "client_crl: needs --client-verify optional or require" "${ok[@]}" --client-crl "$WORK/cert.pem"
+    check "client_ca: $WORK/missing.pem: No such file" "${ok[@]}" --client-verify optional --client-ca "$WORK/missing.pem"
+    check "client_crl: $WORK/cert.pem: no CRL in it" "${ok[@]}" --client-verify optional \
+        --client-ca "$WORK/cert.pem" --client-crl "$WORK/cert.pem"
+    check "--client-verify: expected one of off|optional|require" "${ok[@]}" --client-verify maybe
     python3 -c "print('cert = ' + 'x' * 250)" >"$WORK/long.ini"
     check "long.ini:1: line longer than 198 characters" --config "$WORK/long.ini" --backend 127.0.0.1:1
     # Fleet mode: endpoints, the fleet key file and the password.

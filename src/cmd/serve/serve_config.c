@@ -84,6 +84,17 @@ static const struct cli_opt opts[] = {
         "a DER OCSP response (as `openssl ocsp -respout` writes it) stapled to full handshakes "
         "that present the certificate it covers; repeatable. Checked at start and reload: good, "
         "current and signed by the certificate's issuer; one past half its life is warned of"),
+    OPT("client_verify", CLI_CHOICE, "off", 0, 0, "off|optional|require", client_verify,
+        "ask clients for a certificate and verify it against --client-ca: optional (a client "
+        "without one is served, one with a bad one refused) or require; sessions resume only "
+        "under the trust that verified them (a reload with other CAs or CRLs resumes none)"),
+    OPT("client_ca", CLI_STRING, "", 0, 0, "FILE", client_ca,
+        "PEM CA certificates that client certificates must chain to (their names are sent to "
+        "the client); required with --client-verify"),
+    OPT("client_crl", CLI_STRING, "", 0, 0, "FILE", client_crl,
+        "PEM CRLs of the --client-ca CAs: a revoked client certificate is refused"),
+    OPT("client_verify_depth", CLI_INT, "2", 1, 16, NULL, client_verify_depth,
+        "most intermediate CA certificates between a client certificate and --client-ca"),
     OPT("key_password_file", CLI_STRING, "", 0, 0, "FILE", key_password_file,
         "pass phrases of encrypted --key files, one a line, each tried in turn; without it an "
         "encrypted key is refused (never asked for on a terminal)"),
@@ -383,6 +394,29 @@ static bool validate_upstream(const struct serve_config *cfg, char *err, size_t 
     return true;
 }
 
+/* Client certificates: the CA file with any mode but off, the CRL only with it. */
+static bool validate_client_auth(const struct serve_config *cfg, char *err, size_t cap)
+{
+    bool is_on = strcmp(cfg->client_verify, "off") != 0;
+    if (is_on && cfg->client_ca[0] == '\0') {
+        set_err(err, cap, "client_ca: required with --client-verify %s", cfg->client_verify);
+        return false;
+    }
+    if (!is_on && (cfg->client_ca[0] != '\0' || cfg->client_crl[0] != '\0')) {
+        set_err(err, cap, "%s: needs --client-verify optional or require",
+                cfg->client_ca[0] != '\0' ? "client_ca" : "client_crl");
+        return false;
+    }
+    const char *files[][2] = {{"client_ca", cfg->client_ca}, {"client_crl", cfg->client_crl}};
+    for (size_t i = 0; i < 2; i++) {
+        if (files[i][1][0] != '\0' && access(files[i][1], R_OK) != 0) {
+            set_err(err, cap, "%s: %s: %s", files[i][0], files[i][1], strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
 bool serve_config_validate(struct serve_config *cfg, char *err, size_t cap)
 {
     if (cfg->backend.n == 0) {
@@ -429,7 +463,8 @@ bool serve_config_validate(struct serve_config *cfg, char *err, size_t cap)
         set_err(err, cap, "admin: %s: %s", cfg->admin, why);
         return false;
     }
-    if (!validate_fleet(cfg, err, cap) || !validate_upstream(cfg, err, cap)) {
+    if (!validate_fleet(cfg, err, cap) || !validate_upstream(cfg, err, cap) ||
+        !validate_client_auth(cfg, err, cap)) {
         return false;
     }
     if (cfg->workers == 0) {

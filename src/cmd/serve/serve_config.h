@@ -29,6 +29,10 @@ struct serve_config {
     struct cli_list cert;
     struct cli_list key;
     struct cli_list ocsp;
+    char client_verify[CLI_STR];
+    char client_ca[CLI_STR];
+    char client_crl[CLI_STR];
+    uint64_t client_verify_depth;
     char key_password_file[CLI_STR];
     bool self_signed;
     uint64_t workers;

@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 
 #include "../cli/log.h"
+#include "serve_client_auth.h"
 #include "serve_upstream_store.h"
 
 size_t buf_len(const struct buf *b)
@@ -117,17 +118,21 @@ static void access_log(struct conn *c, const char *end)
     char peer[INET6_ADDRSTRLEN + 8];
     conn_peer_text(&c->peer, peer, sizeof(peer));
     const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    char who[400] = "-";
+    if (c->is_handshake_done) {
+        client_auth_identity(c->ssl, who, sizeof(who));
+    }
     bool is_done = c->is_handshake_done;
     log_msg(LOG_INFO, "access",
             "worker=%d client=%s sni=%s proto=%s cipher=%s resumed=%s offered=%s miss=%s "
             "backend=%s "
-            "upstream=%s bytes_in=%llu bytes_out=%llu duration_ms=%.0f end=%s",
+            "upstream=%s client_cert=%s bytes_in=%llu bytes_out=%llu duration_ms=%.0f end=%s",
             c->w->a->id, peer, sni != NULL ? sni : "-", is_done ? SSL_get_version(c->ssl) : "-",
             is_done ? SSL_get_cipher_name(c->ssl) : "-",
             is_done ? tlsr_resumption_name(tlsr_ssl_resumption(c->ssl)) : "-",
             is_done ? tlsr_offer_name(tlsr_ssl_offer(c->ssl)) : "-",
             is_done ? tlsr_miss_name(tlsr_ssl_miss(c->ssl)) : "-",
-            c->backend >= 0 ? c->w->a->backends[c->backend].name : "-", upstream_text(c),
+            c->backend >= 0 ? c->w->a->backends[c->backend].name : "-", upstream_text(c), who,
             (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
             (ev_now(c->w->loop) - c->started) * 1000.0, end);
 }

@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "../cli/log.h"
+#include "serve_client_auth.h"
 #include "serve_key.h"
 #include "serve_ocsp.h"
 
@@ -28,6 +29,23 @@ void tls_error(char *err, size_t cap, const char *what)
     }
     ERR_clear_error();
     snprintf(err, cap, "%s: %s", what, buf);
+}
+
+bool tls_digest_file(EVP_MD_CTX *md, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return false;
+    }
+    uint8_t chunk[4096];
+    size_t n;
+    bool ok = true;
+    while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        ok = EVP_DigestUpdate(md, chunk, n) == 1;
+    }
+    ok = ok && ferror(f) == 0;
+    fclose(f);
+    return ok;
 }
 
 /* Picks the SSL_CTX whose certificate matches the client's SNI. */
@@ -195,6 +213,15 @@ static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cac
     if (!serve_session_context(cfg, sid_ctx, &sid_ctx_len, err, cap)) {
         return false;
     }
+    if (client_auth_is_on(cfg)) {
+        /* Sessions bound to the client trust too (serve_client_auth.c). */
+        uint8_t base[32];
+        memcpy(base, sid_ctx, sid_ctx_len);
+        if (!client_auth_sid_ctx(ctx, cfg, base, sid_ctx_len, sid_ctx, err, cap)) {
+            return false;
+        }
+        sid_ctx_len = 32;
+    }
     if (sid_ctx_len > 0) {
         o.sid_ctx = sid_ctx;
         o.sid_ctx_len = sid_ctx_len;
@@ -302,7 +329,7 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
             }
             g = (int)set->n;
             set->ctx[set->n++] = ctx;
-            ok = configure(ctx, cfg, err, cap);
+            ok = configure(ctx, cfg, err, cap) && client_auth_configure(ctx, cfg, err, cap);
         }
         ctx_of[i] = g;
         ok = ok &&

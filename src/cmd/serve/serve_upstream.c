@@ -32,24 +32,6 @@
 #include "serve_tls.h"
 #include "serve_upstream_store.h"
 
-/* Adds the bytes of the file at path to md; false when it cannot be read. */
-static bool digest_file(EVP_MD_CTX *md, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return false;
-    }
-    uint8_t chunk[4096];
-    size_t n;
-    bool ok = true;
-    while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        ok = EVP_DigestUpdate(md, chunk, n) == 1;
-    }
-    ok = ok && ferror(f) == 0;
-    fclose(f);
-    return ok;
-}
-
 /* The system's CA certificates as OpenSSL finds them: the bytes of its default file, if any
  * (a CA removed from it changes the trust), and the name of its directory. */
 static bool digest_system(EVP_MD_CTX *md)
@@ -57,7 +39,7 @@ static bool digest_system(EVP_MD_CTX *md)
     const char *dir = X509_get_default_cert_dir();
     return EVP_DigestUpdate(md, "system", 6) == 1 &&
            (access(X509_get_default_cert_file(), R_OK) != 0 ||
-            digest_file(md, X509_get_default_cert_file())) &&
+            tls_digest_file(md, X509_get_default_cert_file())) &&
            EVP_DigestUpdate(md, dir, strlen(dir)) == 1;
 }
 
@@ -68,9 +50,9 @@ static bool trust_digest(const struct serve_config *cfg, uint8_t out[32])
     bool ok =
         md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
         EVP_DigestUpdate(md, &flag, 1) == 1 &&
-        (cfg->backend_ca[0] != '\0' ? digest_file(md, cfg->backend_ca) : digest_system(md)) &&
+        (cfg->backend_ca[0] != '\0' ? tls_digest_file(md, cfg->backend_ca) : digest_system(md)) &&
         EVP_DigestUpdate(md, cfg->backend_servername, strlen(cfg->backend_servername) + 1) == 1 &&
-        (cfg->backend_cert[0] == '\0' || digest_file(md, cfg->backend_cert)) &&
+        (cfg->backend_cert[0] == '\0' || tls_digest_file(md, cfg->backend_cert)) &&
         EVP_DigestFinal_ex(md, out, NULL) == 1;
     EVP_MD_CTX_free(md);
     return ok;

@@ -62,11 +62,11 @@ static tlsr_status check_opts(const struct tlsr_ssl_opts *o)
     return TLSR_OK;
 }
 
-/* The certificates' part of the derived context: SHA-256 of the one certificate, or with
- * several (one per key type, RSA beside ECDSA) SHA-256 over each one's SHA-256, in OpenSSL's
- * fixed order of key types, so the order they were loaded in does not matter. */
-static tlsr_status certificates_digest(SSL_CTX *ctx, uint8_t out[32])
+/* The certificates' part of the derived context (ssl.h): the order they were loaded in does not
+ * matter. */
+tlsr_status tlsr_ssl_certificates_digest(SSL_CTX *ctx, uint8_t out[32])
 {
+    ENSURE(ctx != NULL, TLSR_E_INVALID, "certificates digest: NULL context");
     uint8_t fps[8][32];
     size_t n = 0;
     unsigned int fp_len = 0;
@@ -99,7 +99,7 @@ static tlsr_status certificates_digest(SSL_CTX *ctx, uint8_t out[32])
 static tlsr_status derive_sid_ctx(SSL_CTX *ctx, uint8_t out[SSL_MAX_SID_CTX_LENGTH])
 {
     uint8_t in[20 + 32 + 4] = "tlsresume sid_ctx v1";
-    TRY(certificates_digest(ctx, in + 20));
+    TRY(tlsr_ssl_certificates_digest(ctx, in + 20));
     uint32_t mode = (uint32_t)SSL_CTX_get_verify_mode(ctx);
     for (int i = 0; i < 4; i++) {
         in[52 + i] = (uint8_t)(mode >> (24 - 8 * i));

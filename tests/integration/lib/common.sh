@@ -81,7 +81,7 @@ mk_cert() {
         -keyout "$WORK/$1.key" -out "$WORK/$1.csr" 2>/dev/null || fail "req $1"
     if [ -z "${4:-}" ]; then
         openssl x509 -req -days 2 -in "$WORK/$1.csr" -signkey "$WORK/$1.key" \
-            -extfile <(printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n') \
+            -extfile <(printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,cRLSign\n') \
             -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
     else
         openssl x509 -req -days 2 -in "$WORK/$1.csr" -CA "$WORK/$4.pem" -CAkey "$WORK/$4.key" \

@@ -1,0 +1,172 @@
+/*
+ * Client certificates for `tlsresume serve` (--client-verify optional|require, --client-ca,
+ * --client-crl, --client-verify-depth): each server context asks for a certificate, verifies it
+ * against the CAs (and the CRLs, leaf certificates checked), and binds its sessions to that
+ * trust. A resumed session carries the certificate its full handshake verified, so the session
+ * ID context of a context with client verification is
+ *
+ *   SHA-256("tlsresume client trust 1" || base || verify mode (4 bytes) || depth (4 bytes) ||
+ *           SHA-256(CA file bytes) || SHA-256(CRL file bytes, or nothing))
+ *   base = session_context when set, else tlsr_ssl_certificates_digest()
+ *
+ * and a reload that changes the CAs or the CRL (or the mode) resumes no session verified under
+ * the old trust: those clients make a full handshake, verified again (counted as
+ * context_mismatch). Without client verification the context is the library's, as before.
+ */
+#include "serve_client_auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <tlsresume/ssl.h>
+
+#include "serve_tls.h"
+
+bool client_auth_is_on(const struct serve_config *cfg)
+{
+    return strcmp(cfg->client_verify, "off") != 0;
+}
+
+/* Adds the bytes of the file at path to md; false (err set, naming the option) when it cannot be
+ * read. */
+static bool digest_file(EVP_MD_CTX *md, const char *what, const char *path, char *err, size_t cap)
+{
+    if (!tls_digest_file(md, path)) {
+        snprintf(err, cap, "%s: %s: cannot be read", what, path);
+        return false;
+    }
+    return true;
+}
+
+/* Every CRL of the PEM file into the context's store, leaf certificates checked against them. */
+static bool load_crls(SSL_CTX *ctx, const char *path, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, cap, "client_crl: %s: %s", path, strerror(errno));
+        return false;
+    }
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    size_t n = 0;
+    X509_CRL *crl;
+    while ((crl = PEM_read_X509_CRL(f, NULL, NULL, NULL)) != NULL) {
+        int is_added = X509_STORE_add_crl(store, crl);
+        X509_CRL_free(crl);
+        if (is_added != 1) {
+            fclose(f);
+            char what[600];
+            snprintf(what, sizeof(what), "client_crl: %s", path);
+            tls_error(err, cap, what);
+            return false;
+        }
+        n++;
+    }
+    fclose(f);
+    ERR_clear_error(); /* the end of the file */
+    if (n == 0) {
+        snprintf(err, cap, "client_crl: %s: no CRL in it (PEM, -----BEGIN X509 CRL-----)", path);
+        return false;
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    return true;
+}
+
+bool client_auth_configure(SSL_CTX *ctx, const struct serve_config *cfg, char *err, size_t cap)
+{
+    if (!client_auth_is_on(cfg)) {
+        return true;
+    }
+    ERR_clear_error();
+    char what[600];
+    snprintf(what, sizeof(what), "client_ca: %s", cfg->client_ca);
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->client_ca);
+    if (SSL_CTX_load_verify_locations(ctx, cfg->client_ca, NULL) != 1 || names == NULL) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        tls_error(err, cap, what);
+        return false;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names); /* the names a client chooses its certificate by */
+    if (cfg->client_crl[0] != '\0' && !load_crls(ctx, cfg->client_crl, err, cap)) {
+        return false;
+    }
+    bool is_required = strcmp(cfg->client_verify, "require") == 0;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (is_required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                       NULL);
+    SSL_CTX_set_verify_depth(ctx, (int)cfg->client_verify_depth);
+    return true;
+}
+
+bool client_auth_sid_ctx(SSL_CTX *ctx, const struct serve_config *cfg, const uint8_t *base,
+                         size_t base_len, uint8_t out[32], char *err, size_t cap)
+{
+    uint8_t certs[32];
+    if (base_len == 0) {
+        if (tlsr_ssl_certificates_digest(ctx, certs) != TLSR_OK) {
+            snprintf(err, cap, "client_verify: %s", tlsr_last_error());
+            return false;
+        }
+        base = certs;
+        base_len = sizeof(certs);
+    }
+    uint8_t ca[32], crl[32] = {0};
+    uint8_t fields[8];
+    uint32_t mode = (uint32_t)SSL_CTX_get_verify_mode(ctx);
+    uint32_t depth = (uint32_t)cfg->client_verify_depth;
+    for (int i = 0; i < 4; i++) {
+        fields[i] = (uint8_t)(mode >> (24 - 8 * i));
+        fields[4 + i] = (uint8_t)(depth >> (24 - 8 * i));
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+              digest_file(md, "client_ca", cfg->client_ca, err, cap) &&
+              EVP_DigestFinal_ex(md, ca, NULL) == 1;
+    if (ok && cfg->client_crl[0] != '\0') {
+        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             digest_file(md, "client_crl", cfg->client_crl, err, cap) &&
+             EVP_DigestFinal_ex(md, crl, NULL) == 1;
+    }
+    ok = ok && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(md, "tlsresume client trust 1", 24) == 1 &&
+         EVP_DigestUpdate(md, base, base_len) == 1 &&
+         EVP_DigestUpdate(md, fields, sizeof(fields)) == 1 &&
+         EVP_DigestUpdate(md, ca, sizeof(ca)) == 1 && EVP_DigestUpdate(md, crl, sizeof(crl)) == 1 &&
+         EVP_DigestFinal_ex(md, out, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok && err[0] == '\0') {
+        snprintf(err, cap, "client_verify: cannot derive the session ID context");
+    }
+    return ok;
+}
+
+void client_auth_identity(SSL *ssl, char *out, size_t cap)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (peer == NULL) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    unsigned char fp[32];
+    unsigned int fp_len = 0;
+    char subject[256] = "?";
+    X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
+    for (char *p = subject; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) {
+            *p = '?'; /* it goes into a log line between quotes */
+        }
+    }
+    char hex[17] = "";
+    if (X509_digest(peer, EVP_sha256(), fp, &fp_len) == 1) {
+        for (int i = 0; i < 8; i++) {
+            snprintf(hex + 2 * i, 3, "%02x", fp[i]);
+        }
+    }
+    long v = SSL_get_verify_result(ssl);
+    snprintf(out, cap, "\"%s\" sha256=%s verify=%s", subject, hex,
+             v == X509_V_OK ? "ok" : X509_verify_cert_error_string(v));
+}
