@@ -22,7 +22,9 @@
                                                    answers "ok TEXT" to each
 
 With --proxy-protocol it expects a PROXY protocol v2 header first and puts the client address it
-carries in the answer (http) or prints it (echo). Prints "listening HOST:PORT" when ready.
+carries in the answer (http) or prints it (echo); with an SSL TLV (a client certificate), the
+http answer says what it carries: "client_cert: cn=NAME conn=0|1 sess=0|1 verify=N sha256=HEX
+subject=DN". Prints "listening HOST:PORT" when ready.
 """
 import argparse
 import asyncio
@@ -35,16 +37,36 @@ SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
 PP2_TYPE_EARLY_DATA = 0xE0
+PP2_TYPE_SSL = 0x20
+PP2_SUBTYPE_SSL_CN = 0x22
+PP2_TYPE_CERT_SHA256 = 0xE1
+PP2_TYPE_CERT_SUBJECT = 0xE2
 
 
-def early_tlv(tlvs):
-    """1 when the TLVs after the addresses carry tlsresume's early data marker."""
-    while len(tlvs) >= 3:
-        kind, length = tlvs[0], struct.unpack("!H", tlvs[1:3])[0]
-        if kind == PP2_TYPE_EARLY_DATA and length == 1 and tlvs[3:4] == b"\x01":
-            return 1
-        tlvs = tlvs[3 + length:]
-    return 0
+def tlv_list(data):
+    """The (type, value) pairs of a run of TLVs."""
+    out = []
+    while len(data) >= 3:
+        kind, length = data[0], struct.unpack("!H", data[1:3])[0]
+        out.append((kind, data[3:3 + length]))
+        data = data[3 + length:]
+    return out
+
+
+def read_tlvs(tlvs, info):
+    """The early data marker and the client certificate TLVs into info."""
+    for kind, value in tlv_list(tlvs):
+        if kind == PP2_TYPE_EARLY_DATA and value == b"\x01":
+            info["early"] = 1
+        elif kind == PP2_TYPE_SSL and len(value) >= 5:
+            subs = dict(tlv_list(value[5:]))
+            info["cert"] = "cn=%s conn=%d sess=%d verify=%d" % (
+                subs.get(PP2_SUBTYPE_SSL_CN, b"-").decode(errors="replace"), value[0] >> 1 & 1,
+                value[0] >> 2 & 1, struct.unpack("!I", value[1:5])[0])
+        elif kind == PP2_TYPE_CERT_SHA256:
+            info["sha256"] = value.hex()
+        elif kind == PP2_TYPE_CERT_SUBJECT:
+            info["subject"] = value.decode(errors="replace")
 
 
 async def read_proxy_header(reader, info=None):
@@ -55,13 +77,13 @@ async def read_proxy_header(reader, info=None):
     body = await reader.readexactly(length)
     if head[13] == 0x11:
         if info is not None:
-            info["early"] = early_tlv(body[12:])
+            read_tlvs(body[12:], info)
         src = ipaddress.ip_address(body[0:4])
         port = struct.unpack("!H", body[8:10])[0]
         return "%s:%d" % (src, port)
     if head[13] == 0x21:
         if info is not None:
-            info["early"] = early_tlv(body[36:])
+            read_tlvs(body[36:], info)
         src = ipaddress.ip_address(body[0:16])
         port = struct.unpack("!H", body[32:34])[0]
         return "[%s]:%d" % (src, port)
@@ -147,6 +169,9 @@ def handler(mode, proxy_protocol, count=0):
                 line = request.split(b"\r\n", 1)[0].decode(errors="replace")
                 kind = b"text/plain"
                 body = ("hello from the backend\nrequest: %s\nclient: %s\n" % (line, client)).encode()
+                if "cert" in info:
+                    body += ("client_cert: %s sha256=%s subject=%s\n" % (
+                        info["cert"], info.get("sha256", "-"), info.get("subject", "-"))).encode()
                 if mode == "page" and line.split(" ")[1:2] == ["/"]:
                     kind, body = b"text/html", PAGE
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n"

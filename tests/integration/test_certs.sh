@@ -238,6 +238,31 @@ mtls | mtls_optional)
     grep -q 'client_cert="' "$WORK/serve.log" && fail "control: an identity without --client-verify"
     stop_serve
     ;;
+mtls_proxy)
+    # The backend learns the client's identity from the PROXY v2 header (the SSL TLV with its CN
+    # subtype, the certificate's SHA-256 and subject), on resumed connections as on full ones:
+    # a full handshake says the certificate came on this connection, a resumed one that it came
+    # in the session; the control, without --client-verify, sends no identity.
+    client_cert alice
+    start_backend http --proxy-protocol
+    fp=$(openssl x509 -in "$WORK/alice.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key" --proxy-protocol \
+        --client-verify require --client-ca "$WORK/ca.pem"
+    for v in -tls1_2 -tls1_3; do
+        sclient "full$v" "$v" -cert "$WORK/alice.pem" -key "$WORK/alice.key" -sess_out "$WORK/p$v"
+        sclient "resumed$v" "$v" -cert "$WORK/alice.pem" -key "$WORK/alice.key" -sess_in "$WORK/p$v"
+        grep -q '^Reused, ' "$WORK/resumed$v.out" || fail "$v: did not resume"
+        grep -q "^client_cert: cn=alice conn=1 sess=1 verify=0 sha256=$fp subject=/CN=alice$" \
+            "$WORK/full$v.out" || fail "$v full: the backend saw $(grep client_cert "$WORK/full$v.out")"
+        grep -q "^client_cert: cn=alice conn=0 sess=1 verify=0 sha256=$fp subject=/CN=alice$" \
+            "$WORK/resumed$v.out" || fail "$v resumed: the backend saw $(grep client_cert "$WORK/resumed$v.out")"
+    done
+    stop_serve
+    start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key" --proxy-protocol
+    sclient control -tls1_3 -cert "$WORK/alice.pem" -key "$WORK/alice.key"
+    grep -q '^client_cert:' "$WORK/control.out" && fail "control: an identity without --client-verify"
+    stop_serve
+    ;;
 mtls_trust)
     # Sessions are bound to the trust that verified them: a reload that keeps the CAs keeps
     # resuming (the control); one with another CA file, or with a CRL that revokes the client's

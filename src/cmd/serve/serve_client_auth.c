@@ -144,6 +144,57 @@ bool client_auth_sid_ctx(SSL_CTX *ctx, const struct serve_config *cfg, const uin
     return ok;
 }
 
+/* One TLV at p (type, 2-byte length, value); the bytes written, 0 when it does not fit. */
+static size_t put_tlv(uint8_t *p, size_t cap, uint8_t type, const void *value, size_t len)
+{
+    if (len > 0xffff || 3 + len > cap) {
+        return 0;
+    }
+    p[0] = type;
+    p[1] = (uint8_t)(len >> 8);
+    p[2] = (uint8_t)len;
+    memcpy(p + 3, value, len);
+    return 3 + len;
+}
+
+size_t client_auth_tlvs(SSL *ssl, uint8_t *p, size_t cap)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (peer == NULL || cap < 8) {
+        return 0;
+    }
+    uint8_t ssl_tlv[600];
+    size_t n = 5;
+    bool is_resumed = SSL_session_reused(ssl) == 1;
+    ssl_tlv[0] = (uint8_t)(0x01 | (is_resumed ? 0 : 0x02) | 0x04); /* SSL, CERT_CONN, CERT_SESS */
+    uint32_t verify = (uint32_t)SSL_get_verify_result(ssl);
+    for (int i = 0; i < 4; i++) {
+        ssl_tlv[1 + i] = (uint8_t)(verify >> (24 - 8 * i));
+    }
+    const char *version = SSL_get_version(ssl);
+    const char *cipher = SSL_get_cipher_name(ssl);
+    char cn[256] = "";
+    int cn_len =
+        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
+    n += put_tlv(ssl_tlv + n, sizeof(ssl_tlv) - n, 0x21, version, strlen(version));
+    if (cn_len > 0) {
+        n += put_tlv(ssl_tlv + n, sizeof(ssl_tlv) - n, 0x22, cn, (size_t)cn_len);
+    }
+    n += put_tlv(ssl_tlv + n, sizeof(ssl_tlv) - n, 0x23, cipher, strlen(cipher));
+    size_t out = put_tlv(p, cap, 0x20, ssl_tlv, n);
+    unsigned char fp[32];
+    unsigned int fp_len = 0;
+    if (out > 0 && X509_digest(peer, EVP_sha256(), fp, &fp_len) == 1) {
+        out += put_tlv(p + out, cap - out, 0xE1, fp, fp_len);
+    }
+    char subject[256] = "";
+    X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
+    if (out > 0) {
+        out += put_tlv(p + out, cap - out, 0xE2, subject, strlen(subject));
+    }
+    return out;
+}
+
 void client_auth_identity(SSL *ssl, char *out, size_t cap)
 {
     X509 *peer = SSL_get0_peer_certificate(ssl);

@@ -116,7 +116,8 @@ static const struct cli_opt opts[] = {
         "client it names goes to the backend's PROXY header and the logs. Only behind a "
         "balancer: a client could claim any address"),
     OPT("proxy_protocol", CLI_BOOL, "no", 0, 0, NULL, proxy_protocol,
-        "send a PROXY protocol v2 header to the backend with the client's address"),
+        "send a PROXY protocol v2 header to the backend with the client's address (and, with "
+        "--client-verify, its certificate's identity: docs/DEPLOY.md)"),
     OPT("tls13_tickets", CLI_CHOICE, "stateless", 0, 0, "stateless|stateful", tls13_tickets,
         "TLS 1.3 tickets: stateless (sealed session) or stateful (single-use cache key; turns "
         "TLS 1.2 tickets off)"),

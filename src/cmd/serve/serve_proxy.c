@@ -4,6 +4,7 @@
  * moves bytes both ways with back-pressure and half-closes, and the PROXY v2 header.
  */
 #include "serve_conn.h"
+#include "serve_client_auth.h"
 #include "serve_upstream.h"
 
 #include <errno.h>
@@ -415,6 +416,9 @@ void proxy_header(struct conn *c, bool is_early)
         p[n + 2] = 1;
         p[n + 3] = 1;
         n += 4;
+    }
+    if (client_auth_is_on(c->w->a->cfg)) {
+        n += client_auth_tlvs(c->ssl, p + n, BUF_SIZE - c->c2b.end - n); /* the identity */
     }
     p[14] = (uint8_t)((n - 16) >> 8);
     p[15] = (uint8_t)(n - 16);
