@@ -257,6 +257,21 @@ mtls_proxy)
         grep -q "^client_cert: cn=alice conn=0 sess=1 verify=0 sha256=$fp subject=/CN=alice$" \
             "$WORK/resumed$v.out" || fail "$v resumed: the backend saw $(grep client_cert "$WORK/resumed$v.out")"
     done
+    # curl, and Java with a PKCS12 keystore (its own session cache resumes): the same identity.
+    curl -sk --max-time 20 --cert "$WORK/alice.pem" --key "$WORK/alice.key" "https://127.0.0.1:$PORT/" \
+        >"$WORK/curl.out" 2>&1 || fail "curl --cert failed"
+    grep -q "^client_cert: cn=alice conn=1 sess=1 verify=0 sha256=$fp " "$WORK/curl.out" ||
+        fail "curl: the backend saw $(grep client_cert "$WORK/curl.out")"
+    command -v java >/dev/null || fail "java is not installed (scripts/deps.sh test)"
+    openssl pkcs12 -export -in "$WORK/alice.pem" -inkey "$WORK/alice.key" -out "$WORK/alice.p12" \
+        -passout pass:changeit || fail "pkcs12"
+    timeout 120 java "$SRC_DIR/tests/integration/lib/JavaClient.java" localhost "$PORT" TLSv1.3 4 \
+        "$WORK/alice.p12" >"$WORK/java.out" 2>&1 || fail "java client failed: $(tail -5 "$WORK/java.out")"
+    grep -q '^answers=4$' "$WORK/java.out" || fail "java: $(cat "$WORK/java.out")"
+    [ "$(grep -c "^identity=cn=alice conn=1 sess=1 verify=0 sha256=$fp " "$WORK/java.out")" -ge 1 ] ||
+        fail "java: no full connection with alice's identity"
+    [ "$(grep -c "^identity=cn=alice conn=0 sess=1 verify=0 sha256=$fp " "$WORK/java.out")" -ge 1 ] ||
+        fail "java: no resumed connection with alice's identity: $(cat "$WORK/java.out")"
     stop_serve
     start_serve --cert "$WORK/chain.pem" --key "$WORK/leaf.key" --proxy-protocol
     sclient control -tls1_3 -cert "$WORK/alice.pem" -key "$WORK/alice.key"
