@@ -24,7 +24,7 @@
 With --proxy-protocol it expects a PROXY protocol v2 header first and puts the client address it
 carries in the answer (http) or prints it (echo); with an SSL TLV (a client certificate), the
 http answer says what it carries: "client_cert: cn=NAME conn=0|1 sess=0|1 verify=N sha256=HEX
-subject=DN". Prints "listening HOST:PORT" when ready.
+subject=DN san=SAN". Prints "listening HOST:PORT" when ready.
 """
 import argparse
 import asyncio
@@ -41,6 +41,7 @@ PP2_TYPE_SSL = 0x20
 PP2_SUBTYPE_SSL_CN = 0x22
 PP2_TYPE_CERT_SHA256 = 0xE1
 PP2_TYPE_CERT_SUBJECT = 0xE2
+PP2_TYPE_CERT_SAN = 0xE3
 
 
 def tlv_list(data):
@@ -67,6 +68,8 @@ def read_tlvs(tlvs, info):
             info["sha256"] = value.hex()
         elif kind == PP2_TYPE_CERT_SUBJECT:
             info["subject"] = value.decode(errors="replace")
+        elif kind == PP2_TYPE_CERT_SAN:
+            info["san"] = value.decode(errors="replace")
 
 
 async def read_proxy_header(reader, info=None):
@@ -170,8 +173,9 @@ def handler(mode, proxy_protocol, count=0):
                 kind = b"text/plain"
                 body = ("hello from the backend\nrequest: %s\nclient: %s\n" % (line, client)).encode()
                 if "cert" in info:
-                    body += ("client_cert: %s sha256=%s subject=%s\n" % (
-                        info["cert"], info.get("sha256", "-"), info.get("subject", "-"))).encode()
+                    body += ("client_cert: %s sha256=%s subject=%s san=%s\n" % (
+                        info["cert"], info.get("sha256", "-"), info.get("subject", "-"),
+                        info.get("san", "-"))).encode()
                 if mode == "page" and line.split(" ")[1:2] == ["/"]:
                     kind, body = b"text/html", PAGE
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n"

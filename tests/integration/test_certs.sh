@@ -26,12 +26,13 @@ ocsp_response() {
         -ndays "${3:-1}" >/dev/null 2>&1 || fail "openssl ocsp $1"
 }
 
-# client_cert NAME: $WORK/NAME.pem and .key, a client certificate (clientAuth) under the CA.
+# client_cert NAME: $WORK/NAME.pem and .key, a client certificate (clientAuth, the e-mail
+# address NAME@example.test) under the CA.
 client_cert() {
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
         -keyout "$WORK/$1.key" -out "$WORK/$1.csr" 2>/dev/null || fail "req $1"
     openssl x509 -req -days 2 -in "$WORK/$1.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
-        -CAcreateserial -extfile <(printf 'extendedKeyUsage=clientAuth\n') \
+        -CAcreateserial -extfile <(printf 'extendedKeyUsage=clientAuth\nsubjectAltName=email:%s@example.test\n' "$1") \
         -out "$WORK/$1.pem" 2>/dev/null || fail "x509 $1"
 }
 
@@ -216,7 +217,7 @@ mtls | mtls_optional)
     curl -sk --max-time 20 --cert "$WORK/alice.pem" --key "$WORK/alice.key" "https://127.0.0.1:$PORT/" \
         >"$WORK/curl.out" 2>&1 || fail "curl --cert failed"
     grep -q 'hello from the backend' "$WORK/curl.out" || fail "curl --cert: no answer"
-    wait_until 10 count_ge "$WORK/serve.log" ' access .* client_cert="/CN=alice" sha256=[0-9a-f]* verify=ok ' 5 ||
+    wait_until 10 count_ge "$WORK/serve.log" ' access .* client_cert="/CN=alice" san="email:alice@example.test" sha256=[0-9a-f]* verify=ok ' 5 ||
         fail "the access log does not name alice on every connection"
     n=$(grep -cE ' access .* resumed=(ticket|psk) .* client_cert="/CN=alice" ' "$WORK/serve.log" || true)
     [ "$n" -eq 2 ] || fail "resumed connections with alice's identity: $n, expected 2"
@@ -252,9 +253,9 @@ mtls_proxy)
         sclient "full$v" "$v" -cert "$WORK/alice.pem" -key "$WORK/alice.key" -sess_out "$WORK/p$v"
         sclient "resumed$v" "$v" -cert "$WORK/alice.pem" -key "$WORK/alice.key" -sess_in "$WORK/p$v"
         grep -q '^Reused, ' "$WORK/resumed$v.out" || fail "$v: did not resume"
-        grep -q "^client_cert: cn=alice conn=1 sess=1 verify=0 sha256=$fp subject=/CN=alice$" \
+        grep -q "^client_cert: cn=alice conn=1 sess=1 verify=0 sha256=$fp subject=/CN=alice san=email:alice@example.test$" \
             "$WORK/full$v.out" || fail "$v full: the backend saw $(grep client_cert "$WORK/full$v.out")"
-        grep -q "^client_cert: cn=alice conn=0 sess=1 verify=0 sha256=$fp subject=/CN=alice$" \
+        grep -q "^client_cert: cn=alice conn=0 sess=1 verify=0 sha256=$fp subject=/CN=alice san=email:alice@example.test$" \
             "$WORK/resumed$v.out" || fail "$v resumed: the backend saw $(grep client_cert "$WORK/resumed$v.out")"
     done
     # curl, and Java with a PKCS12 keystore (its own session cache resumes): the same identity.

@@ -144,6 +144,26 @@ bool client_auth_sid_ctx(SSL_CTX *ctx, const struct serve_config *cfg, const uin
     return ok;
 }
 
+/* The certificate's subjectAltName as text ("DNS:a, email:b@c"), "" without one; printable
+ * ASCII only ('?' for the rest), since it goes into log lines. */
+static void san_text(X509 *cert, char *out, size_t cap)
+{
+    out[0] = '\0';
+    int i = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1);
+    BIO *bio = i >= 0 ? BIO_new(BIO_s_mem()) : NULL;
+    if (bio != NULL && X509V3_EXT_print(bio, X509_get_ext(cert, i), 0, 0) == 1) {
+        int n = BIO_read(bio, out, (int)cap - 1);
+        out[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    for (char *p = out; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) {
+            *p = '?';
+        }
+    }
+}
+
 /* One TLV at p (type, 2-byte length, value); the bytes written, 0 when it does not fit. */
 static size_t put_tlv(uint8_t *p, size_t cap, uint8_t type, const void *value, size_t len)
 {
@@ -192,6 +212,11 @@ size_t client_auth_tlvs(SSL *ssl, uint8_t *p, size_t cap)
     if (out > 0) {
         out += put_tlv(p + out, cap - out, 0xE2, subject, strlen(subject));
     }
+    char san[512];
+    san_text(peer, san, sizeof(san));
+    if (out > 0 && san[0] != '\0') {
+        out += put_tlv(p + out, cap - out, 0xE3, san, strlen(san));
+    }
     return out;
 }
 
@@ -217,7 +242,9 @@ void client_auth_identity(SSL *ssl, char *out, size_t cap)
             snprintf(hex + 2 * i, 3, "%02x", fp[i]);
         }
     }
+    char san[256];
+    san_text(peer, san, sizeof(san));
     long v = SSL_get_verify_result(ssl);
-    snprintf(out, cap, "\"%s\" sha256=%s verify=%s", subject, hex,
+    snprintf(out, cap, "\"%s\" san=\"%s\" sha256=%s verify=%s", subject, san, hex,
              v == X509_V_OK ? "ok" : X509_verify_cert_error_string(v));
 }

@@ -23,10 +23,12 @@ bool client_auth_sid_ctx(SSL_CTX *ctx, const struct serve_config *cfg, const uin
 /* The PROXY v2 TLVs of the client's identity (proxy-protocol.txt §2.2.5) into p (cap bytes):
  * PP2_TYPE_SSL with the client flags (a certificate on this connection, and in its session:
  * a resumed connection has only the latter), the verify result and the version, CN and cipher
- * subtypes; then two of tlsresume's custom range: 0xE1 the certificate's SHA-256 (32 bytes),
- * 0xE2 its subject (one line). Returns the bytes written; 0 without a certificate or room. */
+ * subtypes; then tlsresume's custom range: 0xE1 the certificate's SHA-256 (32 bytes), 0xE2 its
+ * subject (one line), 0xE3 its subjectAltName ("DNS:a, email:b", when it has one). Returns the
+ * bytes written; 0 without a certificate or room. */
 size_t client_auth_tlvs(SSL *ssl, uint8_t *p, size_t cap);
-/* The client's certificate for the access log: "\"SUBJECT\" sha256=FIRST8BYTES verify=ok", or
+/* The client's certificate for the access log: "\"SUBJECT\" san=\"SAN\" sha256=FIRST8BYTES
+ * verify=ok", or
  * "-" without one; a resumed connection shows the certificate its session was verified with. */
 void client_auth_identity(SSL *ssl, char *out, size_t cap);
 
