@@ -54,6 +54,34 @@ def tlv_list(data):
     return out
 
 
+def der_items(data):
+    """The (tag, value) items of a run of DER (short and long lengths)."""
+    out = []
+    while len(data) >= 2:
+        tag, length, at = data[0], data[1], 2
+        if length & 0x80:
+            count = length & 0x7F
+            length, at = int.from_bytes(data[2:2 + count], "big"), 2 + count
+        out.append((tag, data[at:at + length]))
+        data = data[at + length:]
+    return out
+
+
+SAN_KINDS = {0x81: "email", 0x82: "DNS", 0x86: "URI"}
+
+
+def san_text(der):
+    """GeneralNames DER as "email:a, DNS:b" (IP addresses dotted or colon-separated)."""
+    names = []
+    for _, seq in der_items(der)[:1]:
+        for tag, value in der_items(seq):
+            if tag == 0x87:
+                names.append("IP:%s" % ipaddress.ip_address(value))
+            elif tag in SAN_KINDS:
+                names.append("%s:%s" % (SAN_KINDS[tag], value.decode(errors="replace")))
+    return ", ".join(names)
+
+
 def read_tlvs(tlvs, info):
     """The early data marker and the client certificate TLVs into info."""
     for kind, value in tlv_list(tlvs):
@@ -69,7 +97,7 @@ def read_tlvs(tlvs, info):
         elif kind == PP2_TYPE_CERT_SUBJECT:
             info["subject"] = value.decode(errors="replace")
         elif kind == PP2_TYPE_CERT_SAN:
-            info["san"] = value.decode(errors="replace")
+            info["san"] = san_text(value)
 
 
 async def read_proxy_header(reader, info=None):

@@ -26,6 +26,7 @@
 
 #include <tlsresume/ssl.h>
 
+#include "../cli/log.h"
 #include "serve_tls.h"
 
 bool client_auth_is_on(const struct serve_config *cfg)
@@ -55,12 +56,20 @@ static bool load_crls(SSL_CTX *ctx, const char *path, char *err, size_t cap)
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     size_t n = 0;
     X509_CRL *crl;
+    char what[600];
+    ERR_clear_error();
     while ((crl = PEM_read_X509_CRL(f, NULL, NULL, NULL)) != NULL) {
+        const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+        if (next != NULL && X509_cmp_current_time(next) < 0) {
+            log_msg(LOG_WARN, "tls",
+                    "client_crl=%s note=\"a CRL is past its nextUpdate: client certificates of "
+                    "its CA are refused until a current one is loaded\"",
+                    path);
+        }
         int is_added = X509_STORE_add_crl(store, crl);
         X509_CRL_free(crl);
         if (is_added != 1) {
             fclose(f);
-            char what[600];
             snprintf(what, sizeof(what), "client_crl: %s", path);
             tls_error(err, cap, what);
             return false;
@@ -68,6 +77,13 @@ static bool load_crls(SSL_CTX *ctx, const char *path, char *err, size_t cap)
         n++;
     }
     fclose(f);
+    unsigned long e = ERR_peek_last_error();
+    if (e != 0 && ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
+        /* Not the end of the file: a damaged block after the good ones. */
+        snprintf(what, sizeof(what), "client_crl: %s (after %zu CRLs)", path, n);
+        tls_error(err, cap, what);
+        return false;
+    }
     ERR_clear_error(); /* the end of the file */
     if (n == 0) {
         snprintf(err, cap, "client_crl: %s: no CRL in it (PEM, -----BEGIN X509 CRL-----)", path);
@@ -177,6 +193,41 @@ static size_t put_tlv(uint8_t *p, size_t cap, uint8_t type, const void *value, s
     return 3 + len;
 }
 
+/* The certificate's first CN as UTF-8 into out; 0 (left out) when absent, longer than cap, or
+ * holding a NUL that a backend would cut at. */
+static size_t cn_utf8(X509 *cert, char *out, size_t cap)
+{
+    X509_NAME *name = X509_get_subject_name(cert);
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *utf8 = NULL;
+    int len =
+        i >= 0 ? ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)))
+               : -1;
+    size_t n = 0;
+    if (len > 0 && (size_t)len <= cap && memchr(utf8, 0, (size_t)len) == NULL) {
+        memcpy(out, utf8, (size_t)len);
+        n = (size_t)len;
+    }
+    OPENSSL_free(utf8);
+    return n;
+}
+
+/* The subject as RFC 2253 text (its special characters escaped: one reading only) into out;
+ * 0 (left out) when it does not fit cap. */
+static size_t subject_rfc2253(X509 *cert, char *out, size_t cap)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    size_t n = 0;
+    if (bio != NULL &&
+        X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+        int len = BIO_read(bio, out, (int)cap);
+        n = len > 0 && (size_t)len < cap ? (size_t)len : 0;
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    return n;
+}
+
 size_t client_auth_tlvs(SSL *ssl, uint8_t *p, size_t cap)
 {
     X509 *peer = SSL_get0_peer_certificate(ssl);
@@ -193,12 +244,11 @@ size_t client_auth_tlvs(SSL *ssl, uint8_t *p, size_t cap)
     }
     const char *version = SSL_get_version(ssl);
     const char *cipher = SSL_get_cipher_name(ssl);
-    char cn[256] = "";
-    int cn_len =
-        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
+    char cn[256];
+    size_t cn_len = cn_utf8(peer, cn, sizeof(cn));
     n += put_tlv(ssl_tlv + n, sizeof(ssl_tlv) - n, 0x21, version, strlen(version));
     if (cn_len > 0) {
-        n += put_tlv(ssl_tlv + n, sizeof(ssl_tlv) - n, 0x22, cn, (size_t)cn_len);
+        n += put_tlv(ssl_tlv + n, sizeof(ssl_tlv) - n, 0x22, cn, cn_len);
     }
     n += put_tlv(ssl_tlv + n, sizeof(ssl_tlv) - n, 0x23, cipher, strlen(cipher));
     size_t out = put_tlv(p, cap, 0x20, ssl_tlv, n);
@@ -207,15 +257,17 @@ size_t client_auth_tlvs(SSL *ssl, uint8_t *p, size_t cap)
     if (out > 0 && X509_digest(peer, EVP_sha256(), fp, &fp_len) == 1) {
         out += put_tlv(p + out, cap - out, 0xE1, fp, fp_len);
     }
-    char subject[256] = "";
-    X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
-    if (out > 0) {
-        out += put_tlv(p + out, cap - out, 0xE2, subject, strlen(subject));
+    char subject[512];
+    size_t subject_len = subject_rfc2253(peer, subject, sizeof(subject));
+    if (out > 0 && subject_len > 0) {
+        out += put_tlv(p + out, cap - out, 0xE2, subject, subject_len);
     }
-    char san[512];
-    san_text(peer, san, sizeof(san));
-    if (out > 0 && san[0] != '\0') {
-        out += put_tlv(p + out, cap - out, 0xE3, san, strlen(san));
+    /* The subjectAltName as its DER (GeneralNames): names may hold any separator. */
+    int i = X509_get_ext_by_NID(peer, NID_subject_alt_name, -1);
+    const ASN1_OCTET_STRING *san = i >= 0 ? X509_EXTENSION_get_data(X509_get_ext(peer, i)) : NULL;
+    if (out > 0 && san != NULL && ASN1_STRING_length(san) <= 512) {
+        out += put_tlv(p + out, cap - out, 0xE3, ASN1_STRING_get0_data(san),
+                       (size_t)ASN1_STRING_length(san));
     }
     return out;
 }
@@ -229,8 +281,9 @@ void client_auth_identity(SSL *ssl, char *out, size_t cap)
     }
     unsigned char fp[32];
     unsigned int fp_len = 0;
-    char subject[256] = "?";
-    X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
+    char subject[512] = "?";
+    size_t len = subject_rfc2253(peer, subject, sizeof(subject) - 1);
+    subject[len > 0 ? len : 1] = '\0';
     for (char *p = subject; *p != '\0'; p++) {
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) {
             *p = '?'; /* it goes into a log line between quotes */

@@ -23,12 +23,13 @@ bool client_auth_sid_ctx(SSL_CTX *ctx, const struct serve_config *cfg, const uin
 /* The PROXY v2 TLVs of the client's identity (proxy-protocol.txt §2.2.5) into p (cap bytes):
  * PP2_TYPE_SSL with the client flags (a certificate on this connection, and in its session:
  * a resumed connection has only the latter), the verify result and the version, CN and cipher
- * subtypes; then tlsresume's custom range: 0xE1 the certificate's SHA-256 (32 bytes), 0xE2 its
- * subject (one line), 0xE3 its subjectAltName ("DNS:a, email:b", when it has one). Returns the
- * bytes written; 0 without a certificate or room. */
+ * subtypes (the CN as UTF-8, left out when it holds a NUL); then tlsresume's custom range: 0xE1
+ * the certificate's SHA-256 (32 bytes), 0xE2 its subject (RFC 2253), 0xE3 its subjectAltName
+ * (the extension's DER, GeneralNames), each left out rather than cut. At most about 1.4 KiB
+ * (PROXY_HEADER_MAX). Returns the bytes written; 0 without a certificate or room. */
 size_t client_auth_tlvs(SSL *ssl, uint8_t *p, size_t cap);
-/* The client's certificate for the access log: "\"SUBJECT\" san=\"SAN\" sha256=FIRST8BYTES
- * verify=ok", or
+/* The client's certificate for the access log: "\"SUBJECT (RFC 2253)\" san=\"SAN\"
+ * sha256=FIRST8BYTES verify=ok", or
  * "-" without one; a resumed connection shows the certificate its session was verified with. */
 void client_auth_identity(SSL *ssl, char *out, size_t cap);
 

@@ -83,7 +83,8 @@ static const struct cli_opt opts[] = {
     OPT("ocsp", CLI_LIST, NULL, 0, 0, "FILE", ocsp,
         "a DER OCSP response (as `openssl ocsp -respout` writes it) stapled to full handshakes "
         "that present the certificate it covers; repeatable. Checked at start and reload: good, "
-        "current and signed by the certificate's issuer; one past half its life is warned of"),
+        "current and signed by the certificate's issuer; one past half its life is warned of, "
+        "and none is stapled once its nextUpdate has passed (fetch a new one and reload)"),
     OPT("client_verify", CLI_CHOICE, "off", 0, 0, "off|optional|require", client_verify,
         "ask clients for a certificate and verify it against --client-ca: optional (a client "
         "without one is served, one with a bad one refused) or require; sessions resume only "

@@ -118,7 +118,7 @@ static void access_log(struct conn *c, const char *end)
     char peer[INET6_ADDRSTRLEN + 8];
     conn_peer_text(&c->peer, peer, sizeof(peer));
     const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
-    char who[400] = "-";
+    char who[1200] = "-";
     if (c->is_handshake_done) {
         client_auth_identity(c->ssl, who, sizeof(who));
     }

@@ -20,6 +20,9 @@
 #include "serve_tls.h"
 
 #define BUF_SIZE (16 * 1024)
+/* Most bytes proxy_header() writes: the v2 header with IPv6 addresses, the early data TLV and
+ * the client certificate's TLVs (each bounded by serve_client_auth.c). */
+#define PROXY_HEADER_MAX 2048
 
 /* A backend, resolved when serve starts (and again on reload). */
 struct backend_addr {

@@ -7,13 +7,15 @@
  * (between its thisUpdate and nextUpdate, five minutes of clock skew allowed); otherwise
  * start-up (or the reload) fails naming the file. One past half its life (between thisUpdate
  * and nextUpdate) is logged as a warning: responders publish the next one by then. Staples go out
- * on full handshakes only: a resumed one shows no certificate.
+ * on full handshakes only: a resumed one shows no certificate. One whose nextUpdate has passed
+ * is no longer stapled (clients refuse a stale staple; none is better): fetch one and reload.
  */
 #include "serve_ocsp.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
@@ -61,10 +63,11 @@ static X509 *issuer_of(X509 *cert, STACK_OF(X509) * chain)
     return X509_check_issued(cert, cert) == X509_V_OK ? cert : NULL;
 }
 
-/* What the response says of cert (issued by issuer): 1 it covers cert and passed every check,
- * 0 it does not cover cert, -1 it covers cert and fails (err says why). */
-static int check_for(OCSP_BASICRESP *bs, X509 *cert, X509 *issuer, const char *path, char *err,
-                     size_t cap)
+/* What the response says of cert (issued by issuer): 1 it covers cert and passed every check
+ * (*next_update_s set, 0 without one), 0 it does not cover cert, -1 it covers cert and fails
+ * (err says why). */
+static int check_for(OCSP_BASICRESP *bs, X509 *cert, X509 *issuer, const char *path,
+                     time_t *next_update_s, char *err, size_t cap)
 {
     OCSP_CERTID *id = OCSP_cert_to_id(NULL, cert, issuer);
     int status = -1, reason = 0;
@@ -77,9 +80,10 @@ static int check_for(OCSP_BASICRESP *bs, X509 *cert, X509 *issuer, const char *p
     }
     STACK_OF(X509) *signers = sk_X509_new_null();
     X509_STORE *store = X509_STORE_new();
+    /* The issuer is the anchor, an intermediate as often as not: OCSP_PARTIAL_CHAIN. */
     bool is_signed = signers != NULL && store != NULL && sk_X509_push(signers, issuer) > 0 &&
                      X509_STORE_add_cert(store, issuer) == 1 &&
-                     OCSP_basic_verify(bs, signers, store, 0) > 0;
+                     OCSP_basic_verify(bs, signers, store, OCSP_PARTIAL_CHAIN) > 0;
     sk_X509_free(signers);
     X509_STORE_free(store);
     ERR_clear_error();
@@ -98,6 +102,8 @@ static int check_for(OCSP_BASICRESP *bs, X509 *cert, X509 *issuer, const char *p
         return -1;
     }
     int days = 0, secs = 0, life_days = 0, life_secs = 0;
+    struct tm tm;
+    *next_update_s = next_upd != NULL && ASN1_TIME_to_tm(next_upd, &tm) == 1 ? timegm(&tm) : 0;
     if (next_upd == NULL) {
         log_msg(LOG_WARN, "tls", "ocsp=%s note=\"the response has no nextUpdate\"", path);
     } else if (ASN1_TIME_diff(&days, &secs, NULL, next_upd) == 1 &&
@@ -112,8 +118,8 @@ static int check_for(OCSP_BASICRESP *bs, X509 *cert, X509 *issuer, const char *p
 }
 
 /* The certificate of ctx's slots that the response covers, checked; into *out (a reference). */
-static int cover(SSL_CTX *ctx, OCSP_BASICRESP *bs, const char *path, X509 **out, char *err,
-                 size_t cap)
+static int cover(SSL_CTX *ctx, OCSP_BASICRESP *bs, const char *path, X509 **out,
+                 time_t *next_update_s, char *err, size_t cap)
 {
     int found = 0;
     for (long more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST); more == 1 && found == 0;
@@ -125,7 +131,7 @@ static int cover(SSL_CTX *ctx, OCSP_BASICRESP *bs, const char *path, X509 **out,
         if (issuer == NULL) {
             continue;
         }
-        found = check_for(bs, cert, issuer, path, err, cap);
+        found = check_for(bs, cert, issuer, path, next_update_s, err, cap);
         if (found == 1 && X509_up_ref(cert) == 1) {
             *out = cert;
         }
@@ -155,12 +161,16 @@ static bool load_one(struct tls_set *set, const char *path, char *err, size_t ca
         snprintf(err, cap, "ocsp: %s: no basic response in it", path);
     } else {
         X509 *cert = NULL;
+        time_t next_update_s = 0;
         int found = 0;
         for (size_t i = 0; i < set->n && found == 0; i++) {
-            found = cover(set->ctx[i], bs, path, &cert, err, cap);
+            found = cover(set->ctx[i], bs, path, &cert, &next_update_s, err, cap);
         }
         if (found == 0) {
-            snprintf(err, cap, "ocsp: %s: covers none of the certificates", path);
+            snprintf(err, cap,
+                     "ocsp: %s: covers none of the certificates (or a certificate's issuer is "
+                     "not in its --cert chain)",
+                     path);
         }
         ok = found == 1 && cert != NULL;
         if (ok) {
@@ -168,6 +178,7 @@ static bool load_one(struct tls_set *set, const char *path, char *err, size_t ca
             st->cert = cert;
             st->der = der;
             st->len = len;
+            st->next_update_s = next_update_s;
             der = NULL;
         } else {
             X509_free(cert);
@@ -189,6 +200,9 @@ static int on_status(SSL *ssl, void *arg)
         const struct staple *st = &set->staples[i];
         if (X509_cmp(st->cert, cert) != 0) {
             continue;
+        }
+        if (st->next_update_s != 0 && time(NULL) > st->next_update_s) {
+            return SSL_TLSEXT_ERR_NOACK; /* expired: no staple rather than a stale one */
         }
         unsigned char *copy = OPENSSL_memdup(st->der, st->len);
         if (copy == NULL || SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long)st->len) != 1) {

@@ -384,8 +384,8 @@ void proxy_header(struct conn *c, bool is_early)
         local.ss_family != c->peer.ss_family) {
         return;
     }
-    if (!buf_ensure(&c->c2b)) {
-        return;
+    if (!buf_ensure(&c->c2b) || buf_room(&c->c2b) < PROXY_HEADER_MAX) {
+        return; /* callers keep the room: this is never met */
     }
     uint8_t *p = c->c2b.data + c->c2b.end;
     memcpy(p, sig, sizeof(sig));

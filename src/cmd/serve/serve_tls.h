@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -17,6 +18,7 @@ struct staple {
     X509 *cert;
     unsigned char *der;
     size_t len;
+    time_t next_update_s; /* not stapled after this (0: no nextUpdate) */
 };
 
 struct tls_set {

@@ -97,6 +97,10 @@ static bool read_early(struct conn *c)
             return false;
         }
         size_t room = buf_room(&c->c2b);
+        if (!c->is_header_sent && c->w->a->cfg->proxy_protocol) {
+            /* The header goes in front of the first early bytes: room for it is kept. */
+            room = room > PROXY_HEADER_MAX ? room - PROXY_HEADER_MAX : 0;
+        }
         if (room == 0) {
             /* c2b is full until the backend takes it: early_flush() brings us back. */
             c->is_early_blocked = true;
