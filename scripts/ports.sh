@@ -1,9 +1,12 @@
 # Loopback ports for the tests and benchmarks (sourced).
 
-# free_port: a free TCP port on 127.0.0.1 (bound and released; the kernel does not hand it out
-# again at once).
+# free_port: a free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768 and up), so
+# that no outgoing connection can take it between now and the bind that uses it. Tests run side
+# by side, so each port handed out is reserved for an hour by a directory under
+# $TMPDIR/tlsr-ports; a port is handed out only when the reservation and a bind both succeed.
+# free_port OFFSET: the same, with port + OFFSET free and reserved too.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 "$(dirname "${BASH_SOURCE[0]}")/free_port.py" "$@"
 }
 
 # port_listening PORT: waits (bounded, 10 s) until something accepts on 127.0.0.1:PORT; false

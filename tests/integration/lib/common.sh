@@ -261,10 +261,7 @@ start_cluster_redis() {
         scheme=rediss-cluster
     fi
     for n in 1 2 3 4 5 6; do
-        p=$(free_port)
-        while [ "$p" -gt 55000 ]; do # a node also listens on its port + 10000 (the cluster bus)
-            p=$(free_port)
-        done
+        p=$(free_port 10000) # a node also listens on its port + 10000 (the cluster bus)
         mkdir -p "$WORK/cluster$n"
         "$@" redis-server "${listen[@]}" "$p" --bind "$host" --save '' --appendonly no \
             --protected-mode no --dir "$WORK/cluster$n" --cluster-enabled yes \
