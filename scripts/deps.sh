@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(cmake gcc make pkg-config libssl-dev libcmocka-dev libev-dev libinih-dev libhiredis-dev
-    libgnutls28-dev)
+    libgnutls28-dev libsystemd-dev)
 run_pkgs=(openssl curl)
 test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light libnginx-mod-stream haproxy
     hitch stunnel4 util-linux redis-server iproute2 faketime strace gdb apache2 valgrind

@@ -81,6 +81,31 @@ TLSR_MUST_CHECK tlsr_status tlsr_cache_new(size_t size_bytes, struct tlsr_cache 
  * the pages). The creating process wipes the whole arena. Accepts NULL. */
 void tlsr_cache_free(struct tlsr_cache *cache);
 
+/*
+ * Handing a cache to a new program (a binary upgrade): the cache lives in a memory file whose
+ * descriptor tlsr_cache_fd() returns (close-on-exec; clear FD_CLOEXEC on it, or a dup, in the
+ * child that execs). The new program maps it with tlsr_cache_adopt() and finds every entry;
+ * both programs may use it at once. The old one then calls tlsr_cache_disown() before
+ * tlsr_cache_free(), so that it leaves the arena unwiped for the adopter, who wipes it when it
+ * frees it in turn.
+ *
+ * tlsr_cache_adopt checks the layout header first. Errors: TLSR_E_VERSION (a layout this build
+ * does not read: start a fresh cache), TLSR_E_FORMAT (no cache, or a geometry that does not fit
+ * the file), TLSR_E_INVALID (fd is not a memory file), TLSR_E_NOMEM (cannot be mapped or
+ * locked). fd stays the caller's; the cache keeps a duplicate.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_cache_adopt(int fd, struct tlsr_cache **out);
+/* The memory file's descriptor, owned by the cache; -1 for NULL. */
+int tlsr_cache_fd(const struct tlsr_cache *cache);
+/* This process no longer wipes the arena when freeing it (another one adopted it). */
+void tlsr_cache_disown(struct tlsr_cache *cache);
+/* Strike registers: the second (on the cache's clock) at which this register began keeping
+ * records, set by the first call and kept in the cache's memory, so across reloads and
+ * adoption. A register younger than its window may lack a flight another server accepted. */
+uint64_t tlsr_cache_records_since(struct tlsr_cache *cache);
+/* The size the cache was created with (tlsr_cache_new's size_bytes); 0 for NULL. */
+size_t tlsr_cache_size(const struct tlsr_cache *cache);
+
 /* Sets the clock of this handle (default tlsr_clock_wall). Not thread-safe against use. */
 void tlsr_cache_set_clock(struct tlsr_cache *cache, tlsr_clock_fn clock, void *arg);
 

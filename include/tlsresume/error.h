@@ -30,6 +30,7 @@ typedef enum tlsr_status {
     TLSR_E_FORMAT = -7,   /* malformed, truncated or foreign bytes */
     TLSR_E_EXPIRED = -8,  /* the item exists but is past its lifetime */
     TLSR_E_EXISTS = -9,   /* the item is recorded already (a replay); no message is set */
+    TLSR_E_VERSION = -10, /* memory handed over in a layout this build does not read */
 } tlsr_status;
 
 /*

@@ -122,6 +122,23 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyring_new(uint32_t rotate_s, uint32_t lifetim
 /* Unmaps this process's view; in the creating process, wipes every key first. Accepts NULL. */
 void tlsr_keyring_free(struct tlsr_keyring *ring);
 
+/*
+ * Handing a ring to a new program (a binary upgrade), as with caches (tlsresume/cache.h): the
+ * ring lives in two memory files, its head (lock, schedule, counters) and its keys (in secret
+ * memory where the kernel offers it: tlsresume/memory.h), whose descriptors tlsr_keyring_fds()
+ * gives (fds[1] is -1 where one file holds both); the new program maps them with
+ * tlsr_keyring_adopt()
+ * and holds every key, with its schedule (tlsr_keyring_schedule tells it); the old one calls
+ * tlsr_keyring_disown() before tlsr_keyring_free() so that it does not wipe the keys.
+ * Errors of adopt: TLSR_E_VERSION (a layout this build does not read), TLSR_E_FORMAT (no ring,
+ * or one that does not fit the files), TLSR_E_INVALID, TLSR_E_NOMEM. fds stay the caller's.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyring_adopt(const int fds[2], struct tlsr_keyring **out);
+void tlsr_keyring_fds(const struct tlsr_keyring *ring, int fds[2]);
+void tlsr_keyring_disown(struct tlsr_keyring *ring);
+void tlsr_keyring_schedule(const struct tlsr_keyring *ring, uint32_t *rotate_s,
+                           uint32_t *lifetime_s);
+
 /* Sets this handle's clock (default tlsr_clock_wall). Set it before the ring is used. */
 void tlsr_keyring_set_clock(struct tlsr_keyring *ring, tlsr_clock_fn clock, void *arg);
 

@@ -9,6 +9,7 @@
 #include <tlsresume/error.h>
 #include <tlsresume/fleet.h>
 #include <tlsresume/log.h>
+#include <tlsresume/memory.h>
 #include <tlsresume/proxy.h>
 #include <tlsresume/ssl.h>
 #include <tlsresume/tickets.h>

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Secrets audit of a running `tlsresume serve`: ticket keys never reach a file, and a core dump
 # of the process that holds the key ring does not contain them.
-# usage: test_secrets.sh SCENARIO (no_file_writes, core_dump, retired_wiped)
+# usage: test_secrets.sh SCENARIO (no_file_writes, core_dump, core_dump_secret, retired_wiped)
+# core_dump and retired_wiped read the keys out of the live process, which only locked memory
+# allows (--key-memory locked, the fallback where secret memory is refused); core_dump_secret
+# shows that secret memory (the default here) is out of reach of both dumps.
 . "$(dirname "$0")/lib/common.sh"
 KEYMEM="$SRC_DIR/tests/integration/lib/keymem.py"
 
@@ -63,12 +66,13 @@ no_file_writes)
     grep -q "cert.pem" "$WORK/strace.txt" || fail "strace saw nothing"
     echo "no_file_writes: 5 rotations, $(grep -c . "$WORK/strace.txt") traced calls, no file written"
     ;;
-core_dump)
+core_dump | core_dump_secret)
     # gcore of the master, which holds the key ring: the current key's name (next to its AES
     # and HMAC keys in the ring) is not in the dump. The control dumps the MADV_DONTDUMP
     # mappings too and must find it (the search works). The key pages show `lo` and `dd` in
-    # smaps. An ASan build's core holds its whole shadow memory (tens of GB), so the dump uses
-    # the release build (`make test` builds both).
+    # smaps. In secret memory (core_dump_secret) even that control dump cannot read them. An
+    # ASan build's core holds its whole shadow memory (tens of GB), so the dump uses the
+    # release build (`make test` builds both).
     command -v gcore >/dev/null || fail "gdb (gcore) is not installed"
     release="$SRC_DIR/build"
     if [ ! -x "$release/tlsresume" ] || ldd "$release/tlsresume" | grep -q libasan; then
@@ -76,23 +80,37 @@ core_dump)
     fi
     BUILD_DIR=$release
     start_backend echo
-    start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
-    name=$(key_name)
-    python3 "$KEYMEM" find "$SERVE_PID" "$name" >"$WORK/pages.out" || fail "keymem"
-    [ -s "$WORK/pages.out" ] || fail "the key is not in a shared mapping"
-    # Every page that holds it shows lo (locked) and dd (excluded from dumps).
-    [ -z "$(awk '!(/ lo( |$)/ && / dd( |$)/)' "$WORK/pages.out")" ] ||
-        fail "a page holding the key is not locked and non-dumpable: $(cat "$WORK/pages.out")"
-    [ ${#name} = 32 ] || fail "no ticket key name"
-    gcore -o "$WORK/core" "$SERVE_PID" >"$WORK/gcore.log" 2>&1 || fail "gcore"
-    gdb -p "$SERVE_PID" -batch -ex "set dump-excluded-mappings on" \
-        -ex "gcore $WORK/control.core" >"$WORK/gdb.log" 2>&1 || fail "gdb control dump"
-    [ "$(found "$WORK/core.$SERVE_PID" "$name")" = 0 ] || fail "the ticket key is in the core dump"
-    [ "$(found "$WORK/control.core" "$name")" -ge 1 ] ||
-        fail "control: the key is not found even with excluded mappings dumped"
-    rm -f "$WORK/core.$SERVE_PID" "$WORK/control.core"
-    stop_serve
-    echo "core_dump: key $name... absent from the core dump, present in the control"
+    if [ "$scenario" = core_dump_secret ]; then
+        start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+        grep -q "event=key_memory kind=secret" "$WORK/serve.log" || fail "no secret memory"
+        name=$(key_name)
+        [ ${#name} = 32 ] || fail "no ticket key name"
+        gdb -p "$SERVE_PID" -batch -ex "set dump-excluded-mappings on" \
+            -ex "gcore $WORK/all.core" >"$WORK/gdb.log" 2>&1 || fail "gdb dump"
+        [ -s "$WORK/all.core" ] || fail "no dump"
+        [ "$(found "$WORK/all.core" "$name")" = 0 ] || fail "the key is in a dump of secret memory"
+        rm -f "$WORK/all.core"
+        stop_serve
+        echo "core_dump_secret: key $name... absent even from a dump of the excluded mappings"
+    else
+        start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --key-memory locked
+        name=$(key_name)
+        python3 "$KEYMEM" find "$SERVE_PID" "$name" >"$WORK/pages.out" || fail "keymem"
+        [ -s "$WORK/pages.out" ] || fail "the key is not in a shared mapping"
+        # Every page that holds it shows lo (locked) and dd (excluded from dumps).
+        [ -z "$(awk '!(/ lo( |$)/ && / dd( |$)/)' "$WORK/pages.out")" ] ||
+            fail "a page holding the key is not locked and non-dumpable: $(cat "$WORK/pages.out")"
+        [ ${#name} = 32 ] || fail "no ticket key name"
+        gcore -o "$WORK/core" "$SERVE_PID" >"$WORK/gcore.log" 2>&1 || fail "gcore"
+        gdb -p "$SERVE_PID" -batch -ex "set dump-excluded-mappings on" \
+            -ex "gcore $WORK/control.core" >"$WORK/gdb.log" 2>&1 || fail "gdb control dump"
+        [ "$(found "$WORK/core.$SERVE_PID" "$name")" = 0 ] || fail "the ticket key is in the core dump"
+        [ "$(found "$WORK/control.core" "$name")" -ge 1 ] ||
+            fail "control: the key is not found even with excluded mappings dumped"
+        rm -f "$WORK/core.$SERVE_PID" "$WORK/control.core"
+        stop_serve
+        echo "core_dump: key $name... absent from the core dump, present in the control"
+    fi
     ;;
 retired_wiped)
     # A retired key reads back as zero in the live server: the key that sealed a ticket is
@@ -100,7 +118,7 @@ retired_wiped)
     # its 1 s ticket lifetime, wiped: its 80 bytes at the same address are all zero.
     start_backend echo
     start_serve --cert "$WORK/cert.pem" --key "$WORK/key.pem" --ticket-rotate 1h \
-        --ticket-lifetime 1s
+        --ticket-lifetime 1s --key-memory locked
     name=$(key_name)
     [ ${#name} = 32 ] || fail "no ticket key name"
     python3 "$KEYMEM" find "$SERVE_PID" "$name" >"$WORK/before.out" || fail "keymem"

@@ -556,6 +556,67 @@ static void test_record_is_a_strike_register(void **state)
     tlsr_cache_free(c);
 }
 
+/* A cache handed to another handle through its memory file (as across exec): the adopter
+ * finds every entry; after the maker disowns and frees it the entries are still there (the
+ * control: freeing without disowning wipes them); another layout version is refused as such;
+ * descriptors that are not memory files are refused. */
+static void test_adopt_through_the_memory_file(void **state)
+{
+    (void)state;
+    struct tlsr_cache *c = new_cache(256 * 1024);
+    uint8_t id[32];
+    uint8_t v[88];
+    uint8_t out[128];
+    size_t len = 0;
+    fill(v, sizeof(v), 7);
+    struct tlsr_cache_key k = key_of(CTX_A, id, 7);
+    assert_int_equal(tlsr_cache_insert(c, &k, v, sizeof(v), 60, 0), TLSR_OK);
+    assert_true(tlsr_cache_fd(c) >= 0);
+    struct tlsr_cache *a = NULL;
+    assert_int_equal(tlsr_cache_adopt(tlsr_cache_fd(c), &a), TLSR_OK);
+    assert_int_equal(tlsr_cache_size(a), 256 * 1024);
+    tlsr_cache_disown(c);
+    tlsr_cache_free(c);
+    assert_int_equal(tlsr_cache_lookup(a, &k, out, sizeof(out), &len), TLSR_OK);
+    assert_memory_equal(out, v, sizeof(v));
+    assert_int_equal(tlsr__cache_check(a), TLSR_OK);
+    /* Another layout: refused as a version mismatch, the memory left as it was. */
+    a->arena->version++;
+    struct tlsr_cache *b = NULL;
+    assert_int_equal(tlsr_cache_adopt(tlsr_cache_fd(a), &b), TLSR_E_VERSION);
+    assert_null(b);
+    a->arena->version--;
+    assert_int_equal(tlsr_cache_adopt(tlsr_cache_fd(a), &b), TLSR_OK);
+    /* The control: the adopter that frees without disowning wipes what the other still maps. */
+    tlsr_cache_free(a);
+    assert_int_equal(tlsr_cache_adopt(tlsr_cache_fd(b), &a), TLSR_E_FORMAT);
+    tlsr_cache_free(b);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(tlsr_cache_adopt(p[0], &a), TLSR_E_INVALID);
+    assert_int_equal(tlsr_cache_adopt(-1, &a), TLSR_E_INVALID);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* The strike register's age lives in its memory: set by the first call, kept after. */
+static void test_records_since_is_kept(void **state)
+{
+    (void)state;
+    struct th_clock clk = {5000};
+    struct tlsr_cache *c = new_cache(256 * 1024);
+    tlsr_cache_set_clock(c, th_clock_fn, &clk);
+    assert_int_equal(tlsr_cache_records_since(c), 5000);
+    clk.now = 9000;
+    assert_int_equal(tlsr_cache_records_since(c), 5000);
+    struct tlsr_cache *a = NULL;
+    assert_int_equal(tlsr_cache_adopt(tlsr_cache_fd(c), &a), TLSR_OK);
+    assert_int_equal(tlsr_cache_records_since(a), 5000);
+    tlsr_cache_disown(a);
+    tlsr_cache_free(a);
+    tlsr_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +634,8 @@ int main(void)
         cmocka_unit_test(test_killed_lock_holder_costs_one_shard),
         cmocka_unit_test(test_killed_lock_holder_register_refuses),
         cmocka_unit_test(test_every_allocation_failure_is_clean),
+        cmocka_unit_test(test_adopt_through_the_memory_file),
+        cmocka_unit_test(test_records_since_is_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <tlsresume/memory.h>
 #include <tlsresume/tickets.h>
 
 #include "../../src/lib/mem/tlsr_mem.h"
@@ -858,6 +861,74 @@ static void test_concurrent_imports_stay_bounded(void **state)
     tlsr_keyring_free(ring);
 }
 
+/* A ring handed to another handle through its two memory files: a ticket sealed by one opens
+ * with the other, with the same schedule; the maker disowns it and the keys stay; another
+ * layout version is refused. Where the kernel offers secret memory the key slots are there,
+ * and the head (with the lock) is not. */
+static void test_adopt_through_the_memory_files(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 2 * HOUR);
+    int fds[2];
+    tlsr_keyring_fds(ring, fds);
+    assert_true(fds[0] >= 0);
+    if (tlsr_key_memory_used(NULL) == TLSR_KEY_MEMORY_SECRET) {
+        struct statfs head;
+        struct statfs keys;
+        assert_int_equal(fstatfs(fds[0], &head), 0);
+        assert_int_equal(fstatfs(fds[1], &keys), 0);
+        assert_int_equal((unsigned)keys.f_type, 0x5345434du); /* SECRETMEM_MAGIC */
+        assert_int_equal((unsigned)head.f_type, (unsigned)TMPFS_MAGIC);
+    }
+    struct sealed t;
+    seal_ticket(ring, &t);
+    struct tlsr_keyring *a = NULL;
+    assert_int_equal(tlsr_keyring_adopt(fds, &a), TLSR_OK);
+    tlsr_keyring_set_clock(a, th_clock_fn, &clk);
+    uint32_t r = 0;
+    uint32_t l = 0;
+    tlsr_keyring_schedule(a, &r, &l);
+    assert_int_equal(r, HOUR);
+    assert_int_equal(l, 2 * HOUR);
+    tlsr_keyring_disown(ring);
+    tlsr_keyring_free(ring);
+    assert_int_equal(open_ticket(a, &t), TLSR__KEY_CURRENT);
+    a->sh->version++;
+    int afds[2];
+    tlsr_keyring_fds(a, afds);
+    struct tlsr_keyring *b = NULL;
+    assert_int_equal(tlsr_keyring_adopt(afds, &b), TLSR_E_VERSION);
+    assert_null(b);
+    a->sh->version--;
+    int p[2] = {-1, -1};
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(tlsr_keyring_adopt(p, &b), TLSR_E_INVALID);
+    close(p[0]);
+    close(p[1]);
+    tlsr_keyring_free(a);
+}
+
+/* --key-memory locked: the keys go to ordinary locked memory, and a ticket still seals. */
+static void test_locked_key_memory(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    tlsr_key_memory_set(TLSR_KEY_MEMORY_LOCKED);
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, 2 * HOUR);
+    assert_int_equal(tlsr_key_memory_used(NULL), TLSR_KEY_MEMORY_LOCKED);
+    int fds[2];
+    tlsr_keyring_fds(ring, fds);
+    struct statfs keys;
+    assert_int_equal(fstatfs(fds[1], &keys), 0);
+    assert_int_equal((unsigned)keys.f_type, (unsigned)TMPFS_MAGIC);
+    struct sealed t;
+    seal_ticket(ring, &t);
+    assert_int_equal(open_ticket(ring, &t), TLSR__KEY_CURRENT);
+    tlsr_keyring_free(ring);
+    tlsr_key_memory_set(TLSR_KEY_MEMORY_AUTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -881,6 +952,8 @@ int main(void)
         cmocka_unit_test(test_prepare_keeps_key_making_off_handshakes),
         cmocka_unit_test(test_imports_last_and_bounded),
         cmocka_unit_test(test_concurrent_imports_stay_bounded),
+        cmocka_unit_test(test_adopt_through_the_memory_files),
+        cmocka_unit_test(test_locked_key_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

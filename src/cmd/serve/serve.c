@@ -8,11 +8,15 @@
  *   SIGHUP           reload: a new configuration and new certificates go to a new generation
  *                    of workers; the old generation drains; a reload that fails keeps the old
  *   SIGUSR1          rotate the ticket keys now
+ *   SIGUSR2          upgrade: exec the binary at our path, handing it the sockets and the
+ *                    memory of the cache and keys (serve_handover.h); once it serves, drain and
+ *                    exit
  *
  * A worker that dies unexpectedly is replaced and logged.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,8 +41,10 @@
 #include "../cli/log.h"
 #include "serve_admin.h"
 #include "serve_config.h"
+#include "serve_handover.h"
 #include "serve_metrics.h"
 #include "serve_tls.h"
+#include "serve_upgrade.h"
 #include "serve_upstream.h"
 #include "serve_worker.h"
 
@@ -97,7 +103,7 @@ struct master {
     unsigned long reloads;
     double started;
     struct ev_loop *loop;
-    ev_signal sig[4];
+    ev_signal sig[5];
     ev_child child;
     ev_io admin_io;
     ev_timer respawn; /* replaces dead workers a second later, never in a tight loop */
@@ -122,6 +128,13 @@ struct master {
     struct tlsr_fleet_ring *fleet_ring;
     ev_timer join_wait; /* workers start once the ring has joined the fleet */
     ev_tstamp join_deadline;
+    /* Hand-over: what this master received, whether it announced itself, and an upgrade it
+     * started (the new master's pid, its ready pipe, the deadline). */
+    struct handover ho;
+    bool is_announced;
+    char exe[PATH_MAX];
+    struct upgrade upgrade;
+    bool disowned[HO_NPARTS]; /* parts a new master adopted: left unwiped at exit */
 };
 
 /* Resolves an address, prefixing the reason with the address. */
@@ -192,6 +205,9 @@ static bool bind_all(struct master *m, const struct serve_config *cfg, struct li
             }
         }
         if (out[i].fd < 0) {
+            out[i].fd = handover_take_socket(&m->ho, cfg->listen.v[i]);
+        }
+        if (out[i].fd < 0) {
             char why[512];
             out[i].fd = bind_listener(cfg->listen.v[i], 1024, why, sizeof(why));
             if (out[i].fd < 0) {
@@ -236,9 +252,10 @@ static void spawn_worker(struct master *m, int id)
         sigprocmask(SIG_SETMASK, &all, NULL);
         /* Keep libev's default loop (signals belong to it) but drop the master's watchers. */
         ev_loop_fork(EV_DEFAULT);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 5; i++) {
             ev_signal_stop(EV_DEFAULT, &m->sig[i]);
         }
+        upgrade_stop(&m->upgrade);
         ev_child_stop(EV_DEFAULT, &m->child);
         ev_io_stop(EV_DEFAULT, &m->admin_io);
         ev_timer_stop(EV_DEFAULT, &m->respawn);
@@ -250,6 +267,9 @@ static void spawn_worker(struct master *m, int id)
         m->fleet_ring = NULL;
         if (m->admin_fd >= 0) {
             close(m->admin_fd);
+        }
+        if (m->ho.ready_fd >= 0) {
+            close(m->ho.ready_fd); /* the old master hears only from this master */
         }
         int fds[CLI_LIST_MAX];
         for (size_t i = 0; i < m->n_listeners; i++) {
@@ -514,6 +534,69 @@ static void reload(struct master *m)
     log_summary(m, "reloaded");
 }
 
+/* The parts this master holds, to hand to a new one or to systemd's store. */
+static void parts_out(const struct master *m, struct ho_out *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->part_fd[HO_CACHE] = tlsr_cache_fd(m->cache);
+    int ring_fds[2];
+    tlsr_keyring_fds(m->ring, ring_fds);
+    out->part_fd[HO_RING] = ring_fds[0];
+    out->part_fd[HO_KEYS] = ring_fds[1];
+    out->part_fd[HO_REGISTER] = tlsr_cache_fd(m->early_register);
+    out->part_fd[HO_UPSTREAM] = tlsr_cache_fd(m->up_store);
+    for (size_t i = 0; i < m->n_listeners; i++) {
+        snprintf(out->socks[out->n_socks].addr, CLI_STR, "%s", m->listeners[i].addr);
+        out->socks[out->n_socks++].fd = m->listeners[i].fd;
+    }
+    if (m->admin_fd >= 0) {
+        snprintf(out->socks[out->n_socks].addr, CLI_STR, "%s", m->cfg->admin);
+        out->socks[out->n_socks++].fd = m->admin_fd;
+    }
+}
+
+/* Once the first generation of workers runs: the hand-over is over (serve_handover.h). */
+static void announce(struct master *m)
+{
+    if (m->is_announced) {
+        return;
+    }
+    m->is_announced = true;
+    struct ho_out out;
+    parts_out(m, &out);
+    handover_done(&m->ho, &out);
+}
+
+/* The new master serves: leave it the parts it adopted, drain and exit. */
+static void on_upgraded(void *arg, pid_t new_pid, const bool adopted[HO_NPARTS], const char *parts)
+{
+    (void)new_pid;
+    (void)parts;
+    struct master *m = arg;
+    memcpy(m->disowned, adopted, sizeof(m->disowned));
+    if (m->admin_fd >= 0) {
+        ev_io_stop(m->loop, &m->admin_io);
+        close(m->admin_fd); /* the new master answers there now */
+        m->admin_fd = -1;
+    }
+    ev_timer_stop(m->loop, &m->keys_ahead);
+    m->is_stopping = true;
+    m->pending_respawns = 0;
+    ev_timer_stop(m->loop, &m->respawn);
+    drain_all(m);
+    if (m->n_workers == 0) {
+        ev_break(m->loop, EVBREAK_ALL);
+    }
+}
+
+static void upgrade(struct master *m)
+{
+    struct ho_out out;
+    parts_out(m, &out);
+    /* serve_main has main's argv past the program's name: the whole command line is one back. */
+    upgrade_start(&m->upgrade, m->exe, m->argv - 1, &out);
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
@@ -522,6 +605,12 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     if (w->signum == SIGHUP) {
         if (!m->is_stopping) {
             reload(m);
+        }
+        return;
+    }
+    if (w->signum == SIGUSR2) {
+        if (!m->is_stopping) {
+            upgrade(m);
         }
         return;
     }
@@ -556,6 +645,9 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
     (void)loop;
     (void)revents;
     struct master *m = w->data;
+    if (upgrade_child_exited(&m->upgrade, w->rpid, w->rstatus)) {
+        return;
+    }
     for (size_t i = 0; i < m->n_workers; i++) {
         if (m->workers[i].pid != w->rpid) {
             continue;
@@ -740,23 +832,61 @@ static bool start_fleet_ring(struct master *m, char *err, size_t cap)
     return true;
 }
 
+static enum tlsr_key_memory key_memory_of(const char *name)
+{
+    return strcmp(name, "secret") == 0   ? TLSR_KEY_MEMORY_SECRET
+           : strcmp(name, "locked") == 0 ? TLSR_KEY_MEMORY_LOCKED
+                                         : TLSR_KEY_MEMORY_AUTO;
+}
+
+/* Says which memory holds the keys (secret memory refused falls back, logged as a warning). */
+static void log_key_memory(const struct master *m)
+{
+    int refused = 0;
+    enum tlsr_key_memory used = tlsr_key_memory_used(&refused);
+    if (used == TLSR_KEY_MEMORY_SECRET || strcmp(m->cfg->key_memory, "locked") == 0) {
+        log_msg(LOG_INFO, "tickets", "event=key_memory kind=%s", tlsr_key_memory_name(used));
+        return;
+    }
+    log_msg(LOG_WARN, "tickets",
+            "event=key_memory kind=locked reason=\"memfd_secret: %s\" note=\"keys are in locked "
+            "memory left out of core dumps, but readable through /proc/PID/mem by root and the "
+            "same user (secret memory needs Linux 5.14 or later, enabled)\"",
+            strerror(refused));
+}
+
 static bool setup_library(struct master *m, char *err, size_t cap)
 {
-    if (tlsr_cache_new((size_t)m->cfg->cache_size_bytes, &m->cache) != TLSR_OK) {
+    tlsr_key_memory_set(key_memory_of(m->cfg->key_memory));
+    m->cache = handover_cache(&m->ho, HO_CACHE, (size_t)m->cfg->cache_size_bytes);
+    if (m->cache == NULL &&
+        tlsr_cache_new((size_t)m->cfg->cache_size_bytes, &m->cache) != TLSR_OK) {
         snprintf(err, cap, "cache_size: %s", tlsr_last_error());
         return false;
     }
-    if (tlsr_keyring_new((uint32_t)m->cfg->ticket_rotate_s, (uint32_t)m->cfg->ticket_lifetime_s,
+    m->ring = handover_keys(&m->ho, (uint32_t)m->cfg->ticket_rotate_s,
+                            (uint32_t)m->cfg->ticket_lifetime_s);
+    if (m->ring == NULL &&
+        tlsr_keyring_new((uint32_t)m->cfg->ticket_rotate_s, (uint32_t)m->cfg->ticket_lifetime_s,
                          &m->ring) != TLSR_OK) {
-        snprintf(err, cap, "ticket_rotate/ticket_lifetime: %s", tlsr_last_error());
+        snprintf(err, cap, "ticket_rotate/ticket_lifetime: %s%s", tlsr_last_error(),
+                 strcmp(m->cfg->key_memory, "secret") == 0 ? " (key_memory = secret)" : "");
         return false;
+    }
+    if (m->cfg->early_data) {
+        m->early_register = handover_cache(&m->ho, HO_REGISTER, EARLY_REGISTER_BYTES);
+    }
+    if (m->cfg->backend_tls && m->cfg->backend_session_reuse) {
+        m->up_store =
+            handover_cache(&m->ho, HO_UPSTREAM, (size_t)m->cfg->backend_session_cache_bytes);
     }
     m->tls = calloc(1, sizeof(*m->tls));
     if (m->tls == NULL) {
         snprintf(err, cap, "out of memory");
         return false;
     }
-    if (m->cfg->early_data && tlsr_cache_new(EARLY_REGISTER_BYTES, &m->early_register) != TLSR_OK) {
+    if (m->cfg->early_data && m->early_register == NULL &&
+        tlsr_cache_new(EARLY_REGISTER_BYTES, &m->early_register) != TLSR_OK) {
         snprintf(err, cap, "early_data: strike register: %s", tlsr_last_error());
         return false;
     }
@@ -777,7 +907,10 @@ static bool start(struct master *m, char *err, size_t cap)
     m->admin_fd = -1;
     if (strcmp(m->cfg->admin, "off") != 0) {
         char why[512];
-        m->admin_fd = bind_listener(m->cfg->admin, 64, why, sizeof(why));
+        m->admin_fd = handover_take_socket(&m->ho, m->cfg->admin);
+        if (m->admin_fd < 0) {
+            m->admin_fd = bind_listener(m->cfg->admin, 64, why, sizeof(why));
+        }
         if (m->admin_fd < 0) {
             snprintf(err, cap, "admin: %s%s", why,
                      strstr(why, "in use") != NULL
@@ -834,6 +967,7 @@ static void on_join_wait(struct ev_loop *loop, ev_timer *t, int revents)
     }
     if (!m->is_stopping && m->n_workers == 0) {
         spawn_generation(m);
+        announce(m);
     }
 }
 
@@ -841,6 +975,7 @@ static void start_workers(struct master *m)
 {
     if (m->fleet_ring == NULL) {
         spawn_generation(m);
+        announce(m);
         return;
     }
     ev_timer_init(&m->join_wait, on_join_wait, 0.02, 0.02);
@@ -852,8 +987,8 @@ static void start_workers(struct master *m)
 static void run_loop(struct master *m)
 {
     m->loop = EV_DEFAULT;
-    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
-    for (int i = 0; i < 4; i++) {
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+    for (int i = 0; i < 5; i++) {
         ev_signal_init(&m->sig[i], on_signal, sigs[i]);
         m->sig[i].data = m;
         ev_signal_start(m->loop, &m->sig[i]);
@@ -889,6 +1024,21 @@ static void run_loop(struct master *m)
 
 static void cleanup(struct master *m)
 {
+    upgrade_stop(&m->upgrade);
+    /* What a new master adopted is its to wipe; what systemd's store holds outlives us. */
+    bool *gone = m->disowned;
+    if (m->ho.is_systemd || gone[HO_CACHE]) {
+        tlsr_cache_disown(m->cache);
+    }
+    if (m->ho.is_systemd || gone[HO_KEYS]) {
+        tlsr_keyring_disown(m->ring);
+    }
+    if (m->ho.is_systemd || gone[HO_REGISTER]) {
+        tlsr_cache_disown(m->early_register);
+    }
+    if (m->ho.is_systemd || gone[HO_UPSTREAM]) {
+        tlsr_cache_disown(m->up_store);
+    }
     if (m->tls != NULL) {
         tls_set_free(m->tls);
         free(m->tls);
@@ -919,7 +1069,10 @@ int serve_main(int argc, char **argv)
     m.argc = argc;
     m.argv = argv;
     m.admin_fd = -1;
+    upgrade_init(&m.upgrade, EV_DEFAULT, on_upgraded, &m);
     m.started = (double)time(NULL);
+    ssize_t exe_len = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
+    m.exe[exe_len > 0 ? exe_len : 0] = '\0';
     m.cfg = malloc(sizeof(*m.cfg));
     char err[1024] = "";
     enum cfg_action action = CFG_SERVE;
@@ -939,6 +1092,12 @@ int serve_main(int argc, char **argv)
     }
     log_set_level(m.cfg->log_level);
     int rc = 0;
+    if (action == CFG_SERVE) {
+        handover_receive(&m.ho);
+    } else {
+        memset(&m.ho, 0, sizeof(m.ho));
+        m.ho.ready_fd = -1;
+    }
     if (!setup_library(&m, err, sizeof(err))) {
         log_msg(LOG_ERROR, "config", "%s", err);
         rc = 2;
@@ -958,6 +1117,7 @@ int serve_main(int argc, char **argv)
                     "certificate=self-signed names=localhost,127.0.0.1,::1 "
                     "note=\"ephemeral, for demos and tests only\"");
         }
+        log_key_memory(&m);
         run_loop(&m);
         rc = m.exit_code;
     }

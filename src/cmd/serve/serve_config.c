@@ -144,6 +144,10 @@ static const struct cli_opt opts[] = {
         "with 0 they run dry); OpenSSL sends at most 1"),
     OPT("no_tickets", CLI_BOOL, "no", 0, 0, NULL, no_tickets,
         "no stateless tickets (TLS 1.2 and 1.3); session IDs and stateful tickets still work"),
+    OPT("key_memory", CLI_CHOICE, "auto", 0, 0, "auto|secret|locked", key_memory,
+        "memory for ticket keys and the fleet key: secret (memfd_secret: unreadable through "
+        "/proc/PID/mem, ptrace and core dumps; start fails without it), locked (mlock, left out "
+        "of core dumps), or auto (secret where the kernel offers it, else locked, logged)"),
     OPT("handshake_timeout", CLI_DURATION, "10s", 1, 3600, NULL, handshake_timeout_s,
         "a client must finish its handshake within this"),
     OPT("idle_timeout", CLI_DURATION, "5m", 1, 7 * DAY, NULL, idle_timeout_s,
@@ -255,7 +259,9 @@ static void serve_cmd(struct serve_config *cfg, struct cli_table *table, struct 
     c->notes = "Signals: SIGTERM/SIGINT stop accepting, finish open connections (at most "
                "drain_timeout)\nand exit; SIGHUP reloads the config and certificates (a reload "
                "that fails keeps the\nrunning configuration; sessions and keys survive); "
-               "SIGUSR1 rotates the ticket keys now\n(in a fleet: asks the fleet to).\n"
+               "SIGUSR1 rotates the ticket keys now\n(in a fleet: asks the fleet to); SIGUSR2 "
+               "upgrades: starts the binary at the same path,\nhanding it the sockets, the "
+               "session cache and the keys (docs/DEPLOY.md).\n"
                "Exit: 0 after a clean stop or a good --check-config, 1 when start-up fails (a "
                "port in\nuse), 2 for a bad configuration. Every option with its range: "
                "docs/CONFIG.md.";

@@ -44,6 +44,7 @@ struct serve_config {
     bool accept_proxy;
     bool proxy_protocol;
     char tls13_tickets[CLI_STR];
+    char key_memory[CLI_STR];
     char session_context[CLI_STR];
     uint64_t session_timeout_s;
     uint64_t cache_size_bytes;

@@ -1,8 +1,9 @@
 /*
  * Session cache arena: creation, layout, locking and recovery.
  *
- * Layout (one MAP_SHARED mapping, locked and excluded from core dumps; all links are offsets
- * or slot indexes, never pointers, so every process can map it anywhere):
+ * Layout (one MAP_SHARED mapping of a memory file, locked and excluded from core dumps; all
+ * links are offsets or slot indexes, never pointers, so every process can map it anywhere, and
+ * a process that receives the file's descriptor across exec adopts the cache whole):
  *
  *     [struct arena, padded to 64]                    magic, geometry, hash key
  *     [shard 0][shard 1] ... [shard n-1]              each shard_stride bytes
@@ -28,6 +29,7 @@
 #include "cache_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -145,6 +147,87 @@ static tlsr_status arena_init(struct tlsr_cache *c, size_t size)
     return TLSR_OK;
 }
 
+/* The per-process part of a handle. */
+static tlsr_status handle_init(struct tlsr_cache *c)
+{
+    c->fd = -1;
+    c->clock = tlsr_clock_wall;
+    c->creator = getpid();
+    c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ENSURE(c->sha256 != NULL, TLSR_E_CRYPTO, "cache: SHA-256 unavailable");
+    return TLSR_OK;
+}
+
+/* Checks an arena made elsewhere before it is used: its version, and geometry that stays
+ * inside the map_size bytes mapped (every later access trusts it). */
+static tlsr_status arena_check(const struct tlsr_cache *c)
+{
+    const struct arena *a = c->arena;
+    ENSURE(a->magic == ARENA_MAGIC, TLSR_E_FORMAT, "cache: the memory file holds no cache");
+    ENSURE(a->version == ARENA_VERSION, TLSR_E_VERSION,
+           "cache: layout version %u, this build reads version %u", a->version, ARENA_VERSION);
+    uint64_t end = (uint64_t)a->shards_off + (uint64_t)a->nshards * a->shard_stride;
+    ENSURE(a->nshards >= 1 && a->nshards <= MAX_SHARDS && a->shards_off == ALIGN64(sizeof(*a)) &&
+               a->size_bytes <= c->map_size && end <= a->size_bytes,
+           TLSR_E_FORMAT, "cache: the memory file's geometry does not fit its size");
+    for (uint32_t i = 0; i < a->nshards; i++) {
+        const struct shard *sh = shard_at(c, i);
+        ENSURE(sh->nslots >= 8 && sh->nbuckets == (sh->nslots + 1u) / 2u &&
+                   sh->buckets_off == ALIGN64(sizeof(struct shard)) &&
+                   sh->slots_off == sh->buckets_off + ALIGN64((uint64_t)sh->nbuckets * 4u) &&
+                   shard_bytes(sh->nslots) <= a->shard_stride,
+               TLSR_E_FORMAT, "cache: shard %u's geometry does not fit", i);
+    }
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_cache_adopt(int fd, struct tlsr_cache **out)
+{
+    ENSURE(out != NULL, TLSR_E_INVALID, "cache: out is NULL");
+    *out = NULL;
+    struct tlsr_cache *c = tlsr__calloc(1, sizeof(*c));
+    ENSURE(c != NULL, TLSR_E_NOMEM, "cache: out of memory");
+    tlsr_status rc = handle_init(c);
+    void *mem = NULL;
+    if (rc == TLSR_OK) {
+        rc = tlsr__secmem_adopt(fd, &mem, &c->map_size);
+    }
+    if (rc == TLSR_OK) {
+        c->arena = mem;
+        c->creator = 0; /* not wiped on a failed adoption: it is still the other process's */
+        rc = c->map_size >= sizeof(struct arena) ? arena_check(c)
+                                                 : tlsr__err_set(TLSR_E_FORMAT, "cache: too small");
+    }
+    if (rc == TLSR_OK) {
+        c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        rc = c->fd >= 0 ? TLSR_OK : tlsr__err_sys(TLSR_E_SYSTEM, errno, "cache: dup");
+    }
+    if (rc != TLSR_OK) {
+        tlsr_cache_free(c);
+        return rc;
+    }
+    c->creator = getpid();
+    *out = c;
+    return TLSR_OK;
+}
+
+int tlsr_cache_fd(const struct tlsr_cache *c)
+{
+    return c != NULL ? c->fd : -1;
+}
+
+void tlsr_cache_disown(struct tlsr_cache *c)
+{
+    if (c != NULL) {
+        c->creator = 0;
+    }
+}
+
+size_t tlsr_cache_size(const struct tlsr_cache *c)
+{
+    return c != NULL ? (size_t)c->arena->size_bytes : 0;
+}
+
 tlsr_status tlsr_cache_new(size_t size_bytes, struct tlsr_cache **out)
 {
     ENSURE(out != NULL, TLSR_E_INVALID, "cache: out is NULL");
@@ -157,15 +240,12 @@ tlsr_status tlsr_cache_new(size_t size_bytes, struct tlsr_cache **out)
     if (c == NULL) {
         return tlsr__err_set(TLSR_E_NOMEM, "cache: out of memory");
     }
-    c->clock = tlsr_clock_wall;
-    c->creator = getpid();
-    c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (c->sha256 == NULL) {
-        rc = tlsr__err_ssl(TLSR_E_CRYPTO, "cache: SHA-256 unavailable");
+    rc = handle_init(c);
+    if (rc != TLSR_OK) {
         goto out;
     }
     void *mem;
-    rc = tlsr__secmem_map(size_bytes, true, &mem, &c->map_size);
+    rc = tlsr__secmem_map_file(size_bytes, false, &mem, &c->map_size, &c->fd);
     if (rc != TLSR_OK) {
         goto out;
     }
@@ -187,6 +267,9 @@ void tlsr_cache_free(struct tlsr_cache *c)
     }
     if (c->arena != NULL) {
         tlsr__secmem_release(c->arena, c->map_size, c->creator);
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
     }
     EVP_MD_free(c->sha256);
     tlsr__free(c);
@@ -211,6 +294,16 @@ void tlsr_cache_count_corrupt(struct tlsr_cache *c)
 void tlsr_cache_count_chain(struct tlsr_cache *c)
 {
     __atomic_add_fetch(&c->arena->chain, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t tlsr_cache_records_since(struct tlsr_cache *c)
+{
+    uint32_t zero = 0;
+    uint32_t now = (uint32_t)c->clock(c->clock_arg);
+    now = now != 0 ? now : 1;
+    (void)__atomic_compare_exchange_n(&c->arena->records_since, &zero, now, false, __ATOMIC_SEQ_CST,
+                                      __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&c->arena->records_since, __ATOMIC_SEQ_CST);
 }
 
 uint64_t tlsr_cache_now(const struct tlsr_cache *c)

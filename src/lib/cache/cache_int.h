@@ -64,7 +64,7 @@ struct arena {
     uint32_t magic;
     uint32_t version;
     uint32_t nshards;
-    uint32_t reserved;
+    uint32_t records_since; /* atomic: strike registers, the first tlsr_cache_records_since() */
     uint64_t size_bytes;
     uint64_t shards_off;   /* from the start of the arena */
     uint64_t shard_stride; /* bytes from one shard to the next */
@@ -77,7 +77,8 @@ _Static_assert(sizeof(struct arena) == 88, "arena header layout");
 struct tlsr_cache {
     struct arena *arena; /* shared mapping */
     size_t map_size;
-    pid_t creator; /* only the creator wipes the arena when freeing */
+    int fd;        /* the memory file holding the arena (close-on-exec) */
+    pid_t creator; /* only the creator (or the adopter) wipes the arena when freeing; 0: none */
     EVP_MD *sha256;
     tlsr_clock_fn clock;
     void *clock_arg;

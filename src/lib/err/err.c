@@ -39,6 +39,8 @@ const char *tlsr_strerror(tlsr_status status)
         return "expired";
     case TLSR_E_EXISTS:
         return "already recorded";
+    case TLSR_E_VERSION:
+        return "layout version mismatch";
     }
     return "unknown error";
 }

@@ -80,12 +80,12 @@ static void on_written(redisAsyncContext *ac, void *r, void *priv)
     (void)priv;
 }
 
-/* This server's fleet keys, in locked memory (free with tlsr__secmem_unmap(*m, *size), which
+/* This server's fleet keys, in key memory (free with tlsr__secmem_unmap(*m, *size), which
  * wipes): [0] the current one, [1] the next one if *has_next, then the decrypt-only ones. */
 static tlsr_status held_keys(struct tlsr_fleet_ring *fr, struct tlsr_key_material **m, size_t *size,
                              size_t *n, bool *has_next)
 {
-    TRY(tlsr__secmem_map(sizeof(**m) * MAX_KEYS_READ, false, (void **)m, size));
+    TRY(tlsr__secmem_map_keys(sizeof(**m) * MAX_KEYS_READ, (void **)m, size));
     tlsr_status rc = tlsr_keyring_export(fr->ring, true, *m, MAX_KEYS_READ, n, has_next);
     if (rc != TLSR_OK) {
         tlsr__secmem_unmap(*m, *size);

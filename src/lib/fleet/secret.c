@@ -98,7 +98,7 @@ tlsr_status tlsr_fleet_secret_parse(const char *path, const uint8_t *data, size_
     ENSURE(tlsr_rd_left(&rd) == 0, TLSR_E_FORMAT, "%s:3: unexpected bytes after the key", path);
     void *mem = NULL;
     size_t map_size = 0;
-    TRY(tlsr__secmem_map(sizeof(struct tlsr_fleet_secret), false, &mem, &map_size));
+    TRY(tlsr__secmem_map_keys(sizeof(struct tlsr_fleet_secret), &mem, &map_size));
     struct tlsr_fleet_secret *s = mem;
     s->map_size = map_size;
     tlsr_status rc = decode_key(path, line, line_len, s->fleet_key);

@@ -11,8 +11,9 @@
  * - freshness (§8.3): OpenSSL accepts early data only when the client's and the server's ticket
  *   ages agree within 10 s, so a flight older than the window cannot be accepted once its
  *   record is gone;
- * - a fresh start (§8.2): for early_window_s after attach the register may have forgotten a
- *   flight it saw before a restart, so early data is refused meanwhile.
+ * - a fresh start (§8.2): for early_window_s after the register began recording (its first
+ *   attach; a register kept across reloads or handed to an upgraded binary keeps its age) it
+ *   may have missed a flight a previous server accepted, so early data is refused meanwhile.
  * OpenSSL's allow-early-data callback, which runs after the PSK binder is verified, makes the
  * decision from what the client-hello step recorded in the connection's flags. Anything
  * missing (no recording, register full, fleet silent) refuses early data: the handshake goes
@@ -74,7 +75,9 @@ tlsr_status tlsr__ssl_install_early(SSL_CTX *ctx, const struct tlsr_ssl_opts *o,
            TLSR_EARLY_WINDOW_MIN_S);
     b->early_register = o->early_register;
     b->early_window_s = window;
-    b->early_not_before = early_now(o->early_register) + window;
+    b->early_not_before = o->early_register != NULL
+                              ? tlsr_cache_records_since(o->early_register) + window
+                              : early_now(NULL) + window;
     b->is_early_replay_checked = o->is_early_replay_checked;
     ERR_clear_error();
     if (SSL_CTX_set_max_early_data(ctx, o->max_early_data) != 1 ||

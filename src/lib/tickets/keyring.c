@@ -2,12 +2,13 @@
  * Ticket key ring: the shared array of keys and the rotation schedule (described in
  * tlsresume/tickets.h).
  *
- * Layout: one MAP_SHARED mapping, mlock'ed and MADV_DONTDUMP, holding struct kr_shared and
- * `capacity` 128-byte key slots. A key's role is derived from its times, never stored:
- * current = the live key with enc_from <= now < enc_until; next = a live key whose enc_from is
- * later; the rest are decrypt-only until dec_until. There is no pointer to corrupt, so after a
- * process dies holding the lock the next taker only wipes half-written (KEY_FREE) slots and
- * re-applies the schedule.
+ * Layout: one MAP_SHARED mapping of a memory file (secret memory where the kernel offers it,
+ * else mlock'ed and MADV_DONTDUMP), holding struct kr_shared and `capacity` 144-byte key slots.
+ * A process that receives the file's descriptor across exec adopts the ring, keys and all. A key's
+ * role is derived from its times, never stored: current = the live key with enc_from <= now <
+ * enc_until; next = a live key whose enc_from is later; the rest are decrypt-only until dec_until.
+ * There is no pointer to corrupt, so after a process dies holding the lock the next taker only
+ * wipes half-written (KEY_FREE) slots and re-applies the schedule.
  *
  * Windows chain: a new next key starts encrypting when the current one stops. If the chain
  * lapses (no ticket operation for over a period), a new chain starts at the period of now,
@@ -22,6 +23,7 @@
 #include "keyring_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -279,32 +281,41 @@ static tlsr_status rebuild(struct tlsr_keyring *ring)
     return rc;
 }
 
+/* The per-process part of a handle. */
+static tlsr_status handle_init(struct tlsr_keyring *ring)
+{
+    ring->fds[0] = ring->fds[1] = -1;
+    ring->creator = getpid();
+    ring->clock = tlsr_clock_wall;
+    ring->source.make_key = default_make_key;
+    ring->aes_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    ring->aes128_cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    ENSURE(ring->aes_cbc != NULL && ring->aes128_cbc != NULL, TLSR_E_CRYPTO,
+           "ticket keys: AES-CBC unavailable");
+    return TLSR_OK;
+}
+
 tlsr_status tlsr_keyring_new(uint32_t rotate_s, uint32_t lifetime_s, struct tlsr_keyring **out)
 {
     ENSURE(out != NULL, TLSR_E_INVALID, "ticket keys: out is NULL");
     *out = NULL;
     uint32_t capacity = 0;
     TRY(check_schedule(rotate_s, lifetime_s, &capacity));
-    tlsr_status rc;
     struct tlsr_keyring *ring = tlsr__calloc(1, sizeof(*ring));
     ENSURE(ring != NULL, TLSR_E_NOMEM, "ticket keys: out of memory");
-    ring->creator = getpid();
-    ring->clock = tlsr_clock_wall;
-    ring->source.make_key = default_make_key;
-    ring->aes_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    ring->aes128_cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
-    if (ring->aes_cbc == NULL || ring->aes128_cbc == NULL) {
-        rc = tlsr__err_ssl(TLSR_E_CRYPTO, "ticket keys: AES-CBC unavailable");
+    tlsr_status rc = handle_init(ring);
+    if (rc != TLSR_OK) {
         goto out;
     }
     void *mem;
-    size_t bytes = sizeof(struct kr_shared) + (size_t)capacity * sizeof(struct kr_key);
-    rc = tlsr__secmem_map(bytes, true, &mem, &ring->map_size);
+    rc = tlsr__secmem_map_pair(KR_HEAD_BYTES, (size_t)capacity * sizeof(struct kr_key), &mem,
+                               &ring->map_size, ring->fds);
     if (rc != TLSR_OK) {
         goto out;
     }
     ring->sh = mem;
     ring->sh->magic = KR_MAGIC;
+    ring->sh->version = KR_VERSION;
     ring->sh->capacity = capacity;
     ring->sh->rotate_s = rotate_s;
     ring->sh->lifetime_s = lifetime_s;
@@ -322,6 +333,72 @@ out:
     return TLSR_OK;
 }
 
+/* Checks a ring made elsewhere before it is used: its version, and a capacity that fits the
+ * bytes mapped. */
+static tlsr_status ring_check(const struct tlsr_keyring *ring)
+{
+    const struct kr_shared *sh = ring->sh;
+    ENSURE(ring->map_size >= sizeof(*sh) && sh->magic == KR_MAGIC, TLSR_E_FORMAT,
+           "ticket keys: the memory file holds no key ring");
+    ENSURE(sh->version == KR_VERSION, TLSR_E_VERSION,
+           "ticket keys: layout version %u, this build reads version %u", sh->version, KR_VERSION);
+    uint32_t capacity = 0;
+    TRY(check_schedule(sh->rotate_s, sh->lifetime_s, &capacity));
+    ENSURE(sh->capacity >= 2 && sh->capacity <= TLSR_KEYRING_MAX_KEYS &&
+               sizeof(*sh) + (size_t)sh->capacity * sizeof(sh->keys[0]) <= ring->map_size,
+           TLSR_E_FORMAT, "ticket keys: the memory file's capacity does not fit its size");
+    return TLSR_OK;
+}
+
+tlsr_status tlsr_keyring_adopt(const int fds[2], struct tlsr_keyring **out)
+{
+    ENSURE(out != NULL, TLSR_E_INVALID, "ticket keys: out is NULL");
+    *out = NULL;
+    struct tlsr_keyring *ring = tlsr__calloc(1, sizeof(*ring));
+    ENSURE(ring != NULL, TLSR_E_NOMEM, "ticket keys: out of memory");
+    tlsr_status rc = handle_init(ring);
+    void *mem = NULL;
+    if (rc == TLSR_OK) {
+        rc = tlsr__secmem_adopt_pair(fds, &mem, &ring->map_size);
+    }
+    if (rc == TLSR_OK) {
+        ring->sh = mem;
+        ring->creator = 0; /* a failed adoption leaves the other process's keys alone */
+        rc = ring_check(ring);
+    }
+    for (int i = 0; i < 2 && rc == TLSR_OK && fds[i] >= 0; i++) {
+        ring->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+        rc = ring->fds[i] >= 0 ? TLSR_OK : tlsr__err_sys(TLSR_E_SYSTEM, errno, "ticket keys: dup");
+    }
+    if (rc != TLSR_OK) {
+        tlsr_keyring_free(ring);
+        return rc;
+    }
+    ring->creator = getpid();
+    *out = ring;
+    return TLSR_OK;
+}
+
+void tlsr_keyring_fds(const struct tlsr_keyring *ring, int fds[2])
+{
+    fds[0] = ring != NULL ? ring->fds[0] : -1;
+    fds[1] = ring != NULL ? ring->fds[1] : -1;
+}
+
+void tlsr_keyring_disown(struct tlsr_keyring *ring)
+{
+    if (ring != NULL) {
+        ring->creator = 0;
+    }
+}
+
+void tlsr_keyring_schedule(const struct tlsr_keyring *ring, uint32_t *rotate_s,
+                           uint32_t *lifetime_s)
+{
+    *rotate_s = ring->sh->rotate_s;
+    *lifetime_s = ring->sh->lifetime_s;
+}
+
 void tlsr_keyring_free(struct tlsr_keyring *ring)
 {
     if (ring == NULL) {
@@ -329,6 +406,11 @@ void tlsr_keyring_free(struct tlsr_keyring *ring)
     }
     if (ring->sh != NULL) {
         tlsr__secmem_release(ring->sh, ring->map_size, ring->creator);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (ring->fds[i] >= 0) {
+            close(ring->fds[i]);
+        }
     }
     EVP_CIPHER_free(ring->aes_cbc);
     EVP_CIPHER_free(ring->aes128_cbc);

@@ -14,6 +14,7 @@
 #include "keyring_glue.h"
 
 #define KR_MAGIC 0x544b5952u /* "TKYR" */
+#define KR_VERSION 1u        /* of the layout below: raise it when it changes */
 
 enum kr_state { KEY_FREE = 0, KEY_LIVE = 1 };
 
@@ -54,25 +55,36 @@ struct kr_key {
 };
 _Static_assert(sizeof(struct kr_key) == 144, "key slot layout");
 
+/* The first KR_HEAD_BYTES (lock, schedule, counters: nothing secret) live in ordinary shared
+ * memory, since a futex cannot wait on secret memory; the key slots follow at once, in secret
+ * memory where it is used (tlsr__secmem_map_pair). */
+#define KR_HEAD_BYTES 4096u
 struct kr_shared {
-    pthread_mutex_t lock; /* process-shared, robust */
-    uint32_t magic;
-    uint32_t capacity;
-    uint32_t rotate_s;
-    uint32_t lifetime_s;
-    uint32_t is_external; /* a fleet promoted the current key: no local schedule */
-    uint32_t skew_s;      /* extra decrypt-only time for clocks that disagree */
-    uint32_t overdue_s;   /* how long a fleet key may encrypt past its period */
-    uint32_t reserved;
-    uint64_t current_generation;     /* to count rotations */
-    uint64_t counters[KR_NCOUNTERS]; /* atomic */
+    union {
+        struct {
+            pthread_mutex_t lock; /* process-shared, robust */
+            uint32_t magic;
+            uint32_t capacity;
+            uint32_t rotate_s;
+            uint32_t lifetime_s;
+            uint32_t is_external;        /* a fleet promoted the current key: no local schedule */
+            uint32_t skew_s;             /* extra decrypt-only time for clocks that disagree */
+            uint32_t overdue_s;          /* how long a fleet key may encrypt past its period */
+            uint32_t version;            /* KR_VERSION */
+            uint64_t current_generation; /* to count rotations */
+            uint64_t counters[KR_NCOUNTERS]; /* atomic */
+        };
+        uint8_t head[KR_HEAD_BYTES];
+    };
     struct kr_key keys[];
 };
+_Static_assert(offsetof(struct kr_shared, keys) == KR_HEAD_BYTES, "key ring head layout");
 
 struct tlsr_keyring {
     struct kr_shared *sh;
     size_t map_size;
-    pid_t creator;
+    int fds[2];    /* the memory files of the head and of the key slots (close-on-exec) */
+    pid_t creator; /* only the creator (or the adopter) wipes the keys when freeing; 0: none */
     tlsr_clock_fn clock;
     void *clock_arg;
     struct tlsr_key_source source;

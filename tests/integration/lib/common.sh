@@ -384,11 +384,14 @@ start_backend() {
 }
 
 # TLSR_VALGRIND=1 (make valgrind) runs serve under valgrind's memcheck; stop_serve fails on any
-# error or definite leak it reports, in the master or a worker.
+# error or definite leak it reports, in the master or a worker. Valgrind does not know
+# memfd_secret (it warns at each call), so serve uses locked key memory there.
 SERVE_WRAP=()
+SERVE_EXTRA=()
 if [ "${TLSR_VALGRIND:-0}" = 1 ]; then
     SERVE_WRAP=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite
         --log-file="$WORK/valgrind.%p.txt")
+    SERVE_EXTRA=(--key-memory locked)
 fi
 
 # start_serve ARGS...: tlsresume serve on a fresh port (PORT) with its admin on ADMIN_PORT.
@@ -400,7 +403,7 @@ start_serve() {
     : >"$WORK/serve.out"
     : >"$WORK/serve.log"
     "${SERVE_WRAP[@]}" "$BUILD_DIR/tlsresume" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-        --backend "127.0.0.1:${BACKEND_PORT:-1}" --workers 2 --access-log "$@" \
+        --backend "127.0.0.1:${BACKEND_PORT:-1}" --workers 2 --access-log "${SERVE_EXTRA[@]}" "$@" \
         >"$WORK/serve.out" 2>"$WORK/serve.log" &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
