@@ -27,7 +27,7 @@
 #include <tlsresume/ssl.h>
 
 #include "../cli/log.h"
-#include "serve_tls.h"
+#include "serve_openssl.h"
 
 bool client_auth_is_on(const struct serve_config *cfg)
 {

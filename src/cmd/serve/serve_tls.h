@@ -42,10 +42,5 @@ bool tls_set_build(const struct serve_config *cfg, struct tlsr_cache *cache,
                    struct tlsr_keyring *ring, struct tlsr_cache *early_register,
                    struct tls_set *set, char *err, size_t cap);
 void tls_set_free(struct tls_set *set);
-/* "what: the first queued OpenSSL error" into err; the queue is emptied. */
-void tls_error(char *err, size_t cap, const char *what);
-/* Adds the bytes of the file at path to md (what a context trusts, bound into session keys);
- * false when it cannot be read. */
-bool tls_digest_file(EVP_MD_CTX *md, const char *path);
 
 #endif

@@ -29,8 +29,8 @@
 
 #include "../cli/log.h"
 #include "serve_key.h"
-#include "serve_tls.h"
 #include "serve_upstream_store.h"
+#include "serve_openssl.h"
 
 /* The system's CA certificates as OpenSSL finds them: the bytes of its default file, if any
  * (a CA removed from it changes the trust), and the name of its directory. */
