@@ -302,11 +302,27 @@ struct tlsr_keyring *handover_keys(struct handover *h, uint32_t rotate_s, uint32
 }
 
 /* Stores one descriptor in systemd's store under name (replacing what was there). */
-static void store(const char *name, int fd)
+#define FDNAME_CAP (CLI_STR * 3 + 8)
+
+/* The store's name of a socket: "sock=" and its address, encoded. */
+static void sock_name(const char *addr, char name[FDNAME_CAP])
 {
-    char msg[CLI_STR + 64];
+    memcpy(name, "sock=", 6);
+    fdname_encode(addr, name + 5, FDNAME_CAP - 5);
+}
+
+/* Drops what systemd's store holds under name. */
+static void unstore(const char *name)
+{
+    char msg[FDNAME_CAP + 64];
     snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
     (void)sd_notify(0, msg);
+}
+
+static void store(const char *name, int fd)
+{
+    char msg[FDNAME_CAP + 64];
+    unstore(name);
     snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
     int r = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
     if (r <= 0) {
@@ -326,7 +342,7 @@ void handover_done(struct handover *h, const struct ho_out *out)
         int n =
             snprintf(parts + used, sizeof(parts) - used, " %s=%s", part_names[p], h->outcome[p]);
         used += n > 0 && (size_t)n < sizeof(parts) - used ? (size_t)n : 0;
-        if (strcmp(h->outcome[p], "fresh") == 0) {
+        if (strcmp(h->outcome[p], "fresh") == 0 && h->is_layout_known) {
             log_msg(LOG_WARN, "serve", "event=handover part=%s result=fresh reason=\"%s\"",
                     part_names[p], h->why[p]);
         }
@@ -336,6 +352,11 @@ void handover_done(struct handover *h, const struct ho_out *out)
         if (h->socks[i].fd >= 0) {
             close(h->socks[i].fd); /* an address no longer configured */
             h->socks[i].fd = -1;
+            if (h->is_systemd) {
+                char name[FDNAME_CAP];
+                sock_name(h->socks[i].addr, name);
+                unstore(name); /* or systemd would keep the port bound */
+            }
         } else {
             kept++;
         }
@@ -365,11 +386,13 @@ void handover_done(struct handover *h, const struct ho_out *out)
     for (int p = 0; p < HO_NPARTS; p++) {
         if (out->part_fd[p] >= 0) {
             store(part_names[p], out->part_fd[p]);
+        } else {
+            unstore(part_names[p]); /* a part no longer used frees its memory */
         }
     }
     for (size_t i = 0; i < out->n_socks; i++) {
-        char name[CLI_STR * 3 + 8] = "sock=";
-        fdname_encode(out->socks[i].addr, name + 5, sizeof(name) - 5);
+        char name[FDNAME_CAP];
+        sock_name(out->socks[i].addr, name);
         store(name, out->socks[i].fd);
     }
     char msg[64];
