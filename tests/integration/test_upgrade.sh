@@ -91,6 +91,7 @@ stop_loop() {
     touch "$WORK/loop.stop"
     wait "$LOOP_PID" || fail "client loop: $(cat "$WORK/loop.err")"
     LOOP_CONNS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["connections"])' "$WORK/loop.json")
+    LOOP_RESUMED=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["resumed"])' "$WORK/loop.json")
     LOOP_FAILS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["failures"]); [print(e, file=sys.stderr) for e in d["errors"]]' "$WORK/loop.json")
 }
 
@@ -133,6 +134,8 @@ upgrade)
     stop_loop
     snapshot after
     [ "$LOOP_FAILS" = 0 ] || fail "$LOOP_FAILS of $LOOP_CONNS connections failed across the upgrade"
+    [ "$LOOP_CONNS" -ge 20 ] || fail "the client loop made only $LOOP_CONNS connections"
+    [ "$LOOP_RESUMED" -ge 1 ] || fail "the client loop resumed nothing"
     [ "$(cat "$WORK/before.snap")" = "$(cat "$WORK/after.snap")" ] ||
         fail "status changed: $(cat "$WORK/before.snap") -> $(cat "$WORK/after.snap")"
     [ "$(cut -d' ' -f1 "$WORK/before.snap")" -ge 40 ] || fail "the cache held too few sessions"
@@ -228,6 +231,33 @@ failed)
     [ "$(resume_saved)" = 3 ] || fail "sessions stopped resuming"
     stop_serve
     echo "failed: upgrade_failed logged; the running master kept serving $LOOP_CONNS connections"
+    ;;
+failed_after_adopt)
+    # The new binary adopts the cache and keys, then fails to start (one of its listen
+    # addresses is taken): it must leave the memory the running master serves from as it was,
+    # so the old workers live on and the saved sessions still resume there.
+    start_backend echo
+    serve_bin
+    save_sessions
+    workers=$(pgrep -P "$SERVE_PID" | tr '\n' ' ')
+    start_loop
+    printf '#!/bin/sh\nexec "%s" "$@" --listen "127.0.0.1:%s"\n' "$BUILD_DIR/tlsresume" \
+        "$BACKEND_PORT" >"$BIN/.tlsresume.new"
+    chmod +x "$BIN/.tlsresume.new"
+    mv -f "$BIN/.tlsresume.new" "$BIN/tlsresume"
+    kill -USR2 "$SERVE_PID"
+    wait_serve_log "event=upgrade_failed"
+    sleep 1
+    stop_loop
+    grep -q "event=handover source=upgrade" "$WORK/serve.log" ||
+        grep -q "Address already in use" "$WORK/serve.log" || fail "the new master did not try"
+    [ "$LOOP_FAILS" = 0 ] || fail "$LOOP_FAILS of $LOOP_CONNS connections failed"
+    for w in $workers; do
+        kill -0 "$w" || fail "worker $w of the running master died"
+    done
+    [ "$(resume_saved)" = 3 ] || fail "sessions stopped resuming: the memory was wiped"
+    stop_serve
+    echo "failed_after_adopt: the failed new master left the memory alone; 3/3 still resume"
     ;;
 early | early_control)
     # 0-RTT across an upgrade: the strike register comes along, so a flight accepted before

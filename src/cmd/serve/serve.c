@@ -849,10 +849,11 @@ static void log_key_memory(const struct master *m)
         return;
     }
     log_msg(LOG_WARN, "tickets",
-            "event=key_memory kind=locked reason=\"memfd_secret: %s\" note=\"keys are in locked "
+            "event=key_memory kind=locked reason=\"%s%s\" note=\"keys are in locked "
             "memory left out of core dumps, but readable through /proc/PID/mem by root and the "
             "same user (secret memory needs Linux 5.14 or later, enabled)\"",
-            strerror(refused));
+            refused != 0 ? "memfd_secret: " : "",
+            refused != 0 ? strerror(refused) : "the keys handed over were in locked memory");
 }
 
 static bool setup_library(struct master *m, char *err, size_t cap)
@@ -973,6 +974,7 @@ static void on_join_wait(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void start_workers(struct master *m)
 {
+    handover_close_untaken(&m->ho); /* before any worker could inherit them */
     if (m->fleet_ring == NULL) {
         spawn_generation(m);
         announce(m);
@@ -1024,19 +1026,24 @@ static void run_loop(struct master *m)
 
 static void cleanup(struct master *m)
 {
+    /* Memory another master may still map is left unwiped: what a new master adopted (or may
+     * be adopting: an upgrade under way), what this one adopted while the master it came from
+     * still runs (it is our parent until it exits: a new master that fails to start must not
+     * wipe what the old one serves from), and what systemd's store holds. */
+    bool is_shared_all =
+        m->ho.is_systemd || m->upgrade.pid > 0 || (m->ho.from > 0 && getppid() == m->ho.from);
     upgrade_stop(&m->upgrade);
-    /* What a new master adopted is its to wipe; what systemd's store holds outlives us. */
     bool *gone = m->disowned;
-    if (m->ho.is_systemd || gone[HO_CACHE]) {
+    if (is_shared_all || gone[HO_CACHE]) {
         tlsr_cache_disown(m->cache);
     }
-    if (m->ho.is_systemd || gone[HO_KEYS]) {
+    if (is_shared_all || gone[HO_KEYS]) {
         tlsr_keyring_disown(m->ring);
     }
-    if (m->ho.is_systemd || gone[HO_REGISTER]) {
+    if (is_shared_all || gone[HO_REGISTER]) {
         tlsr_cache_disown(m->early_register);
     }
-    if (m->ho.is_systemd || gone[HO_UPSTREAM]) {
+    if (is_shared_all || gone[HO_UPSTREAM]) {
         tlsr_cache_disown(m->up_store);
     }
     if (m->tls != NULL) {
@@ -1095,8 +1102,7 @@ int serve_main(int argc, char **argv)
     if (action == CFG_SERVE) {
         handover_receive(&m.ho);
     } else {
-        memset(&m.ho, 0, sizeof(m.ho));
-        m.ho.ready_fd = -1;
+        handover_init(&m.ho);
     }
     if (!setup_library(&m, err, sizeof(err))) {
         log_msg(LOG_ERROR, "config", "%s", err);

@@ -26,7 +26,7 @@ static const char *const part_names[HO_NPARTS] = {"cache", "ring", "keys", "regi
 
 #define ENV_NAME "TLSRESUME_HANDOVER"
 
-static void init(struct handover *h)
+void handover_init(struct handover *h)
 {
     memset(h, 0, sizeof(*h));
     for (int p = 0; p < HO_NPARTS; p++) {
@@ -186,7 +186,7 @@ static void receive_systemd(struct handover *h)
 
 void handover_receive(struct handover *h)
 {
-    init(h);
+    handover_init(h);
     h->is_systemd = getenv("NOTIFY_SOCKET") != NULL;
     const char *env = getenv(ENV_NAME);
     if (env != NULL) {
@@ -331,6 +331,28 @@ static void store(const char *name, int fd)
     }
 }
 
+void handover_close_untaken(struct handover *h)
+{
+    for (size_t i = 0; i < h->n_socks; i++) {
+        if (h->socks[i].fd >= 0) {
+            close(h->socks[i].fd); /* an address no longer configured */
+            h->socks[i].fd = -1;
+            if (h->is_systemd) {
+                char name[FDNAME_CAP];
+                sock_name(h->socks[i].addr, name);
+                unstore(name); /* or systemd would keep the port bound */
+            }
+            h->socks[i].addr[0] = '\0'; /* closed: not counted as kept */
+        }
+    }
+    for (int p = 0; p < HO_NPARTS; p++) {
+        if (h->part_fd[p] >= 0) {
+            close(h->part_fd[p]);
+            h->part_fd[p] = -1;
+        }
+    }
+}
+
 void handover_done(struct handover *h, const struct ho_out *out)
 {
     char parts[512] = "";
@@ -349,24 +371,9 @@ void handover_done(struct handover *h, const struct ho_out *out)
     }
     size_t kept = 0;
     for (size_t i = 0; i < h->n_socks; i++) {
-        if (h->socks[i].fd >= 0) {
-            close(h->socks[i].fd); /* an address no longer configured */
-            h->socks[i].fd = -1;
-            if (h->is_systemd) {
-                char name[FDNAME_CAP];
-                sock_name(h->socks[i].addr, name);
-                unstore(name); /* or systemd would keep the port bound */
-            }
-        } else {
-            kept++;
-        }
+        kept += h->socks[i].fd < 0 && h->socks[i].addr[0] != '\0';
     }
-    for (int p = 0; p < HO_NPARTS; p++) {
-        if (h->part_fd[p] >= 0) {
-            close(h->part_fd[p]);
-            h->part_fd[p] = -1;
-        }
-    }
+    handover_close_untaken(h);
     if (h->source != NULL) {
         log_msg(LOG_INFO, "serve", "event=handover source=%s from=%d sockets=%zu%s", h->source,
                 (int)h->from, kept, parts);
@@ -430,23 +437,29 @@ pid_t handover_exec(const char *exe, char **argv, const struct ho_out *out, unsi
     int n =
         snprintf(env, sizeof(env), "layout=%u from=%d ready=%d", layout, (int)getpid(), pipefd[1]);
     used = n > 0 ? (size_t)n : 0;
+    bool is_cut = false;
     int keep[HO_NPARTS + HO_MAX_SOCKS + 1];
     size_t n_keep = 0;
     keep[n_keep++] = pipefd[1];
     for (int p = 0; p < HO_NPARTS; p++) {
         if (out->part_fd[p] >= 0) {
-            n = snprintf(env + used, sizeof(env) - used, " %s=%d", part_names[p], out->part_fd[p]);
-            used += n > 0 ? (size_t)n : 0;
+            n = is_cut ? 0
+                       : snprintf(env + used, sizeof(env) - used, " %s=%d", part_names[p],
+                                  out->part_fd[p]);
+            is_cut = is_cut || n < 0 || (size_t)n >= sizeof(env) - used;
+            used += is_cut ? 0 : (size_t)n;
             keep[n_keep++] = out->part_fd[p];
         }
     }
     for (size_t i = 0; i < out->n_socks; i++) {
-        n = snprintf(env + used, sizeof(env) - used, " sock=%d@%s", out->socks[i].fd,
-                     out->socks[i].addr);
-        used += n > 0 ? (size_t)n : 0;
+        n = is_cut ? 0
+                   : snprintf(env + used, sizeof(env) - used, " sock=%d@%s", out->socks[i].fd,
+                              out->socks[i].addr);
+        is_cut = is_cut || n < 0 || (size_t)n >= sizeof(env) - used;
+        used += is_cut ? 0 : (size_t)n;
         keep[n_keep++] = out->socks[i].fd;
     }
-    if (used >= sizeof(env)) {
+    if (is_cut) {
         snprintf(err, cap, "hand-over list too long");
         close(pipefd[0]);
         close(pipefd[1]);

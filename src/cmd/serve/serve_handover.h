@@ -67,6 +67,12 @@ struct ho_out {
     size_t n_socks;
 };
 
+/* Nothing received (the state before handover_receive, and for --check-config). */
+void handover_init(struct handover *h);
+/* Closes the sockets and parts that came and were not taken (call before forking workers;
+ * systemd's store drops them too). */
+void handover_close_untaken(struct handover *h);
+
 /* Reads what came (TLSRESUME_HANDOVER, else systemd's LISTEN_FDS) into h and removes it from
  * the environment; logs each descriptor that is unusable and drops it. */
 void handover_receive(struct handover *h);

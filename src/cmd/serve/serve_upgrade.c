@@ -140,7 +140,9 @@ bool upgrade_child_exited(struct upgrade *u, pid_t pid, int status)
     }
     char why[96];
     snprintf(why, sizeof(why), "the new master exited (status %d) before serving", status);
+    log_msg(LOG_ERROR, "serve", "event=upgrade_failed new_pid=%d error=\"%s\" keeping=running",
+            (int)u->pid, why);
+    upgrade_stop(u); /* reaped already: nothing to stop */
     u->pid = 0;
-    failed(u, why);
     return true;
 }

@@ -166,10 +166,12 @@ static tlsr_status arena_check(const struct tlsr_cache *c)
     ENSURE(a->magic == ARENA_MAGIC, TLSR_E_FORMAT, "cache: the memory file holds no cache");
     ENSURE(a->version == ARENA_VERSION, TLSR_E_VERSION,
            "cache: layout version %u, this build reads version %u", a->version, ARENA_VERSION);
-    uint64_t end = (uint64_t)a->shards_off + (uint64_t)a->nshards * a->shard_stride;
-    ENSURE(a->nshards >= 1 && a->nshards <= MAX_SHARDS && a->shards_off == ALIGN64(sizeof(*a)) &&
-               a->size_bytes <= c->map_size && end <= a->size_bytes,
+    ENSURE(a->nshards >= 1 && a->nshards <= MAX_SHARDS && a->shard_stride % 64 == 0 &&
+               a->shard_stride <= a->size_bytes && a->size_bytes <= c->map_size,
            TLSR_E_FORMAT, "cache: the memory file's geometry does not fit its size");
+    uint64_t end = (uint64_t)a->shards_off + (uint64_t)a->nshards * a->shard_stride;
+    ENSURE(a->shards_off == ALIGN64(sizeof(*a)) && end <= a->size_bytes, TLSR_E_FORMAT,
+           "cache: the memory file's geometry does not fit its size");
     for (uint32_t i = 0; i < a->nshards; i++) {
         const struct shard *sh = shard_at(c, i);
         ENSURE(sh->nslots >= 8 && sh->nbuckets == (sh->nslots + 1u) / 2u &&

@@ -367,10 +367,11 @@ tlsr_status tlsr__secmem_adopt_pair(const int fds[2], void **out, size_t *out_si
         return TLSR_E_INVALID;
     }
     ENSURE(!head_secret, TLSR_E_INVALID, "secure memory: the head is in secret memory");
+    ENSURE(is_secret || key_mode != TLSR_KEY_MEMORY_SECRET, TLSR_E_NOMEM,
+           "secure memory: secret memory (memfd_secret) was required and the keys handed over "
+           "are in locked memory");
     TRY(map_pair(fds, head, tail, is_secret, out));
-    if (is_secret) {
-        key_used = TLSR_KEY_MEMORY_SECRET;
-    }
+    key_used = is_secret ? TLSR_KEY_MEMORY_SECRET : TLSR_KEY_MEMORY_LOCKED;
     *out_size = head + tail;
     return TLSR_OK;
 }
