@@ -6,6 +6,7 @@
 #include "check.h"
 
 #include "check_trace.h"
+#include "../cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,12 +55,7 @@ static const char *mark(const struct mechanism *m, bool has_color)
 
 static void names_text(const struct key_names *k, char *out, size_t cap)
 {
-    out[0] = '\0';
-    size_t used = 0;
-    for (size_t i = 0; i < k->n && used < cap; i++) {
-        int n = snprintf(out + used, cap - used, "%s%s", i ? "," : "", k->v[i]);
-        used += n > 0 ? (size_t)n : 0;
-    }
+    cli_join(k->v[0], sizeof(k->v[0]), k->n, out, cap);
 }
 
 void check_print_table(FILE *out, const struct check_report *r, bool has_color)

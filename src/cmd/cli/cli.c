@@ -116,3 +116,13 @@ bool cli_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_
     freeaddrinfo(res);
     return true;
 }
+
+void cli_join(const char *first, size_t stride, size_t n, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t used = 0;
+    for (size_t i = 0; i < n && used < cap; i++) {
+        int w = snprintf(out + used, cap - used, "%s%s", i ? "," : "", first + i * stride);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}

@@ -31,4 +31,7 @@ bool cli_bool(const char *text, bool *out);
 bool cli_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *why,
                  size_t cap);
 
+/* The n strings stored stride bytes apart from first, joined by commas into out (cut at cap). */
+void cli_join(const char *first, size_t stride, size_t n, char *out, size_t cap);
+
 #endif

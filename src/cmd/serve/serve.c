@@ -41,7 +41,9 @@
 #include "../cli/log.h"
 #include "serve_admin.h"
 #include "serve_config.h"
+#include "serve_fleet.h"
 #include "serve_handover.h"
+#include "serve_listen.h"
 #include "serve_metrics.h"
 #include "serve_tls.h"
 #include "serve_upgrade.h"
@@ -61,20 +63,6 @@ struct worker_proc {
     int id;
     bool is_draining;
     double kill_at; /* monotonic deadline of a draining worker, then SIGKILL */
-};
-
-#define MAX_ADMIN_CONNS 16
-
-struct admin_conn {
-    struct master *m;
-    int fd;
-    ev_io io;
-    ev_timer timer;
-    char req[1024];
-    size_t req_len;
-    char *resp; /* owned; NULL until the request line is complete */
-    size_t resp_len;
-    size_t resp_sent;
 };
 
 /* The 0-RTT strike register: 64 Ki records of 128 bytes, enough for 6,500 early-data
@@ -105,7 +93,7 @@ struct master {
     struct ev_loop *loop;
     ev_signal sig[5];
     ev_child child;
-    ev_io admin_io;
+    struct admin_server admin;
     ev_timer respawn; /* replaces dead workers a second later, never in a tight loop */
     int pending_ids[MAX_WORKERS];
     unsigned pending_respawns;
@@ -115,18 +103,8 @@ struct master {
     struct history *history;
     int exit_code; /* set when the master stops on an error found after start */
     bool is_prepare_failing;
-    unsigned admin_open;
-    /* Fleet mode (--redis): the fleet key, the options every worker's cache uses, the ring. */
-    struct tlsr_fleet_secret *fleet_secret;
-    struct tlsr_fleet_opts fleet_opts;
-    const char *redis_endpoints[CLI_LIST_MAX];
-    /* The fleet settings of the start, which fleet_opts points into: a reload frees its old
-     * configuration, and the fleet is not reloaded. */
-    struct cli_list fleet_redis;
-    char fleet_prefix[CLI_STR];
-    char redis_password[512];
-    struct tlsr_fleet_ring *fleet_ring;
-    ev_timer join_wait; /* workers start once the ring has joined the fleet */
+    struct serve_fleet fleet; /* --redis */
+    ev_timer join_wait;       /* workers start once the ring has joined the fleet */
     ev_tstamp join_deadline;
     /* Hand-over: what this master received, whether it announced itself, and an upgrade it
      * started (the new master's pid, its ready pipe, the deadline). */
@@ -136,61 +114,6 @@ struct master {
     struct upgrade upgrade;
     bool disowned[HO_NPARTS]; /* parts a new master adopted: left unwiped at exit */
 };
-
-/* Resolves an address, prefixing the reason with the address. */
-static bool resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *err,
-                    size_t cap)
-{
-    char why[200];
-    if (!cli_resolve(text, out, out_len, why, sizeof(why))) {
-        snprintf(err, cap, "%.200s: %s", text, why);
-        return false;
-    }
-    return true;
-}
-
-/* Every backend of cfg, resolved into out (with its TLS name and session key when up is
- * not NULL); false (err says which) when one does not resolve. */
-static bool resolve_backends(const struct serve_config *cfg, const struct upstream *up,
-                             struct backend_addr *out, size_t *n, char *err, size_t cap)
-{
-    for (size_t i = 0; i < cfg->backend.n; i++) {
-        memset(&out[i], 0, sizeof(out[i]));
-        if (!resolve(cfg->backend.v[i], &out[i].addr, &out[i].len, err, cap)) {
-            return false;
-        }
-        snprintf(out[i].name, sizeof(out[i].name), "%s", cfg->backend.v[i]);
-        if (up != NULL) {
-            upstream_endpoint(up, cfg, &out[i]);
-        }
-    }
-    *n = cfg->backend.n;
-    return true;
-}
-
-static int bind_listener(const char *addr, int backlog, char *err, size_t cap)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = 0;
-    if (!resolve(addr, &ss, &len, err, cap)) {
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        (ss.ss_family == AF_INET6 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-        /* Accepted sockets inherit it: no setsockopt per connection. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0) {
-        snprintf(err, cap, "%s: %s", addr, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    return fd;
-}
 
 /* Binds the listeners of cfg, reusing the sockets of addresses already bound. */
 static bool bind_all(struct master *m, const struct serve_config *cfg, struct listener *out,
@@ -257,14 +180,14 @@ static void spawn_worker(struct master *m, int id)
         }
         upgrade_stop(&m->upgrade);
         ev_child_stop(EV_DEFAULT, &m->child);
-        ev_io_stop(EV_DEFAULT, &m->admin_io);
+        admin_server_forget(&m->admin);
         ev_timer_stop(EV_DEFAULT, &m->respawn);
         ev_timer_stop(EV_DEFAULT, &m->reaper);
         ev_timer_stop(EV_DEFAULT, &m->join_wait);
         ev_timer_stop(EV_DEFAULT, &m->keys_ahead);
         ev_timer_stop(EV_DEFAULT, &m->sampler);
-        tlsr_fleet_ring_free(m->fleet_ring); /* the master's; this closes only our copy */
-        m->fleet_ring = NULL;
+        tlsr_fleet_ring_free(m->fleet.ring); /* the master's; this closes only our copy */
+        m->fleet.ring = NULL;
         if (m->admin_fd >= 0) {
             close(m->admin_fd);
         }
@@ -283,7 +206,7 @@ static void spawn_worker(struct master *m, int id)
             .n_backends = m->n_backends,
             .metrics = &m->metrics->slots[slot],
             .open_total = &m->metrics->open_total,
-            .fleet = m->fleet_redis.n > 0 ? &m->fleet_opts : NULL,
+            .fleet = serve_fleet_opts(&m->fleet),
             .up = m->up,
             .id = id,
         };
@@ -298,37 +221,6 @@ static void spawn_generation(struct master *m)
     for (uint64_t i = 0; i < m->cfg->workers; i++) {
         spawn_worker(m, (int)i);
     }
-}
-
-/* Raises the descriptor limit toward what max_connections needs in one worker (two per
- * connection); says so when the hard limit is lower. */
-static void raise_nofile(const struct serve_config *cfg)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        return;
-    }
-    rlim_t need = (rlim_t)(2 * cfg->max_connections + 64);
-    if (rl.rlim_cur < need) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (rl.rlim_cur >= need) {
-        return;
-    }
-    /* A worker may hold every connection, but connections are spread over the workers: warn
-     * only when the workers together cannot hold max_connections. */
-    uint64_t per_worker = rl.rlim_cur > 64 ? (uint64_t)(rl.rlim_cur - 64) / 2 : 0;
-    bool is_enough = per_worker * cfg->workers >= cfg->max_connections;
-    log_msg(is_enough ? LOG_INFO : LOG_WARN, "serve",
-            "event=fd_limit rlimit_nofile=%llu connections_per_worker=%llu max_connections=%llu "
-            "note=\"%s\"",
-            (unsigned long long)rl.rlim_cur, (unsigned long long)per_worker,
-            (unsigned long long)cfg->max_connections,
-            is_enough ? "the workers together hold max_connections"
-                      : "RLIMIT_NOFILE is too low for max_connections: beyond it accepting pauses "
-                        "(raise LimitNOFILE= or ulimit -n, or lower max_connections)");
 }
 
 static void drain_all(struct master *m)
@@ -386,45 +278,6 @@ static void on_reaper(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
-/* A list as one comma-separated text (truncated at cap). */
-static void join_list(const struct cli_list *l, char *out, size_t cap)
-{
-    out[0] = '\0';
-    size_t used = 0;
-    for (size_t i = 0; i < l->n && used < cap; i++) {
-        int n = snprintf(out + used, cap - used, "%s%s", i ? "," : "", l->v[i]);
-        used += n > 0 ? (size_t)n : 0;
-    }
-}
-
-static void log_summary(const struct master *m, const char *event)
-{
-    const struct serve_config *c = m->cfg;
-    char listen[512];
-    char backends[1024];
-    join_list(&c->listen, listen, sizeof(listen));
-    join_list(&c->backend, backends, sizeof(backends));
-    const char *tickets = m->ring == NULL ? "off" : "stateless";
-    const char *backend_tls = !c->backend_tls            ? "off"
-                              : c->backend_insecure      ? "unverified"
-                              : c->backend_session_reuse ? "resumed"
-                                                         : "not_resumed";
-    log_msg(LOG_INFO, "serve",
-            "event=%s listen=%s backend=%s backend_tls=%s workers=%llu certificates=%zu "
-            "cache_bytes=%llu "
-            "session_timeout_s=%llu tickets=%s tls13_tickets=%s ticket_rotate_s=%llu "
-            "ticket_lifetime_s=%llu admin=%s accept_proxy=%s proxy_protocol=%s early_data=%s "
-            "fleet=%s",
-            event, listen, backends, backend_tls, (unsigned long long)c->workers,
-            c->self_signed ? (size_t)1 : c->cert.n, (unsigned long long)c->cache_size_bytes,
-            (unsigned long long)c->session_timeout_s, tickets, c->tls13_tickets,
-            (unsigned long long)c->ticket_rotate_s, (unsigned long long)c->ticket_lifetime_s,
-            c->admin, c->accept_proxy ? "v1,v2" : "off", c->proxy_protocol ? "v2" : "off",
-            c->early_data ? (c->early_data_anti_replay ? "on" : "on_without_anti_replay") : "off",
-            c->redis.n > 0 ? "redis" : "off");
-}
-
-/* The ring to attach for cfg: none when stateless tickets are off. */
 static struct tlsr_keyring *ring_for(const struct master *m, const struct serve_config *cfg)
 {
     bool is_stateless = !cfg->no_tickets && strcmp(cfg->tls13_tickets, "stateless") == 0;
@@ -531,7 +384,7 @@ static void reload(struct master *m)
         spawn_generation(m); /* else the join wait starts the workers, on the new config */
     }
     m->reloads++;
-    log_summary(m, "reloaded");
+    serve_config_log(m->cfg, m->ring != NULL, "reloaded");
 }
 
 /* The parts this master holds, to hand to a new one or to systemd's store. */
@@ -575,7 +428,7 @@ static void on_upgraded(void *arg, pid_t new_pid, const bool adopted[HO_NPARTS],
     struct master *m = arg;
     memcpy(m->disowned, adopted, sizeof(m->disowned));
     if (m->admin_fd >= 0) {
-        ev_io_stop(m->loop, &m->admin_io);
+        admin_server_stop(&m->admin);
         close(m->admin_fd); /* the new master answers there now */
         m->admin_fd = -1;
     }
@@ -615,8 +468,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     if (w->signum == SIGUSR1) {
-        if (m->fleet_ring != NULL) {
-            tlsr_fleet_ring_rotate(m->fleet_ring);
+        if (m->fleet.ring != NULL) {
+            tlsr_fleet_ring_rotate(m->fleet.ring);
             log_msg(LOG_INFO, "tickets",
                     "event=rotate_requested scope=fleet note=\"the next key encrypts once every "
                     "server holds it\"");
@@ -683,153 +536,13 @@ static void on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
     m->pending_respawns = 0;
 }
 
-static void admin_close(struct admin_conn *a)
+static void admin_view_of(void *arg, struct admin_view *v)
 {
-    ev_io_stop(a->m->loop, &a->io);
-    ev_timer_stop(a->m->loop, &a->timer);
-    close(a->fd);
-    a->m->admin_open--;
-    free(a->resp);
-    free(a);
-}
-
-static void on_admin_timeout(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    (void)loop;
-    (void)revents;
-    admin_close(t->data);
-}
-
-/* Reads the request line, then writes the response, never blocking the master. */
-static void on_admin_io(struct ev_loop *loop, ev_io *io, int revents)
-{
-    (void)revents;
-    struct admin_conn *a = io->data;
-    struct master *m = a->m;
-    if (a->resp == NULL) {
-        ssize_t n = recv(a->fd, a->req + a->req_len, sizeof(a->req) - 1 - a->req_len, 0);
-        if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                return;
-            }
-            admin_close(a);
-            return;
-        }
-        a->req_len += (size_t)n;
-        a->req[a->req_len] = '\0';
-        char *eol = strpbrk(a->req, "\r\n");
-        if (eol == NULL && a->req_len < sizeof(a->req) - 1) {
-            return;
-        }
-        if (eol != NULL) {
-            *eol = '\0';
-        }
-        struct admin_view v = {
-            m->metrics, m->cache,         ring_for(m, m->cfg), (unsigned)m->cfg->workers,
-            m->started, m->reloads,       m->fleet_ring,       m->cfg->redis.n > 0,
-            m->history, &m->cfg->backend, m->cfg->backend_tls};
-        a->resp = admin_respond(&v, a->req, &a->resp_len);
-        if (a->resp == NULL) {
-            admin_close(a);
-            return;
-        }
-        ev_io_stop(loop, &a->io);
-        ev_io_set(&a->io, a->fd, EV_WRITE);
-        ev_io_start(loop, &a->io);
-        return;
-    }
-    ssize_t w = send(a->fd, a->resp + a->resp_sent, a->resp_len - a->resp_sent, MSG_NOSIGNAL);
-    if (w > 0) {
-        a->resp_sent += (size_t)w;
-    }
-    if ((w < 0 && errno != EAGAIN && errno != EINTR) || a->resp_sent == a->resp_len) {
-        admin_close(a);
-    }
-}
-
-static void on_admin(struct ev_loop *loop, ev_io *io, int revents)
-{
-    (void)revents;
-    struct master *m = io->data;
-    int fd = accept4(io->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) {
-        return;
-    }
-    struct admin_conn *a = m->admin_open < MAX_ADMIN_CONNS ? calloc(1, sizeof(*a)) : NULL;
-    if (a == NULL) {
-        close(fd);
-        return;
-    }
-    m->admin_open++;
-    a->m = m;
-    a->fd = fd;
-    ev_io_init(&a->io, on_admin_io, fd, EV_READ);
-    a->io.data = a;
-    ev_io_start(loop, &a->io);
-    ev_timer_init(&a->timer, on_admin_timeout, 2.0, 0.0);
-    a->timer.data = a;
-    ev_timer_start(loop, &a->timer);
-}
-
-static void lib_log(void *arg, enum tlsr_log_level level, const char *component, const char *msg)
-{
-    (void)arg;
-    log_msg((enum log_level)level, component, "%s", msg);
-}
-
-static bool redis_password(struct master *m, char *err, size_t cap)
-{
-    return serve_redis_auth(m->cfg, m->redis_password, sizeof(m->redis_password),
-                            &m->fleet_opts.username, &m->fleet_opts.password, err, cap);
-}
-
-static bool setup_fleet(struct master *m, char *err, size_t cap)
-{
-    const struct serve_config *cfg = m->cfg;
-    if (cfg->redis.n == 0) {
-        return true;
-    }
-    if (tlsr_fleet_secret_load(cfg->fleet_key, &m->fleet_secret) != TLSR_OK) {
-        snprintf(err, cap, "fleet_key: %s", tlsr_last_error());
-        return false;
-    }
-    tlsr_fleet_opts_init(&m->fleet_opts);
-    m->fleet_redis = cfg->redis;
-    memcpy(m->fleet_prefix, cfg->redis_prefix, sizeof(m->fleet_prefix));
-    for (size_t i = 0; i < m->fleet_redis.n; i++) {
-        m->redis_endpoints[i] = m->fleet_redis.v[i];
-    }
-    m->fleet_opts.endpoints = m->redis_endpoints;
-    m->fleet_opts.n_endpoints = m->fleet_redis.n;
-    m->fleet_opts.prefix = m->fleet_prefix;
-    m->fleet_opts.secret = m->fleet_secret;
-    m->fleet_opts.lookup_timeout_ms = (uint32_t)cfg->redis_timeout_ms;
-    m->fleet_opts.is_early_data = cfg->early_data && cfg->early_data_anti_replay;
-    m->fleet_opts.early_window_s = (uint32_t)cfg->early_data_window_s;
-    m->fleet_opts.early_clock_skew_s = (uint32_t)cfg->fleet_clock_skew_s;
-    serve_redis_tls(cfg, &m->fleet_opts.tls);
-    m->fleet_opts.log = lib_log;
-    return redis_password(m, err, cap);
-}
-
-/* Joins the fleet's ticket key ring (the master drives the ring every worker shares). */
-static bool start_fleet_ring(struct master *m, char *err, size_t cap)
-{
-    const struct serve_config *cfg = m->cfg;
-    if (cfg->redis.n == 0 || cfg->no_tickets) {
-        return true;
-    }
-    struct tlsr_fleet_ring_opts ro;
-    tlsr_fleet_ring_opts_init(&ro);
-    ro.member = cfg->fleet_member[0] != '\0' ? cfg->fleet_member : NULL;
-    ro.poll_ms = (uint32_t)cfg->fleet_poll_ms;
-    ro.ack_wait_s = (uint32_t)cfg->fleet_ack_wait_s;
-    ro.clock_skew_s = (uint32_t)cfg->fleet_clock_skew_s;
-    if (tlsr_fleet_ring_new(EV_DEFAULT, &m->fleet_opts, &ro, m->ring, &m->fleet_ring) != TLSR_OK) {
-        snprintf(err, cap, "fleet: %s", tlsr_last_error());
-        return false;
-    }
-    return true;
+    const struct master *m = arg;
+    *v = (struct admin_view){
+        m->metrics, m->cache,         ring_for(m, m->cfg), (unsigned)m->cfg->workers,
+        m->started, m->reloads,       m->fleet.ring,       m->cfg->redis.n > 0,
+        m->history, &m->cfg->backend, m->cfg->backend_tls};
 }
 
 static enum tlsr_key_memory key_memory_of(const char *name)
@@ -893,7 +606,8 @@ static bool setup_library(struct master *m, char *err, size_t cap)
     }
     if (!tls_set_build(m->cfg, m->cache, ring_for(m, m->cfg), m->early_register, m->tls, err,
                        cap) ||
-        !setup_fleet(m, err, cap) || !upstream_new(m->cfg, &m->up_store, &m->up, err, cap)) {
+        !serve_fleet_setup(&m->fleet, m->cfg, err, cap) ||
+        !upstream_new(m->cfg, &m->up_store, &m->up, err, cap)) {
         return false;
     }
     return resolve_backends(m->cfg, m->up, m->backends, &m->n_backends, err, cap);
@@ -927,7 +641,7 @@ static bool start(struct master *m, char *err, size_t cap)
         snprintf(err, cap, "cannot map the shared counters");
         return false;
     }
-    return start_fleet_ring(m, err, cap);
+    return serve_fleet_join(&m->fleet, m->cfg, m->ring, err, cap);
 }
 
 /* How long workers wait for the fleet's key ring before they start on local keys. */
@@ -943,14 +657,14 @@ static void on_join_wait(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     struct master *m = t->data;
     struct tlsr_fleet_ring_stats st;
-    tlsr_fleet_ring_get_stats(m->fleet_ring, &st);
+    tlsr_fleet_ring_get_stats(m->fleet.ring, &st);
     if (st.is_foreign_key) {
         /* A configuration error, found only once Redis answered: stop before any worker. */
         ev_timer_stop(loop, t);
         log_msg(LOG_ERROR, "config",
                 "fleet_key: %s is not this fleet's key: none of the fleet's keys in Redis "
                 "(prefix %s) opens with it; give every server the same fleet key file",
-                m->cfg->fleet_key, m->fleet_prefix);
+                m->cfg->fleet_key, m->fleet.prefix);
         m->exit_code = 2;
         m->is_stopping = true;
         ev_break(loop, EVBREAK_ALL);
@@ -975,7 +689,7 @@ static void on_join_wait(struct ev_loop *loop, ev_timer *t, int revents)
 static void start_workers(struct master *m)
 {
     handover_close_untaken(&m->ho); /* before any worker could inherit them */
-    if (m->fleet_ring == NULL) {
+    if (m->fleet.ring == NULL) {
         spawn_generation(m);
         announce(m);
         return;
@@ -1012,14 +726,12 @@ static void run_loop(struct master *m)
     m->child.data = m;
     ev_child_start(m->loop, &m->child);
     if (m->admin_fd >= 0) {
-        ev_io_init(&m->admin_io, on_admin, m->admin_fd, EV_READ);
-        m->admin_io.data = m;
-        ev_io_start(m->loop, &m->admin_io);
+        admin_server_start(&m->admin, m->loop, m->admin_fd, admin_view_of, m);
     }
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(m->cfg);
     start_workers(m);
-    log_summary(m, "started");
+    serve_config_log(m->cfg, m->ring != NULL, "started");
     ev_run(m->loop, 0);
     log_msg(LOG_INFO, "serve", "event=stopped");
 }
@@ -1053,14 +765,13 @@ static void cleanup(struct master *m)
     for (size_t i = 0; i < m->n_listeners; i++) {
         close(m->listeners[i].fd);
     }
+    admin_server_stop(&m->admin);
     if (m->admin_fd >= 0) {
         close(m->admin_fd);
     }
     metrics_free(m->metrics);
     free(m->history);
-    tlsr_fleet_ring_free(m->fleet_ring);
-    tlsr_fleet_secret_free(m->fleet_secret);
-    OPENSSL_cleanse(m->redis_password, sizeof(m->redis_password));
+    serve_fleet_free(&m->fleet);
     tlsr_keyring_free(m->ring);
     tlsr_cache_free(m->cache);
     tlsr_cache_free(m->early_register);

@@ -21,6 +21,7 @@
 
 #include "../cli/cli.h"
 #include "../cli/conf.h"
+#include "../cli/log.h"
 #include "../cli/doc.h"
 
 #define DAY (24ull * 3600)
@@ -624,3 +625,31 @@ bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size
     *len = n / 2;
     return true;
 }
+
+void serve_config_log(const struct serve_config *c, bool has_ring, const char *event)
+{
+    char listen[512];
+    char backends[1024];
+    cli_join(c->listen.v[0], sizeof(c->listen.v[0]), c->listen.n, listen, sizeof(listen));
+    cli_join(c->backend.v[0], sizeof(c->backend.v[0]), c->backend.n, backends, sizeof(backends));
+    const char *tickets = !has_ring ? "off" : "stateless";
+    const char *backend_tls = !c->backend_tls            ? "off"
+                              : c->backend_insecure      ? "unverified"
+                              : c->backend_session_reuse ? "resumed"
+                                                         : "not_resumed";
+    log_msg(LOG_INFO, "serve",
+            "event=%s listen=%s backend=%s backend_tls=%s workers=%llu certificates=%zu "
+            "cache_bytes=%llu "
+            "session_timeout_s=%llu tickets=%s tls13_tickets=%s ticket_rotate_s=%llu "
+            "ticket_lifetime_s=%llu admin=%s accept_proxy=%s proxy_protocol=%s early_data=%s "
+            "fleet=%s",
+            event, listen, backends, backend_tls, (unsigned long long)c->workers,
+            c->self_signed ? (size_t)1 : c->cert.n, (unsigned long long)c->cache_size_bytes,
+            (unsigned long long)c->session_timeout_s, tickets, c->tls13_tickets,
+            (unsigned long long)c->ticket_rotate_s, (unsigned long long)c->ticket_lifetime_s,
+            c->admin, c->accept_proxy ? "v1,v2" : "off", c->proxy_protocol ? "v2" : "off",
+            c->early_data ? (c->early_data_anti_replay ? "on" : "on_without_anti_replay") : "off",
+            c->redis.n > 0 ? "redis" : "off");
+}
+
+/* The ring to attach for cfg: none when stateless tickets are off. */

@@ -131,4 +131,7 @@ void serve_config_help(FILE *out, bool is_man);
 /* Prints the Markdown table of docs/CONFIG.md, or (is_man) the man page tlsresume.ini(5). */
 void serve_config_table(FILE *out, bool is_man);
 
+/* One line naming what this configuration serves: event is "started" or "reloaded". */
+void serve_config_log(const struct serve_config *c, bool has_ring, const char *event);
+
 #endif
