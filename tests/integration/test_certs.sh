@@ -335,26 +335,44 @@ mtls_trust)
         wait_until 10 count_ge "$WORK/serve.log" 'event=reloaded' $((n + 1)) || fail "no reload"
     }
     alice=(-cert "$WORK/alice.pem" -key "$WORK/alice.key")
-    sclient s0 -tls1_3 "${alice[@]}" -sess_out "$WORK/t0"
-    reload
-    sclient s1 -tls1_3 "${alice[@]}" -sess_in "$WORK/t0" -sess_out "$WORK/t1"
-    grep -q '^Reused, ' "$WORK/s1.out" || fail "control: a reload with the same trust lost the session"
-    mk_cert other other "" # another CA joins the bundle
-    cat "$WORK/other.pem" >>"$WORK/bundle.pem"
-    reload
-    sclient s2 -tls1_3 "${alice[@]}" -sess_in "$WORK/t1" -sess_out "$WORK/t2"
-    grep -q '^Reused, ' "$WORK/s2.out" && fail "a session verified under the old CA file resumed"
-    grep -q '^New, ' "$WORK/s2.out" || fail "no full handshake under the new CA file"
-    [ "$(metric 'tlsresume_resumption_failures_total{reason="context_mismatch"}')" -ge 1 ] ||
-        fail "the refused session is not counted as context_mismatch"
-    # Revoked: the CRL now lists alice; her session does not resume, and she is refused.
+    # TLS 1.3 tickets, TLS 1.2 tickets, TLS 1.2 session IDs. A ticket of the old trust is
+    # opened and refused as context_mismatch; a session ID is looked up under the new context
+    # (the cache is keyed by it), so it is not found: cache_miss.
+    n=0
+    for v in "-tls1_3:context_mismatch" "-tls1_2:context_mismatch" "-tls1_2 -no_ticket:cache_miss"; do
+        n=$((n + 1))
+        reason=${v#*:}
+        read -ra ver <<<"${v%%:*}"
+        sclient "s0_$n" "${ver[@]}" "${alice[@]}" -sess_out "$WORK/t0_$n"
+        reload
+        sclient "s1_$n" "${ver[@]}" "${alice[@]}" -sess_in "$WORK/t0_$n" -sess_out "$WORK/t1_$n"
+        grep -q '^Reused, ' "$WORK/s1_$n.out" || fail "${v%%:*}: control: a reload with the same trust lost the session"
+        mk_cert "other$n" "other$n" "" # another CA joins the bundle
+        cat "$WORK/other$n.pem" >>"$WORK/bundle.pem"
+        reload
+        before=$(metric "tlsresume_resumption_failures_total{reason=\"$reason\"}")
+        # A TLS 1.2 resumption may leave no new session file: the old one is the same session.
+        sess=$WORK/t1_$n
+        [ -s "$sess" ] || sess=$WORK/t0_$n
+        sclient "s2_$n" "${ver[@]}" "${alice[@]}" -sess_in "$sess" -sess_out "$WORK/t2_$n"
+        grep -q '^Reused, ' "$WORK/s2_$n.out" && fail "${v%%:*}: a session verified under the old CA file resumed"
+        grep -q '^New, ' "$WORK/s2_$n.out" || fail "${v%%:*}: no full handshake under the new CA file"
+        after=$(metric "tlsresume_resumption_failures_total{reason=\"$reason\"}")
+        [ "$after" -gt "$before" ] || fail "${v%%:*}: the refused session is not counted as $reason ($before, then $after)"
+    done
+    # Revoked: the CRL now lists alice; none of her sessions resumes, and she is refused.
     openssl ca -config "$WORK/ca.cnf" -revoke "$WORK/alice.pem" >/dev/null 2>&1 || fail "revoke"
     openssl ca -config "$WORK/ca.cnf" -gencrl -out "$WORK/crl.pem" >/dev/null 2>&1 || fail "gencrl"
     reload
-    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" \
-        -servername localhost -ign_eof -tls1_3 "${alice[@]}" -sess_in "$WORK/t2" >"$WORK/s3.out" 2>&1 || true
-    grep -q 'hello from the backend' "$WORK/s3.out" && fail "a revoked certificate's session was served"
-    grep -q 'alert certificate revoked' "$WORK/s3.out" || fail "not refused as revoked: $(tail -3 "$WORK/s3.out")"
+    n=0
+    for v in "-tls1_3" "-tls1_2" "-tls1_2 -no_ticket"; do
+        n=$((n + 1))
+        read -ra ver <<<"$v"
+        printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$PORT" \
+            -servername localhost -ign_eof "${ver[@]}" "${alice[@]}" -sess_in "$WORK/t2_$n" >"$WORK/s3_$n.out" 2>&1 || true
+        grep -q 'hello from the backend' "$WORK/s3_$n.out" && fail "$v: a revoked certificate's session was served"
+        grep -q 'alert certificate revoked' "$WORK/s3_$n.out" || fail "$v: not refused as revoked: $(tail -3 "$WORK/s3_$n.out")"
+    done
     stop_serve
     ;;
 *)

@@ -167,6 +167,107 @@ CONF
         done
     done
     ;;
+backends)
+    # Sessions are kept per backend: two s_server backends (each with its own session cache
+    # and ticket key) and a third whose certificate comes from a CA serve does not trust. Every
+    # backend handshake after each good backend's first resumes, no session is offered to a
+    # backend that did not issue it (none refused), and the untrusted one is passed over
+    # without a client noticing.
+    mk_cert ca2 other-ca ""
+    mk_cert bad backend.test "DNS:backend.test,IP:127.0.0.1" ca2
+    for ver in -tls1_2 -tls1_3; do
+        B1=$(free_port)
+        B2=$(free_port)
+        B3=$(free_port)
+        start_s_server "$B1" "$ver"
+        P1=$S_SERVER_PID
+        start_s_server "$B2" "$ver"
+        P2=$S_SERVER_PID
+        openssl s_server -accept "127.0.0.1:$B3" -cert "$WORK/bad.pem" -key "$WORK/bad.key" -www \
+            "$ver" >"$WORK/s_server_$B3.log" 2>&1 &
+        P3=$!
+        PIDS+=("$P3")
+        wait_port "$B3"
+        BACKEND_PORT=$B1 serve_tls --backend "127.0.0.1:$B2" --backend "127.0.0.1:$B3"
+        rm -f "$WORK"/r*.out
+        ASKED=0
+        for i in $(seq 1 24); do
+            ASKED=$i
+            ask "r$i" || fail "$ver: request $i through serve failed"
+        done
+        s_server_reports 2
+        for b in "$B1" "$B2"; do
+            n=$(grep -c " access .* backend=127.0.0.1:$b .*upstream=" "$WORK/serve.log" || true)
+            [ "$n" -ge 4 ] || fail "$ver: backend $b served only $n of $ASKED"
+        done
+        [ "$(upstream_metric resumed)" -eq $((ASKED - 2)) ] ||
+            fail "$ver: serve counted $(upstream_metric resumed) resumed of $ASKED, expected $((ASKED - 2))"
+        [ "$(metric 'tlsresume_upstream_resumption_misses_total{reason="refused"}')" -eq 0 ] ||
+            fail "$ver: a session was offered to a backend that did not issue it"
+        grep -q "backend=127.0.0.1:$B3 error=\"tls: the backend's certificate is refused" "$WORK/serve.log" ||
+            fail "$ver: the untrusted backend's refusal was not logged"
+        grep -q ' access .*backend=127.0.0.1:'"$B3"' .*upstream=' "$WORK/serve.log" &&
+            fail "$ver: a connection was relayed to the untrusted backend"
+        stop_serve
+        stop_pid "$P1"
+        stop_pid "$P2"
+        stop_pid "$P3"
+    done
+    ;;
+single_use)
+    # A TLS 1.3 ticket is offered once: s_server with -max_early_data keeps a replay register
+    # and refuses a ticket it has seen (a full handshake). Clients come 4 at a time, so
+    # handshakes with the backend overlap; serve takes a ticket out of its store for each
+    # (RFC 8446 C.4) and never offers one twice. nginx (proxy_ssl_session_reuse), run in the
+    # same test on the same traffic, offers its last ticket to every overlapping handshake, and
+    # the backend refuses the repeats.
+    # bursts URL: 6 rounds of 4 parallel requests to URL; the pages in $WORK/r*.out.
+    bursts() {
+        rm -f "$WORK"/r*.out
+        local round k pids pid
+        for round in 1 2 3 4 5 6; do
+            pids=()
+            for k in 1 2 3 4; do
+                curl -sk --max-time 20 --http1.1 "$1" >"$WORK/r$round$k.out" &
+                pids+=("$!")
+            done
+            for pid in "${pids[@]}"; do
+                wait "$pid" || fail "a request to $1 failed"
+            done
+        done
+        cat "$WORK"/r*.out | grep -c '^New, ' || true
+    }
+    BACKEND_PORT=$(free_port)
+    start_s_server "$BACKEND_PORT" -tls1_3 -max_early_data 16384
+    serve_tls
+    ours=$(bursts "https://127.0.0.1:$PORT/")
+    [ "$(metric 'tlsresume_upstream_resumption_misses_total{reason="refused"}')" -eq 0 ] ||
+        fail "serve offered a ticket the backend had already seen"
+    stop_serve
+    stop_pid "$S_SERVER_PID"
+    command -v nginx >/dev/null || fail "nginx is not installed"
+    BACKEND_PORT=$(free_port)
+    start_s_server "$BACKEND_PORT" -tls1_3 -max_early_data 16384
+    NGINX_PORT=$(free_port)
+    nginx_stream_conf "$WORK/nginx_su" "$NGINX_PORT" "$BACKEND_PORT" "$WORK/cert.pem" \
+        "$WORK/key.pem" 1 "proxy_ssl on;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate $WORK/ca.pem;
+        proxy_ssl_name backend.test;
+        proxy_ssl_protocols TLSv1.3;
+        proxy_ssl_session_reuse on;"
+    nginx -p "$WORK/nginx_su" -c "$WORK/nginx_su/nginx.conf" -g 'daemon off;' \
+        >"$WORK/nginx_su.log" 2>&1 &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+    wait_port "$NGINX_PORT"
+    theirs=$(bursts "https://127.0.0.1:$NGINX_PORT/")
+    echo "full backend handshakes of 24 overlapping: serve $ours, nginx $theirs"
+    [ "$ours" -le "$theirs" ] || fail "serve made $ours full backend handshakes, nginx $theirs"
+    [ "$theirs" -gt 1 ] || fail "the control: nginx's repeated tickets were not refused ($theirs new of 24)"
+    stop_pid "$NGINX_PID"
+    stop_pid "$S_SERVER_PID"
+    ;;
 restart)
     # The backend restarts (its cache and ticket key are gone): the next handshake offers a
     # dead ticket, is full, counted as refused; the ones after resume again. No request fails.

@@ -160,6 +160,9 @@ static struct kr_key *find_last(struct kr_shared *sh)
 tlsr_status tlsr__keyring_maintain(struct tlsr_keyring *ring, uint64_t now, enum kr_maintain who)
 {
     struct kr_shared *sh = ring->sh;
+    /* The shared head is checked at creation and adoption; a period of 0 here means the memory
+     * was overwritten under us: issue nothing rather than divide by it. */
+    ENSURE(sh->rotate_s > 0, TLSR_E_FORMAT, "ticket keys: the shared ring's head is damaged");
     for (uint32_t i = 0; i < sh->capacity; i++) {
         struct kr_key *k = &sh->keys[i];
         if (k->state == KEY_LIVE && k->dec_until <= now) {
