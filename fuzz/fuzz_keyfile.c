@@ -1,5 +1,7 @@
 /* Fuzz target: the ticket-key file readers (src/lib/tickets/keyfile.c). The first byte picks
- * the format; whatever reads back is written again in that format and must read the same. */
+ * the format (the text formats, written only, must refuse); whatever reads back is written
+ * again in that format and must read the same, and is written in every text format
+ * (keyfile_text.c), which must succeed whenever the encrypting key is an 80-byte one. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) {
         return 0;
     }
-    enum tlsr_key_format fmt = (enum tlsr_key_format)(data[0] % 6);
+    enum tlsr_key_format fmt = (enum tlsr_key_format)(data[0] % (TLSR_KEYFMT_K8S_SECRET + 1));
     struct tlsr_key_material keys[MAX_KEYS];
     size_t n = 0;
     tlsr_status rc = tlsr_keyfile_read(fmt, "fuzz", data + 1, size - 1, keys, MAX_KEYS, &n);
@@ -43,11 +45,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
-    uint8_t out[1024];
+    if (tlsr_key_format_is_text(fmt)) {
+        abort(); /* a text format read something */
+    }
+    static uint8_t out[8192];
     size_t out_len = 0;
     if (tlsr_keyfile_write(fmt, keys, n, n > 1, out, sizeof(out), &out_len) != TLSR_OK &&
         fmt != TLSR_KEYFMT_RAW) {
         abort();
+    }
+    static const enum tlsr_key_format text[] = {TLSR_KEYFMT_H2O, TLSR_KEYFMT_GO, TLSR_KEYFMT_ENVOY,
+                                                TLSR_KEYFMT_K8S_SECRET};
+    for (size_t t = 0; t < sizeof(text) / sizeof(text[0]); t++) {
+        rc = tlsr_keyfile_write_named(text[t], NULL, keys, n, n > 1, out, sizeof(out), &out_len);
+        if ((rc == TLSR_OK) != (keys[0].len == 80)) {
+            abort();
+        }
     }
     return 0;
 }

@@ -10,7 +10,7 @@ run_pkgs=(openssl curl)
 test_pkgs=(openssl python3 procps curl gnutls-bin nodejs nginx-light libnginx-mod-stream haproxy
     hitch stunnel4 util-linux redis-server iproute2 faketime strace gdb apache2 valgrind
     chromium default-jre-headless redis-sentinel bsdutils systemd dpkg-dev debhelper fakeroot
-    lintian tshark tcpdump prometheus)
+    lintian tshark tcpdump prometheus h2o nghttp2-proxy golang-go)
 deb_pkgs=(dpkg-dev debhelper fakeroot lintian git)
 bench_pkgs=(openssl python3 procps nginx-light libnginx-mod-stream haproxy hitch stunnel4
     util-linux redis-server)

@@ -80,8 +80,23 @@ struct tlsr_ssl_opts {
      * The origin travels in the ticket (OpenSSL's ticket appdata) and in cached sessions.
      * 0 (the default): no cap; at most TLSR_MAX_CHAIN_S. */
     uint32_t max_chain_s;
+    /* Other servers' session ID contexts whose tickets resume here (nginx, Apache, HAProxy,
+     * nghttpx, Node, h2o: each sets its own and cannot be told another): a ticket that opens
+     * under a key of the ring and carries one of these contexts resumes as if it carried ours,
+     * and is renewed under ours. At most TLSR_ACCEPT_CONTEXTS_MAX; borrowed (copied by attach).
+     * A context binds a session to what authenticated it: accept only contexts of servers that
+     * serve the same names with the same client-certificate policy. */
+    const struct tlsr_sid_ctx *accept_contexts;
+    size_t n_accept_contexts;
 };
 
+/* A session ID context (0 to 32 bytes). */
+struct tlsr_sid_ctx {
+    uint8_t bytes[32];
+    size_t len;
+};
+
+#define TLSR_ACCEPT_CONTEXTS_MAX 8u
 #define TLSR_MAX_CHAIN_S (30u * 24 * 3600)
 
 #define TLSR_EARLY_DATA_MAX 16384u
@@ -117,6 +132,10 @@ enum tlsr_resumption {
 
 /* Tells how the handshake of ssl (finished, server side, attached SSL_CTX) resumed. */
 enum tlsr_resumption tlsr_ssl_resumption(const SSL *ssl);
+/* Whether a resumed handshake used another server's ticket: one sealed under the 48-byte
+ * variant of a ring key (as nginx48, Apache and Node issue them after `keys export`), or one
+ * carrying an accepted context of another server (accept_contexts). */
+bool tlsr_ssl_resumed_foreign(const SSL *ssl);
 
 /* Returns "full", "id", "ticket" or "psk". */
 const char *tlsr_resumption_name(enum tlsr_resumption kind);

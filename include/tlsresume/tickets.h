@@ -88,6 +88,8 @@ struct tlsr_keyring_stats {
     uint64_t rotation_room;        /* rotations on demand the ring can still take (a gauge) */
     uint64_t rotations_refused;    /* asked with no room: refused, since one would wipe a key
                                       whose tickets are still valid */
+    uint64_t variants_opened;      /* tickets opened under the 48-byte variant of a key, as
+                                      nginx48, Apache or Node issue them after `keys export` */
 };
 
 /* Where a key stands. */
@@ -217,6 +219,13 @@ enum tlsr_key_format {
     TLSR_KEYFMT_APACHE,      /* one 48-byte key: name | hmac | aes */
     TLSR_KEYFMT_NODE,        /* one 48-byte key: name | hmac | aes (tls.Server setTicketKeys) */
     TLSR_KEYFMT_RAW,         /* 80-byte records name | aes | hmac, the encrypting key first */
+    TLSR_KEYFMT_NGHTTPX,     /* one key a file: 80 bytes, name | aes | hmac (the first file
+                              * given encrypts; --tls-ticket-key-cipher=aes-256-cbc) */
+    TLSR_KEYFMT_H2O,         /* h2o's YAML ticket file (ticket-store: file) */
+    TLSR_KEYFMT_GO,          /* base64 lines of 32-byte keys for SetSessionTicketKeys, the
+                              * encrypting key first */
+    TLSR_KEYFMT_ENVOY,       /* an SDS resource file: a Secret's session_ticket_keys */
+    TLSR_KEYFMT_K8S_SECRET,  /* a Kubernetes Secret manifest (tls.sessionticket.key[.N]) */
 };
 
 /* A key as files carry it, in our canonical order name | aes | hmac. */
@@ -269,6 +278,19 @@ TLSR_MUST_CHECK tlsr_status tlsr_keyfile_write(enum tlsr_key_format fmt,
                                                const struct tlsr_key_material *keys, size_t n,
                                                bool has_next, uint8_t *out, size_t cap,
                                                size_t *len);
+/*
+ * As tlsr_keyfile_write, with the resource name an Envoy SDS file or a Kubernetes Secret
+ * carries (NULL: "session_ticket_keys", "tlsresume-ticket-keys"; ignored by other formats).
+ * h2o, go, envoy and k8s-secret hold every 80-byte key, the encrypting key first (or, for h2o,
+ * with the newest past not_before) and the next key decrypt-only; a Secret holds up to 10.
+ */
+TLSR_MUST_CHECK tlsr_status tlsr_keyfile_write_named(enum tlsr_key_format fmt, const char *name,
+                                                     const struct tlsr_key_material *keys, size_t n,
+                                                     bool has_next, uint8_t *out, size_t cap,
+                                                     size_t *len);
+/* Whether fmt is one of the text formats only written, never read (h2o, go, envoy,
+ * k8s-secret). */
+bool tlsr_key_format_is_text(enum tlsr_key_format fmt);
 
 /*
  * HAProxy's three keys from keys ordered as tlsr_keyring_export() gives them: order[] gets the

@@ -296,10 +296,14 @@ mtls_proxy)
             "$WORK/resumed$v.out" || fail "$v resumed: the backend saw $(grep client_cert "$WORK/resumed$v.out")"
     done
     # curl, and Java with a PKCS12 keystore (its own session cache resumes): the same identity.
-    curl -sk --max-time 20 --cert "$WORK/alice.pem" --key "$WORK/alice.key" "https://127.0.0.1:$PORT/" \
-        >"$WORK/curl.out" 2>&1 || fail "curl --cert failed"
+    # Two requests on two connections: curl resumes the second from its own session cache.
+    curl -sk --max-time 20 --cert "$WORK/alice.pem" --key "$WORK/alice.key" -H 'Connection: close' \
+        "https://127.0.0.1:$PORT/" "https://127.0.0.1:$PORT/" >"$WORK/curl.out" 2>&1 ||
+        fail "curl --cert failed"
     grep -q "^client_cert: cn=alice conn=1 sess=1 verify=0 sha256=$fp " "$WORK/curl.out" ||
         fail "curl: the backend saw $(grep client_cert "$WORK/curl.out")"
+    grep -q "^client_cert: cn=alice conn=0 sess=1 verify=0 sha256=$fp " "$WORK/curl.out" ||
+        fail "curl: no resumed connection with alice's identity: $(grep client_cert "$WORK/curl.out")"
     command -v java >/dev/null || fail "java is not installed (scripts/deps.sh test)"
     openssl pkcs12 -export -in "$WORK/alice.pem" -inkey "$WORK/alice.key" -out "$WORK/alice.p12" \
         -passout pass:changeit || fail "pkcs12"

@@ -89,11 +89,11 @@ chromium_page() {
     grep -q 'fetched 10' "$WORK/page.out" || fail "chromium did not fetch the 10 resources"
 }
 
-# java PORT VERSION N: N connections from one SSLContext.
+# java_client PORT VERSION N [JVM_OPTION...]: N connections from one SSLContext.
 java_client() {
     command -v java >/dev/null || fail "java is not installed (scripts/deps.sh test)"
-    timeout 120 java "$LIB/JavaClient.java" localhost "$1" "$2" "$3" >"$WORK/java.out" 2>&1 ||
-        fail "java client failed"
+    timeout 120 java "${@:4}" "$LIB/JavaClient.java" localhost "$1" "$2" "$3" >"$WORK/java.out" \
+        2>&1 || fail "java client failed"
     expect java "answers=$3"
 }
 
@@ -320,6 +320,15 @@ dual_cert | dual_cert_control)
     java_client "$PORT" TLSv1.3 6
     java_client "$NGINX_PORT" TLSv1.3 6
     compare "Java 17, two certificates"
+    # Java limited to RSA signatures (as a client without ECDSA support): the RSA certificate,
+    # and it resumes as well.
+    mark_logs
+    for port in "$PORT" "$NGINX_PORT"; do
+        java_client "$port" TLSv1.3 6 -Djdk.tls.client.SignatureSchemes=rsa_pss_rsae_sha256,rsa_pkcs1_sha256
+        [ "$(grep -c '^key=RSA$' "$WORK/java.out")" -eq 6 ] ||
+            fail "$port: Java limited to RSA got $(grep '^key=' "$WORK/java.out" | sort | uniq -c)"
+    done
+    compare "Java 17 limited to RSA signatures, two certificates"
     accounting
     stop_serve
     ;;

@@ -1130,6 +1130,26 @@ bad_configs)
     check "--cache-size: expected a size like 64m" "${ok[@]}" --cache-size 12x
     check "--session-timeout: 691200 is outside 1 to 604800" "${ok[@]}" --session-timeout 8d
     check "--tls13-tickets: expected one of stateless|stateful" "${ok[@]}" --tls13-tickets sometimes
+    check "accept_session_context: 'apache:localhost': expected apache:SERVERNAME:PORT" "${ok[@]}" \
+        --accept-session-context apache:localhost
+    check "accept_session_context: 'hex:zz': expected hex:" "${ok[@]}" --accept-session-context hex:zz
+    check "accept_session_context: not with client_verify" "${ok[@]}" --accept-session-context \
+        nginx-stream --client-verify require --client-ca "$WORK/cert.pem"
+    check "accept_session_context: applies to tickets" "${ok[@]}" --accept-session-context none \
+        --no-tickets
+    check "accept_session_context: 9 contexts (at most 8)" "${ok[@]}" $(for i in $(seq 1 9); do
+        printf -- '--accept-session-context text:c%s ' "$i"
+    done)
+    check "session_context: 'text:0123456789abcdef0123456789abcdefX': more than 32 bytes" \
+        "${ok[@]}" --session-context text:0123456789abcdef0123456789abcdefX
+    check "session_context: 'none' is for --accept-session-context" "${ok[@]}" --session-context none
+    check "same names with the same key type; only one of them could ever be served" "${ok[@]}" \
+        --cert "$WORK/cert.pem" --key "$WORK/key.pem"
+    echo garbage >"$WORK/bad.crl"
+    check "client_crl: $WORK/bad.crl: no CRL in it" "${ok[@]}" --client-verify require \
+        --client-ca "$WORK/cert.pem" --client-crl "$WORK/bad.crl"
+    check "--client-verify-depth: 0 is outside 1 to 16" "${ok[@]}" --client-verify require \
+        --client-ca "$WORK/cert.pem" --client-verify-depth 0
     check "backend: required" --cert "$WORK/cert.pem" --key "$WORK/key.pem"
     check "1 certificates but 0 keys" --backend 127.0.0.1:1 --cert "$WORK/cert.pem"
     check "cert: $WORK/missing.pem" --backend 127.0.0.1:1 --cert "$WORK/missing.pem" --key "$WORK/key.pem"

@@ -408,6 +408,75 @@ static void test_expired_ticket_is_rejected(void **state)
     tlsr_keyring_free(ring);
 }
 
+/* A server of the ring whose session ID context is ctx (len bytes), accepting the n contexts
+ * of acc. */
+static SSL_CTX *server_in(int version, struct tlsr_keyring *ring, const char *ctx,
+                          const struct tlsr_sid_ctx *acc, size_t n)
+{
+    SSL_CTX *s = th_server_ctx(version, version, "localhost");
+    assert_non_null(s);
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.keyring = ring;
+    o.sid_ctx = (const uint8_t *)ctx;
+    o.sid_ctx_len = strlen(ctx);
+    o.accept_contexts = acc;
+    o.n_accept_contexts = n;
+    assert_int_equal(tlsr_ssl_attach(s, &o), TLSR_OK);
+    return s;
+}
+
+/* Tickets of another server's session ID context (as nginx or Apache issue them under the
+ * ring's keys) resume where that context is accepted, re-stamped with ours, and nowhere else:
+ * the same server without accept_contexts refuses them (context_mismatch), and so does one
+ * accepting a context that is not the ticket's. Both TLS versions. */
+static void test_accepted_contexts_resume(void **state)
+{
+    struct fixture *f = *state;
+    struct tlsr_sid_ctx acc[2] = {{.len = 6}, {.len = 4}};
+    memcpy(acc[0].bytes, "theirs", 6);
+    memcpy(acc[1].bytes, "them", 4);
+    for (int version = TLS1_2_VERSION; version <= TLS1_3_VERSION; version++) {
+        SSL_CTX *other = server_in(version, f->ring, "theirs", NULL, 0);
+        SSL_CTX *ours = server_in(version, f->ring, "ours", acc, 2);
+        SSL_CTX *strict = server_in(version, f->ring, "ours", NULL, 0);
+        SSL_CTX *wrong = server_in(version, f->ring, "ours", acc + 1, 1);
+        SSL_CTX *c = th_client_ctx(version, version);
+        struct th_result first = th_handshake(other, c, NULL);
+        assert_true(first.is_ok);
+        assert_non_null(first.session);
+        struct th_result no = th_handshake(strict, c, first.session);
+        assert_true(no.is_ok);
+        assert_false(no.is_reused);
+        assert_int_equal(no.miss, TLSR_MISS_CONTEXT);
+        struct th_result no2 = th_handshake(wrong, c, first.session);
+        assert_false(no2.is_reused);
+        assert_int_equal(no2.miss, TLSR_MISS_CONTEXT);
+        struct th_result yes = th_handshake(ours, c, first.session);
+        assert_true(yes.is_ok);
+        assert_true(yes.is_reused);
+        assert_int_equal(yes.kind,
+                         version == TLS1_3_VERSION ? TLSR_RESUMED_PSK : TLSR_RESUMED_TICKET);
+        unsigned int len = 0;
+        const unsigned char *got = SSL_SESSION_get0_id_context(yes.server_session, &len);
+        assert_int_equal(len, 4);
+        assert_memory_equal(got, "ours", 4); /* re-stamped: it lives on as ours */
+        /* The ticket it renewed under ours resumes on the strict server. */
+        struct th_result again = th_handshake(strict, c, yes.session);
+        assert_true(again.is_reused);
+        th_result_free(&first);
+        th_result_free(&no);
+        th_result_free(&no2);
+        th_result_free(&yes);
+        th_result_free(&again);
+        SSL_CTX_free(other);
+        SSL_CTX_free(ours);
+        SSL_CTX_free(strict);
+        SSL_CTX_free(wrong);
+        SSL_CTX_free(c);
+    }
+}
+
 static void test_sessions_do_not_cross_certificates(void **state)
 {
     struct fixture *f = *state;
@@ -1015,6 +1084,7 @@ int main(void)
         cmocka_unit_test(test_tampered_ticket_is_rejected),
         cmocka_unit_test(test_expired_ticket_is_rejected),
         cmocka_unit_test(test_sessions_do_not_cross_certificates),
+        cmocka_unit_test(test_accepted_contexts_resume),
         cmocka_unit_test(test_corrupt_cache_entry_is_a_counted_miss),
         cmocka_unit_test(test_attach_refuses_bad_options),
         cmocka_unit_test(test_attach_survives_every_allocation_failure),

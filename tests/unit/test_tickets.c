@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 
 #include <tlsresume/memory.h>
 #include <tlsresume/tickets.h>
@@ -547,7 +548,8 @@ static void test_keyfile_layouts(void **state)
     } cases[] = {
         {TLSR_KEYFMT_NGINX80, 80, 0x50}, {TLSR_KEYFMT_RAW, 80, 0xa0},
         {TLSR_KEYFMT_NGINX48, 48, 0xa0}, {TLSR_KEYFMT_APACHE, 48, 0x50},
-        {TLSR_KEYFMT_NODE, 48, 0x50},
+        {TLSR_KEYFMT_NODE, 48, 0x50},    {TLSR_KEYFMT_NGHTTPX, 80, 0xa0},
+        {TLSR_KEYFMT_NGHTTPX, 48, 0xa0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct tlsr_key_material m = marked(cases[i].len);
@@ -570,6 +572,156 @@ static void test_keyfile_layouts(void **state)
     assert_int_equal(f, TLSR_KEYFMT_HAPROXY);
     assert_string_equal(tlsr_key_format_name(TLSR_KEYFMT_NGINX48), "nginx48");
     assert_int_equal(tlsr_key_format_from_name("nginx", &f), TLSR_E_INVALID);
+}
+
+/* Three 80-byte keys with names of their own, as tlsr_keyring_export gives them: the
+ * encrypting key, the next, an older one. */
+static void three_keys(struct tlsr_key_material keys[3])
+{
+    for (int i = 0; i < 3; i++) {
+        keys[i] = marked(80);
+        keys[i].bytes[0] = (uint8_t)(0xe0 + i);
+        keys[i].bytes[20] = (uint8_t)(0xe0 + i);
+    }
+}
+
+static void write_text(enum tlsr_key_format fmt, const char *name,
+                       const struct tlsr_key_material *keys, size_t n, char *out, size_t cap)
+{
+    size_t len = 0;
+    assert_true(tlsr_key_format_is_text(fmt));
+    assert_int_equal(
+        tlsr_keyfile_write_named(fmt, name, keys, n, true, (uint8_t *)out, cap - 1, &len), TLSR_OK);
+    out[len] = '\0';
+}
+
+/* The base64 value after the i-th occurrence of tag, decoded into out; its decoded length. */
+static size_t b64_after(const char *text, const char *tag, int i, uint8_t *out)
+{
+    const char *at = text;
+    for (int k = 0; k <= i; k++) {
+        at = strstr(at, tag);
+        assert_non_null(at);
+        at += strlen(tag);
+    }
+    size_t n = strcspn(at, "\n");
+    char b64[256];
+    assert_true(n < sizeof(b64));
+    memcpy(b64, at, n);
+    b64[n] = '\0';
+    int got = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
+    assert_true(got > 0);
+    return (size_t)got - (n > 1 && b64[n - 1] == '=') - (n > 2 && b64[n - 2] == '=');
+}
+
+/* Envoy's and Kubernetes' 80-byte layout as documented: name | HMAC key | AES key. */
+static void assert_envoy_layout(const uint8_t *got, size_t len, const struct tlsr_key_material *k)
+{
+    assert_int_equal(len, 80);
+    assert_memory_equal(got, k->bytes, 16);
+    assert_memory_equal(got + 16, k->bytes + 48, 32);
+    assert_memory_equal(got + 48, k->bytes + 16, 32);
+}
+
+/* The text formats, byte by byte against their documented layouts, computed here on their own:
+ * h2o's YAML (hex of AES | HMAC padded to 64, the encrypting key with the newest past
+ * not_before, the next one in 2100), Go's seeds (HKDF-SHA256, the encrypting key first),
+ * Envoy's SDS file and a Kubernetes Secret (name | HMAC | AES, the encrypting key first). */
+static void test_keyfile_text_formats(void **state)
+{
+    (void)state;
+    struct tlsr_key_material keys[3];
+    three_keys(keys);
+    static char out[8192];
+    /* h2o */
+    write_text(TLSR_KEYFMT_H2O, NULL, keys, 3, out, sizeof(out));
+    unsigned long long nb[3] = {0};
+    const char *at = out;
+    for (int i = 0; i < 3; i++) {
+        char want[64];
+        char hexname[33];
+        for (int b = 0; b < 16; b++) {
+            snprintf(hexname + 2 * b, 3, "%02x", keys[i].bytes[b]);
+        }
+        snprintf(want, sizeof(want), "- name: %s\n", hexname);
+        at = strstr(at, want);
+        assert_non_null(at);
+        const char *key = strstr(at, "  key: ");
+        assert_non_null(key);
+        key += 7;
+        assert_int_equal(strcspn(key, "\n"), 192);
+        for (int b = 0; b < 96; b++) {
+            char two[3];
+            snprintf(two, sizeof(two), "%02x", b < 64 ? keys[i].bytes[16 + b] : 0);
+            assert_memory_equal(key + 2 * b, two, 2);
+        }
+        assert_non_null(strstr(at, "  cipher: aes-256-cbc\n  hash: sha256\n"));
+        const char *t = strstr(at, "  not_before: ");
+        assert_non_null(t);
+        nb[i] = strtoull(t + 14, NULL, 10);
+        at = t;
+    }
+    assert_int_equal(nb[1], 4102444800ull); /* the next key: decrypt only until promoted */
+    assert_true(nb[0] > nb[2]);             /* the encrypting key is the newest past one */
+    assert_true(nb[0] < 4102444800ull);
+    /* go */
+    write_text(TLSR_KEYFMT_GO, NULL, keys, 3, out, sizeof(out));
+    for (int i = 0; i < 3; i++) {
+        uint8_t want[32];
+        size_t want_len = sizeof(want);
+        EVP_PKEY_CTX *kdf = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+        assert_int_equal(EVP_PKEY_derive_init(kdf), 1);
+        assert_int_equal(EVP_PKEY_CTX_set_hkdf_md(kdf, EVP_sha256()), 1);
+        assert_int_equal(EVP_PKEY_CTX_set1_hkdf_salt(kdf, keys[i].bytes, 16), 1);
+        assert_int_equal(EVP_PKEY_CTX_set1_hkdf_key(kdf, keys[i].bytes + 16, 64), 1);
+        assert_int_equal(
+            EVP_PKEY_CTX_add1_hkdf_info(kdf, (const unsigned char *)"tlsresume go ticket key", 23),
+            1);
+        assert_int_equal(EVP_PKEY_derive(kdf, want, &want_len), 1);
+        EVP_PKEY_CTX_free(kdf);
+        const char *line = out;
+        for (int k = 0; k < i; k++) {
+            line = strchr(line, '\n') + 1;
+        }
+        uint8_t got[48];
+        size_t n = strcspn(line, "\n");
+        assert_int_equal(n, 44);
+        assert_int_equal(EVP_DecodeBlock(got, (const unsigned char *)line, (int)n), 33);
+        assert_memory_equal(got, want, 32);
+    }
+    /* envoy */
+    write_text(TLSR_KEYFMT_ENVOY, "gw-keys", keys, 3, out, sizeof(out));
+    assert_non_null(strstr(out, "envoy.extensions.transport_sockets.tls.v3.Secret\n"
+                                "  name: gw-keys\n  session_ticket_keys:\n    keys:\n"));
+    for (int i = 0; i < 3; i++) {
+        uint8_t got[96];
+        size_t n = b64_after(out, "- inline_bytes: ", i, got);
+        assert_envoy_layout(got, n, &keys[i]);
+    }
+    /* k8s-secret */
+    write_text(TLSR_KEYFMT_K8S_SECRET, NULL, keys, 3, out, sizeof(out));
+    assert_non_null(strstr(out, "kind: Secret\nmetadata:\n  name: tlsresume-ticket-keys\n"));
+    static const char *const tags[] = {
+        "tls.sessionticket.key: ", "tls.sessionticket.key.1: ", "tls.sessionticket.key.2: "};
+    for (int i = 0; i < 3; i++) {
+        uint8_t got[96];
+        size_t n = b64_after(out, tags[i], 0, got);
+        assert_envoy_layout(got, n, &keys[i]);
+    }
+    assert_null(strstr(out, "tls.sessionticket.key.3"));
+    /* Written, never read; a resource name that is no Kubernetes name is refused. */
+    struct tlsr_key_material back[4];
+    size_t n = 0;
+    assert_int_equal(
+        tlsr_keyfile_read(TLSR_KEYFMT_H2O, "k", (const uint8_t *)out, strlen(out), back, 4, &n),
+        TLSR_E_INVALID);
+    size_t len = 0;
+    assert_int_equal(tlsr_keyfile_write_named(TLSR_KEYFMT_ENVOY, "Bad Name", keys, 3, true,
+                                              (uint8_t *)out, sizeof(out), &len),
+                     TLSR_E_INVALID);
+    assert_false(tlsr_key_format_is_text(TLSR_KEYFMT_NGINX80));
+    OPENSSL_cleanse(keys, sizeof(keys));
+    OPENSSL_cleanse(out, sizeof(out));
 }
 
 /* 80-byte ring keys in 48-byte formats: derived, the same every time, under a new name. */
@@ -775,6 +927,85 @@ static void test_keyring_export_import(void **state)
     tlsr_keyring_free(ring);
 }
 
+/* Seals msg as an OpenSSL server does with a 48-byte key file in nginx48's order (name | aes |
+ * hmac): AES-128-CBC, then HMAC-SHA256 under the 16-byte HMAC key; returns the length. */
+static int seal48(const uint8_t file[48], const uint8_t iv[16], const uint8_t *msg, int len,
+                  uint8_t *ct, uint8_t tag[32])
+{
+    int n1 = 0;
+    int n2 = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_128_cbc(), NULL, file + 16, iv), 1);
+    assert_int_equal(EVP_EncryptUpdate(c, ct, &n1, msg, len), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(c, ct + n1, &n2), 1);
+    EVP_CIPHER_CTX_free(c);
+    assert_non_null(HMAC(EVP_sha256(), file + 32, 16, ct, (size_t)(n1 + n2), tag, NULL));
+    return n1 + n2;
+}
+
+/* A ticket that nginx48, Apache or Node issued under the 48-byte variant `keys export` wrote for
+ * one of the ring's keys opens through the ring (decrypt-only: renewed), and is counted; once
+ * the key is retired it no longer does. */
+static void test_variant_tickets_open(void **state)
+{
+    (void)state;
+    struct th_clock clk = {T0};
+    struct tlsr_keyring *ring = new_ring(&clk, HOUR, HOUR);
+    uint8_t name[16];
+    assert_int_equal(seal_open(ring, NULL, name), TLSR__KEY_CURRENT); /* the key exists */
+    struct tlsr_key_material keys[8];
+    size_t n = 0;
+    bool has_next = false;
+    assert_int_equal(tlsr_keyring_export(ring, false, keys, 8, &n, &has_next), TLSR_OK);
+    uint8_t file[80];
+    size_t len = 0;
+    assert_int_equal(tlsr_keyfile_key_bytes(TLSR_KEYFMT_NGINX48, &keys[0], file, &len), TLSR_OK);
+    assert_int_equal(len, 48);
+    assert_memory_not_equal(file, name, 16); /* the variant has a name of its own */
+    const uint8_t iv[16] = {9};
+    const uint8_t msg[40] = "a session that another server sealed...";
+    uint8_t ct[64];
+    uint8_t tag[32];
+    int ct_len = seal48(file, iv, msg, sizeof(msg), ct, tag);
+    for (int round = 0; round < 2; round++) { /* the second finds the name already known */
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        EVP_MAC_CTX *h = EVP_MAC_CTX_new(mac);
+        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+        enum tlsr__key_match match = TLSR__KEY_UNKNOWN;
+        assert_int_equal(tlsr__keyring_open_setup(ring, file, iv, c, h, &match), TLSR_OK);
+        assert_int_equal(match, TLSR__KEY_VARIANT);
+        uint8_t pt[64];
+        int n3 = 0;
+        int n4 = 0;
+        assert_int_equal(EVP_DecryptUpdate(c, pt, &n3, ct, ct_len), 1);
+        assert_int_equal(EVP_DecryptFinal_ex(c, pt + n3, &n4), 1);
+        assert_int_equal(n3 + n4, sizeof(msg));
+        assert_memory_equal(pt, msg, sizeof(msg));
+        uint8_t got[32];
+        size_t got_len = 0;
+        assert_int_equal(EVP_MAC_init(h, NULL, 0, NULL), 1);
+        assert_int_equal(EVP_MAC_update(h, ct, (size_t)ct_len), 1);
+        assert_int_equal(EVP_MAC_final(h, got, &got_len, sizeof(got)), 1);
+        assert_memory_equal(got, tag, 32);
+        EVP_CIPHER_CTX_free(c);
+        EVP_MAC_CTX_free(h);
+        EVP_MAC_free(mac);
+    }
+    assert_int_equal(stats(ring).variants_opened, 2);
+    /* The control: a name that is no key's and no variant's is unknown. */
+    uint8_t other[16];
+    memcpy(other, file, 16);
+    other[0] ^= 1;
+    assert_int_equal(seal_open(ring, other, NULL), TLSR__KEY_UNKNOWN);
+    /* Past the key's decrypt-only time its variant is gone too. */
+    clk.now += 3 * HOUR;
+    assert_int_equal(seal_open(ring, file, NULL), TLSR__KEY_UNKNOWN);
+    assert_int_equal(stats(ring).variants_opened, 2);
+    OPENSSL_cleanse(keys, sizeof(keys));
+    OPENSSL_cleanse(file, sizeof(file));
+    tlsr_keyring_free(ring);
+}
+
 /* Imported keys come last in exports (never HAProxy's "previous" key), and a ring holds at
  * most TLSR_KEYRING_MAX_IMPORTS of them, in room of their own. */
 static void test_imports_last_and_bounded(void **state)
@@ -948,6 +1179,8 @@ int main(void)
         cmocka_unit_test(test_keyfile_haproxy_order),
         cmocka_unit_test(test_keyfile_rejects_malformed),
         cmocka_unit_test(test_keyring_export_import),
+        cmocka_unit_test(test_variant_tickets_open),
+        cmocka_unit_test(test_keyfile_text_formats),
         cmocka_unit_test(test_keyring_export_next_after_restart),
         cmocka_unit_test(test_prepare_keeps_key_making_off_handshakes),
         cmocka_unit_test(test_imports_last_and_bounded),

@@ -25,7 +25,8 @@ struct keys_target {
     bool allow_disk;         /* write to a disk-backed file system */
     bool is_stdout;          /* node: a base64 line on stdout at each change */
     struct cli_list sockets; /* HAProxy runtime API sockets */
-    char haproxy_ref[CLI_STR]; /* the tls-ticket-keys file as HAProxy knows it, or its id */
+    char haproxy_ref[CLI_STR];   /* the tls-ticket-keys file as HAProxy knows it, or its id */
+    char resource_name[CLI_STR]; /* envoy, k8s-secret: the Secret's name; empty: the default */
     /* State between polls. */
     uint8_t written[32]; /* SHA-256 of what the files hold now */
     bool is_written;
@@ -37,7 +38,7 @@ struct keys_target {
 };
 
 /* The target's option table (--format, --out, --slots, --reload, --allow-disk, --stdout,
- * --haproxy-socket, --haproxy-ref) over t. */
+ * --haproxy-socket, --haproxy-ref, --resource-name) over t. */
 struct cli_table;
 void keys_target_rows(struct keys_target *t, struct cli_table *out);
 /* Checks a target's flags belong together; prints the problem and returns false. */

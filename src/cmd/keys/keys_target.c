@@ -1,12 +1,13 @@
 /*
  * Where `keys export` and `keys sync` put ticket keys: files in a server's format (nginx,
- * Apache, HAProxy, Node, raw), HAProxy's runtime API, or a stream on stdout for Node.
+ * Apache, HAProxy, Node, raw, nghttpx, h2o, Go, Envoy SDS, a Kubernetes Secret), HAProxy's
+ * runtime API, or a stream on stdout for Node.
  *
  * Files are written atomically (a new file in the same directory, mode 0600, then rename) and
  * only to a memory-backed file system (tmpfs, ramfs) unless --allow-disk: ticket keys on disk
- * outlive the process and its backups. nginx reads one key a file, so an nginx target is a
- * directory of slot files 0.key (encrypting), 1.key (next), 2.key... (older), padded with the
- * encrypting key. HAProxy holds three keys and encrypts with the penultimate: a push appends
+ * outlive the process and its backups. nginx and nghttpx read one key a file, so their target
+ * is a directory of slot files 0.key (encrypting), 1.key (next), 2.key... (older), padded with
+ * the encrypting key. HAProxy holds three keys and encrypts with the penultimate: a push appends
  * one (`set ssl tls-key`), so the target pushes the shortest suffix that makes its three
  * [previous, encrypting, next]. Every intermediate state encrypts with a key the fleet holds.
  */
@@ -34,9 +35,10 @@
 
 #include "../cli/cli.h"
 
-/* The largest file: raw with every key the ring may export (nginx slots fit too). */
+/* The largest file: h2o's YAML with every key the ring may export (about 330 bytes a key; raw
+ * records and slot files fit too). */
 #define RELOAD_TIMEOUT_S 30
-#define FILE_MAX (80 * KEYS_MAX_EXPORT)
+#define FILE_MAX (512 * KEYS_MAX_EXPORT)
 _Static_assert(FILE_MAX >= 80 * KEYS_MAX_SLOTS, "nginx slot files fit");
 
 extern char **environ;
@@ -61,20 +63,21 @@ static bool set_format(void *dst, const struct cli_opt *o, const char *v, char *
 static const struct cli_opt target_options[] = {
     {.name = "format",
      .type = CLI_CUSTOM,
-     .choices = "nginx48|nginx80|haproxy|apache|node|raw",
-     .help = "the server's key file format"},
+     .choices = "nginx48|nginx80|haproxy|apache|node|raw|nghttpx|h2o|go|envoy|k8s-secret",
+     .help = "the server's key file format (docs/KEYS.md)"},
     {.name = "out",
      .type = CLI_STRING,
      .choices = "PATH",
      .offset = TARGET_AT(out),
-     .help = "a file (a directory of slot files 0.key, 1.key... for nginx formats); on tmpfs "
+     .help = "a file (a directory of slot files 0.key, 1.key... for nginx and nghttpx); on tmpfs "
              "(such as /run) unless --allow-disk; - is stdout (export)"},
     {.name = "slots",
      .type = CLI_INT,
      .min = 2,
      .max = KEYS_MAX_SLOTS,
      .offset = TARGET_AT(slots),
-     .help = "nginx: how many key files (the encrypting key, the next, older); default: all"},
+     .help = "nginx, nghttpx: how many key files (the encrypting key, the next, older); "
+             "default: 3"},
     {.name = "reload",
      .type = CLI_STRING,
      .choices = "COMMAND",
@@ -102,6 +105,12 @@ static const struct cli_opt target_options[] = {
      .offset = TARGET_AT(haproxy_ref),
      .help = "sync: the tls-ticket-keys file as HAProxy's configuration names it, or its id "
              "from `show tls-keys`"},
+    {.name = "resource_name",
+     .type = CLI_STRING,
+     .choices = "NAME",
+     .offset = TARGET_AT(resource_name),
+     .help = "envoy: the SDS Secret's name (default session_ticket_keys); k8s-secret: the "
+             "Secret's name (default tlsresume-ticket-keys)"},
 };
 
 void keys_target_rows(struct keys_target *t, struct cli_table *out)
@@ -122,7 +131,8 @@ bool keys_target_check(const struct keys_target *t, bool is_sync)
         why = "--haproxy-socket needs --haproxy-ref (the tls-ticket-keys file as HAProxy's "
               "configuration names it, or its id from `show tls-keys`)";
     } else if (has_file && !t->has_format) {
-        why = "--out needs --format nginx48|nginx80|haproxy|apache|node|raw";
+        why = "--out needs --format "
+              "nginx48|nginx80|haproxy|apache|node|raw|nghttpx|h2o|go|envoy|k8s-secret";
     } else if (t->is_stdout && (!t->has_format || t->format != TLSR_KEYFMT_NODE || has_file)) {
         why = "--stdout streams Node keys: use it with --format node and without --out";
     } else if (!has_file && !t->is_stdout && t->sockets.n == 0) {
@@ -131,9 +141,12 @@ bool keys_target_check(const struct keys_target *t, bool is_sync)
                       : "export needs --format F --out PATH (- for stdout)";
     } else if (!is_sync && (t->sockets.n > 0 || t->is_stdout || t->reload[0] != '\0')) {
         why = "--haproxy-socket, --stdout and --reload belong to keys sync";
-    } else if (t->slots != 0 && (!t->has_format || (t->format != TLSR_KEYFMT_NGINX48 &&
-                                                    t->format != TLSR_KEYFMT_NGINX80))) {
-        why = "--slots is for the nginx formats (one key a file)";
+    } else if (t->slots != 0 && (!t->has_format || !is_nginx(t))) {
+        why = "--slots is for nginx48, nginx80 and nghttpx (one key a file)";
+    } else if (t->resource_name[0] != '\0' &&
+               (!t->has_format ||
+                (t->format != TLSR_KEYFMT_ENVOY && t->format != TLSR_KEYFMT_K8S_SECRET))) {
+        why = "--resource-name is for --format envoy and k8s-secret";
     } else if (has_file && strcmp(t->out, "-") == 0 && is_sync) {
         why = "keys sync writes files (--out PATH); for a stream use --format node --stdout";
     }
@@ -155,9 +168,11 @@ bool keys_target_check(const struct keys_target *t, bool is_sync)
     return true;
 }
 
+/* Whether the target is a directory of slot files, one key a file (nginx, nghttpx). */
 static bool is_nginx(const struct keys_target *t)
 {
-    return t->format == TLSR_KEYFMT_NGINX48 || t->format == TLSR_KEYFMT_NGINX80;
+    return t->format == TLSR_KEYFMT_NGINX48 || t->format == TLSR_KEYFMT_NGINX80 ||
+           t->format == TLSR_KEYFMT_NGHTTPX;
 }
 
 /* Whether path (a directory) is memory-backed; sets *fs_type. */
@@ -289,7 +304,9 @@ static bool render_files(struct keys_target *t, const struct tlsr_key_material *
 {
     if (!is_nginx(t)) {
         *n_files = 1;
-        if (tlsr_keyfile_write(t->format, keys, n, has_next, buf, cap, &lens[0]) != TLSR_OK) {
+        const char *name = t->resource_name[0] != '\0' ? t->resource_name : NULL;
+        if (tlsr_keyfile_write_named(t->format, name, keys, n, has_next, buf, cap, &lens[0]) !=
+            TLSR_OK) {
             fprintf(stderr, "error keys: %s\n", tlsr_last_error());
             return false;
         }

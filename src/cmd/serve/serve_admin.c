@@ -89,6 +89,10 @@ static void library(struct out *o, const struct admin_view *v)
         metric(o, "tlsresume_tickets_decrypted_total", "counter", "Tickets that resumed.",
                k.decrypted);
         metric(o, "tlsresume_tickets_renewed_total", "counter", "Tickets renewed.", k.renewed);
+        metric(o, "tlsresume_tickets_variant_opened_total", "counter",
+               "Tickets opened under the 48-byte variant of a ring key (issued by nginx48, Apache "
+               "or Node).",
+               k.variants_opened);
         out_put(o,
                 "# HELP tlsresume_tickets_rejected_total Tickets refused, by reason.\n"
                 "# TYPE tlsresume_tickets_rejected_total counter\n"

@@ -8,6 +8,7 @@
  * what was expected; a bad value stops start-up before anything is bound.
  */
 #include "serve_config.h"
+#include "serve_context.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -124,9 +125,14 @@ static const struct cli_opt opts[] = {
         "TLS 1.3 tickets: stateless (sealed session) or stateful (single-use cache key; turns "
         "TLS 1.2 tickets off)"),
     OPT("session_context", CLI_STRING, "", 0, 0, "TEXT", session_context,
-        "TLS session ID context: text or hex:BYTES, up to 32 bytes; servers resume each other's "
-        "sessions only with the same one. Empty: derived from the certificate. 'haproxy' "
-        "matches HAProxy; nginx's is in docs/KEYS.md"),
+        "TLS session ID context sessions are issued in (servers resume each other's sessions "
+        "only in the same one): another server's (nginx-stream, nginx-http, apache:NAME:PORT, "
+        "haproxy, nghttpx), text:STRING or hex:BYTES, up to 32 bytes. Empty: derived from the "
+        "certificate; docs/KEYS.md"),
+    OPT("accept_session_context", CLI_LIST, NULL, 0, 0, "SPEC", accept_session_context,
+        "another server's session ID context whose tickets resume here when they open under a "
+        "key of the ring (nginx-stream, nginx-http, apache:NAME:PORT, haproxy, nghttpx, none "
+        "(h2o), text:STRING (Node), hex:BYTES); repeatable, up to 8; docs/KEYS.md"),
     OPT("session_timeout", CLI_DURATION, "1h", 1, 7 * DAY, NULL, session_timeout_s,
         "lifetime of a cached session (session IDs, stateful tickets)"),
     OPT("cache_size", CLI_SIZE, "64m", 64 * 1024, 64ull << 30, NULL, cache_size_bytes,
@@ -439,9 +445,21 @@ bool serve_config_validate(struct serve_config *cfg, char *err, size_t cap)
             return false;
         }
     }
-    uint8_t sid_ctx[32];
-    size_t sid_ctx_len = 0;
-    if (!serve_session_context(cfg, sid_ctx, &sid_ctx_len, err, cap)) {
+    struct tlsr_sid_ctx sid_ctx;
+    struct tlsr_sid_ctx accepted[TLSR_ACCEPT_CONTEXTS_MAX];
+    size_t n_accepted = 0;
+    if (!serve_session_context(cfg, NULL, &sid_ctx, err, cap) ||
+        !serve_accepted_contexts(cfg, NULL, accepted, &n_accepted, err, cap)) {
+        return false;
+    }
+    if (n_accepted > 0 && cfg->no_tickets) {
+        set_err(err, cap, "accept_session_context: applies to tickets, which no_tickets turns off");
+        return false;
+    }
+    if (n_accepted > 0 && strcmp(cfg->client_verify, "off") != 0) {
+        set_err(err, cap,
+                "accept_session_context: not with client_verify: a session from another server "
+                "would skip the client-certificate trust its context binds (docs/SECURITY.md)");
         return false;
     }
     if (cfg->cert.n != cfg->key.n) {
@@ -599,30 +617,39 @@ bool serve_redis_auth(const struct serve_config *cfg, char *out, size_t out_cap,
     return true;
 }
 
-bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size_t *len, char *err,
-                           size_t cap)
+bool serve_session_context(const struct serve_config *cfg, SSL_CTX *ctx, struct tlsr_sid_ctx *out,
+                           char *err, size_t cap)
 {
-    const char *v = cfg->session_context;
-    if (strncmp(v, "hex:", 4) != 0) {
-        *len = strlen(v);
-        if (*len > 32) {
-            set_err(err, cap, "session_context: %zu bytes (at most 32)", *len);
-            return false;
-        }
-        memcpy(out, v, *len);
+    memset(out, 0, sizeof(*out));
+    if (cfg->session_context[0] == '\0') {
         return true;
     }
-    const char *hex = v + 4;
-    size_t n = strlen(hex);
-    if (n == 0 || n % 2 != 0 || n > 64 || strspn(hex, "0123456789abcdefABCDEF") != n) {
-        set_err(err, cap, "session_context: hex:%s: expected 2 to 64 hex digits, in pairs", hex);
+    if (strcmp(cfg->session_context, "none") == 0) {
+        set_err(err, cap,
+                "session_context: 'none' is for --accept-session-context (serve's own context "
+                "is never empty: leave it out to derive one from the certificate)");
         return false;
     }
-    for (size_t i = 0; i < n / 2; i++) {
-        char byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
-        out[i] = (uint8_t)strtoul(byte, NULL, 16);
+    return session_context_read("session_context", cfg->session_context, ctx, out, err, cap);
+}
+
+bool serve_accepted_contexts(const struct serve_config *cfg, SSL_CTX *ctx,
+                             struct tlsr_sid_ctx out[TLSR_ACCEPT_CONTEXTS_MAX], size_t *n,
+                             char *err, size_t cap)
+{
+    *n = 0;
+    if (cfg->accept_session_context.n > TLSR_ACCEPT_CONTEXTS_MAX) {
+        set_err(err, cap, "accept_session_context: %zu contexts (at most %u)",
+                cfg->accept_session_context.n, TLSR_ACCEPT_CONTEXTS_MAX);
+        return false;
     }
-    *len = n / 2;
+    for (size_t i = 0; i < cfg->accept_session_context.n; i++) {
+        if (!session_context_read("accept_session_context", cfg->accept_session_context.v[i], ctx,
+                                  &out[i], err, cap)) {
+            return false;
+        }
+    }
+    *n = cfg->accept_session_context.n;
     return true;
 }
 

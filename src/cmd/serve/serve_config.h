@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+#include <tlsresume/ssl.h>
+
 #include "../cli/value.h"
 
 struct serve_config {
@@ -46,6 +49,7 @@ struct serve_config {
     char tls13_tickets[CLI_STR];
     char key_memory[CLI_STR];
     char session_context[CLI_STR];
+    struct cli_list accept_session_context;
     uint64_t session_timeout_s;
     uint64_t cache_size_bytes;
     uint64_t ticket_rotate_s;
@@ -122,10 +126,15 @@ struct tlsr_fleet_tls;
 void serve_redis_tls(const struct serve_config *cfg, struct tlsr_fleet_tls *out);
 bool serve_redis_auth(const struct serve_config *cfg, char *out, size_t out_cap,
                       const char **username, const char **password, char *err, size_t cap);
-/* The session ID context session_context gives (text, or hex:BYTES) into out; *len 0 when
- * empty. On error writes "session_context: why" into err. */
-bool serve_session_context(const struct serve_config *cfg, uint8_t out[32], size_t *len, char *err,
-                           size_t cap);
+/* The session ID context session_context gives (serve_context.h's specs; ctx NULL: the spec
+ * checked alone) into out; out->len 0 when empty (derived from the certificate). On error
+ * writes "session_context: why" into err. */
+bool serve_session_context(const struct serve_config *cfg, SSL_CTX *ctx, struct tlsr_sid_ctx *out,
+                           char *err, size_t cap);
+/* The accept_session_context list, read the same way, into out (*n of them). */
+bool serve_accepted_contexts(const struct serve_config *cfg, SSL_CTX *ctx,
+                             struct tlsr_sid_ctx out[TLSR_ACCEPT_CONTEXTS_MAX], size_t *n,
+                             char *err, size_t cap);
 /* Prints --help (or the man page): every option with its type, default and help text. */
 void serve_config_help(FILE *out, bool is_man);
 /* Prints the Markdown table of docs/CONFIG.md, or (is_man) the man page tlsresume.ini(5). */

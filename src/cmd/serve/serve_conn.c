@@ -110,6 +110,16 @@ static const char *upstream_text(const struct conn *c)
                                      : "-";
 }
 
+/* Who issued the session a connection resumed: this fleet's serve ("self"), or another kind
+ * of server on the ring's keys ("other": a 48-byte variant key, an accepted session context). */
+static const char *issuer_text(const struct conn *c)
+{
+    if (!c->is_handshake_done || !SSL_session_reused(c->ssl)) {
+        return "-";
+    }
+    return tlsr_ssl_resumed_foreign(c->ssl) ? "other" : "self";
+}
+
 static void access_log(struct conn *c, const char *end)
 {
     if (!c->w->a->cfg->access_log) {
@@ -125,13 +135,13 @@ static void access_log(struct conn *c, const char *end)
     bool is_done = c->is_handshake_done;
     log_msg(LOG_INFO, "access",
             "worker=%d client=%s sni=%s proto=%s cipher=%s resumed=%s offered=%s miss=%s "
-            "backend=%s "
+            "issuer=%s backend=%s "
             "upstream=%s client_cert=%s bytes_in=%llu bytes_out=%llu duration_ms=%.0f end=%s",
             c->w->a->id, peer, sni != NULL ? sni : "-", is_done ? SSL_get_version(c->ssl) : "-",
             is_done ? SSL_get_cipher_name(c->ssl) : "-",
             is_done ? tlsr_resumption_name(tlsr_ssl_resumption(c->ssl)) : "-",
             is_done ? tlsr_offer_name(tlsr_ssl_offer(c->ssl)) : "-",
-            is_done ? tlsr_miss_name(tlsr_ssl_miss(c->ssl)) : "-",
+            is_done ? tlsr_miss_name(tlsr_ssl_miss(c->ssl)) : "-", issuer_text(c),
             c->backend >= 0 ? c->w->a->backends[c->backend].name : "-", upstream_text(c), who,
             (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
             (ev_now(c->w->loop) - c->started) * 1000.0, end);

@@ -72,9 +72,10 @@ static void tickets(struct out *o, const struct admin_view *v)
     out_put(o,
             ",\"tickets\":{\"enabled\":true,\"keys\":%llu,\"key_age_s\":%llu,\"rotations\":%llu,"
             "\"fleet\":%s,\"overdue_s\":%llu,\"issued\":%llu,\"decrypted\":%llu,\"renewed\":%llu,"
-            "\"rejected\":{\"unknown_key\":%llu,\"bad_mac\":%llu,\"expired\":%llu},\"key_list\":[",
+            "\"variants_opened\":%llu,\"rejected\":{\"unknown_key\":%llu,\"bad_mac\":%llu,"
+            "\"expired\":%llu},\"key_list\":[",
             u(k.keys_held), u(k.current_key_age_s), u(k.rotations), k.is_fleet ? "true" : "false",
-            u(k.current_overdue_s), u(k.issued), u(k.decrypted), u(k.renewed),
+            u(k.current_overdue_s), u(k.issued), u(k.decrypted), u(k.renewed), u(k.variants_opened),
             u(k.rejected_unknown_key), u(k.rejected_bad_mac), u(k.rejected_expired));
     struct tlsr_key_info keys[TLSR_KEYRING_MAX_KEYS];
     size_t n = 0;

@@ -181,11 +181,16 @@ static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cac
     o.num_tickets = (unsigned)cfg->num_tickets;
     o.resume_tickets = (unsigned)cfg->resume_tickets;
     o.max_chain_s = (uint32_t)cfg->max_resumption_chain_s;
-    uint8_t sid_ctx[32];
-    size_t sid_ctx_len = 0;
-    if (!serve_session_context(cfg, sid_ctx, &sid_ctx_len, err, cap)) {
+    struct tlsr_sid_ctx sid;
+    struct tlsr_sid_ctx accepted[TLSR_ACCEPT_CONTEXTS_MAX];
+    size_t n_accepted = 0;
+    if (!serve_session_context(cfg, ctx, &sid, err, cap) ||
+        !serve_accepted_contexts(cfg, ctx, accepted, &n_accepted, err, cap)) {
         return false;
     }
+    uint8_t sid_ctx[32];
+    size_t sid_ctx_len = sid.len;
+    memcpy(sid_ctx, sid.bytes, sid.len);
     if (client_auth_is_on(cfg)) {
         /* Sessions bound to the client trust too (serve_client_auth.c). */
         uint8_t base[32];
@@ -199,6 +204,8 @@ static bool attach(SSL_CTX *ctx, const struct serve_config *cfg, struct tlsr_cac
         o.sid_ctx = sid_ctx;
         o.sid_ctx_len = sid_ctx_len;
     }
+    o.accept_contexts = accepted;
+    o.n_accept_contexts = n_accepted;
     o.tls13_tickets =
         strcmp(cfg->tls13_tickets, "stateful") == 0 ? TLSR_TLS13_STATEFUL : TLSR_TLS13_STATELESS;
     if (cfg->early_data) {

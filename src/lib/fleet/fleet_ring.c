@@ -505,6 +505,9 @@ static void follow(struct tlsr_fleet_ring *fr, const redisReply *r)
         install_imports(fr, r, TICK_FIELDS + KEY_FIELDS * t.n_keys);
     }
     fr->st.generation = t.gen;
+    if (fr->want_rotate && fr->rotate_asked_at == ROTATE_AT_FIRST_POLL) {
+        fr->rotate_asked_at = t.gen;
+    }
     if (fr->want_rotate && t.gen > fr->rotate_asked_at) {
         fr->want_rotate = false; /* another member made the rotation asked of this one */
     }
@@ -757,7 +760,9 @@ void tlsr__fleet_ring_set_clock_offset(struct tlsr_fleet_ring *fr, int64_t offse
 void tlsr_fleet_ring_rotate(struct tlsr_fleet_ring *fr)
 {
     fr->want_rotate = true;
-    fr->rotate_asked_at = fr->st.generation;
+    /* Before the first poll the fleet's generation is not known yet: the first poll's is the
+     * one to rotate away from (not 0, which every generation is past). */
+    fr->rotate_asked_at = fr->st.polls > 0 ? fr->st.generation : ROTATE_AT_FIRST_POLL;
 }
 
 void tlsr_fleet_ring_get_stats(const struct tlsr_fleet_ring *fr, struct tlsr_fleet_ring_stats *out)

@@ -17,6 +17,7 @@
 #define KEY_PLAIN_LEN (TLSR_TICKET_NAME_LEN + TLSR_TICKET_AES_LEN + TLSR_TICKET_HMAC_LEN)
 #define KEY_BLOB_LEN (KEY_PLAIN_LEN + SEAL_OVERHEAD)
 #define IMPORT_LABEL "tlsresume imported key v1"
+#define ROTATE_AT_FIRST_POLL UINT64_MAX /* rotate_asked_at: set at the first poll */
 /* Every key a ring can hold: a joining server reads them all. */
 #define MAX_KEYS_READ TLSR_KEYRING_MAX_KEYS
 #define MAX_IMPORTS TLSR_KEYRING_MAX_IMPORTS
@@ -40,7 +41,8 @@ struct tlsr_fleet_ring {
     unsigned fast_polls_left; /* polls at JOIN_POLL_S before joining; then poll_ms */
     bool is_busy;
     bool want_rotate;
-    uint64_t rotate_asked_at; /* the fleet's generation when want_rotate was set */
+    uint64_t rotate_asked_at; /* the fleet's generation when want_rotate was set, or
+                                 ROTATE_AT_FIRST_POLL when it was set before any poll */
     bool was_overdue;
     bool was_bad_force;    /* an unsigned or stale rotation request was logged */
     uint64_t refused_at;   /* generation + 1 whose rotation on demand was refused (0: none) */

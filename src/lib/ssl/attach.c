@@ -51,6 +51,17 @@ static tlsr_status check_opts(const struct tlsr_ssl_opts *o)
     ENSURE(o->sid_ctx_len <= SSL_MAX_SID_CTX_LENGTH && (o->sid_ctx != NULL || o->sid_ctx_len == 0),
            TLSR_E_INVALID, "session ID context of %zu bytes (max %d)", o->sid_ctx_len,
            SSL_MAX_SID_CTX_LENGTH);
+    ENSURE(o->n_accept_contexts <= TLSR_ACCEPT_CONTEXTS_MAX &&
+               (o->accept_contexts != NULL || o->n_accept_contexts == 0),
+           TLSR_E_INVALID, "%zu accepted session ID contexts (max %u)", o->n_accept_contexts,
+           TLSR_ACCEPT_CONTEXTS_MAX);
+    for (size_t i = 0; i < o->n_accept_contexts; i++) {
+        ENSURE(o->accept_contexts[i].len <= SSL_MAX_SID_CTX_LENGTH, TLSR_E_INVALID,
+               "accepted session ID context %zu: %zu bytes (max %d)", i + 1,
+               o->accept_contexts[i].len, SSL_MAX_SID_CTX_LENGTH);
+    }
+    ENSURE(o->n_accept_contexts == 0 || o->keyring != NULL, TLSR_E_INVALID,
+           "accepted session ID contexts apply to tickets: pass a key ring");
     if (o->tls13_tickets == TLSR_TLS13_STATEFUL) {
         ENSURE(o->cache != NULL, TLSR_E_INVALID, "stateful TLS 1.3 tickets need a session cache");
         ENSURE(o->keyring == NULL, TLSR_E_INVALID,
@@ -192,6 +203,10 @@ tlsr_status tlsr_ssl_attach(SSL_CTX *ctx, const struct tlsr_ssl_opts *opts)
     b->resume_tickets = opts->resume_tickets;
     memcpy(b->sid_ctx, sid_ctx, sid_ctx_len);
     b->sid_ctx_len = sid_ctx_len;
+    for (size_t i = 0; i < opts->n_accept_contexts; i++) {
+        b->accepted[i] = opts->accept_contexts[i];
+    }
+    b->n_accepted = opts->n_accept_contexts;
     if (tlsr__ssl_bind(ctx, b) != TLSR_OK) {
         tlsr__free(b);
         return TLSR_E_NOMEM;
@@ -211,6 +226,12 @@ enum tlsr_resumption tlsr_ssl_resumption(const SSL *ssl)
     }
     return (tlsr__ssl_conn_flags(ssl) & CONN_TICKET_RESUMED) != 0 ? TLSR_RESUMED_TICKET
                                                                   : TLSR_RESUMED_ID;
+}
+
+bool tlsr_ssl_resumed_foreign(const SSL *ssl)
+{
+    return SSL_session_reused(ssl) &&
+           (tlsr__ssl_conn_flags(ssl) & (CONN_FOREIGN_KEY | CONN_FOREIGN_CONTEXT)) != 0;
 }
 
 void tlsr_ssl_l2_result(SSL *ssl, enum tlsr_l2_result result)

@@ -24,6 +24,8 @@ struct binding {
     bool is_early_replay_checked;
     uint32_t max_chain_s;    /* 0: no resumption chain cap */
     unsigned resume_tickets; /* TLS 1.3 tickets per stateless resumption: 0 or 1 */
+    struct tlsr_sid_ctx accepted[TLSR_ACCEPT_CONTEXTS_MAX]; /* other servers' contexts */
+    size_t n_accepted;
 };
 
 /* binding.c: the ex_data slots (made once; TLSR_E_NOMEM when OpenSSL has none), and ctx's
@@ -42,16 +44,18 @@ bool tlsr__ssl_has_origin(const SSL_SESSION *sess);
 bool tlsr__ssl_chain_expired(const struct binding *b, const SSL_SESSION *sess, uint64_t now);
 
 /* Per-connection flags, kept in the SSL's ex_data as an integer. */
-#define CONN_KEY_UNKNOWN 0x1u      /* the ticket named no key of the ring */
-#define CONN_KEY_FOUND 0x2u        /* the ticket named a key of the ring */
-#define CONN_TICKET_RESUMED 0x4u   /* a ticket decrypted and is being used */
-#define CONN_STORED 0x8u           /* the TLS 1.2 session went to the cache before Finished */
-#define CONN_EARLY_OFFERED 0x10u   /* the ClientHello offered early data */
-#define CONN_EARLY_FRESH 0x20u     /* the local register had not seen it */
-#define CONN_EARLY_REPLAY 0x40u    /* a register had seen it */
-#define CONN_EARLY_NO_ANSWER 0x80u /* a register could not answer (full, down, slow) */
-#define CONN_EARLY_STARTING 0x100u /* within the window after start */
-#define CONN_EARLY_WAIT 0x200u     /* a fleet verdict is still due */
+#define CONN_KEY_UNKNOWN 0x1u       /* the ticket named no key of the ring */
+#define CONN_KEY_FOUND 0x2u         /* the ticket named a key of the ring */
+#define CONN_TICKET_RESUMED 0x4u    /* a ticket decrypted and is being used */
+#define CONN_STORED 0x8u            /* the TLS 1.2 session went to the cache before Finished */
+#define CONN_EARLY_OFFERED 0x10u    /* the ClientHello offered early data */
+#define CONN_EARLY_FRESH 0x20u      /* the local register had not seen it */
+#define CONN_EARLY_REPLAY 0x40u     /* a register had seen it */
+#define CONN_EARLY_NO_ANSWER 0x80u  /* a register could not answer (full, down, slow) */
+#define CONN_EARLY_STARTING 0x100u  /* within the window after start */
+#define CONN_EARLY_WAIT 0x200u      /* a fleet verdict is still due */
+#define CONN_FOREIGN_KEY 0x400u     /* the ticket named a 48-byte variant of a ring key */
+#define CONN_FOREIGN_CONTEXT 0x800u /* the ticket carried an accepted context of another server */
 
 /* The resumption accounting of a connection, in the same integer: what was offered (enum
  * tlsr_offer), the reason it did not resume (enum tlsr_miss, the latest seen), and what a

@@ -40,6 +40,20 @@ static bool is_other_context(const SSL *ssl, const SSL_SESSION *sess)
            (len != cur->sid_ctx_len || CRYPTO_memcmp(ctx, cur->sid_ctx, cur->sid_ctx_len) != 0);
 }
 
+/* Whether sess carries one of the other servers' contexts that b accepts. */
+static bool is_accepted_context(const struct binding *b, const SSL_SESSION *sess)
+{
+    unsigned int len = 0;
+    const unsigned char *ctx = SSL_SESSION_get0_id_context(sess, &len);
+    for (size_t i = 0; i < b->n_accepted; i++) {
+        if (len == b->accepted[i].len &&
+            (len == 0 || CRYPTO_memcmp(ctx, b->accepted[i].bytes, len) == 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                       EVP_MAC_CTX *hctx, int enc)
 {
@@ -64,8 +78,9 @@ static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_C
         tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_UNKNOWN_KEY);
         return 0;
     }
-    tlsr__ssl_conn_set_flags(ssl, flags | CONN_KEY_FOUND);
-    return match == TLSR__KEY_OLD ? 2 : 1;
+    flags |= CONN_KEY_FOUND | (match == TLSR__KEY_VARIANT ? CONN_FOREIGN_KEY : 0);
+    tlsr__ssl_conn_set_flags(ssl, flags);
+    return match == TLSR__KEY_CURRENT ? 1 : 2;
 }
 
 /* Before a ticket is made: a session without an origin descends from this full handshake. */
@@ -99,7 +114,8 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
     struct binding *b = arg;
     unsigned flags = tlsr__ssl_conn_flags(ssl);
     /* Flags describe one ticket; a TLS 1.3 client may offer several. */
-    tlsr__ssl_conn_set_flags(ssl, flags & ~(CONN_KEY_UNKNOWN | CONN_KEY_FOUND));
+    tlsr__ssl_conn_set_flags(ssl, flags & ~(CONN_KEY_UNKNOWN | CONN_KEY_FOUND | CONN_FOREIGN_KEY |
+                                            CONN_FOREIGN_CONTEXT));
     switch (status) {
     case SSL_TICKET_EMPTY:
         return SSL_TICKET_RETURN_IGNORE_RENEW; /* tickets welcome, none offered */
@@ -124,13 +140,28 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
             tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_CHAIN);
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         }
+        /* Another server's ticket under an accepted context resumes under ours: OpenSSL
+         * compares the contexts after this callback. */
+        bool is_other = is_other_context(ssl, sess);
+        bool is_restamped = false;
+        if (is_other && is_accepted_context(b, sess)) {
+            const struct binding *cur = tlsr__ssl_binding(SSL_get_SSL_CTX(ssl));
+            if (SSL_SESSION_set1_id_context(sess, cur->sid_ctx, (unsigned)cur->sid_ctx_len) != 1) {
+                return SSL_TICKET_RETURN_IGNORE_RENEW;
+            }
+            is_other = false;
+            is_restamped = true;
+            tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_FOREIGN_CONTEXT);
+        }
         /* From here OpenSSL may still decline the session (another context, version or
          * cipher); the reason stands only if it does. */
-        tlsr__ssl_note_offer(ssl, offer_kind(ssl),
-                             is_other_context(ssl, sess) ? TLSR_MISS_CONTEXT : TLSR_MISS_PARAMS);
+        tlsr__ssl_note_offer(ssl, offer_kind(ssl), is_other ? TLSR_MISS_CONTEXT : TLSR_MISS_PARAMS);
         tlsr__keyring_count(b->keyring, TLSR__KEYRING_DECRYPTED);
-        tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_TICKET_RESUMED);
-        if (status == SSL_TICKET_SUCCESS_RENEW) {
+        tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_TICKET_RESUMED |
+                                          (flags & CONN_FOREIGN_KEY));
+        /* A ticket of another context is renewed in ours (TLS 1.2 too), so the client moves
+         * to a ticket of this server's. */
+        if (status == SSL_TICKET_SUCCESS_RENEW || is_restamped) {
             tlsr__keyring_count(b->keyring, TLSR__KEYRING_RENEWED);
             return SSL_TICKET_RETURN_USE_RENEW;
         }

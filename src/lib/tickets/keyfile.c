@@ -10,6 +10,8 @@
  *     node      48 bytes: name | hmac(16) | aes(16)           one key (setTicketKeys)
  *     raw       80-byte records: name | aes(32) | hmac(32)    the encrypting key first (keys
  *               imported from 48-byte formats are not written)
+ *     nghttpx   80 bytes: name | aes(32) | hmac(32)           one key a file (48: 16 | 16 | 16)
+ *     h2o, go, envoy, k8s-secret: text, written by keyfile_text.c
  * Our own order (struct tlsr_key_material) is name | aes | hmac.
  *
  * Our ring's keys are 80 bytes. A 48-byte format gets a key derived from each (HKDF-SHA256 of
@@ -30,12 +32,16 @@
 #include "../buf/tlsr_buf.h"
 #include "../err/tlsr_err.h"
 #include "../kdf/tlsr_kdf.h"
+#include "keyring_int.h"
 
 #define NAME 16
 #define HAPROXY_LINES 3
 #define DERIVE_INFO "tlsresume 48-byte ticket key"
 
-static const char *const names[] = {"nginx48", "nginx80", "haproxy", "apache", "node", "raw"};
+static const char *const names[] = {"nginx48", "nginx80", "haproxy", "apache", "node",      "raw",
+                                    "nghttpx", "h2o",     "go",      "envoy",  "k8s-secret"};
+#define FORMAT_LIST                                                                                \
+    "nginx48, nginx80, haproxy, apache, node, raw, nghttpx, h2o, go, envoy or k8s-secret"
 
 tlsr_status tlsr_key_format_from_name(const char *name, enum tlsr_key_format *out)
 {
@@ -45,14 +51,19 @@ tlsr_status tlsr_key_format_from_name(const char *name, enum tlsr_key_format *ou
             return TLSR_OK;
         }
     }
-    return tlsr__err_set(TLSR_E_INVALID,
-                         "key format '%s': expected nginx48, nginx80, haproxy, apache, node or raw",
+    return tlsr__err_set(TLSR_E_INVALID, "key format '%s': expected " FORMAT_LIST,
                          name != NULL ? name : "");
 }
 
 const char *tlsr_key_format_name(enum tlsr_key_format fmt)
 {
     return (size_t)fmt < sizeof(names) / sizeof(names[0]) ? names[fmt] : "unknown";
+}
+
+bool tlsr_key_format_is_text(enum tlsr_key_format fmt)
+{
+    return fmt == TLSR_KEYFMT_H2O || fmt == TLSR_KEYFMT_GO || fmt == TLSR_KEYFMT_ENVOY ||
+           fmt == TLSR_KEYFMT_K8S_SECRET;
 }
 
 bool tlsr_key_format_is_48(enum tlsr_key_format fmt)
@@ -167,6 +178,18 @@ tlsr_status tlsr_keyfile_read(enum tlsr_key_format fmt, const char *what, const 
         ENSURE(len == 48, TLSR_E_FORMAT, "%s: %zu bytes (a %s key holds 48)", what, len,
                tlsr_key_format_name(fmt));
         return take(fmt, data, len, out, cap, n);
+    case TLSR_KEYFMT_NGHTTPX:
+        ENSURE(len == 48 || len == 80, TLSR_E_FORMAT,
+               "%s: %zu bytes (an nghttpx key file holds 48 or 80)", what, len);
+        return take(fmt, data, len, out, cap, n);
+    case TLSR_KEYFMT_H2O:
+    case TLSR_KEYFMT_GO:
+    case TLSR_KEYFMT_ENVOY:
+    case TLSR_KEYFMT_K8S_SECRET:
+        return tlsr__err_set(TLSR_E_INVALID,
+                             "%s: %s keys are written, not read (import another format: raw, "
+                             "or the 48/80-byte file the server was given)",
+                             what, tlsr_key_format_name(fmt));
     }
     return tlsr__err_set(TLSR_E_INVALID, "%s: unknown key format %d", what, (int)fmt);
 }
@@ -191,6 +214,9 @@ tlsr_status tlsr_keyfile_key_bytes(enum tlsr_key_format fmt, const struct tlsr_k
                                    uint8_t out[80], size_t *len)
 {
     ENSURE(key != NULL && out != NULL && len != NULL, TLSR_E_INVALID, "key: NULL argument");
+    ENSURE(!tlsr_key_format_is_text(fmt), TLSR_E_INVALID,
+           "key: %s files are text: write them whole (tlsr_keyfile_write_named)",
+           tlsr_key_format_name(fmt));
     struct tlsr_key_material k = *key;
     tlsr_status rc = TLSR_OK;
     if (tlsr_key_format_is_48(fmt)) {
@@ -238,6 +264,13 @@ static tlsr_status write_b64_line(struct tlsr_wr *wr, const struct tlsr_key_mate
 tlsr_status tlsr_keyfile_write(enum tlsr_key_format fmt, const struct tlsr_key_material *keys,
                                size_t n, bool has_next, uint8_t *out, size_t cap, size_t *len)
 {
+    return tlsr_keyfile_write_named(fmt, NULL, keys, n, has_next, out, cap, len);
+}
+
+tlsr_status tlsr_keyfile_write_named(enum tlsr_key_format fmt, const char *name,
+                                     const struct tlsr_key_material *keys, size_t n, bool has_next,
+                                     uint8_t *out, size_t cap, size_t *len)
+{
     ENSURE(keys != NULL && n > 0 && out != NULL && len != NULL, TLSR_E_INVALID,
            "key file: no key to write");
     struct tlsr_wr wr;
@@ -245,7 +278,9 @@ tlsr_status tlsr_keyfile_write(enum tlsr_key_format fmt, const struct tlsr_key_m
     uint8_t one[80];
     size_t one_len = 0;
     tlsr_status rc = TLSR_OK;
-    if (fmt == TLSR_KEYFMT_HAPROXY) {
+    if (tlsr_key_format_is_text(fmt)) {
+        rc = tlsr__keyfile_write_text(fmt, name, keys, n, has_next, &wr);
+    } else if (fmt == TLSR_KEYFMT_HAPROXY) {
         /* Previous, encrypting, next: HAProxy encrypts with the penultimate line. */
         size_t order[HAPROXY_LINES];
         tlsr_keyfile_haproxy_order(keys, n, has_next, order);

@@ -511,6 +511,7 @@ tlsr_status tlsr_keyring_get_stats(struct tlsr_keyring *ring, struct tlsr_keyrin
     out->keys_made_inline = __atomic_load_n(&c[KR_KEYS_INLINE], __ATOMIC_RELAXED);
     out->fleet_lapses = __atomic_load_n(&c[KR_FLEET_LAPSES], __ATOMIC_RELAXED);
     out->rotations_refused = __atomic_load_n(&c[KR_ROTATIONS_REFUSED], __ATOMIC_RELAXED);
+    out->variants_opened = __atomic_load_n(&c[KR_VARIANTS], __ATOMIC_RELAXED);
     return TLSR_OK;
 }
 

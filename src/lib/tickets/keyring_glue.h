@@ -16,6 +16,7 @@ enum tlsr__key_match {
     TLSR__KEY_UNKNOWN = 0, /* no live key has that name */
     TLSR__KEY_CURRENT = 1, /* the encrypting key or the next one: resume as is */
     TLSR__KEY_OLD = 2,     /* a decrypt-only key: resume and renew */
+    TLSR__KEY_VARIANT = 3, /* the 48-byte variant of a key (another server's): renew */
 };
 
 /*

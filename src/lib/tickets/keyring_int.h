@@ -32,6 +32,7 @@ enum kr_counter {
     KR_FLEET_LAPSES,
     KR_ROTATIONS_REFUSED,
     KR_KEYS_INLINE,
+    KR_VARIANTS, /* tickets opened under the 48-byte variant of a key (another server's) */
     KR_NCOUNTERS
 };
 
@@ -90,7 +91,21 @@ struct tlsr_keyring {
     struct tlsr_key_source source;
     EVP_CIPHER *aes_cbc;
     EVP_CIPHER *aes128_cbc; /* for keys imported from 48-byte formats */
+    /* Per process, per slot: the name of the 48-byte variant of the 80-byte key last seen in
+     * that slot (seal.c), so that a ticket naming a variant is found without deriving every
+     * key again. Names only: the variant's keys are derived when a ticket needs them. */
+    struct kr_variant {
+        uint8_t of[TLSR_TICKET_NAME_LEN];   /* the 80-byte key's name */
+        uint8_t name[TLSR_TICKET_NAME_LEN]; /* its variant's name */
+        uint8_t is_set;
+    } variants[TLSR_KEYRING_MAX_KEYS];
 };
+
+/* keyfile_text.c: the text formats (tlsr_key_format_is_text) into wr. */
+struct tlsr_wr;
+tlsr_status tlsr__keyfile_write_text(enum tlsr_key_format fmt, const char *name,
+                                     const struct tlsr_key_material *keys, size_t n, bool has_next,
+                                     struct tlsr_wr *wr);
 
 /* Who maintains the ring, and so how far ahead keys are made: a handshake and other uses need
  * the next key (a handshake that has to make it counts in KR_KEYS_INLINE); tlsr_keyring_prepare()

@@ -65,6 +65,54 @@ out:
     return rc;
 }
 
+/* The 48-byte variant of an 80-byte key, as `keys export` writes it for nginx48, Apache and Node
+ * (tlsr_key_material_to48), in a slot of its own kind. */
+static tlsr_status variant_of(const struct kr_key *k, struct kr_key *out)
+{
+    struct tlsr_key_material m = {.len = 80};
+    struct tlsr_key_material d;
+    _Static_assert(sizeof(k->k) == 80, "name | aes | hmac, as the material's order");
+    memcpy(m.bytes, &k->k, 80);
+    tlsr_status rc = tlsr_key_material_to48(&m, &d);
+    memset(out, 0, sizeof(*out));
+    if (rc == TLSR_OK) {
+        out->state = KEY_LIVE;
+        out->is_48 = 1;
+        memcpy(out->k.name, d.bytes, TLSR_TICKET_NAME_LEN);
+        memcpy(out->k.aes_key, d.bytes + 16, 16);
+        memcpy(out->k.hmac_key, d.bytes + 32, 16);
+    }
+    OPENSSL_cleanse(&m, sizeof(m));
+    OPENSSL_cleanse(&d, sizeof(d));
+    return rc;
+}
+
+/* The live 80-byte key whose 48-byte variant is called name, or NULL. Every slot's variant name
+ * is compared, in constant time; a name not yet known for a slot is derived once. */
+static struct kr_key *find_variant(struct tlsr_keyring *ring, const uint8_t *name)
+{
+    struct kr_shared *sh = ring->sh;
+    struct kr_key *found = NULL;
+    for (uint32_t i = 0; i < sh->capacity && i < TLSR_KEYRING_MAX_KEYS; i++) {
+        struct kr_key *k = &sh->keys[i];
+        struct kr_variant *v = &ring->variants[i];
+        if (k->state != KEY_LIVE || k->is_48) {
+            continue;
+        }
+        if (!v->is_set || CRYPTO_memcmp(v->of, k->k.name, TLSR_TICKET_NAME_LEN) != 0) {
+            struct kr_key tmp;
+            v->is_set = variant_of(k, &tmp) == TLSR_OK;
+            memcpy(v->of, k->k.name, TLSR_TICKET_NAME_LEN);
+            memcpy(v->name, tmp.k.name, TLSR_TICKET_NAME_LEN);
+            OPENSSL_cleanse(&tmp, sizeof(tmp));
+        }
+        if (v->is_set && CRYPTO_memcmp(v->name, name, TLSR_TICKET_NAME_LEN) == 0) {
+            found = k;
+        }
+    }
+    return found;
+}
+
 tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
                                      const uint8_t name[TLSR_TICKET_NAME_LEN], const uint8_t iv[16],
                                      EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
@@ -87,7 +135,24 @@ tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
     }
     tlsr_status rc = TLSR_OK;
     if (found == NULL) {
-        __atomic_add_fetch(&sh->counters[KR_UNKNOWN], 1, __ATOMIC_RELAXED);
+        /* A ticket another server issued under the 48-byte variant of one of our keys: opened
+         * (decrypt-only, so renewed under our current key). */
+        struct kr_key *of = find_variant(ring, name);
+        if (of == NULL) {
+            __atomic_add_fetch(&sh->counters[KR_UNKNOWN], 1, __ATOMIC_RELAXED);
+            goto out;
+        }
+        struct kr_key variant;
+        rc = variant_of(of, &variant);
+        if (rc == TLSR_OK) {
+            rc = setup(ring, &variant, iv, 0, cctx, hctx);
+        }
+        OPENSSL_cleanse(&variant, sizeof(variant));
+        if (rc == TLSR_OK) {
+            __atomic_add_fetch(&of->presented, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&sh->counters[KR_VARIANTS], 1, __ATOMIC_RELAXED);
+            *match = TLSR__KEY_VARIANT;
+        }
         goto out;
     }
     __atomic_add_fetch(&found->presented, 1, __ATOMIC_RELAXED);

@@ -1,7 +1,8 @@
 // Java 17 JSSE as an application uses it: one SSLContext, N connections in turn, each sending
 // one HTTP request and reading the answer. Resumption is JSSE's own (its client session cache).
 // With KEYSTORE (PKCS12, password "changeit") it presents that client certificate, and prints
-// each answer's "client_cert:" line (what the backend learnt of it) as "identity=...".
+// each answer's "client_cert:" line (what the backend learnt of it) as "identity=...". Each
+// connection prints the server certificate's key type ("key=EC", "key=RSA").
 // usage: java JavaClient.java HOST PORT TLSv1.2|TLSv1.3 N [KEYSTORE]     prints "answers=K"
 import java.io.FileInputStream;
 import java.io.InputStream;
@@ -44,6 +45,8 @@ public class JavaClient {
                 s.setSoTimeout(10000);
                 s.setEnabledProtocols(new String[] {args[2]});
                 s.startHandshake();
+                System.out.println("key=" + s.getSession().getPeerCertificates()[0].getPublicKey()
+                        .getAlgorithm());
                 OutputStream out = s.getOutputStream();
                 out.write(("GET /java" + i + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                         .getBytes(StandardCharsets.US_ASCII));

@@ -1,16 +1,17 @@
 // A Node TLS echo server whose ticket keys come from a file (tlsresume keys export --format
 // node) or, with "-", from base64 lines on stdin (tlsresume keys sync --format node --stdout):
 // each line replaces the keys with setTicketKeys().
-// usage: node nodeserver.js PORT CERT KEY KEYFILE|-        prints "listening" when ready
+// usage: node nodeserver.js PORT CERT KEY KEYFILE|- [CONTEXT]   prints "listening" when ready
+// CONTEXT is the sessionIdContext (default tlsresume-test).
 'use strict';
 const fs = require('fs');
 const readline = require('readline');
 const tls = require('tls');
 
-const [port, cert, key, keyfile] = process.argv.slice(2);
+const [port, cert, key, keyfile, context] = process.argv.slice(2);
 const opts = {
     cert: fs.readFileSync(cert), key: fs.readFileSync(key), minVersion: 'TLSv1.2',
-    sessionIdContext: 'tlsresume-test',
+    sessionIdContext: context || 'tlsresume-test',
 };
 if (keyfile !== '-') {
     opts.ticketKeys = fs.readFileSync(keyfile);
