@@ -182,15 +182,32 @@ cross() {
     grep -oE '^(Reused|New)' "$WORK/$out.2.out" | head -n 1
 }
 
-# pycross FROM_PORT TO_PORT VERSION: as cross, with Python's ssl, which exchanges data first
-# (Node sends its TLS 1.3 tickets only then).
 # ticket_name PORT: the key name (hex, the first 16 bytes) of the TLS 1.2 ticket a server issues.
 ticket_name() {
     echo ping | timeout 10 openssl s_client -connect "127.0.0.1:$1" -tls1_2 \
         -sess_out "$WORK/tn.pem" >/dev/null 2>&1 || true
-    openssl sess_id -in "$WORK/tn.pem" -noout -text 2>/dev/null |
+    ticket_name_of "$WORK/tn.pem"
+}
+
+# ticket_name_of SESSION: the key name (hex) of the ticket in an s_client session file.
+ticket_name_of() {
+    openssl sess_id -in "$1" -noout -text 2>/dev/null |
         awk '/TLS session ticket:/ { getline; sub(/^ *0000 - /, ""); print substr($0, 1, 47) }' |
         tr -d ' -'
+}
+
+# session_from PORT VERSION FILE: a full handshake with a request, its session in FILE.
+session_from() {
+    { printf 'GET / HTTP/1.0\r\n\r\n'; sleep 0.4; } | timeout 20 openssl s_client \
+        -connect "127.0.0.1:$1" -servername localhost "-tls$2" -sess_out "$3" >"$3.out" 2>&1 ||
+        true
+    [ -s "$3" ] || fail "the server on $1 gave no TLS $2 session"
+}
+
+# ticket_under SESSION KEYFILE48: what the 48-byte key says of the session's ticket
+# ("name=yes|no opens=yes|no mac=yes|no", lib/ticket.py).
+ticket_under() {
+    python3 "$SRC_DIR/tests/integration/lib/ticket.py" "$1" "$2" || fail "ticket.py $1"
 }
 
 # streamed_name: the key name of the last key `keys sync --stdout` gave Node (hex).
@@ -198,6 +215,8 @@ streamed_name() {
     tail -n 1 "$WORK/node.b64" | base64 -d | head -c 16 | od -An -tx1 | tr -d ' \n'
 }
 
+# pycross FROM_PORT TO_PORT VERSION: as cross, with Python's ssl, which exchanges data first
+# (Node sends its TLS 1.3 tickets only then).
 pycross() {
     python3 - "$@" <<'PY'
 import socket, ssl, sys
