@@ -5,7 +5,9 @@
  *
  * - Session IDs (TLS 1.2): gnutls_db_set_store/retrieve/remove_function on a tlsr_cache,
  *   under a session ID context of their own, so GnuTLS and OpenSSL sessions never mix; with a
- *   fleet store, Redis behind it (sealed entries, bounded waits).
+ *   fleet store, Redis behind it (sealed entries, bounded waits). A full handshake's session
+ *   is stored when the server's Finished is queued, before it is sent (GnuTLS alone stores it
+ *   after), so a client that reconnects at once to another worker or host finds it.
  * - Tickets (TLS 1.2 and 1.3): GnuTLS takes one 64-byte ticket key per session. Each ring key
  *   stands for one such key (HKDF-SHA256 of it). A hook on the ClientHello reads the key name
  *   of the ticket offered (a TLS 1.2 session_ticket extension or the first TLS 1.3 PSK
@@ -53,8 +55,9 @@ void tlsr_gnutls_opts_init(struct tlsr_gnutls_opts *o);
 
 /*
  * Attaches o to a server session: call after gnutls_init(), before the handshake. o is
- * borrowed and must outlive the session. Uses the session's db functions and db pointer and a
- * ClientHello hook; the application keeps gnutls_session_set_ptr(). Errors: TLSR_E_INVALID.
+ * borrowed and must outlive the session. Uses the session's db functions, db pointer and
+ * handshake hook (GnuTLS keeps one per session: a hook set before is replaced); the
+ * application keeps gnutls_session_set_ptr(). Errors: TLSR_E_INVALID.
  */
 TLSR_MUST_CHECK tlsr_status tlsr_gnutls_session_attach(gnutls_session_t session,
                                                        const struct tlsr_gnutls_opts *o);

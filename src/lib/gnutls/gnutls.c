@@ -4,7 +4,9 @@
  *
  * Cache entries: key = (GNUTLS_CTX, session ID), value = GnuTLS's packed session as it gives
  * it (at most TLSR_CACHE_MAX_VALUE bytes; larger ones are not cached). The context keeps
- * GnuTLS and OpenSSL sessions apart in one cache.
+ * GnuTLS and OpenSSL sessions apart in one cache. A full handshake's entry is written when the
+ * server's Finished is queued (the session's one handshake hook), not after it is flushed as
+ * GnuTLS would: a client that reconnects at once elsewhere must find it.
  *
  * Tickets: GnuTLS 3.7 seals every ticket of a session under a key made from the 64-byte key the
  * session was given (gnutls_session_ticket_enable_server, once per session): SHA3-512(T | key)
@@ -286,20 +288,76 @@ static tlsr_status choose_key(const struct tlsr_gnutls_opts *o, const gnutls_dat
     return rc;
 }
 
-static int on_client_hello(gnutls_session_t session, unsigned int htype, unsigned when,
-                           unsigned int incoming, const gnutls_datum_t *msg)
+/* The ClientHello picks the session's ticket key. */
+static void pick_ticket_key(gnutls_session_t session, const struct tlsr_gnutls_opts *o,
+                            const gnutls_datum_t *hello)
 {
-    if (htype != GNUTLS_HANDSHAKE_CLIENT_HELLO || when != GNUTLS_HOOK_PRE || !incoming) {
-        return 0;
-    }
-    const struct tlsr_gnutls_opts *o = gnutls_db_get_ptr(session);
     uint8_t key[64];
-    if (o == NULL || o->keyring == NULL || choose_key(o, msg, key) != TLSR_OK) {
-        return 0; /* no tickets for this session: a full handshake, never a weak key */
+    if (choose_key(o, hello, key) != TLSR_OK) {
+        return; /* no tickets for this session: a full handshake, never a weak key */
     }
     gnutls_datum_t k = {key, sizeof(key)};
     (void)gnutls_session_ticket_enable_server(session, &k);
     OPENSSL_cleanse(key, sizeof(key));
+}
+
+/* GnuTLS's own store comes later with the same bytes: it has nothing left to do. */
+static int db_stored(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
+{
+    (void)ptr;
+    (void)key;
+    (void)data;
+    return 0;
+}
+
+/*
+ * A full TLS 1.2 handshake's server Finished, about to be queued: stores the session now, as
+ * GnuTLS would once its Finished is flushed (the same gnutls_session_get_data2() bytes, under
+ * the same ID), so that a client reconnecting at once to another worker finds it. The client's
+ * Finished is verified by then. On any failure GnuTLS's own store still runs.
+ */
+static void store_before_finished(gnutls_session_t session, const struct tlsr_gnutls_opts *o)
+{
+    gnutls_datum_t id = {NULL, 0};
+    gnutls_datum_t data = {NULL, 0};
+    if (gnutls_session_is_resumed(session) || gnutls_session_get_id2(session, &id) < 0 ||
+        id.size == 0 || gnutls_session_get_data2(session, &data) < 0) {
+        return;
+    }
+    if (db_store((void *)o, id, data) == 0) {
+        gnutls_db_set_store_function(session, db_stored);
+    }
+    gnutls_memset(data.data, 0, data.size);
+    gnutls_free(data.data);
+}
+
+/*
+ * GnuTLS keeps one hook per session, so one hook sees every message before it is handled or
+ * queued. A TLS 1.2 ticket sent means GnuTLS stores nothing (the ticket is the session): the
+ * hook then narrows to ClientHellos (a renegotiation's), leaving the Finished alone.
+ */
+static int on_message(gnutls_session_t session, unsigned int htype, unsigned when,
+                      unsigned int incoming, const gnutls_datum_t *msg)
+{
+    const struct tlsr_gnutls_opts *o = gnutls_db_get_ptr(session);
+    if (when != GNUTLS_HOOK_PRE || o == NULL) {
+        return 0;
+    }
+    if (incoming) {
+        if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && o->keyring != NULL) {
+            pick_ticket_key(session, o, msg);
+        }
+        return 0;
+    }
+    if (o->cache == NULL || gnutls_protocol_get_version(session) == GNUTLS_TLS1_3) {
+        return 0;
+    }
+    if (htype == GNUTLS_HANDSHAKE_NEW_SESSION_TICKET) {
+        gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE,
+                                           on_message);
+    } else if (htype == GNUTLS_HANDSHAKE_FINISHED) {
+        store_before_finished(session, o);
+    }
     return 0;
 }
 
@@ -315,9 +373,12 @@ tlsr_status tlsr_gnutls_session_attach(gnutls_session_t session, const struct tl
     }
     /* Always set: GnuTLS's ticket key period follows it, and choose_key() must know it. */
     gnutls_db_set_cache_expiration(session, (int)o->session_timeout_s);
-    if (o->keyring != NULL) {
+    if (o->cache != NULL) {
+        gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_PRE,
+                                           on_message);
+    } else if (o->keyring != NULL) {
         gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE,
-                                           on_client_hello);
+                                           on_message);
     }
     return TLSR_OK;
 }
