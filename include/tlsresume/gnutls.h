@@ -7,7 +7,8 @@
  *   under a session ID context of their own, so GnuTLS and OpenSSL sessions never mix; with a
  *   fleet store, Redis behind it (sealed entries, bounded waits). A full handshake's session
  *   is stored when the server's Finished is queued, before it is sent (GnuTLS alone stores it
- *   after), so a client that reconnects at once to another worker or host finds it.
+ *   after), so a client that reconnects at once to another worker finds it; the fleet's
+ *   copy follows once the Finished is out (Redis is a round trip).
  * - Tickets (TLS 1.2 and 1.3): GnuTLS takes one 64-byte ticket key per session. Each ring key
  *   stands for one such key (HKDF-SHA256 of it). A hook on the ClientHello reads the key name
  *   of the ticket offered (a TLS 1.2 session_ticket extension or the first TLS 1.3 PSK

@@ -85,7 +85,10 @@ struct tlsr_ssl_opts {
      * under a key of the ring and carries one of these contexts resumes as if it carried ours,
      * and is renewed under ours. At most TLSR_ACCEPT_CONTEXTS_MAX; borrowed (copied by attach).
      * A context binds a session to what authenticated it: accept only contexts of servers that
-     * serve the same names with the same client-certificate policy. */
+     * serve the same names. Each SSL_CTX's own list applies (after an SNI switch, the list of
+     * the context switched to). Never applied to a connection that verifies client
+     * certificates (SSL_VERIFY_PEER), and such tickets never carry 0-RTT: the other server's
+     * checks and replay register are not ours. */
     const struct tlsr_sid_ctx *accept_contexts;
     size_t n_accept_contexts;
 };
@@ -281,7 +284,8 @@ enum tlsr_early_outcome {
     TLSR_EARLY_REJECTED_REPLAY = 2,      /* the ClientHello was seen before */
     TLSR_EARLY_REJECTED_UNAVAILABLE = 3, /* a register could not answer, or is full */
     TLSR_EARLY_REJECTED_STARTING = 4,    /* within early_window_s of start */
-    TLSR_EARLY_REJECTED_OTHER = 5,       /* stale ticket age, no resumption, or 0-RTT off */
+    TLSR_EARLY_REJECTED_OTHER = 5, /* stale ticket age, no resumption, another server's ticket,
+                                    * or 0-RTT off */
 };
 enum tlsr_early_outcome tlsr_ssl_early_outcome(const SSL *ssl);
 /* "not_offered", "accepted", "replay", "unavailable", "starting", "stale_or_full". */

@@ -1133,6 +1133,11 @@ bad_configs)
     check "accept_session_context: 'apache:localhost': expected apache:SERVERNAME:PORT" "${ok[@]}" \
         --accept-session-context apache:localhost
     check "accept_session_context: 'hex:zz': expected hex:" "${ok[@]}" --accept-session-context hex:zz
+    check "accept_session_context: 'nginx': not a server's name" "${ok[@]}" \
+        --accept-session-context nginx
+    check "session_context: 'Apache:www:443': not a server's name" "${ok[@]}" \
+        --session-context Apache:www:443
+    check "accept_session_context: 'text:': empty text" "${ok[@]}" --accept-session-context text:
     check "accept_session_context: not with client_verify" "${ok[@]}" --accept-session-context \
         nginx-stream --client-verify require --client-ca "$WORK/cert.pem"
     check "accept_session_context: applies to tickets" "${ok[@]}" --accept-session-context none \

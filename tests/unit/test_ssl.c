@@ -452,6 +452,16 @@ static void test_accepted_contexts_resume(void **state)
         struct th_result no2 = th_handshake(wrong, c, first.session);
         assert_false(no2.is_reused);
         assert_int_equal(no2.miss, TLSR_MISS_CONTEXT);
+        /* Never where client certificates are verified: the other server's checks are not
+         * ours. */
+        SSL_CTX *verifying = server_in(version, f->ring, "ours", acc, 2);
+        SSL_CTX_set_verify(verifying, SSL_VERIFY_PEER, NULL);
+        struct th_result no3 = th_handshake(verifying, c, first.session);
+        assert_true(no3.is_ok);
+        assert_false(no3.is_reused);
+        assert_int_equal(no3.miss, TLSR_MISS_CONTEXT);
+        th_result_free(&no3);
+        SSL_CTX_free(verifying);
         struct th_result yes = th_handshake(ours, c, first.session);
         assert_true(yes.is_ok);
         assert_true(yes.is_reused);
@@ -927,6 +937,30 @@ static int early_hello(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+/* A TLS 1.3 server with 0-RTT on e's register; under session ID context ctx (NULL: the
+ * default) accepting the n contexts acc. */
+static SSL_CTX *early_server(struct fixture *f, struct early_fixture *e, bool is_checked,
+                             const char *ctx, const struct tlsr_sid_ctx *acc, size_t n)
+{
+    SSL_CTX *s = th_server_ctx(TLS1_3_VERSION, TLS1_3_VERSION, "localhost");
+    assert_non_null(s);
+    struct tlsr_ssl_opts o;
+    tlsr_ssl_opts_init(&o);
+    o.keyring = f->ring;
+    o.max_early_data = 1024;
+    o.early_register = e->reg;
+    o.is_early_replay_checked = is_checked;
+    if (ctx != NULL) {
+        o.sid_ctx = (const uint8_t *)ctx;
+        o.sid_ctx_len = strlen(ctx);
+    }
+    o.accept_contexts = acc;
+    o.n_accept_contexts = n;
+    assert_int_equal(tlsr_ssl_attach(s, &o), TLSR_OK);
+    SSL_CTX_set_client_hello_cb(s, early_hello, NULL);
+    return s;
+}
+
 static void early_setup(struct fixture *f, struct early_fixture *e, size_t register_bytes,
                         bool is_checked)
 {
@@ -934,15 +968,7 @@ static void early_setup(struct fixture *f, struct early_fixture *e, size_t regis
     e->clk.now = f->clk.now;
     assert_int_equal(tlsr_cache_new(register_bytes, &e->reg), TLSR_OK);
     tlsr_cache_set_clock(e->reg, th_clock_fn, &e->clk);
-    e->server = th_server_ctx(TLS1_3_VERSION, TLS1_3_VERSION, "localhost");
-    struct tlsr_ssl_opts o;
-    tlsr_ssl_opts_init(&o);
-    o.keyring = f->ring;
-    o.max_early_data = 1024;
-    o.early_register = e->reg;
-    o.is_early_replay_checked = is_checked;
-    assert_int_equal(tlsr_ssl_attach(e->server, &o), TLSR_OK);
-    SSL_CTX_set_client_hello_cb(e->server, early_hello, NULL);
+    e->server = early_server(f, e, is_checked, NULL, NULL, 0);
     e->client = th_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION);
     struct th_result r = th_handshake(e->server, e->client, NULL);
     assert_true(r.is_ok);
@@ -1046,6 +1072,91 @@ static void test_early_data_replay_accepted_without_the_check(void **state)
     early_teardown(&e);
 }
 
+/* A ticket of another server (an accepted context) resumes, never with 0-RTT: that server's
+ * flights are not in our register, so one flight could be accepted at both. The control: a
+ * ticket of our own on the same server has its flight accepted. */
+static void test_early_data_refused_on_another_servers_ticket(void **state)
+{
+    struct fixture *f = *state;
+    struct early_fixture e;
+    early_setup(f, &e, TLSR_CACHE_MIN_BYTES, true);
+    e.clk.now += TLSR_EARLY_WINDOW_MIN_S + 1;
+    struct tlsr_sid_ctx theirs = {.len = 6};
+    memcpy(theirs.bytes, "theirs", 6);
+    SSL_CTX *other = early_server(f, &e, true, "theirs", NULL, 0);
+    SSL_CTX_free(e.server);
+    e.server = early_server(f, &e, true, "ours", &theirs, 1);
+    struct th_result from_other = th_handshake(other, e.client, NULL);
+    assert_true(SSL_SESSION_get_max_early_data(from_other.session) > 0);
+    struct th_result from_ours = th_handshake(e.server, e.client, NULL);
+    assert_true(SSL_SESSION_get_max_early_data(from_ours.session) > 0);
+    uint8_t flight[4096];
+    size_t got = 0;
+    SSL_SESSION_free(e.ticket);
+    e.ticket = SSL_SESSION_dup(from_other.session);
+    size_t len = first_flight(&e, flight, sizeof(flight));
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_REJECTED_OTHER);
+    assert_int_equal(got, 0);
+    struct th_result resumed = th_handshake(e.server, e.client, from_other.session);
+    assert_true(resumed.is_reused); /* the session itself is welcome */
+    SSL_SESSION_free(e.ticket);
+    e.ticket = SSL_SESSION_dup(from_ours.session);
+    len = first_flight(&e, flight, sizeof(flight));
+    assert_int_equal(offer_flight(&e, flight, len, &got), TLSR_EARLY_ACCEPTED);
+    assert_int_equal(got, 6);
+    th_result_free(&from_other);
+    th_result_free(&from_ours);
+    th_result_free(&resumed);
+    SSL_CTX_free(other);
+    early_teardown(&e);
+}
+
+/* An SNI switch, made where serve makes it (the ClientHello callback, before any session is
+ * looked at): the lists of the context the connection ends up in decide, not those of the one
+ * it arrived on (a session of one virtual host never becomes another's). */
+static int switch_ctx(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    return SSL_set_SSL_CTX(ssl, arg) != NULL ? SSL_CLIENT_HELLO_SUCCESS : SSL_CLIENT_HELLO_ERROR;
+}
+
+static void test_accepted_contexts_follow_the_sni_context(void **state)
+{
+    struct fixture *f = *state;
+    struct tlsr_sid_ctx theirs = {.len = 6};
+    memcpy(theirs.bytes, "theirs", 6);
+    for (int version = TLS1_2_VERSION; version <= TLS1_3_VERSION; version++) {
+        SSL_CTX *other = server_in(version, f->ring, "theirs", NULL, 0);
+        SSL_CTX *front = server_in(version, f->ring, "front", &theirs, 1);
+        SSL_CTX *strict = server_in(version, f->ring, "back", NULL, 0);
+        SSL_CTX *open = server_in(version, f->ring, "back", &theirs, 1);
+        SSL_CTX *c = th_client_ctx(version, version);
+        struct th_result first = th_handshake(other, c, NULL);
+        assert_non_null(first.session);
+        SSL_CTX_set_client_hello_cb(front, switch_ctx, strict);
+        struct th_result no = th_handshake(front, c, first.session);
+        assert_true(no.is_ok);
+        assert_false(no.is_reused);
+        assert_int_equal(no.miss, TLSR_MISS_CONTEXT);
+        /* The control: the context switched to accepts it. */
+        SSL_CTX_set_client_hello_cb(front, switch_ctx, open);
+        struct th_result yes = th_handshake(front, c, first.session);
+        assert_true(yes.is_reused);
+        unsigned int len = 0;
+        const unsigned char *got = SSL_SESSION_get0_id_context(yes.server_session, &len);
+        assert_int_equal(len, 4);
+        assert_memory_equal(got, "back", 4);
+        th_result_free(&first);
+        th_result_free(&no);
+        th_result_free(&yes);
+        SSL_CTX_free(other);
+        SSL_CTX_free(front);
+        SSL_CTX_free(strict);
+        SSL_CTX_free(open);
+        SSL_CTX_free(c);
+    }
+}
+
 static void test_early_data_full_register_refuses(void **state)
 {
     struct early_fixture e;
@@ -1105,6 +1216,8 @@ int main(void)
         cmocka_unit_test(test_early_data_once_then_replay_refused),
         cmocka_unit_test(test_early_data_replay_accepted_without_the_check),
         cmocka_unit_test(test_early_data_full_register_refuses),
+        cmocka_unit_test(test_early_data_refused_on_another_servers_ticket),
+        cmocka_unit_test(test_accepted_contexts_follow_the_sni_context),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -289,16 +289,9 @@ static void save_session(const struct check_opts *o, struct check_report *r, SSL
 
 static void add_name(struct key_names *k, SSL_SESSION *sess)
 {
-    const unsigned char *tick = NULL;
-    size_t len = 0;
-    SSL_SESSION_get0_ticket(sess, &tick, &len);
-    /* RFC 5077 layout: name(16) | IV(16) | ciphertext | MAC(32); shorter ones are opaque. */
-    if (tick == NULL || len < 16 + 16 + 32 + 16) {
-        return;
-    }
     char hex[17];
-    for (int i = 0; i < 8; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", tick[i]);
+    if (!probe_ticket_name(sess, hex)) {
+        return;
     }
     for (size_t i = 0; i < k->n; i++) {
         if (strcmp(k->v[i], hex) == 0) {

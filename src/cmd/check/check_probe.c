@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "../cli/cli.h"
 #include "check_trace.h"
 
 static int ticket_count_index = -1;
@@ -306,6 +307,18 @@ void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
     ERR_clear_error();
     SSL_free(ssl);
     close(fd);
+}
+
+bool probe_ticket_name(SSL_SESSION *s, char out[17])
+{
+    const unsigned char *tick = NULL;
+    size_t len = 0;
+    SSL_SESSION_get0_ticket(s, &tick, &len);
+    if (tick == NULL || len < 16 + 16 + 32 + 16) {
+        return false;
+    }
+    cli_hex(tick, 8, out);
+    return true;
 }
 
 void probe_result_free(struct probe_result *r)

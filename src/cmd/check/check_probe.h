@@ -44,6 +44,9 @@ SSL_CTX *probe_ctx(int version, bool has_tickets, const char *ca_file, bool inse
 void probe_run(SSL_CTX *ctx, const struct probe_target *t, SSL_SESSION *offer,
                struct probe_result *out);
 void probe_result_free(struct probe_result *r);
+/* The first 8 bytes of the ticket's key name, in hex, when the ticket has RFC 5077's layout
+ * (name(16) | IV(16) | ciphertext | MAC(32)); false for none or an opaque one. */
+bool probe_ticket_name(SSL_SESSION *s, char out[17]);
 /* A non-blocking TCP connection to t within its timeout (every address tried); -1 with
  * out->error set when none worked. */
 int probe_connect(const struct probe_target *t, struct probe_result *out);

@@ -19,20 +19,6 @@ struct seen_key {
     SSL_SESSION *ticket; /* the first ticket seen under this name */
 };
 
-static bool ticket_name(SSL_SESSION *s, char out[17])
-{
-    const unsigned char *tick = NULL;
-    size_t len = 0;
-    SSL_SESSION_get0_ticket(s, &tick, &len);
-    if (tick == NULL || len < 16 + 16 + 32 + 16) {
-        return false;
-    }
-    for (int i = 0; i < 8; i++) {
-        snprintf(out + 2 * i, 3, "%02x", tick[i]);
-    }
-    return true;
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -58,7 +44,7 @@ int check_watch(SSL_CTX *tickets12, const struct probe_target *t, unsigned durat
         probe_run(tickets12, t, NULL, &full);
         rounds++;
         char name[17] = "-";
-        if (!full.is_ok || full.session == NULL || !ticket_name(full.session, name)) {
+        if (!full.is_ok || full.session == NULL || !probe_ticket_name(full.session, name)) {
             errors++;
             if (!is_json) {
                 printf("t=%.0fs error: %s\n", round_start - start,

@@ -117,6 +117,14 @@ bool cli_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_
     return true;
 }
 
+void cli_hex(const uint8_t *in, size_t n, char *out)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        snprintf(out + 2 * i, 3, "%02x", in[i]);
+    }
+}
+
 void cli_join(const char *first, size_t stride, size_t n, char *out, size_t cap)
 {
     out[0] = '\0';

@@ -31,6 +31,9 @@ bool cli_bool(const char *text, bool *out);
 bool cli_resolve(const char *text, struct sockaddr_storage *out, socklen_t *out_len, char *why,
                  size_t cap);
 
+/* n bytes as 2n lower-case hex digits and a NUL into out (2n + 1 bytes). */
+void cli_hex(const uint8_t *in, size_t n, char *out);
+
 /* The n strings stored stride bytes apart from first, joined by commas into out (cut at cap). */
 void cli_join(const char *first, size_t stride, size_t n, char *out, size_t cap);
 

@@ -26,6 +26,7 @@
 
 #include <tlsresume/ssl.h>
 
+#include "../cli/cli.h"
 #include "../cli/log.h"
 #include "serve_openssl.h"
 
@@ -291,9 +292,7 @@ void client_auth_identity(SSL *ssl, char *out, size_t cap)
     }
     char hex[17] = "";
     if (X509_digest(peer, EVP_sha256(), fp, &fp_len) == 1) {
-        for (int i = 0; i < 8; i++) {
-            snprintf(hex + 2 * i, 3, "%02x", fp[i]);
-        }
+        cli_hex(fp, 8, hex);
     }
     char san[256];
     san_text(peer, san, sizeof(san));

@@ -10,9 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+
+#include "../cli/cli.h"
 
 static bool fail(char *err, size_t cap, const char *what, const char *spec, const char *why)
 {
@@ -38,6 +41,7 @@ static bool nginx_context(SSL_CTX *ctx, const char *module, struct tlsr_sid_ctx 
     bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha1(), NULL) == 1 &&
               EVP_DigestUpdate(md, module, strlen(module)) == 1;
     size_t n_certs = 0;
+    const X509 *was = SSL_CTX_get0_certificate(ctx);
     for (long r = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST); ok && r == 1;
          r = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
         X509 *x = SSL_CTX_get0_certificate(ctx);
@@ -49,7 +53,11 @@ static bool nginx_context(SSL_CTX *ctx, const char *module, struct tlsr_sid_ctx 
         ok = X509_digest(x, EVP_sha1(), d, &d_len) == 1 && EVP_DigestUpdate(md, d, d_len) == 1;
         n_certs++;
     }
-    (void)SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST); /* back to the first */
+    /* Back to the certificate that was current (the SNI match and OCSP read it). */
+    for (long r = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
+         r == 1 && SSL_CTX_get0_certificate(ctx) != was;
+         r = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
+    }
     unsigned int len = 0;
     ok = ok && n_certs > 0 && EVP_DigestFinal_ex(md, out->bytes, &len) == 1;
     out->len = ok ? len : 0;
@@ -86,12 +94,23 @@ static bool apache_context(const char *vhost, struct tlsr_sid_ctx *out)
         return false;
     }
     char hex[33];
-    for (unsigned i = 0; i < d_len; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    }
+    cli_hex(d, 16, hex);
     memcpy(out->bytes, hex, 32);
     out->len = 32;
     return true;
+}
+
+/* A bare word that starts as a server's name or a prefix does (nginx, Apache, hex...) is a
+ * typo far more likely than a context of those bytes: refused, text: says otherwise. */
+static bool looks_like_a_name(const char *spec)
+{
+    static const char *const starts[] = {"nginx", "apache", "haproxy", "nghttpx", "hex", "text"};
+    for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+        if (strncasecmp(spec, starts[i], strlen(starts[i])) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 bool session_context_read(const char *what, const char *spec, SSL_CTX *ctx,
@@ -119,7 +138,21 @@ bool session_context_read(const char *what, const char *spec, SSL_CTX *ctx,
         return hex_bytes(spec + 4, out) ||
                fail(err, cap, what, spec, "expected hex: and 2 to 64 hex digits, in pairs");
     }
-    const char *text = strncmp(spec, "text:", 5) == 0 ? spec + 5 : spec;
+    if (strcmp(spec, "haproxy") == 0) {
+        return set_bytes(out, "haproxy", 7); /* SHCTX_APPNAME */
+    }
+    bool is_text = strncmp(spec, "text:", 5) == 0;
+    if (is_text && spec[5] == '\0') {
+        return fail(err, cap, what, spec,
+                    "empty text (an empty context is 'none'; leave the option out to derive one "
+                    "from the certificate)");
+    }
+    if (!is_text && looks_like_a_name(spec)) {
+        return fail(err, cap, what, spec,
+                    "not a server's name (nginx-stream, nginx-http, apache:NAME:PORT, haproxy, "
+                    "nghttpx, none); for these bytes as they are, write text:");
+    }
+    const char *text = is_text ? spec + 5 : spec;
     return set_bytes(out, text, strlen(text)) ||
            fail(err, cap, what, spec, "more than 32 bytes (OpenSSL's limit)");
 }

@@ -170,6 +170,16 @@ tlsr_status tlsr_dec_u64(const char *s, size_t len, uint64_t *out)
     return TLSR_OK;
 }
 
+void tlsr__hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 tlsr_status tlsr__b64_decode(const uint8_t *b64, size_t len, uint8_t *out, size_t cap,
                              size_t *out_len)
 {

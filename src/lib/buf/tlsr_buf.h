@@ -59,6 +59,8 @@ TLSR_MUST_CHECK tlsr_status tlsr_dec_u64(const char *s, size_t len, uint64_t *ou
  */
 TLSR_MUST_CHECK tlsr_status tlsr__b64_decode(const uint8_t *b64, size_t len, uint8_t *out,
                                              size_t cap, size_t *out_len);
+/* n bytes as 2n lower-case hex digits and a NUL into out (2n + 1 bytes). */
+void tlsr__hex(const uint8_t *in, size_t n, char *out);
 /* Reserves n bytes and returns where to write them (for encoders that write in place). */
 TLSR_MUST_CHECK tlsr_status tlsr_wr_reserve(struct tlsr_wr *wr, size_t n, uint8_t **out);
 

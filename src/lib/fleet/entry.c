@@ -104,9 +104,7 @@ tlsr_status tlsr__fleet_entry_name(const struct tlsr_fleet_secret *s, const char
     int n = snprintf(name, cap, "%ss:", prefix);
     ENSURE(n > 0 && (size_t)n + 2 * NAME_HASH_LEN < cap, TLSR_E_INVALID,
            "fleet: key prefix too long");
-    for (size_t i = 0; i < NAME_HASH_LEN; i++) {
-        n += snprintf(name + n, cap - (size_t)n, "%02x", hash[i]);
-    }
+    tlsr__hex(hash, NAME_HASH_LEN, name + n);
     return TLSR_OK;
 }
 

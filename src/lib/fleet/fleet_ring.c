@@ -288,9 +288,7 @@ static bool force_value(const struct tlsr_fleet_ring *fr, uint64_t gen,
                       TLSR_OK) {
         return false;
     }
-    for (size_t i = 0; i < NAME_HASH_LEN; i++) {
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
-    }
+    tlsr__hex(h, NAME_HASH_LEN, out);
     return true;
 }
 

@@ -187,9 +187,7 @@ tlsr_status tlsr_fleet_ring_import(struct tlsr_fleet_ring *fr, const struct tlsr
     uint8_t hash[NAME_HASH_LEN];
     TRY(tlsr__fleet_name_hash(fr->secret->name_key, key->bytes, TLSR_TICKET_NAME_LEN, hash));
     char id[2 * NAME_HASH_LEN + 1];
-    for (size_t i = 0; i < NAME_HASH_LEN; i++) {
-        snprintf(id + 2 * i, 3, "%02x", hash[i]);
-    }
+    tlsr__hex(hash, NAME_HASH_LEN, id);
     uint8_t blob[1 + KEY_BLOB_LEN];
     size_t blob_len = 0;
     tlsr_status rc = tlsr__ring_seal_import(fr->secret, id, key, blob, &blob_len);

@@ -6,7 +6,8 @@
  * it (at most TLSR_CACHE_MAX_VALUE bytes; larger ones are not cached). The context keeps
  * GnuTLS and OpenSSL sessions apart in one cache. A full handshake's entry is written when the
  * server's Finished is queued (the session's one handshake hook), not after it is flushed as
- * GnuTLS would: a client that reconnects at once elsewhere must find it.
+ * GnuTLS would: a client that reconnects at once to another worker must find it. The fleet's
+ * copy (a blocking Redis round trip) waits until the Finished is out.
  *
  * Tickets: GnuTLS 3.7 seals every ticket of a session under a key made from the 64-byte key the
  * session was given (gnutls_session_ticket_enable_server, once per session): SHA3-512(T | key)
@@ -59,19 +60,46 @@ static struct tlsr_cache_key cache_key(const gnutls_datum_t *id)
     return k;
 }
 
+static bool is_storable(gnutls_datum_t key, gnutls_datum_t data)
+{
+    return key.size > 0 && key.size <= TLSR_CACHE_MAX_ID && data.size > 0 &&
+           data.size <= TLSR_CACHE_MAX_VALUE;
+}
+
+static bool cache_put(const struct tlsr_gnutls_opts *o, gnutls_datum_t key, gnutls_datum_t data)
+{
+    struct tlsr_cache_key k = cache_key(&key);
+    return tlsr_cache_insert(o->cache, &k, data.data, data.size, o->session_timeout_s, 0) ==
+           TLSR_OK;
+}
+
+/* To the fleet's Redis: a blocking round trip, so never before the server's Finished. */
+static void fleet_put(const struct tlsr_gnutls_opts *o, gnutls_datum_t key, gnutls_datum_t data)
+{
+    if (o->store != NULL) {
+        struct tlsr_cache_key k = cache_key(&key);
+        tlsr_fleet_store_put(o->store, &k, data.data, data.size, o->session_timeout_s);
+    }
+}
+
 static int db_store(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
 {
     const struct tlsr_gnutls_opts *o = ptr;
-    if (key.size == 0 || key.size > TLSR_CACHE_MAX_ID || data.size == 0 ||
-        data.size > TLSR_CACHE_MAX_VALUE) {
+    if (!is_storable(key, data)) {
         return -1;
     }
-    struct tlsr_cache_key k = cache_key(&key);
-    if (o->store != NULL) {
-        tlsr_fleet_store_put(o->store, &k, data.data, data.size, o->session_timeout_s);
+    fleet_put(o, key, data);
+    return cache_put(o, key, data) ? 0 : -1;
+}
+
+/* GnuTLS's own store, once its Finished is out, after the cache took the session before it:
+ * only the fleet is left. */
+static int db_store_fleet(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
+{
+    if (is_storable(key, data)) {
+        fleet_put(ptr, key, data);
     }
-    tlsr_status rc = tlsr_cache_insert(o->cache, &k, data.data, data.size, o->session_timeout_s, 0);
-    return rc == TLSR_OK ? 0 : -1;
+    return 0;
 }
 
 static gnutls_datum_t db_retrieve(void *ptr, gnutls_datum_t key)
@@ -301,31 +329,23 @@ static void pick_ticket_key(gnutls_session_t session, const struct tlsr_gnutls_o
     OPENSSL_cleanse(key, sizeof(key));
 }
 
-/* GnuTLS's own store comes later with the same bytes: it has nothing left to do. */
-static int db_stored(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
-{
-    (void)ptr;
-    (void)key;
-    (void)data;
-    return 0;
-}
-
 /*
- * A full TLS 1.2 handshake's server Finished, about to be queued: stores the session now, as
- * GnuTLS would once its Finished is flushed (the same gnutls_session_get_data2() bytes, under
- * the same ID), so that a client reconnecting at once to another worker finds it. The client's
- * Finished is verified by then. On any failure GnuTLS's own store still runs.
+ * A full TLS 1.2 handshake's server Finished, about to be queued: puts the session in the cache
+ * now, not after the Finished is flushed as GnuTLS would (the same gnutls_session_get_data2()
+ * bytes, under the same ID), so that a client reconnecting at once to another worker finds it.
+ * The client's Finished is verified by then. GnuTLS's own store then only feeds the fleet; if
+ * this fails, it does everything.
  */
 static void store_before_finished(gnutls_session_t session, const struct tlsr_gnutls_opts *o)
 {
     gnutls_datum_t id = {NULL, 0};
     gnutls_datum_t data = {NULL, 0};
     if (gnutls_session_is_resumed(session) || gnutls_session_get_id2(session, &id) < 0 ||
-        id.size == 0 || gnutls_session_get_data2(session, &data) < 0) {
+        gnutls_session_get_data2(session, &data) < 0) {
         return;
     }
-    if (db_store((void *)o, id, data) == 0) {
-        gnutls_db_set_store_function(session, db_stored);
+    if (is_storable(id, data) && cache_put(o, id, data)) {
+        gnutls_db_set_store_function(session, db_store_fleet);
     }
     gnutls_memset(data.data, 0, data.size);
     gnutls_free(data.data);
@@ -334,7 +354,8 @@ static void store_before_finished(gnutls_session_t session, const struct tlsr_gn
 /*
  * GnuTLS keeps one hook per session, so one hook sees every message before it is handled or
  * queued. A TLS 1.2 ticket sent means GnuTLS stores nothing (the ticket is the session): the
- * hook then narrows to ClientHellos (a renegotiation's), leaving the Finished alone.
+ * hook then narrows to ClientHellos, leaving the Finished alone; a renegotiation's ClientHello
+ * widens it again and gives the session back its plain store.
  */
 static int on_message(gnutls_session_t session, unsigned int htype, unsigned when,
                       unsigned int incoming, const gnutls_datum_t *msg)
@@ -344,8 +365,16 @@ static int on_message(gnutls_session_t session, unsigned int htype, unsigned whe
         return 0;
     }
     if (incoming) {
-        if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && o->keyring != NULL) {
+        if (htype != GNUTLS_HANDSHAKE_CLIENT_HELLO) {
+            return 0;
+        }
+        if (o->keyring != NULL) {
             pick_ticket_key(session, o, msg);
+        }
+        if (o->cache != NULL) { /* a new handshake (a renegotiation): all over again */
+            gnutls_db_set_store_function(session, db_store);
+            gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_PRE,
+                                               on_message);
         }
         return 0;
     }

@@ -13,7 +13,9 @@
  *   record is gone;
  * - a fresh start (§8.2): for early_window_s after the register began recording (its first
  *   attach; a register kept across reloads or handed to an upgraded binary keeps its age) it
- *   may have missed a flight a previous server accepted, so early data is refused meanwhile.
+ *   may have missed a flight a previous server accepted, so early data is refused meanwhile;
+ * - another server's ticket (under a 48-byte variant key or an accepted session ID context):
+ *   its flights went to that server's register, not ours, so it resumes at 1-RTT.
  * OpenSSL's allow-early-data callback, which runs after the PSK binder is verified, makes the
  * decision from what the client-hello step recorded in the connection's flags. Anything
  * missing (no recording, register full, fleet silent) refuses early data: the handshake goes
@@ -44,7 +46,8 @@ static int allow_early(SSL *ssl, void *arg)
     (void)arg;
     struct binding *b = tlsr__ssl_binding(SSL_get_SSL_CTX(ssl));
     unsigned f = tlsr__ssl_conn_flags(ssl);
-    if (b == NULL) {
+    /* Another server's ticket: that server's flights are not in our register. */
+    if (b == NULL || (f & (CONN_FOREIGN_KEY | CONN_FOREIGN_CONTEXT)) != 0) {
         return 0;
     }
     if (!b->is_early_replay_checked) {

@@ -106,6 +106,77 @@ static int ticket_generating(SSL *ssl, void *arg)
     return SSL_SESSION_set1_ticket_appdata(sess, buf, sizeof(buf));
 }
 
+enum ctx_verdict {
+    CTX_OURS,      /* the session is of the connection's context */
+    CTX_OTHER,     /* of another context, not accepted: OpenSSL will refuse it */
+    CTX_RESTAMPED, /* of an accepted context, now ours */
+    CTX_FAILED,    /* accepted, but could not be re-stamped (out of memory) */
+};
+
+/*
+ * Another server's ticket under a context accepted where the connection is (after an SNI
+ * switch, not where it arrived) is re-stamped with ours, since OpenSSL compares the contexts
+ * after the decrypt callback. Never with client certificates: that server's checks are not
+ * ours.
+ */
+static enum ctx_verdict adopt_context(SSL *ssl, SSL_SESSION *sess)
+{
+    if (!is_other_context(ssl, sess)) {
+        return CTX_OURS;
+    }
+    const struct binding *cur = tlsr__ssl_binding(SSL_get_SSL_CTX(ssl));
+    if (!is_accepted_context(cur, sess) || (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0) {
+        return CTX_OTHER;
+    }
+    if (SSL_SESSION_set1_id_context(sess, cur->sid_ctx, (unsigned)cur->sid_ctx_len) != 1) {
+        return CTX_FAILED;
+    }
+    tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_FOREIGN_CONTEXT);
+    return CTX_RESTAMPED;
+}
+
+/* A ticket that decrypted and whose MAC held; flags: the connection's before this ticket. */
+static SSL_TICKET_RETURN ticket_opened(SSL *ssl, struct binding *b, SSL_SESSION *sess,
+                                       SSL_TICKET_STATUS status, unsigned flags)
+{
+    uint64_t now = tlsr__keyring_now(b->keyring);
+    long created = SSL_SESSION_get_time(sess);
+    if (created < 0 || now > (uint64_t)created + tlsr__keyring_lifetime_s(b->keyring)) {
+        tlsr__keyring_count(b->keyring, TLSR__KEYRING_EXPIRED);
+        tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_EXPIRED);
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+    if (tlsr__ssl_chain_expired(b, sess, now)) {
+        tlsr__keyring_count(b->keyring, TLSR__KEYRING_CHAIN);
+        tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_CHAIN);
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+    enum ctx_verdict v = adopt_context(ssl, sess);
+    if (v == CTX_FAILED) {
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+    /* From here OpenSSL may still decline the session (another context, version or cipher);
+     * the reason stands only if it does. */
+    tlsr__ssl_note_offer(ssl, offer_kind(ssl),
+                         v == CTX_OTHER ? TLSR_MISS_CONTEXT : TLSR_MISS_PARAMS);
+    tlsr__keyring_count(b->keyring, TLSR__KEYRING_DECRYPTED);
+    tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_TICKET_RESUMED |
+                                      (flags & CONN_FOREIGN_KEY));
+    /* A ticket of another context is renewed in ours (TLS 1.2 too), so the client moves to a
+     * ticket of this server's. */
+    if (status == SSL_TICKET_SUCCESS_RENEW || v == CTX_RESTAMPED) {
+        tlsr__keyring_count(b->keyring, TLSR__KEYRING_RENEWED);
+        return SSL_TICKET_RETURN_USE_RENEW;
+    }
+    /* In TLS 1.3, USE tells OpenSSL to send no new ticket; clients use each ticket once
+     * (RFC 8446 Appendix C.4), so a resumption renews under the current key. TLS 1.2 clients
+     * reuse their ticket and need none. */
+    if (SSL_version(ssl) == TLS1_3_VERSION && b->resume_tickets > 0) {
+        return SSL_TICKET_RETURN_USE_RENEW;
+    }
+    return SSL_TICKET_RETURN_USE;
+}
+
 static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
                                           size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
@@ -127,52 +198,8 @@ static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const uns
         }
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     case SSL_TICKET_SUCCESS:
-    case SSL_TICKET_SUCCESS_RENEW: {
-        uint64_t now = tlsr__keyring_now(b->keyring);
-        long created = SSL_SESSION_get_time(sess);
-        if (created < 0 || now > (uint64_t)created + tlsr__keyring_lifetime_s(b->keyring)) {
-            tlsr__keyring_count(b->keyring, TLSR__KEYRING_EXPIRED);
-            tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_EXPIRED);
-            return SSL_TICKET_RETURN_IGNORE_RENEW;
-        }
-        if (tlsr__ssl_chain_expired(b, sess, now)) {
-            tlsr__keyring_count(b->keyring, TLSR__KEYRING_CHAIN);
-            tlsr__ssl_note_offer(ssl, offer_kind(ssl), TLSR_MISS_CHAIN);
-            return SSL_TICKET_RETURN_IGNORE_RENEW;
-        }
-        /* Another server's ticket under an accepted context resumes under ours: OpenSSL
-         * compares the contexts after this callback. */
-        bool is_other = is_other_context(ssl, sess);
-        bool is_restamped = false;
-        if (is_other && is_accepted_context(b, sess)) {
-            const struct binding *cur = tlsr__ssl_binding(SSL_get_SSL_CTX(ssl));
-            if (SSL_SESSION_set1_id_context(sess, cur->sid_ctx, (unsigned)cur->sid_ctx_len) != 1) {
-                return SSL_TICKET_RETURN_IGNORE_RENEW;
-            }
-            is_other = false;
-            is_restamped = true;
-            tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_FOREIGN_CONTEXT);
-        }
-        /* From here OpenSSL may still decline the session (another context, version or
-         * cipher); the reason stands only if it does. */
-        tlsr__ssl_note_offer(ssl, offer_kind(ssl), is_other ? TLSR_MISS_CONTEXT : TLSR_MISS_PARAMS);
-        tlsr__keyring_count(b->keyring, TLSR__KEYRING_DECRYPTED);
-        tlsr__ssl_conn_set_flags(ssl, tlsr__ssl_conn_flags(ssl) | CONN_TICKET_RESUMED |
-                                          (flags & CONN_FOREIGN_KEY));
-        /* A ticket of another context is renewed in ours (TLS 1.2 too), so the client moves
-         * to a ticket of this server's. */
-        if (status == SSL_TICKET_SUCCESS_RENEW || is_restamped) {
-            tlsr__keyring_count(b->keyring, TLSR__KEYRING_RENEWED);
-            return SSL_TICKET_RETURN_USE_RENEW;
-        }
-        /* In TLS 1.3, USE tells OpenSSL to send no new ticket; clients use each ticket once
-         * (RFC 8446 Appendix C.4), so a resumption renews under the current key. TLS 1.2
-         * clients reuse their ticket and need none. */
-        if (SSL_version(ssl) == TLS1_3_VERSION && b->resume_tickets > 0) {
-            return SSL_TICKET_RETURN_USE_RENEW;
-        }
-        return SSL_TICKET_RETURN_USE;
-    }
+    case SSL_TICKET_SUCCESS_RENEW:
+        return ticket_opened(ssl, b, sess, status, flags);
     case SSL_TICKET_NONE:
     default:
         return SSL_TICKET_RETURN_IGNORE;

@@ -53,13 +53,6 @@ static tlsr_status put(struct tlsr_wr *wr, const char *fmt, ...)
     return rc;
 }
 
-static void hex(const uint8_t *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
-    }
-}
-
 /* Envoy's and nginx's 80-byte layout, name | hmac | aes, as base64. */
 static void b64_hmac_first(const struct tlsr_key_material *k, char out[112])
 {
@@ -97,8 +90,8 @@ static tlsr_status write_h2o(struct tlsr_wr *wr, const struct tlsr_key_material 
         char key[2 * 96 + 1];
         uint8_t raw[96] = {0};
         memcpy(raw, k->bytes + NAME, 64); /* aes(32) | hmac(32) | 32 zeros */
-        hex(k->bytes, NAME, name);
-        hex(raw, sizeof(raw), key);
+        tlsr__hex(k->bytes, NAME, name);
+        tlsr__hex(raw, sizeof(raw), key);
         rc = put(wr,
                  "- name: %s\n  cipher: aes-256-cbc\n  hash: sha256\n  key: %s\n"
                  "  not_before: %llu\n  not_after: %llu\n",

@@ -5,7 +5,9 @@
  * from the block size), hence AES-256-CBC with encrypt-then-MAC.
  *
  * Key material is read under the ring lock and handed straight to OpenSSL, which copies it into
- * the contexts and wipes them when the handshake frees them; no other copy is made.
+ * the contexts and wipes them when the handshake frees them. The one other copy: a ticket under
+ * a key's 48-byte variant copies that key to the stack, derives the variant outside the lock and
+ * wipes both.
  */
 #include "keyring_int.h"
 
@@ -142,18 +144,22 @@ tlsr_status tlsr__keyring_open_setup(struct tlsr_keyring *ring,
             __atomic_add_fetch(&sh->counters[KR_UNKNOWN], 1, __ATOMIC_RELAXED);
             goto out;
         }
+        __atomic_add_fetch(&of->presented, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&sh->counters[KR_VARIANTS], 1, __ATOMIC_RELAXED);
+        /* The derivation (an HKDF) runs outside the lock every worker's handshakes take. */
+        struct kr_key src = *of;
+        tlsr__keyring_unlock(ring);
         struct kr_key variant;
-        rc = variant_of(of, &variant);
+        rc = variant_of(&src, &variant);
+        OPENSSL_cleanse(&src, sizeof(src));
         if (rc == TLSR_OK) {
             rc = setup(ring, &variant, iv, 0, cctx, hctx);
         }
         OPENSSL_cleanse(&variant, sizeof(variant));
         if (rc == TLSR_OK) {
-            __atomic_add_fetch(&of->presented, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&sh->counters[KR_VARIANTS], 1, __ATOMIC_RELAXED);
             *match = TLSR__KEY_VARIANT;
         }
-        goto out;
+        return rc;
     }
     __atomic_add_fetch(&found->presented, 1, __ATOMIC_RELAXED);
     rc = setup(ring, found, iv, 0, cctx, hctx);
