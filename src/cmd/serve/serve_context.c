@@ -139,7 +139,7 @@ bool session_context_read(const char *what, const char *spec, SSL_CTX *ctx,
                fail(err, cap, what, spec, "expected hex: and 2 to 64 hex digits, in pairs");
     }
     if (strcmp(spec, "haproxy") == 0) {
-        return set_bytes(out, "haproxy", 7); /* SHCTX_APPNAME */
+        return set_bytes(out, "haproxy", 7); /* HAProxy sets this one */
     }
     bool is_text = strncmp(spec, "text:", 5) == 0;
     if (is_text && spec[5] == '\0') {
